@@ -1,0 +1,170 @@
+"""Settings, from ``LIENLAC_…`` environment variables (``__`` nests) and an optional TOML file.
+
+Precedence: environment over the ``--config`` file over defaults. A wrong or contradictory
+setting raises :class:`ConfigError` with one sentence saying what to fix; ``run_bot.py``
+prints that sentence and exits, never a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "LIENLAC_"
+
+
+class ConfigError(Exception):
+    """A setting is wrong. ``str(err)`` is one sentence for the operator."""
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty = SQLite file in the data directory",
+    )
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(LienLac uses async drivers)"
+            )
+        return value
+
+
+class TelegramSettings(BaseModel):
+    token: SecretStr | None = None
+    api_base_url: str = "https://api.telegram.org"
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class OtpSettings(BaseModel):
+    provider: Literal["console", "http_json"] = "console"
+    url: str | None = None  # http_json: where to POST {"phone", "text"}
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    lockout_seconds: int = Field(default=900, ge=0)
+    resend_cooldown_seconds: int = Field(default=60, ge=0)
+    max_sends_per_hour: int = Field(default=5, ge=1)  # per phone on file, all chats together
+    code_lookups_per_hour: int = Field(default=10, ge=1)  # per chat: stops code enumeration
+
+    @model_validator(mode="after")
+    def _provider_needs_url(self) -> OtpSettings:
+        if self.provider == "http_json" and not self.url:
+            raise ValueError(
+                "LIENLAC_OTP__URL must be set when LIENLAC_OTP__PROVIDER is http_json"
+            )
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError("LIENLAC_OTP__URL must be an http:// or https:// URL")
+        return self
+
+
+class WebhookSettings(BaseModel):
+    listen: str = "127.0.0.1:8080"
+    public_url: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    school_id: str = Field(default="demo", pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    school_timezone: str = "Asia/Ho_Chi_Minh"
+    data_dir: Path = Path("data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    seed_demo: bool = True  # seed the demo school on first start if the database has none
+    database: DatabaseSettings = DatabaseSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    otp: OtpSettings = OtpSettings()
+    webhook: WebhookSettings = WebhookSettings()
+
+    @field_validator("school_timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r} (use e.g. Asia/Ho_Chi_Minh)") from err
+        return value
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'lienlac.sqlite3').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    return ENV_PREFIX + "__".join(p.upper() for p in parts) if parts else "the configuration"
+
+
+def _sentence(err: ValidationError) -> str:
+    first: dict[str, Any] = dict(err.errors()[0])
+    name = _setting_name(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        return f"Unknown setting {name}: remove it or check its spelling."
+    if message.startswith("LIENLAC_"):
+        return f"{message}."
+    return f"Setting {name} is wrong: {message}. Fix it in the environment or the config file."
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Read the settings, or raise ``ConfigError`` with one sentence saying what to fix."""
+    cls: type[Settings] = Settings
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"The config file {config_file} does not exist.")
+        try:
+            with config_file.open("rb") as fh:
+                tomllib.load(fh)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"The config file {config_file} is not valid TOML: {err}.") from err
+        cls = type(
+            "FileSettings",
+            (Settings,),
+            {"model_config": {**Settings.model_config, "toml_file": str(config_file)}},
+        )
+    try:
+        return cls()
+    except ValidationError as err:
+        raise ConfigError(_sentence(err)) from err

@@ -1,0 +1,61 @@
+"""The values that cross between channels and the core.
+
+A channel adapter turns its wire format (a Telegram ``Update``, a Zalo webhook, a console
+line) into an :class:`Incoming`, and renders the :class:`Reply` objects the core returns.
+The core never sees a platform object and never sends anything itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationKey:
+    """Who is talking to which school's bot, where. One dialog runs per key at a time."""
+
+    school_id: str
+    channel: str  # "console", "memory", "telegram", "zalo_bot", "zalo_oa"
+    chat_id: str
+    user_id: str
+
+    def __str__(self) -> str:  # safe to log: ids only, no personal data
+        return f"{self.school_id}/{self.channel}/{self.chat_id}/{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Button:
+    """One choice offered to the user.
+
+    ``action`` is an internal string such as ``"child:st-6a-01"``. It never leaves the
+    server: the router swaps it for a short opaque token stored in the database, so a
+    channel only ever shows ``label`` and sends back ``token``.
+    """
+
+    label: str
+    action: str
+    token: str = ""  # set by the router before the reply reaches a channel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """One message for the person who just wrote."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()  # rows of buttons
+    edit: bool = False  # replace the message whose button was pressed, where the channel can
+    private_only: bool = False  # contains personal data: never post in a group chat
+    image_png: bytes | None = field(default=None, repr=False)  # e.g. a VietQR code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incoming:
+    """One thing a user did: typed text or pressed a button."""
+
+    key: ConversationKey
+    text: str = ""
+    button_token: str = ""  # opaque token from a pressed button, to be re-checked
+    locale_hint: str = ""  # the platform's language code ("vi", "en-US"), used until the user picks one
+    is_group: bool = False  # group chat: never answer with personal data
+    message_id: str = ""  # platform id of the user's message, for editing and dedupe
+    display_name: str = ""

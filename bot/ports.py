@@ -1,0 +1,269 @@
+"""Ports: the protocols the core depends on. Adapters implement them; tests use fakes.
+
+Nothing here imports a framework. ``bot/domain``, ``handlers`` and ``dialogs`` see only
+these protocols and the values in ``bot.messages`` and ``bot.domain.models``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.domain.models import (
+    AttendanceRecord,
+    FeeItem,
+    Guardian,
+    SchoolClass,
+    SchoolInfo,
+    Student,
+    SubjectScores,
+    Teacher,
+    Term,
+    TimetableSlot,
+)
+from bot.messages import ConversationKey
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class Capability(enum.StrEnum):
+    """What a school backend can do; handlers check before asking."""
+
+    STUDENTS = "students"
+    SCORES = "scores"
+    TIMETABLE = "timetable"
+    FEES = "fees"
+    ATTENDANCE = "attendance"
+    ABSENCE_WRITE = "absence_write"
+    STAFF = "staff"
+
+
+class SchoolBackend(Protocol):
+    """One school's management system (QLHS), read through one adapter.
+
+    Contract (checked by ``tests/contract/test_backend_contract.py`` for every backend):
+
+    - Every method is bound to one school; ids are the backend's own stable strings.
+    - Lookups by code are case-insensitive and ignore surrounding spaces.
+    - Missing data is an empty list or ``None``, never an exception.
+    - Failures of the school system raise ``bot.domain.errors.BackendError`` subclasses.
+    """
+
+    @property
+    def capabilities(self) -> frozenset[Capability]: ...
+
+    async def school_info(self) -> SchoolInfo: ...
+
+    async def find_student(self, code: str) -> Student | None: ...
+
+    async def get_student(self, student_id: str) -> Student | None: ...
+
+    async def guardians(self, student_id: str) -> Sequence[Guardian]: ...
+
+    async def scores(self, student_id: str, term: Term) -> Sequence[SubjectScores]: ...
+
+    async def timetable(self, class_id: str) -> Sequence[TimetableSlot]: ...
+
+    async def fees(self, student_id: str) -> Sequence[FeeItem]: ...
+
+    async def attendance(self, student_id: str) -> Sequence[AttendanceRecord]: ...
+
+    async def classes(self) -> Sequence[SchoolClass]: ...
+
+    async def teachers(self) -> Sequence[Teacher]: ...
+
+    async def find_teacher(self, code: str) -> Teacher | None: ...
+
+
+class BackendRegistry(Protocol):
+    def for_school(self, school_id: str) -> SchoolBackend:
+        """The backend of a configured school. Raises ``KeyError`` for an unknown school."""
+        ...
+
+
+class OtpSender(Protocol):
+    async def send(self, *, phone: str, text: str) -> None:
+        """Deliver ``text`` (which holds the code) to ``phone``.
+
+        Raises ``OtpDeliveryFailed`` when the gateway did not accept it, so the caller
+        can tell the user and let them retry without burning an attempt. Must never log
+        the phone or the text.
+        """
+        ...
+
+
+# --- stored state -------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class ConversationState:
+    """What the bot remembers about one conversation between turns (mutable by the turn)."""
+
+    dialog: str | None = None  # active dialog name, e.g. "verify"
+    step: str | None = None  # that dialog's state enum value
+    data: dict[str, Any] = field(default_factory=dict)  # the dialog's JSON-safe slots
+    locale: str | None = None  # language the user chose; None = follow the platform hint
+    menu: dict[str, str] = field(default_factory=dict)  # "1" -> action, for channels without buttons
+    version: int = 0  # optimistic concurrency across processes
+
+    def clear_dialog(self) -> None:
+        self.dialog = None
+        self.step = None
+        self.data = {}
+
+
+class LinkRole(enum.StrEnum):
+    GUARDIAN = "guardian"  # parent linked to one student
+    STAFF = "staff"  # teacher linked to their staff record
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """A verified binding of a chat user to a student (as guardian) or to a teacher."""
+
+    id: int
+    key: ConversationKey
+    role: LinkRole
+    subject_id: str  # student id (guardian) or teacher id (staff)
+    person_id: str  # guardian id or teacher id, as the school has them on file
+    consent_version: str
+    consent_at: dt.datetime
+    verified_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OtpChallenge:
+    id: int
+    key: ConversationKey
+    role: LinkRole
+    subject_id: str
+    person_id: str
+    code_hash: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    attempts: int
+    sends: int
+    last_sent_at: dt.datetime
+    locked_until: dt.datetime | None
+    consumed_at: dt.datetime | None
+
+
+class ConversationRepo(Protocol):
+    async def load(self, key: ConversationKey) -> ConversationState: ...
+
+    async def save(self, key: ConversationKey, state: ConversationState) -> None:
+        """Store the state; raise ``ConcurrentTurn`` if another writer saved first."""
+        ...
+
+    async def delete(self, key: ConversationKey) -> None: ...
+
+
+class LinkRepo(Protocol):
+    async def active_links(self, key: ConversationKey) -> Sequence[Link]:
+        """Links of this chat user at this school (across channels is not merged)."""
+        ...
+
+    async def add(
+        self,
+        *,
+        key: ConversationKey,
+        role: LinkRole,
+        subject_id: str,
+        person_id: str,
+        consent_version: str,
+        consent_at: dt.datetime,
+        verified_at: dt.datetime,
+    ) -> Link:
+        """Create or re-activate the link (idempotent per key, role and subject)."""
+        ...
+
+    async def delete_all(self, key: ConversationKey) -> int: ...
+
+
+class OtpRepo(Protocol):
+    async def latest(self, key: ConversationKey) -> OtpChallenge | None:
+        """The newest unconsumed challenge of this conversation, if any."""
+        ...
+
+    async def create(
+        self,
+        *,
+        key: ConversationKey,
+        role: LinkRole,
+        subject_id: str,
+        person_id: str,
+        code_hash: str,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> OtpChallenge: ...
+
+    async def record_resend(
+        self, challenge_id: int, *, code_hash: str, now: dt.datetime, expires_at: dt.datetime
+    ) -> None: ...
+
+    async def record_failure(
+        self, challenge_id: int, *, locked_until: dt.datetime | None
+    ) -> None: ...
+
+    async def consume(self, challenge_id: int, *, now: dt.datetime) -> None: ...
+
+    async def sends_since(self, *, school_id: str, person_id: str, since: dt.datetime) -> int:
+        """How many codes went to this person's phone since ``since`` (any chat)."""
+        ...
+
+    async def delete_for(self, key: ConversationKey) -> None: ...
+
+
+class ButtonRepo(Protocol):
+    async def issue(
+        self, key: ConversationKey, actions: Sequence[str], *, now: dt.datetime
+    ) -> list[str]:
+        """Store each action and return one short opaque token per action."""
+        ...
+
+    async def resolve(self, token: str) -> tuple[ConversationKey, str, dt.datetime] | None:
+        """The key the token was issued to, its action and when; None if unknown."""
+        ...
+
+    async def delete_for(self, key: ConversationKey) -> None: ...
+
+
+class AuditRepo(Protocol):
+    async def record(
+        self,
+        *,
+        school_id: str,
+        actor: str,
+        action: str,
+        subject: str = "",
+        detail: dict[str, Any] | None = None,
+        at: dt.datetime,
+    ) -> None:
+        """Append one audit event. ``actor``/``subject`` are opaque ids, never personal data."""
+        ...
+
+    async def count(self, *, school_id: str, actor: str, action: str, since: dt.datetime) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Leaving the context without ``commit()`` rolls back."""
+
+    conversations: ConversationRepo
+    links: LinkRepo
+    otps: OtpRepo
+    buttons: ButtonRepo
+    audit: AuditRepo
+
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...

@@ -1,0 +1,329 @@
+"""SQL tables (SQLAlchemy 2, ``Mapped[...]``). Every school-owned row carries ``school_id``.
+
+Two groups:
+
+- bot state: ``school``, ``conversation_state``, ``chat_link``, ``otp_challenge``,
+  ``button_token``, ``audit_event``, ``app_secret``;
+- the ``local`` backend's mirror of a school system: ``school_class``, ``student``,
+  ``guardian``, ``student_guardian``, ``teacher``, ``teacher_assignment``, ``subject``,
+  ``score``, ``timetable_slot``, ``fee_item``, ``attendance``.
+
+Scores are stored as integer tenths (6.8 -> 68): exact on every database, no float and no
+SQLite Decimal warning. Every schema change ships as an Alembic migration in
+``storage/migrations/versions`` and ``tests/integration/test_migrations.py`` checks that the
+migrations and these models agree, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC on every database. SQLite keeps no offset, so naive values read
+    back are UTC by construction; naive values written are refused (a bug upstream)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime written to the database; use aware UTC values")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, dt.datetime: UtcDateTime()}  # noqa: RUF012
+
+
+# --- bot state ----------------------------------------------------------------------
+
+
+class School(Base):
+    __tablename__ = "school"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    backend: Mapped[str] = mapped_column(String(40), default="local")
+    school_year: Mapped[str] = mapped_column(String(20), default="")
+    current_term: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime]
+
+
+class ConversationStateRow(Base):
+    __tablename__ = "conversation_state"
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dialog: Mapped[str | None] = mapped_column(String(40))
+    step: Mapped[str | None] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    menu: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime]
+
+
+class ChatLink(Base):
+    """A verified chat user: a guardian of one student, or a teacher (role ``staff``)."""
+
+    __tablename__ = "chat_link"
+    __table_args__ = (
+        UniqueConstraint("school_id", "channel", "user_id", "role", "subject_id"),
+        Index("ix_chat_link_lookup", "school_id", "channel", "user_id", "active"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64))  # student id or teacher id
+    person_id: Mapped[str] = mapped_column(String(64))  # guardian id or teacher id
+    consent_version: Mapped[str] = mapped_column(String(20))
+    consent_at: Mapped[dt.datetime]
+    verified_at: Mapped[dt.datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    unreachable_at: Mapped[dt.datetime | None]
+
+
+class OtpChallengeRow(Base):
+    __tablename__ = "otp_challenge"
+    __table_args__ = (
+        Index("ix_otp_challenge_key", "school_id", "channel", "chat_id", "user_id"),
+        Index("ix_otp_challenge_person", "school_id", "person_id", "last_sent_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(128))  # HMAC-SHA256; the code is never stored
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sends: Mapped[int] = mapped_column(Integer, default=1)
+    last_sent_at: Mapped[dt.datetime]
+    locked_until: Mapped[dt.datetime | None]
+    consumed_at: Mapped[dt.datetime | None]
+
+
+class ButtonToken(Base):
+    """Opaque token behind a button; maps back to the action and to whom it was shown."""
+
+    __tablename__ = "button_token"
+    __table_args__ = (Index("ix_button_token_created_at", "created_at"),)
+    token: Mapped[str] = mapped_column(String(24), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime]
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_actor", "school_id", "actor", "action", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(64))  # opaque: a hash of the chat user, or "cli"
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AppSecret(Base):
+    """Per-installation secrets shared by every worker (e.g. the OTP HMAC key)."""
+
+    __tablename__ = "app_secret"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+# --- the local backend's mirror of a school system -------------------------------------
+
+
+def _school_fk(*cols: str, table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["school_id", *cols],
+        [f"{table}.school_id", *(f"{table}.id" for _ in cols)],
+        ondelete="CASCADE",
+    )
+
+
+class SchoolClassRow(Base):
+    __tablename__ = "school_class"
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    grade: Mapped[int] = mapped_column(Integer)
+    homeroom_teacher_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class StudentRow(Base):
+    __tablename__ = "student"
+    __table_args__ = (
+        UniqueConstraint("school_id", "code_folded"),
+        _school_fk("class_id", table="school_class"),
+    )
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    code_folded: Mapped[str] = mapped_column(String(32))  # upper-case, trimmed: the lookup key
+    full_name: Mapped[str] = mapped_column(String(120))
+    class_id: Mapped[str] = mapped_column(String(64))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class GuardianRow(Base):
+    __tablename__ = "guardian"
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(20))
+    relation: Mapped[str] = mapped_column(String(20), default="")
+
+
+class StudentGuardianRow(Base):
+    __tablename__ = "student_guardian"
+    __table_args__ = (
+        _school_fk("student_id", table="student"),
+        _school_fk("guardian_id", table="guardian"),
+    )
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    guardian_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TeacherRow(Base):
+    __tablename__ = "teacher"
+    __table_args__ = (UniqueConstraint("school_id", "code_folded"),)
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    code_folded: Mapped[str] = mapped_column(String(32))
+    full_name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(20))
+
+
+class TeacherAssignmentRow(Base):
+    __tablename__ = "teacher_assignment"
+    __table_args__ = (
+        _school_fk("teacher_id", table="teacher"),
+        _school_fk("class_id", table="school_class"),
+    )
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    teacher_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    class_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10), primary_key=True)  # homeroom | subject
+    subject_code: Mapped[str] = mapped_column(String(40), primary_key=True, default="")
+
+
+class SubjectRow(Base):
+    __tablename__ = "subject"
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    form: Mapped[str] = mapped_column(String(10))  # scored | comment
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScoreRow(Base):
+    """One assessment: a regular (tx, seq 1..n), mid-term (gk), final (ck) or comment score."""
+
+    __tablename__ = "score"
+    __table_args__ = (
+        _school_fk("student_id", table="student"),
+        Index("ix_score_updated", "school_id", "updated_at"),
+    )
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    term: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # tx | gk | ck | cmt
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    tenths: Mapped[int | None] = mapped_column(Integer)  # 68 = 6.8; None for comment scores
+    passed: Mapped[bool | None] = mapped_column(Boolean)  # comment scores: Đạt / Chưa đạt
+    required_regular: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime]
+
+
+class TimetableSlotRow(Base):
+    __tablename__ = "timetable_slot"
+    __table_args__ = (_school_fk("class_id", table="school_class"),)
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    class_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    weekday: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session: Mapped[str] = mapped_column(String(10), primary_key=True)
+    period: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_name: Mapped[str] = mapped_column(String(120))
+    teacher_name: Mapped[str] = mapped_column(String(120), default="")
+    room: Mapped[str] = mapped_column(String(20), default="")
+
+
+class FeeItemRow(Base):
+    __tablename__ = "fee_item"
+    __table_args__ = (_school_fk("student_id", table="student"),)
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    mandatory: Mapped[bool] = mapped_column(Boolean)
+    paid_at: Mapped[dt.datetime | None]
+
+
+class AttendanceRow(Base):
+    __tablename__ = "attendance"
+    __table_args__ = (_school_fk("student_id", table="student"),)
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    session: Mapped[str] = mapped_column(String(10), primary_key=True)  # morning|afternoon|day
+    excused: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[dt.datetime]

@@ -1,0 +1,430 @@
+"""SQL implementations of the repository ports, grouped in one unit of work per transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.domain.errors import ConcurrentTurn
+from bot.messages import ConversationKey
+from bot.ports import (
+    AuditRepo,
+    ButtonRepo,
+    ConversationRepo,
+    ConversationState,
+    Link,
+    LinkRepo,
+    LinkRole,
+    OtpChallenge,
+    OtpRepo,
+    UnitOfWork,
+)
+from storage.tables import (
+    AppSecret,
+    AuditEvent,
+    ButtonToken,
+    ChatLink,
+    ConversationStateRow,
+    OtpChallengeRow,
+)
+
+
+def _key_filter(model: Any, key: ConversationKey) -> list[Any]:
+    return [
+        model.school_id == key.school_id,
+        model.channel == key.channel,
+        model.chat_id == key.chat_id,
+        model.user_id == key.user_id,
+    ]
+
+
+def _key_of(row: Any) -> ConversationKey:
+    return ConversationKey(
+        school_id=row.school_id, channel=row.channel, chat_id=row.chat_id, user_id=row.user_id
+    )
+
+
+class SqlConversationRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def load(self, key: ConversationKey) -> ConversationState:
+        row = await self._s.get(
+            ConversationStateRow, (key.school_id, key.channel, key.chat_id, key.user_id)
+        )
+        if row is None:
+            return ConversationState()
+        return ConversationState(
+            dialog=row.dialog,
+            step=row.step,
+            data=dict(row.data or {}),
+            locale=row.locale,
+            menu={str(k): str(v) for k, v in (row.menu or {}).items()},
+            version=row.version,
+        )
+
+    async def save(self, key: ConversationKey, state: ConversationState) -> None:
+        now = dt.datetime.now(dt.UTC)
+        values = {
+            "dialog": state.dialog,
+            "step": state.step,
+            "data": state.data,
+            "locale": state.locale,
+            "menu": state.menu,
+            "version": state.version + 1,
+            "updated_at": now,
+        }
+        if state.version == 0:
+            self._s.add(
+                ConversationStateRow(
+                    school_id=key.school_id,
+                    channel=key.channel,
+                    chat_id=key.chat_id,
+                    user_id=key.user_id,
+                    **values,
+                )
+            )
+            try:
+                await self._s.flush()
+            except IntegrityError as err:
+                raise ConcurrentTurn(str(key)) from err
+        else:
+            result = await self._s.execute(
+                update(ConversationStateRow)
+                .where(
+                    *_key_filter(ConversationStateRow, key),
+                    ConversationStateRow.version == state.version,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                raise ConcurrentTurn(str(key))
+        state.version += 1
+
+    async def delete(self, key: ConversationKey) -> None:
+        await self._s.execute(
+            delete(ConversationStateRow).where(*_key_filter(ConversationStateRow, key))
+        )
+
+
+def _link(row: ChatLink) -> Link:
+    return Link(
+        id=row.id,
+        key=_key_of(row),
+        role=LinkRole(row.role),
+        subject_id=row.subject_id,
+        person_id=row.person_id,
+        consent_version=row.consent_version,
+        consent_at=row.consent_at,
+        verified_at=row.verified_at,
+    )
+
+
+class SqlLinkRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def active_links(self, key: ConversationKey) -> Sequence[Link]:
+        rows = await self._s.scalars(
+            select(ChatLink)
+            .where(
+                ChatLink.school_id == key.school_id,
+                ChatLink.channel == key.channel,
+                ChatLink.user_id == key.user_id,
+                ChatLink.active.is_(True),
+            )
+            .order_by(ChatLink.id)
+        )
+        return [_link(r) for r in rows]
+
+    async def add(
+        self,
+        *,
+        key: ConversationKey,
+        role: LinkRole,
+        subject_id: str,
+        person_id: str,
+        consent_version: str,
+        consent_at: dt.datetime,
+        verified_at: dt.datetime,
+    ) -> Link:
+        row = await self._s.scalar(
+            select(ChatLink).where(
+                ChatLink.school_id == key.school_id,
+                ChatLink.channel == key.channel,
+                ChatLink.user_id == key.user_id,
+                ChatLink.role == role.value,
+                ChatLink.subject_id == subject_id,
+            )
+        )
+        if row is None:
+            row = ChatLink(
+                school_id=key.school_id,
+                channel=key.channel,
+                user_id=key.user_id,
+                role=role.value,
+                subject_id=subject_id,
+            )
+            self._s.add(row)
+        row.chat_id = key.chat_id
+        row.person_id = person_id
+        row.consent_version = consent_version
+        row.consent_at = consent_at
+        row.verified_at = verified_at
+        row.active = True
+        row.unreachable_at = None
+        await self._s.flush()
+        return _link(row)
+
+    async def delete_all(self, key: ConversationKey) -> int:
+        result = await self._s.execute(
+            delete(ChatLink).where(
+                ChatLink.school_id == key.school_id,
+                ChatLink.channel == key.channel,
+                ChatLink.user_id == key.user_id,
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _challenge(row: OtpChallengeRow) -> OtpChallenge:
+    return OtpChallenge(
+        id=row.id,
+        key=_key_of(row),
+        role=LinkRole(row.role),
+        subject_id=row.subject_id,
+        person_id=row.person_id,
+        code_hash=row.code_hash,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        attempts=row.attempts,
+        sends=row.sends,
+        last_sent_at=row.last_sent_at,
+        locked_until=row.locked_until,
+        consumed_at=row.consumed_at,
+    )
+
+
+class SqlOtpRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def latest(self, key: ConversationKey) -> OtpChallenge | None:
+        row = await self._s.scalar(
+            select(OtpChallengeRow)
+            .where(*_key_filter(OtpChallengeRow, key), OtpChallengeRow.consumed_at.is_(None))
+            .order_by(OtpChallengeRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else _challenge(row)
+
+    async def create(
+        self,
+        *,
+        key: ConversationKey,
+        role: LinkRole,
+        subject_id: str,
+        person_id: str,
+        code_hash: str,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+    ) -> OtpChallenge:
+        # A new challenge retires the old ones of this conversation.
+        await self._s.execute(
+            update(OtpChallengeRow)
+            .where(*_key_filter(OtpChallengeRow, key), OtpChallengeRow.consumed_at.is_(None))
+            .values(consumed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        row = OtpChallengeRow(
+            school_id=key.school_id,
+            channel=key.channel,
+            chat_id=key.chat_id,
+            user_id=key.user_id,
+            role=role.value,
+            subject_id=subject_id,
+            person_id=person_id,
+            code_hash=code_hash,
+            created_at=now,
+            expires_at=expires_at,
+            attempts=0,
+            sends=1,
+            last_sent_at=now,
+        )
+        self._s.add(row)
+        await self._s.flush()
+        return _challenge(row)
+
+    async def record_resend(
+        self, challenge_id: int, *, code_hash: str, now: dt.datetime, expires_at: dt.datetime
+    ) -> None:
+        row = await self._s.get(OtpChallengeRow, challenge_id)
+        if row is None:
+            return
+        row.code_hash = code_hash
+        row.expires_at = expires_at
+        row.last_sent_at = now
+        row.sends += 1
+        if row.locked_until is not None and row.locked_until <= now:
+            row.locked_until = None  # a lock-out that ran out starts a fresh round of attempts
+            row.attempts = 0
+        await self._s.flush()
+
+    async def record_failure(self, challenge_id: int, *, locked_until: dt.datetime | None) -> None:
+        await self._s.execute(
+            update(OtpChallengeRow)
+            .where(OtpChallengeRow.id == challenge_id)
+            .values(attempts=OtpChallengeRow.attempts + 1, locked_until=locked_until)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def consume(self, challenge_id: int, *, now: dt.datetime) -> None:
+        await self._s.execute(
+            update(OtpChallengeRow)
+            .where(OtpChallengeRow.id == challenge_id)
+            .values(consumed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def sends_since(self, *, school_id: str, person_id: str, since: dt.datetime) -> int:
+        # Each row counts its sends; rows created before `since` may still have resent after it.
+        total = await self._s.scalar(
+            select(func.coalesce(func.sum(OtpChallengeRow.sends), 0)).where(
+                OtpChallengeRow.school_id == school_id,
+                OtpChallengeRow.person_id == person_id,
+                OtpChallengeRow.last_sent_at >= since,
+            )
+        )
+        return int(total or 0)
+
+    async def delete_for(self, key: ConversationKey) -> None:
+        await self._s.execute(delete(OtpChallengeRow).where(*_key_filter(OtpChallengeRow, key)))
+
+
+class SqlButtonRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def issue(
+        self, key: ConversationKey, actions: Sequence[str], *, now: dt.datetime
+    ) -> list[str]:
+        tokens = []
+        for action in actions:
+            token = secrets.token_urlsafe(9)  # 12 characters, 72 bits: unguessable, tiny
+            self._s.add(
+                ButtonToken(
+                    token=token,
+                    school_id=key.school_id,
+                    channel=key.channel,
+                    chat_id=key.chat_id,
+                    user_id=key.user_id,
+                    action=action[:255],
+                    created_at=now,
+                )
+            )
+            tokens.append(token)
+        await self._s.flush()
+        return tokens
+
+    async def resolve(self, token: str) -> tuple[ConversationKey, str, dt.datetime] | None:
+        if not token or len(token) > 24:
+            return None
+        row = await self._s.get(ButtonToken, token)
+        if row is None:
+            return None
+        return _key_of(row), row.action, row.created_at
+
+    async def delete_for(self, key: ConversationKey) -> None:
+        await self._s.execute(delete(ButtonToken).where(*_key_filter(ButtonToken, key)))
+
+
+class SqlAuditRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def record(
+        self,
+        *,
+        school_id: str,
+        actor: str,
+        action: str,
+        subject: str = "",
+        detail: dict[str, Any] | None = None,
+        at: dt.datetime,
+    ) -> None:
+        self._s.add(
+            AuditEvent(
+                school_id=school_id,
+                at=at,
+                actor=actor[:64],
+                action=action[:64],
+                subject=subject[:64],
+                detail=detail or {},
+            )
+        )
+
+    async def count(self, *, school_id: str, actor: str, action: str, since: dt.datetime) -> int:
+        await self._s.flush()
+        n = await self._s.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.school_id == school_id,
+                AuditEvent.actor == actor,
+                AuditEvent.action == action,
+                AuditEvent.at >= since,
+            )
+        )
+        return int(n or 0)
+
+
+class SqlUnitOfWork:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.conversations: ConversationRepo = SqlConversationRepo(session)
+        self.links: LinkRepo = SqlLinkRepo(session)
+        self.otps: OtpRepo = SqlOtpRepo(session)
+        self.buttons: ButtonRepo = SqlButtonRepo(session)
+        self.audit: AuditRepo = SqlAuditRepo(session)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """Call it to open one transaction: ``async with uow_factory() as uow: ...``."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[UnitOfWork]:
+        async with self._sessions() as session:
+            try:
+                yield SqlUnitOfWork(session)
+            finally:
+                await session.rollback()  # a no-op after commit(); undoes anything left over
+
+
+async def get_or_create_secret(sessions: async_sessionmaker[AsyncSession], name: str) -> bytes:
+    """A per-installation random secret shared by every worker through the database."""
+    async with sessions() as session:
+        row = await session.get(AppSecret, name)
+        if row is not None:
+            return bytes.fromhex(row.value)
+        session.add(AppSecret(name=name, value=secrets.token_hex(32)))
+        try:
+            await session.commit()
+        except IntegrityError:  # another worker created it first: use theirs
+            await session.rollback()
+        row = await session.get(AppSecret, name)
+        assert row is not None
+        return bytes.fromhex(row.value)
