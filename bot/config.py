@@ -71,9 +71,7 @@ class OtpSettings(BaseModel):
     @model_validator(mode="after")
     def _provider_needs_url(self) -> OtpSettings:
         if self.provider == "http_json" and not self.url:
-            raise ValueError(
-                "LIENLAC_OTP__URL must be set when LIENLAC_OTP__PROVIDER is http_json"
-            )
+            raise ValueError("LIENLAC_OTP__URL must be set when LIENLAC_OTP__PROVIDER is http_json")
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError("LIENLAC_OTP__URL must be an http:// or https:// URL")
         return self

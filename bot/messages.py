@@ -55,7 +55,9 @@ class Incoming:
     key: ConversationKey
     text: str = ""
     button_token: str = ""  # opaque token from a pressed button, to be re-checked
-    locale_hint: str = ""  # the platform's language code ("vi", "en-US"), used until the user picks one
+    locale_hint: str = (
+        ""  # the platform's language code ("vi", "en-US"), used until the user picks one
+    )
     is_group: bool = False  # group chat: never answer with personal data
     message_id: str = ""  # platform id of the user's message, for editing and dedupe
     display_name: str = ""

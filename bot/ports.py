@@ -111,7 +111,9 @@ class ConversationState:
     step: str | None = None  # that dialog's state enum value
     data: dict[str, Any] = field(default_factory=dict)  # the dialog's JSON-safe slots
     locale: str | None = None  # language the user chose; None = follow the platform hint
-    menu: dict[str, str] = field(default_factory=dict)  # "1" -> action, for channels without buttons
+    menu: dict[str, str] = field(
+        default_factory=dict
+    )  # "1" -> action, for channels without buttons
     version: int = 0  # optimistic concurrency across processes
 
     def clear_dialog(self) -> None:
@@ -250,7 +252,9 @@ class AuditRepo(Protocol):
         """Append one audit event. ``actor``/``subject`` are opaque ids, never personal data."""
         ...
 
-    async def count(self, *, school_id: str, actor: str, action: str, since: dt.datetime) -> int: ...
+    async def count(
+        self, *, school_id: str, actor: str, action: str, since: dt.datetime
+    ) -> int: ...
 
 
 class UnitOfWork(Protocol):

@@ -61,7 +61,7 @@ class Student:
 
     @property
     def given_name(self) -> str:
-        """The name a Vietnamese parent uses for the child: the last word ("Nguyễn Văn An" -> "An")."""
+        """What a Vietnamese parent calls the child: the last word ("Nguyễn Văn An" -> "An")."""
         return self.full_name.split()[-1] if self.full_name.strip() else self.full_name
 
 

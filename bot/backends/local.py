@@ -1,0 +1,359 @@
+"""The ``local`` backend: a school's data mirrored in LienLac's own SQL tables.
+
+Filled by the demo seed (``bot.backends.local_seed``) or, later, by spreadsheet import.
+This is the default backend and what the demo school uses.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.backends.base import BackendManifest
+from bot.domain.errors import BackendUnavailable
+from bot.domain.models import (
+    AttendanceRecord,
+    FeeItem,
+    GradingForm,
+    Guardian,
+    SchoolClass,
+    SchoolInfo,
+    Session,
+    Student,
+    SubjectScores,
+    Teacher,
+    Term,
+    TimetableSlot,
+)
+from bot.ports import Capability
+from storage.tables import (
+    AttendanceRow,
+    FeeItemRow,
+    GuardianRow,
+    School,
+    SchoolClassRow,
+    ScoreRow,
+    StudentGuardianRow,
+    StudentRow,
+    SubjectRow,
+    TeacherAssignmentRow,
+    TeacherRow,
+    TimetableSlotRow,
+)
+
+manifest = BackendManifest(
+    name="local",
+    title="LienLac's own tables (demo seed or spreadsheet import)",
+    capabilities=frozenset(
+        {
+            Capability.STUDENTS,
+            Capability.SCORES,
+            Capability.TIMETABLE,
+            Capability.FEES,
+            Capability.ATTENDANCE,
+            Capability.STAFF,
+        }
+    ),
+)
+
+
+def fold_code(code: str) -> str:
+    """The lookup form of a student or staff code: trimmed, upper-case, no inner spaces."""
+    return "".join(code.split()).upper()
+
+
+def tenths_to_decimal(tenths: int) -> Decimal:
+    return Decimal(tenths) / 10
+
+
+class LocalBackend:
+    """Reads one school's mirror tables. Database errors become ``BackendUnavailable``."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], school_id: str) -> None:
+        self._sessions = sessions
+        self._school_id = school_id
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return manifest.capabilities
+
+    async def school_info(self) -> SchoolInfo:
+        async with self._read() as s:
+            row = await s.get(School, self._school_id)
+        if row is None:
+            return SchoolInfo(id=self._school_id, name=self._school_id)
+        return SchoolInfo(
+            id=row.id,
+            name=row.name,
+            timezone=row.timezone,
+            school_year=row.school_year,
+            current_term=Term(row.current_term),
+        )
+
+    async def find_student(self, code: str) -> Student | None:
+        folded = fold_code(code)
+        if not folded:
+            return None
+        return await self._student_where(StudentRow.code_folded == folded)
+
+    async def get_student(self, student_id: str) -> Student | None:
+        return await self._student_where(StudentRow.id == student_id)
+
+    async def _student_where(self, condition: object) -> Student | None:
+        async with self._read() as s:
+            found = (
+                await s.execute(
+                    select(StudentRow, SchoolClassRow)
+                    .join(
+                        SchoolClassRow,
+                        (SchoolClassRow.school_id == StudentRow.school_id)
+                        & (SchoolClassRow.id == StudentRow.class_id),
+                    )
+                    .where(StudentRow.school_id == self._school_id, condition)  # type: ignore[arg-type]
+                )
+            ).first()
+        if found is None:
+            return None
+        st, cls = found
+        return Student(
+            id=st.id,
+            school_id=st.school_id,
+            code=st.code,
+            full_name=st.full_name,
+            class_id=st.class_id,
+            class_name=cls.name,
+            birth_date=st.birth_date,
+        )
+
+    async def guardians(self, student_id: str) -> Sequence[Guardian]:
+        async with self._read() as s:
+            rows = await s.scalars(
+                select(GuardianRow)
+                .join(
+                    StudentGuardianRow,
+                    (StudentGuardianRow.school_id == GuardianRow.school_id)
+                    & (StudentGuardianRow.guardian_id == GuardianRow.id),
+                )
+                .where(
+                    StudentGuardianRow.school_id == self._school_id,
+                    StudentGuardianRow.student_id == student_id,
+                )
+                .order_by(StudentGuardianRow.position, GuardianRow.id)
+            )
+            return [
+                Guardian(id=g.id, name=g.name, phone=g.phone, relation=g.relation) for g in rows
+            ]
+
+    async def scores(self, student_id: str, term: Term) -> Sequence[SubjectScores]:
+        async with self._read() as s:
+            subjects = list(
+                await s.scalars(
+                    select(SubjectRow)
+                    .where(SubjectRow.school_id == self._school_id)
+                    .order_by(SubjectRow.position, SubjectRow.code)
+                )
+            )
+            rows = list(
+                await s.scalars(
+                    select(ScoreRow)
+                    .where(
+                        ScoreRow.school_id == self._school_id,
+                        ScoreRow.student_id == student_id,
+                        ScoreRow.term == int(term),
+                    )
+                    .order_by(ScoreRow.subject_code, ScoreRow.kind, ScoreRow.seq)
+                )
+            )
+        by_subject: dict[str, list[ScoreRow]] = defaultdict(list)
+        for r in rows:
+            by_subject[r.subject_code].append(r)
+        result = []
+        for subj in subjects:
+            subject_rows = by_subject.get(subj.code, [])
+            if not subject_rows:
+                continue
+            regular = tuple(
+                tenths_to_decimal(r.tenths)
+                for r in subject_rows
+                if r.kind == "tx" and r.tenths is not None
+            )
+            mid = [
+                tenths_to_decimal(r.tenths)
+                for r in subject_rows
+                if r.kind == "gk" and r.tenths is not None
+            ]
+            fin = [
+                tenths_to_decimal(r.tenths)
+                for r in subject_rows
+                if r.kind == "ck" and r.tenths is not None
+            ]
+            comments = tuple(bool(r.passed) for r in subject_rows if r.kind == "cmt")
+            result.append(
+                SubjectScores(
+                    subject_code=subj.code,
+                    subject_name=subj.name,
+                    form=GradingForm(subj.form),
+                    term=term,
+                    regular=regular,
+                    midterm=mid[0] if mid else None,
+                    final=fin[0] if fin else None,
+                    required_regular=max(r.required_regular for r in subject_rows),
+                    comment_results=comments,
+                    updated_at=max(r.updated_at for r in subject_rows),
+                )
+            )
+        return result
+
+    async def timetable(self, class_id: str) -> Sequence[TimetableSlot]:
+        async with self._read() as s:
+            rows = await s.scalars(
+                select(TimetableSlotRow)
+                .where(
+                    TimetableSlotRow.school_id == self._school_id,
+                    TimetableSlotRow.class_id == class_id,
+                )
+                .order_by(
+                    TimetableSlotRow.weekday,
+                    TimetableSlotRow.session.desc(),
+                    TimetableSlotRow.period,
+                )
+            )
+            return [
+                TimetableSlot(
+                    class_id=r.class_id,
+                    weekday=r.weekday,
+                    session=Session(r.session),
+                    period=r.period,
+                    subject_name=r.subject_name,
+                    teacher_name=r.teacher_name,
+                    room=r.room,
+                )
+                for r in rows
+            ]
+
+    async def fees(self, student_id: str) -> Sequence[FeeItem]:
+        async with self._read() as s:
+            rows = await s.scalars(
+                select(FeeItemRow)
+                .where(FeeItemRow.school_id == self._school_id, FeeItemRow.student_id == student_id)
+                .order_by(FeeItemRow.due_date, FeeItemRow.id)
+            )
+            return [
+                FeeItem(
+                    id=r.id,
+                    student_id=r.student_id,
+                    name=r.name,
+                    amount=r.amount,
+                    due_date=r.due_date,
+                    paid=r.paid_at is not None,
+                    mandatory=r.mandatory,
+                    paid_at=r.paid_at,
+                )
+                for r in rows
+            ]
+
+    async def attendance(self, student_id: str) -> Sequence[AttendanceRecord]:
+        async with self._read() as s:
+            rows = await s.scalars(
+                select(AttendanceRow)
+                .where(
+                    AttendanceRow.school_id == self._school_id,
+                    AttendanceRow.student_id == student_id,
+                )
+                .order_by(AttendanceRow.date, AttendanceRow.session)
+            )
+            return [
+                AttendanceRecord(
+                    student_id=r.student_id,
+                    date=r.date,
+                    session=None if r.session == "day" else Session(r.session),
+                    excused=r.excused,
+                    reason=r.reason,
+                )
+                for r in rows
+            ]
+
+    async def classes(self) -> Sequence[SchoolClass]:
+        async with self._read() as s:
+            rows = await s.scalars(
+                select(SchoolClassRow)
+                .where(SchoolClassRow.school_id == self._school_id)
+                .order_by(SchoolClassRow.grade, SchoolClassRow.name)
+            )
+            return [
+                SchoolClass(
+                    id=r.id,
+                    school_id=r.school_id,
+                    name=r.name,
+                    grade=r.grade,
+                    homeroom_teacher_id=r.homeroom_teacher_id,
+                )
+                for r in rows
+            ]
+
+    async def teachers(self) -> Sequence[Teacher]:
+        return await self._teachers_where(None)
+
+    async def find_teacher(self, code: str) -> Teacher | None:
+        folded = fold_code(code)
+        if not folded:
+            return None
+        found = await self._teachers_where(folded)
+        return found[0] if found else None
+
+    async def _teachers_where(self, code_folded: str | None) -> list[Teacher]:
+        async with self._read() as s:
+            query = select(TeacherRow).where(TeacherRow.school_id == self._school_id)
+            if code_folded is not None:
+                query = query.where(TeacherRow.code_folded == code_folded)
+            teachers = list(await s.scalars(query.order_by(TeacherRow.code)))
+            assignments = list(
+                await s.scalars(
+                    select(TeacherAssignmentRow).where(
+                        TeacherAssignmentRow.school_id == self._school_id,
+                        TeacherAssignmentRow.teacher_id.in_([t.id for t in teachers]),
+                    )
+                )
+            )
+        homeroom: dict[str, set[str]] = defaultdict(set)
+        subject: dict[str, set[str]] = defaultdict(set)
+        for a in assignments:
+            (homeroom if a.role == "homeroom" else subject)[a.teacher_id].add(a.class_id)
+        return [
+            Teacher(
+                id=t.id,
+                school_id=t.school_id,
+                code=t.code,
+                full_name=t.full_name,
+                phone=t.phone,
+                homeroom_class_ids=tuple(sorted(homeroom[t.id])),
+                subject_class_ids=tuple(sorted(subject[t.id])),
+            )
+            for t in teachers
+        ]
+
+    def _read(self) -> _ReadSession:
+        return _ReadSession(self._sessions)
+
+
+class _ReadSession:
+    """A short read-only session whose database errors surface as ``BackendUnavailable``."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> AsyncSession:
+        self._session = self._sessions()
+        return self._session
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        assert self._session is not None
+        await self._session.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise BackendUnavailable("local tables could not be read") from exc

@@ -1,0 +1,50 @@
+"""What a channel can do. Rendering degrades by capability, never by channel name.
+
+A channel without buttons gets numbered choices in the text ("1. Điểm"), and the user
+answers with the number: the router keeps the number -> action map in the conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelCapabilities:
+    buttons: bool  # inline buttons that send back an opaque token
+    edit: bool  # can replace a message the bot sent
+    images: bool
+    max_text: int  # characters per message; longer replies are split on line boundaries
+    groups: bool = False  # the channel has group chats (scores never go there)
+
+
+CONSOLE = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=4000)
+MEMORY = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096)
+MEMORY_TEXT_ONLY = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=2000)
+TELEGRAM = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096, groups=True)
+ZALO = ChannelCapabilities(buttons=False, edit=False, images=True, max_text=2000)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split ``text`` into parts of at most ``limit`` characters, on line boundaries where
+    possible (a single over-long line is cut hard). Never returns an empty part."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    return [p for p in parts if p.strip()] or [text[:limit]]

@@ -1,0 +1,80 @@
+"""The terminal chat of the embedded demo: one line in, the bot's replies out.
+
+Buttons become numbered choices (the console has no buttons); OTPs appear as simulated SMS
+lines printed by ``ConsoleOtpSender``. Works with a real terminal and with a pipe (the
+end-to-end test types a whole journey into stdin and reads stdout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from bot.messages import ConversationKey, Incoming, Reply
+
+QUIT_WORDS = frozenset({"/quit", "/exit", "/thoat", "/thoát"})
+
+Handle = Callable[[Incoming], Awaitable[list[Reply]]]
+
+
+class ConsoleChannel:
+    name = "console"
+
+    def __init__(
+        self,
+        handle: Handle,
+        *,
+        school_id: str,
+        user: str = "local",
+        locale: str = "vi",
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        self._handle = handle
+        self._key = ConversationKey(
+            school_id=school_id, channel=self.name, chat_id=user, user_id=user
+        )
+        self._locale = locale
+        self._in = stdin or sys.stdin
+        self._out = stdout or sys.stdout
+        self._interactive = self._in.isatty() and self._out.isatty()
+
+    def write(self, line: str) -> None:
+        self._out.write(line + "\n")
+        self._out.flush()
+
+    def render(self, reply: Reply) -> str:
+        body = reply.text.replace("\n", "\n   ")
+        return f"🤖 {body}\n"
+
+    async def run(self, banner: str = "") -> None:
+        """Chat until EOF or /quit. Reading stdin happens on a daemon thread so a pending
+        read never keeps the process alive at exit."""
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def reader() -> None:
+            for raw in self._in:
+                loop.call_soon_threadsafe(lines.put_nowait, raw.rstrip("\r\n"))
+            loop.call_soon_threadsafe(lines.put_nowait, None)
+
+        threading.Thread(target=reader, name="console-stdin", daemon=True).start()
+        if banner:
+            self.write(banner)
+        while True:
+            if self._interactive:
+                self._out.write("🧑 ")
+                self._out.flush()
+            line = await lines.get()
+            if line is None or line.strip().lower() in QUIT_WORDS:
+                break
+            if not self._interactive:
+                self.write(f"🧑 {line}")
+            replies = await self._handle(
+                Incoming(key=self._key, text=line, locale_hint=self._locale, message_id="")
+            )
+            for reply in replies:
+                self.write(self.render(reply))

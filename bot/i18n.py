@@ -1,0 +1,59 @@
+"""User-facing text, looked up by key in the ``vi`` (default) and ``en`` catalogues.
+
+The catalogues are TOML files in ``bot/locales``; nested tables give dotted keys
+(``[verify] ask_code = "..."`` is ``verify.ask_code``). Text is ``str.format`` templates.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+DEFAULT_LOCALE = "vi"
+LOCALES = ("vi", "en")
+
+
+def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, str]) -> None:
+    for name, value in table.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if isinstance(value, Mapping):
+            _flatten(key, value, out)
+        else:
+            out[key] = str(value)
+
+
+def normalise_locale(hint: str | None) -> str:
+    """ "en-US" -> "en"; anything we do not translate -> Vietnamese."""
+    lang = (hint or "").split("-")[0].split("_")[0].lower()
+    return lang if lang in LOCALES else DEFAULT_LOCALE
+
+
+class Catalog:
+    def __init__(self, messages: Mapping[str, Mapping[str, str]]) -> None:
+        self._messages = messages
+
+    @classmethod
+    def load(cls) -> Catalog:
+        messages: dict[str, dict[str, str]] = {}
+        folder = resources.files("bot") / "locales"
+        for locale in LOCALES:
+            flat: dict[str, str] = {}
+            _flatten("", tomllib.loads((folder / f"{locale}.toml").read_text("utf-8")), flat)
+            messages[locale] = flat
+        return cls(messages)
+
+    def keys(self, locale: str) -> frozenset[str]:
+        return frozenset(self._messages.get(locale, {}))
+
+    def has(self, key: str) -> bool:
+        return key in self._messages[DEFAULT_LOCALE]
+
+    def t(self, locale: str, key: str, /, **values: object) -> str:
+        template = self._messages.get(locale, {}).get(key) or self._messages[DEFAULT_LOCALE].get(
+            key
+        )
+        if template is None:
+            raise KeyError(f"no text for message key {key!r}")
+        return template.format(**values) if values else template

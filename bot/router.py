@@ -1,0 +1,264 @@
+"""One turn at a time per conversation: lock, load state, run the dialog or handler, save.
+
+Warning:
+    Never load a conversation's state before taking its lock, and never hold two locks.
+    Within one process the lock is an ``asyncio.Lock`` per ``ConversationKey``; across
+    processes the state row's version makes a second writer fail (``ConcurrentTurn``),
+    and the turn is retried once on fresh state.
+
+The router is the only place that turns button actions into opaque tokens (and back),
+so dialogs and handlers deal in readable actions and channels in short tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Protocol
+
+from bot.channels.base import ChannelCapabilities
+from bot.domain.errors import BackendError, ConcurrentTurn
+from bot.domain.text import nfc
+from bot.i18n import normalise_locale
+from bot.messages import Button, ConversationKey, Incoming, Reply
+from bot.ports import UnitOfWork, UnitOfWorkFactory
+from bot.turn import CoreServices, Turn
+from dialogs import verify_parent
+from handlers import account, attendance, fees, scores, timetable
+from handlers.common import parse_query_action
+from handlers.intents import IntentName, match
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 1000  # longer messages are read up to here; nobody types a question this long
+BUTTON_TTL = dt.timedelta(days=7)
+
+QUERY_HANDLERS = {
+    "scores": scores.handle,
+    "timetable": timetable.handle,
+    "fees": fees.handle,
+    "attendance": attendance.handle,
+}
+
+
+class DialogModule(Protocol):
+    """A dialog is a module with these two functions (see ``dialogs/verify_parent.py``)."""
+
+    async def handle(self, turn: Turn) -> list[Reply]: ...
+
+    def reminder(self, turn: Turn) -> list[Reply]: ...
+
+
+DIALOGS: dict[str, DialogModule] = {verify_parent.NAME: verify_parent}
+# Intents that never show personal data, so they are fine in a group chat.
+GROUP_SAFE = {IntentName.START, IntentName.HELP, IntentName.UNKNOWN, IntentName.LANG}
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        services: CoreServices,
+        uow_factory: UnitOfWorkFactory,
+        capabilities: Mapping[str, ChannelCapabilities],
+    ) -> None:
+        self._services = services
+        self._uow_factory = uow_factory
+        self._capabilities = capabilities
+        self._locks: dict[ConversationKey, asyncio.Lock] = {}
+        self._waiting: dict[ConversationKey, int] = {}
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        """Run one turn and return the replies for the person who wrote. Never raises for
+        bad input or a failing school system: the user always gets a polite answer."""
+        key = incoming.key
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                for attempt in (1, 2):
+                    try:
+                        return await self._turn(incoming)
+                    except ConcurrentTurn:
+                        if attempt == 2:
+                            raise
+                        log.info("conversation %s changed under us; retrying the turn", key)
+        except Exception:
+            log.exception("turn failed for %s", key)
+            return [
+                Reply(text=self._services.catalog.t(self._locale_of(incoming), "error.generic"))
+            ]
+        finally:
+            self._waiting[key] -= 1
+            if self._waiting[key] == 0:
+                del self._waiting[key]
+                self._locks.pop(key, None)
+        raise AssertionError("unreachable")
+
+    def _locale_of(self, incoming: Incoming) -> str:
+        return normalise_locale(incoming.locale_hint)
+
+    async def _turn(self, incoming: Incoming) -> list[Reply]:
+        caps = self._capabilities[incoming.key.channel]
+        async with self._uow_factory() as uow:
+            state = await uow.conversations.load(incoming.key)
+            turn = Turn(
+                incoming=incoming,
+                state=state,
+                uow=uow,
+                services=self._services,
+                locale=state.locale or normalise_locale(incoming.locale_hint),
+                text=nfc(incoming.text).strip()[:MAX_TEXT],
+            )
+            try:
+                replies = await self._dispatch(turn, caps)
+            except BackendError as err:
+                log.warning("school system error for %s: %s", incoming.key, type(err).__name__)
+                replies = [Reply(text=turn.t(err.message_key))]
+            replies = await self._finish(turn, uow, replies, caps)
+            await uow.conversations.save(incoming.key, turn.state)
+            await uow.commit()
+            return replies
+
+    async def _dispatch(self, turn: Turn, caps: ChannelCapabilities) -> list[Reply]:
+        incoming = turn.incoming
+        # 1. a pressed button, or a typed menu number on a channel without buttons
+        token = incoming.button_token
+        if not token and not caps.buttons and turn.text in turn.state.menu:
+            token = turn.state.menu[turn.text]
+        if token:
+            resolved = await self._resolve(turn, token)
+            if isinstance(resolved, list):
+                return resolved
+            turn.action = resolved
+            turn.text = ""
+            return await self._on_action(turn)
+        if not turn.text:
+            return [Reply(text=turn.t("common.text_only"))]
+
+        intent = match(turn.text)
+        if incoming.is_group and intent.name not in GROUP_SAFE:
+            return [Reply(text=turn.t("group.private_only"))]
+        # 2. commands that work everywhere, even in the middle of a dialog
+        if intent.name is IntentName.CANCEL:
+            had_dialog = turn.state.dialog is not None
+            turn.state.clear_dialog()
+            return [
+                Reply(text=turn.t("common.cancelled" if had_dialog else "common.nothing_to_cancel"))
+            ]
+        if intent.name is IntentName.START:
+            turn.state.clear_dialog()
+            return await account.start(turn)
+        if intent.name is IntentName.FORGET:
+            return account.forget_confirm(turn)
+        if intent.name is IntentName.LANG:
+            return account.language_menu(turn)
+        if intent.name is IntentName.HELP and turn.text.startswith("/"):
+            turn.state.clear_dialog()
+            return await account.help_menu(turn)
+        # 3. the active dialog owns the rest of the text
+        dialog = DIALOGS.get(turn.state.dialog or "")
+        if dialog is not None:
+            if turn.text.startswith("/"):
+                return dialog.reminder(turn)
+            return await dialog.handle(turn)
+        # 4. a question
+        return await self._on_intent(turn, intent.name, intent.folded, intent.code)
+
+    async def _on_intent(self, turn: Turn, name: IntentName, folded: str, code: str) -> list[Reply]:
+        if name.value in QUERY_HANDLERS:
+            return await QUERY_HANDLERS[name.value](turn, folded=folded)
+        if name is IntentName.LINK:
+            return await verify_parent.start(turn)
+        if name is IntentName.CODE:
+            return await verify_parent.start(turn, code=code)
+        if name is IntentName.HELP:
+            return await account.help_menu(turn)
+        return await account.help_menu(turn, unknown=True)
+
+    async def _resolve(self, turn: Turn, token: str) -> str | list[Reply]:
+        """The action behind a token, if this very user was shown it and it is recent."""
+        found = await turn.uow.buttons.resolve(token)
+        if found is None:
+            return [Reply(text=turn.t("button.stale"))]
+        key, action, created_at = found
+        if (
+            key.school_id != turn.key.school_id
+            or key.channel != turn.key.channel
+            or key.user_id != turn.key.user_id
+        ):
+            await turn.audit("button.forged")
+            return [Reply(text=turn.t("button.not_yours"))]
+        if turn.now() - created_at > BUTTON_TTL:
+            return [Reply(text=turn.t("button.stale"))]
+        return action
+
+    async def _on_action(self, turn: Turn) -> list[Reply]:
+        action = turn.action
+        if action.startswith("v:"):
+            if turn.state.dialog != verify_parent.NAME:
+                return [Reply(text=turn.t("button.stale"))]
+            return await verify_parent.handle(turn)
+        # Any other button leaves a half-finished dialog: the user chose something else.
+        turn.state.clear_dialog()
+        if action.startswith("menu:"):
+            name = action.removeprefix("menu:")
+            if name == "add_child":
+                return await verify_parent.start(turn)
+            if name == "lang":
+                return account.language_menu(turn)
+            if name in QUERY_HANDLERS:
+                return await QUERY_HANDLERS[name](turn)
+        if action.startswith("lang:"):
+            return account.set_language(turn, action.removeprefix("lang:"))
+        if action == "forget:yes":
+            return await account.forget(turn)
+        if action == "forget:no":
+            return [Reply(text=turn.t("forget.kept"), edit=True)]
+        query = parse_query_action(action)
+        if query is not None and query[0] in QUERY_HANDLERS:
+            intent, student_id, arg = query
+            return await QUERY_HANDLERS[intent](turn, student_id=student_id, arg=arg)
+        return [Reply(text=turn.t("button.stale"))]
+
+    async def _finish(
+        self, turn: Turn, uow: UnitOfWork, replies: list[Reply], caps: ChannelCapabilities
+    ) -> list[Reply]:
+        """Swap actions for stored tokens; on channels without buttons, number the choices."""
+        menu: dict[str, str] = {}
+        finished = []
+        for reply in replies:
+            if turn.incoming.is_group and reply.private_only:
+                reply = Reply(text=turn.t("group.private_only"))
+            if not reply.buttons:
+                finished.append(reply)
+                continue
+            actions = [b.action for row in reply.buttons for b in row]
+            tokens = iter(await uow.buttons.issue(turn.key, actions, now=turn.now()))
+            rows = tuple(
+                tuple(Button(label=b.label, action=b.action, token=next(tokens)) for b in row)
+                for row in reply.buttons
+            )
+            if caps.buttons:
+                finished.append(
+                    Reply(
+                        text=reply.text,
+                        buttons=rows,
+                        edit=reply.edit,
+                        private_only=reply.private_only,
+                    )
+                )
+                continue
+            lines = [reply.text, ""]
+            for row in rows:
+                for button in row:
+                    number = str(len(menu) + 1)
+                    menu[number] = button.token
+                    lines.append(f"{number}. {button.label}")
+            lines.append(turn.t("menu.type_number"))
+            finished.append(Reply(text="\n".join(lines), private_only=reply.private_only))
+        if not caps.buttons:
+            turn.state.menu = menu
+        return finished

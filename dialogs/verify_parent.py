@@ -1,0 +1,401 @@
+"""Linking a chat to a student (parent) or to a staff record (teacher), proved by an OTP.
+
+See ``verify_parent.mmd`` for the diagram. The user types the student code (or a teacher
+their staff code); if the student has several guardians on file they choose which phone gets
+the code (shown masked); they accept the personal-data terms (Decree 13/2023, Law 91/2025);
+the code is sent to the phone the school has on file, never to a number the user types; the
+user types it back and is linked.
+
+Warning:
+    Run only inside the router's per-conversation lock: the steps read and write
+    ``turn.state`` and the OTP row without further locking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Awaitable, Callable
+
+from bot.domain.errors import OtpDeliveryFailed
+from bot.domain.otp import (
+    CodeCheck,
+    check_code,
+    extract_code,
+    generate_code,
+    hash_code,
+    lock_after_failure,
+    seconds_until_resend,
+)
+from bot.domain.phone import mask_phone, normalize_phone
+from bot.domain.text import fold
+from bot.messages import Button, Reply
+from bot.ports import LinkRole, OtpChallenge
+from bot.turn import CONSENT_VERSION, Turn
+from dialogs.menus import main_menu
+
+NAME = "verify"
+MAX_CODE_LENGTH = 32
+
+AGREE_WORDS = frozenset({"dong y", "co", "ok", "yes", "agree", "y", "đong y"})
+DECLINE_WORDS = frozenset({"khong", "khong dong y", "no", "decline", "n"})
+
+
+class Step(enum.StrEnum):
+    ASK_CODE = "ask_code"  # waiting for a student code (parent) or a staff code (teacher)
+    CHOOSE_PHONE = "choose_phone"  # several guardians on file: which phone gets the code
+    ASK_CONSENT = "ask_consent"  # personal-data terms shown: agree or decline
+    ASK_OTP = "ask_otp"  # code sent: waiting for the 6 digits
+
+
+Handler = Callable[[Turn], Awaitable[list[Reply]]]
+
+
+def _cancel_row(turn: Turn) -> tuple[Button, ...]:
+    return (Button(label=turn.t("button.cancel"), action="v:cancel"),)
+
+
+async def start(turn: Turn, code: str = "") -> list[Reply]:
+    """Begin linking; with ``code`` the user already typed it, so look it up at once."""
+    turn.state.clear_dialog()
+    turn.state.dialog = NAME
+    turn.state.step = Step.ASK_CODE
+    if code:
+        turn.text = code
+        return await _on_code(turn)
+    return [Reply(text=turn.t("verify.ask_code") + _demo_hint(turn))]
+
+
+def _demo_hint(turn: Turn) -> str:
+    return "\n" + turn.t("verify.demo_hint") if turn.key.school_id == "demo" else ""
+
+
+async def handle(turn: Turn) -> list[Reply]:
+    if turn.action == "v:cancel":
+        turn.state.clear_dialog()
+        return [Reply(text=turn.t("common.cancelled"), edit=True)]
+    step = Step(turn.state.step or Step.ASK_CODE)
+    return await TRANSITIONS[step](turn)
+
+
+def reminder(turn: Turn) -> list[Reply]:
+    """What to say when the user does something else in the middle of linking."""
+    step = Step(turn.state.step or Step.ASK_CODE)
+    key = {
+        Step.ASK_CODE: "verify.remind_code",
+        Step.CHOOSE_PHONE: "verify.remind_phone",
+        Step.ASK_CONSENT: "verify.remind_consent",
+        Step.ASK_OTP: "verify.remind_otp",
+    }[step]
+    return [Reply(text=turn.t(key), buttons=(_cancel_row(turn),))]
+
+
+# --- step: the code ---------------------------------------------------------------------
+
+
+async def _on_code(turn: Turn) -> list[Reply]:
+    code = "".join(turn.text.split())
+    if turn.action or not code:
+        return [Reply(text=turn.t("verify.ask_code") + _demo_hint(turn))]
+    if len(code) > MAX_CODE_LENGTH or not code.isalnum():
+        return [Reply(text=turn.t("verify.code_malformed"), buttons=(_cancel_row(turn),))]
+    policy = turn.services.otp_policy
+    since = turn.now() - dt.timedelta(hours=1)
+    lookups = await turn.uow.audit.count(
+        school_id=turn.key.school_id, actor=turn.actor, action="verify.lookup", since=since
+    )
+    if lookups >= policy.code_lookups_per_hour:
+        turn.state.clear_dialog()
+        return [Reply(text=turn.t("verify.too_many_lookups"))]
+    await turn.audit("verify.lookup")  # counts tries; the code itself is never stored
+
+    student = await turn.backend.find_student(code)
+    if student is not None:
+        if any(link.subject_id == student.id for link in await turn.guardian_links()):
+            turn.state.clear_dialog()
+            return [
+                Reply(
+                    text=turn.t("verify.already_linked", child=student.full_name),
+                    buttons=main_menu(turn),
+                )
+            ]
+        guardians = [
+            g for g in await turn.backend.guardians(student.id) if normalize_phone(g.phone)
+        ]
+        if not guardians:
+            turn.state.clear_dialog()
+            return [Reply(text=turn.t("verify.no_phone_on_file"))]
+        turn.state.data = {
+            "role": LinkRole.GUARDIAN.value,
+            "subject_id": student.id,
+            "label": f"{student.full_name} ({student.class_name})",
+            "phones": {g.id: _masked(g.phone) for g in guardians},
+            "relations": {g.id: g.relation for g in guardians},
+        }
+        if len(guardians) == 1:
+            turn.state.data["person_id"] = guardians[0].id
+            return _ask_consent(turn)
+        turn.state.step = Step.CHOOSE_PHONE
+        rows = tuple(
+            (
+                Button(
+                    label=f"{_masked(g.phone)} ({g.relation})" if g.relation else _masked(g.phone),
+                    action=f"v:phone:{g.id}",
+                ),
+            )
+            for g in guardians
+        )
+        return [
+            Reply(
+                text=turn.t("verify.choose_phone", child=student.full_name),
+                buttons=(*rows, _cancel_row(turn)),
+            )
+        ]
+
+    teacher = await turn.backend.find_teacher(code)
+    if teacher is not None and normalize_phone(teacher.phone):
+        if any(
+            link.role is LinkRole.STAFF and link.subject_id == teacher.id
+            for link in await turn.links()
+        ):
+            turn.state.clear_dialog()
+            return [Reply(text=turn.t("verify.already_linked_staff", name=teacher.full_name))]
+        turn.state.data = {
+            "role": LinkRole.STAFF.value,
+            "subject_id": teacher.id,
+            "person_id": teacher.id,
+            "label": teacher.full_name,
+            "phones": {teacher.id: _masked(teacher.phone)},
+        }
+        return _ask_consent(turn)
+
+    return [Reply(text=turn.t("verify.code_not_found"), buttons=(_cancel_row(turn),))]
+
+
+def _masked(phone: str) -> str:
+    normal = normalize_phone(phone)
+    return mask_phone(normal) if normal else "***"
+
+
+# --- step: which phone ------------------------------------------------------------------
+
+
+async def _on_choose_phone(turn: Turn) -> list[Reply]:
+    phones: dict[str, str] = turn.state.data.get("phones", {})
+    chosen = ""
+    if turn.action.startswith("v:phone:"):
+        chosen = turn.action.removeprefix("v:phone:")
+    if chosen not in phones:
+        return reminder(turn)
+    turn.state.data["person_id"] = chosen
+    return _ask_consent(turn)
+
+
+# --- step: consent ----------------------------------------------------------------------
+
+
+def _ask_consent(turn: Turn) -> list[Reply]:
+    turn.state.step = Step.ASK_CONSENT
+    data = turn.state.data
+    key = "verify.consent_staff" if data["role"] == LinkRole.STAFF else "verify.consent"
+    return [
+        Reply(
+            text=turn.t(key, who=data["label"], phone=data["phones"][data["person_id"]]),
+            buttons=(
+                (
+                    Button(label=turn.t("button.agree"), action="v:agree"),
+                    Button(label=turn.t("button.decline"), action="v:decline"),
+                ),
+            ),
+        )
+    ]
+
+
+async def _on_consent(turn: Turn) -> list[Reply]:
+    answer = fold(turn.text)
+    if turn.action == "v:decline" or answer in DECLINE_WORDS:
+        turn.state.clear_dialog()
+        return [Reply(text=turn.t("verify.declined"), edit=bool(turn.action))]
+    if turn.action == "v:agree" or answer in AGREE_WORDS:
+        turn.state.data["consent_at"] = turn.now().isoformat()
+        return await _send_code(turn, resend=False)
+    return reminder(turn)
+
+
+async def _send_code(turn: Turn, *, resend: bool) -> list[Reply]:
+    data = turn.state.data
+    policy = turn.services.otp_policy
+    person_id: str = data["person_id"]
+    now = turn.now()
+    sent = await turn.uow.otps.sends_since(
+        school_id=turn.key.school_id, person_id=person_id, since=now - dt.timedelta(hours=1)
+    )
+    if sent >= policy.max_sends_per_hour:
+        return [Reply(text=turn.t("verify.too_many_sends"), buttons=(_cancel_row(turn),))]
+    phone = await _phone_on_file(turn)
+    if phone is None:
+        turn.state.clear_dialog()
+        return [Reply(text=turn.t("verify.no_phone_on_file"))]
+    code = generate_code(policy.length)
+    minutes = int(policy.ttl.total_seconds() // 60)
+    try:
+        await turn.services.otp_sender.send(
+            phone=phone, text=turn.t("sms.otp", code=code, minutes=minutes)
+        )
+    except OtpDeliveryFailed:
+        # Not sent: nothing stored, no attempt used; the user may try again.
+        await turn.audit("verify.otp_send_failed")
+        retry = "v:resend" if resend else "v:agree"
+        return [
+            Reply(
+                text=turn.t("verify.otp_send_failed"),
+                buttons=(
+                    (
+                        Button(label=turn.t("button.retry"), action=retry),
+                        Button(label=turn.t("button.cancel"), action="v:cancel"),
+                    ),
+                ),
+            )
+        ]
+    code_hash = hash_code(turn.services.secret, _scope(turn, person_id), code)
+    expires = now + policy.ttl
+    latest = await turn.uow.otps.latest(turn.key) if resend else None
+    if latest is not None:
+        await turn.uow.otps.record_resend(
+            latest.id, code_hash=code_hash, now=now, expires_at=expires
+        )
+    else:
+        await turn.uow.otps.create(
+            key=turn.key,
+            role=LinkRole(data["role"]),
+            subject_id=data["subject_id"],
+            person_id=person_id,
+            code_hash=code_hash,
+            now=now,
+            expires_at=expires,
+        )
+    await turn.audit("verify.otp_sent")
+    turn.state.step = Step.ASK_OTP
+    return [
+        Reply(
+            text=turn.t("verify.otp_sent", phone=data["phones"][person_id], minutes=minutes),
+            buttons=(
+                (
+                    Button(label=turn.t("button.resend"), action="v:resend"),
+                    Button(label=turn.t("button.cancel"), action="v:cancel"),
+                ),
+            ),
+        )
+    ]
+
+
+async def _phone_on_file(turn: Turn) -> str | None:
+    """Look the phone up again at send time: the school's record, never a typed number."""
+    data = turn.state.data
+    if data["role"] == LinkRole.STAFF:
+        teachers = [t for t in await turn.backend.teachers() if t.id == data["person_id"]]
+        return normalize_phone(teachers[0].phone) if teachers else None
+    for g in await turn.backend.guardians(data["subject_id"]):
+        if g.id == data["person_id"]:
+            return normalize_phone(g.phone)
+    return None
+
+
+def _scope(turn: Turn, person_id: str) -> str:
+    return f"{turn.key}|{person_id}"
+
+
+# --- step: the code from the SMS -------------------------------------------------------
+
+
+async def _on_otp(turn: Turn) -> list[Reply]:
+    policy = turn.services.otp_policy
+    challenge = await turn.uow.otps.latest(turn.key)
+    if challenge is None:
+        turn.state.step = Step.ASK_CODE
+        return [Reply(text=turn.t("verify.session_lost"))]
+    now = turn.now()
+    if turn.action == "v:resend":
+        return await _resend(turn, challenge)
+    code = extract_code(turn.text, policy.length)
+    if code is None:
+        return reminder(turn)
+    outcome = check_code(
+        secret=turn.services.secret,
+        scope=_scope(turn, challenge.person_id),
+        code=code,
+        code_hash=challenge.code_hash,
+        expires_at=challenge.expires_at,
+        locked_until=challenge.locked_until,
+        now=now,
+    )
+    if outcome is CodeCheck.LOCKED:
+        return [Reply(text=_locked_text(turn, challenge))]
+    if outcome is CodeCheck.EXPIRED:
+        return [
+            Reply(
+                text=turn.t("verify.otp_expired"),
+                buttons=((Button(label=turn.t("button.resend"), action="v:resend"),),),
+            )
+        ]
+    if outcome is CodeCheck.WRONG:
+        locked_until = lock_after_failure(challenge.attempts, now=now, policy=policy)
+        await turn.uow.otps.record_failure(challenge.id, locked_until=locked_until)
+        await turn.audit("verify.otp_wrong")
+        if locked_until is not None:
+            return [Reply(text=turn.t("verify.otp_locked", until=_local_time(turn, locked_until)))]
+        left = policy.max_attempts - challenge.attempts - 1
+        return [Reply(text=turn.t("verify.otp_wrong", left=left))]
+    return await _link(turn, challenge)
+
+
+async def _resend(turn: Turn, challenge: OtpChallenge) -> list[Reply]:
+    now = turn.now()
+    if challenge.locked_until is not None and now < challenge.locked_until:
+        return [Reply(text=_locked_text(turn, challenge))]
+    wait = seconds_until_resend(challenge.last_sent_at, now=now, policy=turn.services.otp_policy)
+    if wait > 0:
+        return [Reply(text=turn.t("verify.resend_wait", seconds=wait))]
+    return await _send_code(turn, resend=True)
+
+
+def _locked_text(turn: Turn, challenge: OtpChallenge) -> str:
+    assert challenge.locked_until is not None
+    return turn.t("verify.otp_locked", until=_local_time(turn, challenge.locked_until))
+
+
+def _local_time(turn: Turn, at: dt.datetime) -> str:
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(turn.services.timezone)).strftime("%H:%M")
+
+
+async def _link(turn: Turn, challenge: OtpChallenge) -> list[Reply]:
+    now = turn.now()
+    data = turn.state.data
+    consent_at = dt.datetime.fromisoformat(data.get("consent_at") or now.isoformat())
+    await turn.uow.otps.consume(challenge.id, now=now)
+    link = await turn.uow.links.add(
+        key=turn.key,
+        role=challenge.role,
+        subject_id=challenge.subject_id,
+        person_id=challenge.person_id,
+        consent_version=CONSENT_VERSION,
+        consent_at=consent_at,
+        verified_at=now,
+    )
+    await turn.audit("verify.linked", subject=str(link.id), role=link.role.value)
+    turn.forget_cached_links()
+    label = data.get("label", "")
+    turn.state.clear_dialog()
+    if challenge.role is LinkRole.STAFF:
+        return [Reply(text=turn.t("verify.linked_staff", name=label))]
+    return [Reply(text=turn.t("verify.linked", child=label), buttons=main_menu(turn))]
+
+
+TRANSITIONS: dict[Step, Handler] = {
+    Step.ASK_CODE: _on_code,
+    Step.CHOOSE_PHONE: _on_choose_phone,
+    Step.ASK_CONSENT: _on_consent,
+    Step.ASK_OTP: _on_otp,
+}

@@ -1,0 +1,83 @@
+"""Greeting, help, language and forgetting: the turns that are about the chat itself."""
+
+from __future__ import annotations
+
+from bot.i18n import LOCALES
+from bot.messages import Button, Reply
+from bot.turn import Turn
+from dialogs import verify_parent
+from dialogs.menus import main_menu
+from handlers.common import linked_children
+
+
+async def start(turn: Turn) -> list[Reply]:
+    """``/start`` (Telegram) or the first message on Zalo: greet; ask for a code if unlinked."""
+    info = await turn.backend.school_info()
+    greeting = turn.t("start.greeting", school=info.name)
+    if await turn.links():
+        return [Reply(text=greeting + "\n\n" + turn.t("start.linked"), buttons=main_menu(turn))]
+    replies = await verify_parent.start(turn)
+    return [Reply(text=greeting + "\n\n" + replies[0].text, buttons=replies[0].buttons)]
+
+
+async def help_menu(turn: Turn, *, unknown: bool = False) -> list[Reply]:
+    intro = turn.t("help.unknown") + "\n\n" if unknown else ""
+    if not await turn.links():
+        return [Reply(text=intro + turn.t("help.unlinked") + _demo(turn))]
+    children = await linked_children(turn)
+    names = ", ".join(f"{c.full_name} ({c.class_name})" for c in children)
+    linked = turn.t("help.children", names=names) + "\n\n" if names else ""
+    return [Reply(text=intro + linked + turn.t("help.linked"), buttons=main_menu(turn))]
+
+
+def _demo(turn: Turn) -> str:
+    return "\n" + turn.t("verify.demo_hint") if turn.key.school_id == "demo" else ""
+
+
+def forget_confirm(turn: Turn) -> list[Reply]:
+    return [
+        Reply(
+            text=turn.t("forget.confirm"),
+            buttons=(
+                (
+                    Button(label=turn.t("button.forget_yes"), action="forget:yes"),
+                    Button(label=turn.t("button.forget_no"), action="forget:no"),
+                ),
+            ),
+        )
+    ]
+
+
+async def forget(turn: Turn) -> list[Reply]:
+    """Unlink this chat user and delete what we hold about them (Decree 13/2023 Art. 9, 16)."""
+    removed = await turn.uow.links.delete_all(turn.key)
+    await turn.uow.otps.delete_for(turn.key)
+    await turn.uow.buttons.delete_for(turn.key)
+    await turn.audit("account.forget", links=removed)
+    turn.forget_cached_links()
+    turn.state.clear_dialog()
+    turn.state.menu = {}
+    turn.state.locale = None
+    return [Reply(text=turn.t("forget.done"), edit=True)]
+
+
+def language_menu(turn: Turn) -> list[Reply]:
+    return [
+        Reply(
+            text=turn.t("lang.choose"),
+            buttons=(
+                tuple(
+                    Button(label=turn.t(f"lang.name_{code}"), action=f"lang:{code}")
+                    for code in LOCALES
+                ),
+            ),
+        )
+    ]
+
+
+def set_language(turn: Turn, code: str) -> list[Reply]:
+    if code not in LOCALES:
+        return language_menu(turn)
+    turn.state.locale = code
+    turn.locale = code
+    return [Reply(text=turn.t("lang.set"), edit=True)]

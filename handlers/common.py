@@ -1,0 +1,81 @@
+"""Shared by the single-turn handlers: which child a question is about, re-checked each time."""
+
+from __future__ import annotations
+
+from bot.domain.models import Student
+from bot.domain.text import contains_phrase, fold
+from bot.messages import Button, Reply
+from bot.ports import LinkRole
+from bot.turn import Turn
+
+
+def query_action(intent: str, student_id: str, arg: str = "") -> str:
+    """The action behind a "which child?" or "which day?" button: ``q|intent|student|arg``."""
+    return f"q|{intent}|{student_id}|{arg.replace('|', ' ')[:120]}"
+
+
+def parse_query_action(action: str) -> tuple[str, str, str] | None:
+    parts = action.split("|")
+    if len(parts) != 4 or parts[0] != "q":
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+async def linked_children(turn: Turn) -> list[Student]:
+    children = []
+    for link in await turn.guardian_links():
+        student = await turn.backend.get_student(link.subject_id)
+        if student is not None:
+            children.append(student)
+    return children
+
+
+async def pick_child(
+    turn: Turn, *, intent: str, student_id: str = "", arg: str = "", folded: str = ""
+) -> Student | list[Reply]:
+    """The child this question is about, or the replies to send instead.
+
+    A ``student_id`` from a pressed button is honoured only if that child is still linked
+    to this very chat user: buttons are re-authorised on every press.
+    """
+    children = await linked_children(turn)
+    if not children:
+        if any(link.role is LinkRole.STAFF for link in await turn.links()):
+            return [Reply(text=turn.t("query.parents_only"))]
+        return [Reply(text=turn.t("query.not_linked"))]
+    if student_id:
+        for child in children:
+            if child.id == student_id:
+                return child
+        return [Reply(text=turn.t("button.not_yours"))]
+    if len(children) == 1:
+        return children[0]
+    named = [c for c in children if _mentions(folded, c)]
+    if len(named) == 1:
+        return named[0]
+    return [
+        Reply(
+            text=turn.t("query.which_child"),
+            buttons=tuple(
+                (
+                    Button(
+                        label=f"{c.full_name} ({c.class_name})",
+                        action=query_action(intent, c.id, arg),
+                    ),
+                )
+                for c in children
+            ),
+        )
+    ]
+
+
+def _mentions(folded: str, child: Student) -> bool:
+    if not folded:
+        return False
+    return contains_phrase(folded, fold(child.given_name)) or contains_phrase(
+        folded, fold(child.class_name)
+    )
+
+
+def child_label(child: Student) -> str:
+    return f"{child.full_name} ({child.class_name})"

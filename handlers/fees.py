@@ -1,0 +1,53 @@
+"""Fee items (khoản thu): amount, due date, paid or not, mandatory or voluntary."""
+
+from __future__ import annotations
+
+from bot.domain.formatting import format_date, format_vnd
+from bot.messages import Reply
+from bot.ports import Capability
+from bot.turn import Turn
+from handlers.common import child_label, pick_child
+
+INTENT = "fees"
+
+
+async def handle(
+    turn: Turn, *, student_id: str = "", arg: str = "", folded: str = ""
+) -> list[Reply]:
+    folded = folded or arg
+    child = await pick_child(turn, intent=INTENT, student_id=student_id, arg=folded, folded=folded)
+    if isinstance(child, list):
+        return child
+    if Capability.FEES not in turn.backend.capabilities:
+        return [Reply(text=turn.t("error.unsupported"))]
+    items = list(await turn.backend.fees(child.id))
+    await turn.audit("query.fees", subject=child.id)
+    who = child_label(child)
+    if not items:
+        return [Reply(text=turn.t("fees.none", child=who), private_only=True)]
+    today = turn.today()
+    lines = [turn.t("fees.title", child=who)]
+    unpaid = 0
+    for item in items:
+        kind = turn.t("fees.mandatory") if item.mandatory else turn.t("fees.voluntary")
+        if item.paid:
+            status = (
+                turn.t("fees.paid", date=format_date(item.paid_at.date()))
+                if item.paid_at
+                else turn.t("fees.paid_no_date")
+            )
+            mark = "✅"
+        else:
+            unpaid += item.amount
+            due = format_date(item.due_date) if item.due_date else "—"
+            overdue = item.due_date is not None and item.due_date < today
+            status = turn.t("fees.overdue", date=due) if overdue else turn.t("fees.due", date=due)
+            mark = "⚠️" if overdue else "⏳"
+        lines.append(f"{mark} {item.name}: {format_vnd(item.amount)} ({kind}) — {status}")
+    lines.append("")
+    lines.append(
+        turn.t("fees.total_unpaid", amount=format_vnd(unpaid))
+        if unpaid
+        else turn.t("fees.all_paid")
+    )
+    return [Reply(text="\n".join(lines), private_only=True)]

@@ -1,0 +1,158 @@
+"""What the user is asking for, from a command or free Vietnamese text (with or without
+diacritics). Pure: no I/O, no knowledge of the school's data."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from bot.domain.text import contains_phrase, fold, parse_relative_day, parse_weekday
+
+
+class IntentName(enum.StrEnum):
+    START = "start"
+    HELP = "help"
+    CANCEL = "cancel"
+    FORGET = "forget"
+    LANG = "lang"
+    LINK = "link"  # link (another) child or a staff record
+    SCORES = "scores"
+    TIMETABLE = "timetable"
+    FEES = "fees"
+    ATTENDANCE = "attendance"
+    CODE = "code"  # a bare student/staff code typed straight away
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intent:
+    name: IntentName
+    folded: str = ""  # the folded text, for handlers that look for more (subject, child name)
+    code: str = ""
+
+
+COMMANDS: dict[str, IntentName] = {
+    "start": IntentName.START,
+    "help": IntentName.HELP,
+    "trogiup": IntentName.HELP,
+    "menu": IntentName.HELP,
+    "cancel": IntentName.CANCEL,
+    "huy": IntentName.CANCEL,
+    "forget": IntentName.FORGET,
+    "xoa": IntentName.FORGET,
+    "xoa_du_lieu": IntentName.FORGET,
+    "lang": IntentName.LANG,
+    "ngonngu": IntentName.LANG,
+    "language": IntentName.LANG,
+    "lienket": IntentName.LINK,
+    "link": IntentName.LINK,
+    "them": IntentName.LINK,
+    "themcon": IntentName.LINK,
+    "addchild": IntentName.LINK,
+    "diem": IntentName.SCORES,
+    "scores": IntentName.SCORES,
+    "score": IntentName.SCORES,
+    "grades": IntentName.SCORES,
+    "tkb": IntentName.TIMETABLE,
+    "timetable": IntentName.TIMETABLE,
+    "lichhoc": IntentName.TIMETABLE,
+    "hocphi": IntentName.FEES,
+    "khoanthu": IntentName.FEES,
+    "fees": IntentName.FEES,
+    "chuyencan": IntentName.ATTENDANCE,
+    "diemdanh": IntentName.ATTENDANCE,
+    "attendance": IntentName.ATTENDANCE,
+}
+
+# Checked in order: the first phrase found wins ("diem danh" before "diem").
+KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
+    (IntentName.FORGET, ("xoa du lieu", "huy lien ket", "forget me", "delete my data")),
+    (IntentName.LINK, ("them con", "them hoc sinh", "lien ket", "add child", "add a child")),
+    (
+        IntentName.ATTENDANCE,
+        (
+            "chuyen can",
+            "diem danh",
+            "so buoi nghi",
+            "vang mat",
+            "nghi hoc",
+            "attendance",
+            "absent",
+            "absence",
+        ),
+    ),
+    (
+        IntentName.TIMETABLE,
+        ("thoi khoa bieu", "tkb", "lich hoc", "timetable", "schedule", "hoc mon gi", "hoc gi"),
+    ),
+    (
+        IntentName.FEES,
+        (
+            "hoc phi",
+            "khoan thu",
+            "khoan phi",
+            "dong tien",
+            "nop tien",
+            "tien an",
+            "bao hiem",
+            "bhyt",
+            "fee",
+            "fees",
+            "tuition",
+            "phi",
+        ),
+    ),
+    (
+        IntentName.SCORES,
+        (
+            "diem",
+            "bang diem",
+            "ket qua hoc tap",
+            "trung binh",
+            "dtb",
+            "score",
+            "scores",
+            "grade",
+            "grades",
+            "marks",
+            "mark",
+        ),
+    ),
+    (
+        IntentName.HELP,
+        ("help", "tro giup", "huong dan", "giup", "menu", "xin chao", "chao", "hello", "hi", "alo"),
+    ),
+    (IntentName.CANCEL, ("huy", "cancel", "thoi")),
+)
+
+_CODE = re.compile(r"^[A-Za-z]{0,6}\d[A-Za-z0-9]{1,25}$")
+
+
+def looks_like_code(text: str) -> bool:
+    """A single token with letters and at least one digit: a student or staff code."""
+    token = "".join(text.split())
+    return bool(_CODE.match(token)) and 3 <= len(token) <= 32
+
+
+def match(text: str) -> Intent:
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        head = stripped[1:].split(maxsplit=1)[0] if len(stripped) > 1 else ""
+        # "/diem@LienLacBot" in Telegram groups; "/xoa_du_lieu" keeps its underscores
+        word = fold(head.split("@", 1)[0].replace("_", "UNDERSCORE")).replace("underscore", "_")
+        word = word.replace(" ", "")
+        rest = stripped.split(maxsplit=1)[1] if " " in stripped else ""
+        name = COMMANDS.get(word, IntentName.UNKNOWN)
+        return Intent(name=name, folded=fold(rest))
+    folded = fold(stripped)
+    if not folded:
+        return Intent(name=IntentName.UNKNOWN)
+    for name, phrases in KEYWORDS:
+        if any(contains_phrase(folded, phrase) for phrase in phrases):
+            return Intent(name=name, folded=folded)
+    if looks_like_code(stripped):
+        return Intent(name=IntentName.CODE, folded=folded, code="".join(stripped.split()))
+    if parse_weekday(folded) is not None or parse_relative_day(folded) is not None:
+        return Intent(name=IntentName.TIMETABLE, folded=folded)  # "thu 3 hoc gi", "mai"
+    return Intent(name=IntentName.UNKNOWN, folded=folded)
