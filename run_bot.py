@@ -41,9 +41,15 @@ examples:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --config is accepted before or after the command; SUPPRESS keeps a subcommand's
+    # missing option from overwriting the one given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", type=Path, metavar="FILE", help="TOML settings file (env variables win)"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="TOML settings file (env variables win)",
     )
     parser = argparse.ArgumentParser(
         prog="run_bot.py",
@@ -80,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     from bot.config import load_settings
 
-    return load_settings(args.config)
+    return load_settings(getattr(args, "config", None))
 
 
 def _configure_logging(settings: Settings, *, console: bool) -> None:

@@ -47,6 +47,10 @@ class Catalog:
     def keys(self, locale: str) -> frozenset[str]:
         return frozenset(self._messages.get(locale, {}))
 
+    def raw(self, locale: str, key: str) -> str:
+        """The template itself, placeholders unfilled."""
+        return self._messages[locale][key]
+
     def has(self, key: str) -> bool:
         return key in self._messages[DEFAULT_LOCALE]
 

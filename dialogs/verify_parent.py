@@ -55,6 +55,15 @@ def _cancel_row(turn: Turn) -> tuple[Button, ...]:
     return (Button(label=turn.t("button.cancel"), action="v:cancel"),)
 
 
+def _otp_row(turn: Turn) -> tuple[tuple[Button, ...], ...]:
+    return (
+        (
+            Button(label=turn.t("button.resend"), action="v:resend"),
+            Button(label=turn.t("button.cancel"), action="v:cancel"),
+        ),
+    )
+
+
 async def start(turn: Turn, code: str = "") -> list[Reply]:
     """Begin linking; with ``code`` the user already typed it, so look it up at once."""
     turn.state.clear_dialog()
@@ -87,7 +96,12 @@ def reminder(turn: Turn) -> list[Reply]:
         Step.ASK_CONSENT: "verify.remind_consent",
         Step.ASK_OTP: "verify.remind_otp",
     }[step]
-    return [Reply(text=turn.t(key), buttons=(_cancel_row(turn),))]
+    buttons: tuple[tuple[Button, ...], ...] = (_cancel_row(turn),)
+    if step is Step.ASK_OTP:
+        buttons = _otp_row(turn)
+    elif step is Step.ASK_CONSENT:
+        buttons = _consent_rows(turn)
+    return [Reply(text=turn.t(key), buttons=buttons)]
 
 
 # --- step: the code ---------------------------------------------------------------------
@@ -201,14 +215,18 @@ def _ask_consent(turn: Turn) -> list[Reply]:
     return [
         Reply(
             text=turn.t(key, who=data["label"], phone=data["phones"][data["person_id"]]),
-            buttons=(
-                (
-                    Button(label=turn.t("button.agree"), action="v:agree"),
-                    Button(label=turn.t("button.decline"), action="v:decline"),
-                ),
-            ),
+            buttons=_consent_rows(turn),
         )
     ]
+
+
+def _consent_rows(turn: Turn) -> tuple[tuple[Button, ...], ...]:
+    return (
+        (
+            Button(label=turn.t("button.agree"), action="v:agree"),
+            Button(label=turn.t("button.decline"), action="v:decline"),
+        ),
+    )
 
 
 async def _on_consent(turn: Turn) -> list[Reply]:
@@ -279,12 +297,7 @@ async def _send_code(turn: Turn, *, resend: bool) -> list[Reply]:
     return [
         Reply(
             text=turn.t("verify.otp_sent", phone=data["phones"][person_id], minutes=minutes),
-            buttons=(
-                (
-                    Button(label=turn.t("button.resend"), action="v:resend"),
-                    Button(label=turn.t("button.cancel"), action="v:cancel"),
-                ),
-            ),
+            buttons=_otp_row(turn),
         )
     ]
 
@@ -330,32 +343,28 @@ async def _on_otp(turn: Turn) -> list[Reply]:
         now=now,
     )
     if outcome is CodeCheck.LOCKED:
-        return [Reply(text=_locked_text(turn, challenge))]
+        return [Reply(text=_locked_text(turn, challenge), buttons=_otp_row(turn))]
     if outcome is CodeCheck.EXPIRED:
-        return [
-            Reply(
-                text=turn.t("verify.otp_expired"),
-                buttons=((Button(label=turn.t("button.resend"), action="v:resend"),),),
-            )
-        ]
+        return [Reply(text=turn.t("verify.otp_expired"), buttons=_otp_row(turn))]
     if outcome is CodeCheck.WRONG:
         locked_until = lock_after_failure(challenge.attempts, now=now, policy=policy)
         await turn.uow.otps.record_failure(challenge.id, locked_until=locked_until)
         await turn.audit("verify.otp_wrong")
         if locked_until is not None:
-            return [Reply(text=turn.t("verify.otp_locked", until=_local_time(turn, locked_until)))]
+            text = turn.t("verify.otp_locked", until=_local_time(turn, locked_until))
+            return [Reply(text=text, buttons=_otp_row(turn))]
         left = policy.max_attempts - challenge.attempts - 1
-        return [Reply(text=turn.t("verify.otp_wrong", left=left))]
+        return [Reply(text=turn.t("verify.otp_wrong", left=left), buttons=_otp_row(turn))]
     return await _link(turn, challenge)
 
 
 async def _resend(turn: Turn, challenge: OtpChallenge) -> list[Reply]:
     now = turn.now()
     if challenge.locked_until is not None and now < challenge.locked_until:
-        return [Reply(text=_locked_text(turn, challenge))]
+        return [Reply(text=_locked_text(turn, challenge), buttons=_otp_row(turn))]
     wait = seconds_until_resend(challenge.last_sent_at, now=now, policy=turn.services.otp_policy)
     if wait > 0:
-        return [Reply(text=turn.t("verify.resend_wait", seconds=wait))]
+        return [Reply(text=turn.t("verify.resend_wait", seconds=wait), buttons=_otp_row(turn))]
     return await _send_code(turn, resend=True)
 
 

@@ -1,0 +1,96 @@
+"""A scripted chat against the real app (router, dialogs, storage) through the in-memory
+channel: ``await chat.say("HS6A01")``, ``await chat.press("Đồng ý")``, ``chat.text``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bot.bootstrap import App, build_app
+from bot.config import DatabaseSettings, Settings
+from bot.messages import Button, ConversationKey, Incoming, Reply
+from tests.fakes.ports import FakeClock, RecordingOtpSender
+
+
+@asynccontextmanager
+async def demo_app(
+    database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> AsyncIterator[App]:
+    settings = Settings(database=DatabaseSettings(url=database_url), data_dir=tmp_path)
+    app = await build_app(settings, clock=clock, otp_sender=sms)
+    try:
+        yield app
+    finally:
+        await app.aclose()
+
+
+class Chat:
+    def __init__(
+        self,
+        app: App,
+        *,
+        user: str = "parent-1",
+        chat_id: str | None = None,
+        channel: str = "memory",
+        locale: str = "vi",
+        is_group: bool = False,
+        school_id: str = "demo",
+    ) -> None:
+        self.app = app
+        self.key = ConversationKey(
+            school_id=school_id, channel=channel, chat_id=chat_id or user, user_id=user
+        )
+        self.locale = locale
+        self.is_group = is_group
+        self.last: list[Reply] = []
+
+    @property
+    def text(self) -> str:
+        return "\n".join(r.text for r in self.last)
+
+    async def say(self, text: str) -> list[Reply]:
+        self.last = await self.app.router.handle(
+            Incoming(key=self.key, text=text, locale_hint=self.locale, is_group=self.is_group)
+        )
+        return self.last
+
+    async def press_token(self, token: str) -> list[Reply]:
+        self.last = await self.app.router.handle(
+            Incoming(
+                key=self.key, button_token=token, locale_hint=self.locale, is_group=self.is_group
+            )
+        )
+        return self.last
+
+    def button(self, label: str) -> Button:
+        for reply in reversed(self.last):
+            for row in reply.buttons:
+                for b in row:
+                    if label.lower() in b.label.lower():
+                        return b
+        raise AssertionError(f"no button {label!r} in {self.last!r}")
+
+    def buttons(self) -> list[str]:
+        return [b.label for r in self.last for row in r.buttons for b in row]
+
+    async def press(self, label: str) -> list[Reply]:
+        if self.key.channel == "memory_text":  # numbered choices: type the number
+            for line in self.text.splitlines():
+                m = re.match(r"^(\d+)\. (.*)$", line.strip())
+                if m and label.lower() in m.group(2).lower():
+                    return await self.say(m.group(1))
+            raise AssertionError(f"no numbered choice {label!r} in {self.text!r}")
+        return await self.press_token(self.button(label).token)
+
+    async def link(
+        self, code: str, sms: RecordingOtpSender, phone_label: str | None = None
+    ) -> None:
+        """The whole happy path: code, (phone), consent, OTP."""
+        await self.say(code)
+        if phone_label is not None:
+            await self.press(phone_label)
+        await self.press("Đồng ý" if self.locale == "vi" else "agree")
+        await self.say(sms.last_code())
+        assert "thành công" in self.text or "Linked" in self.text, self.text
