@@ -63,8 +63,12 @@ class Router:
         services: CoreServices,
         uow_factory: UnitOfWorkFactory,
         capabilities: Mapping[str, ChannelCapabilities],
+        max_concurrent_turns: int = 8,
     ) -> None:
         self._services = services
+        # A turn holds one database transaction and the local backend opens a second session,
+        # so turns in flight are capped below the connection pool (storage.engine.POOL_SIZE).
+        self._turn_slots = asyncio.Semaphore(max_concurrent_turns)
         self._uow_factory = uow_factory
         self._capabilities = capabilities
         self._locks: dict[ConversationKey, asyncio.Lock] = {}
@@ -77,7 +81,7 @@ class Router:
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
-            async with lock:
+            async with lock, self._turn_slots:
                 for attempt in (1, 2):
                     try:
                         return await self._turn(incoming)

@@ -15,6 +15,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+# Connections per process. The router runs at most 8 turns at once, each needing at most two
+# connections (its transaction and a backend read), so the pool never starves a turn.
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -22,7 +27,13 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine for ``url``; for SQLite, creates the folder and turns on WAL and foreign keys."""
-    kwargs: dict[str, Any] = {"echo": echo}
+    # hide_parameters: a failing statement must not put phones or codes into a log line.
+    kwargs: dict[str, Any] = {
+        "echo": echo,
+        "hide_parameters": True,
+        "pool_size": POOL_SIZE,
+        "max_overflow": MAX_OVERFLOW,
+    }
     if is_sqlite(url):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
