@@ -25,7 +25,7 @@ from bot.domain.models import (
     Term,
     TimetableSlot,
 )
-from bot.messages import ConversationKey
+from bot.messages import Button, ConversationKey
 
 
 class Clock(Protocol):
@@ -257,6 +257,38 @@ class AuditRepo(Protocol):
     ) -> int: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingMessage:
+    """A message to someone other than the person who just wrote (a teacher, a parent after
+    a decision, a digest). Buttons already carry tokens issued to the recipient."""
+
+    recipient: ConversationKey
+    kind: str  # "absence.request", "absence.decision", "digest", "notice", ...
+    text: str
+    dedupe_key: str  # unique: the same message can never be queued twice
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    urgent: bool = False  # may go out in quiet hours
+    not_before: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+
+
+class OutboxRepo(Protocol):
+    async def enqueue(self, message: OutgoingMessage, *, now: dt.datetime) -> bool:
+        """Queue ``message`` in this transaction; False if its dedupe key is already queued."""
+        ...
+
+
+class OutboundSender(Protocol):
+    """How the outbox relay reaches one channel (Telegram, Zalo, the console...)."""
+
+    async def deliver(
+        self, recipient: ConversationKey, text: str, buttons: tuple[tuple[Button, ...], ...]
+    ) -> None:
+        """Send now. Raise ``DeliveryRetryLater`` (rate limit, 5xx, network) or
+        ``DeliveryFailedPermanently`` (blocked by the user, chat gone)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the context without ``commit()`` rolls back."""
 
@@ -265,6 +297,7 @@ class UnitOfWork(Protocol):
     otps: OtpRepo
     buttons: ButtonRepo
     audit: AuditRepo
+    outbox: OutboxRepo
 
     async def commit(self) -> None: ...
 

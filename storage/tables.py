@@ -327,3 +327,74 @@ class AttendanceRow(Base):
     excused: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[dt.datetime]
+
+
+# --- workflows: absence requests and the outbox -----------------------------------------
+
+
+class AbsenceRequestRow(Base):
+    """A parent's leave request (xin nghỉ học) and its whole life: decision, backend write,
+    reminder and escalation. ``version`` guards against two deciders at once."""
+
+    __tablename__ = "absence_request"
+    __table_args__ = (
+        Index("ix_absence_request_student", "school_id", "student_id", "start_date"),
+        Index("ix_absence_request_status", "school_id", "status", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    student_id: Mapped[str] = mapped_column(String(64))
+    class_id: Mapped[str] = mapped_column(String(64))
+    requester_channel: Mapped[str] = mapped_column(String(20))
+    requester_chat_id: Mapped[str] = mapped_column(String(64))
+    requester_user_id: Mapped[str] = mapped_column(String(64))
+    guardian_id: Mapped[str] = mapped_column(String(64))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    session: Mapped[str] = mapped_column(String(10))  # day | morning | afternoon
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))  # pending|approved|rejected|cancelled|expired
+    decided_by: Mapped[str | None] = mapped_column(String(64))  # teacher id
+    decided_at: Mapped[dt.datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    written_at: Mapped[dt.datetime | None]  # recorded in the school system
+    write_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_write_at: Mapped[dt.datetime | None]
+    write_error: Mapped[str] = mapped_column(String(200), default="")
+    reminded_at: Mapped[dt.datetime | None]
+    escalated_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxMessage(Base):
+    """One message to someone other than the person who just wrote, written in the same
+    transaction as the change that caused it, and delivered by the relay exactly once."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key"),
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        Index("ix_outbox_message_school", "school_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))  # absence.request, absence.decision, digest...
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"text", "buttons": [[{label, token}]]}
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # may be sent in quiet hours
+    status: Mapped[str] = mapped_column(
+        String(10), default="pending"
+    )  # pending|sent|failed|expired
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    lease_until: Mapped[dt.datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str] = mapped_column(String(200), default="")

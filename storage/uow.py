@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,6 +26,8 @@ from bot.ports import (
     LinkRole,
     OtpChallenge,
     OtpRepo,
+    OutboxRepo,
+    OutgoingMessage,
     UnitOfWork,
 )
 from storage.tables import (
@@ -33,6 +37,7 @@ from storage.tables import (
     ChatLink,
     ConversationStateRow,
     OtpChallengeRow,
+    OutboxMessage,
 )
 
 
@@ -386,6 +391,44 @@ class SqlAuditRepo:
         return int(n or 0)
 
 
+class SqlOutboxRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def enqueue(self, message: OutgoingMessage, *, now: dt.datetime) -> bool:
+        values = {
+            "school_id": message.recipient.school_id,
+            "channel": message.recipient.channel,
+            "chat_id": message.recipient.chat_id,
+            "user_id": message.recipient.user_id,
+            "kind": message.kind,
+            "payload": {
+                "text": message.text,
+                "buttons": [
+                    [{"label": b.label, "token": b.token} for b in row] for row in message.buttons
+                ],
+            },
+            "dedupe_key": message.dedupe_key[:200],
+            "urgent": message.urgent,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": message.not_before or now,
+            "expires_at": message.expires_at,
+            "created_at": now,
+            "last_error": "",
+        }
+        # ON CONFLICT DO NOTHING, not a SAVEPOINT: the SQLite driver starts no transaction
+        # before a SAVEPOINT, so releasing it would commit the row even if the turn rolls back.
+        dialect = self._s.get_bind().dialect.name
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        result = await self._s.execute(
+            insert(OutboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
 class SqlUnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -394,6 +437,7 @@ class SqlUnitOfWork:
         self.otps: OtpRepo = SqlOtpRepo(session)
         self.buttons: ButtonRepo = SqlButtonRepo(session)
         self.audit: AuditRepo = SqlAuditRepo(session)
+        self.outbox: OutboxRepo = SqlOutboxRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -41,7 +41,7 @@ def uow(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
 
 async def test_migrations_are_idempotent_and_at_head(engine: AsyncEngine) -> None:
     await upgrade(engine)  # a second start must change nothing
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == "0002"
 
 
 async def test_conversation_state_round_trips_and_survives_a_new_session(
@@ -232,3 +232,32 @@ async def test_demo_reset_removes_chats_and_reseeds(
     async with uow() as u:
         assert await u.links.active_links(KEY) == []
     assert await LocalBackend(sessions, "demo").find_student("HS6A01") is not None
+
+
+async def test_outbox_enqueue_is_deduplicated_and_transactional(
+    engine: AsyncEngine, uow: SqlUnitOfWorkFactory
+) -> None:
+    from sqlalchemy import func, select
+
+    from bot.ports import OutgoingMessage
+    from storage.tables import OutboxMessage
+
+    msg = OutgoingMessage(
+        recipient=OTHER, kind="absence.decision", text="Đã duyệt", dedupe_key="absence:1:decision"
+    )
+    async with uow() as u:
+        assert await u.outbox.enqueue(msg, now=NOW) is True
+        assert await u.outbox.enqueue(msg, now=NOW) is False
+        await u.commit()
+    async with uow() as u:  # a second transaction with the same key queues nothing
+        assert await u.outbox.enqueue(msg, now=NOW) is False
+    async with uow() as u:  # rolled back: nothing queued
+        await u.outbox.enqueue(
+            OutgoingMessage(recipient=OTHER, kind="x", text="t", dedupe_key="other"), now=NOW
+        )
+    async with session_factory(engine)() as s:
+        rows = list(await s.scalars(select(OutboxMessage)))
+        assert [(r.dedupe_key, r.status, r.payload["text"]) for r in rows] == [
+            ("absence:1:decision", "pending", "Đã duyệt")
+        ]
+        assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
