@@ -108,12 +108,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.console import ConsoleChannel
 
     if settings.telegram.token is not None:
-        print(
-            "LIENLAC_TELEGRAM__TOKEN is set, but this build has no Telegram channel yet; "
-            "unset it to use the terminal demo.",
-            file=sys.stderr,
-        )
-        return 2
+        from bot.channels.telegram import serve
+
+        # With the console OTP provider the codes appear in this terminal (the demo).
+        telegram_app = await build_app(settings, console_write=lambda s: print(s, flush=True))
+        try:
+            return await serve(telegram_app, settings)
+        finally:
+            await telegram_app.aclose()
     console: ConsoleChannel | None = None
 
     def write(line: str) -> None:

@@ -1,0 +1,832 @@
+"""The Telegram channel: Bot API updates in, :class:`~bot.messages.Reply` objects out.
+
+The only module that imports ``telegram`` (python-telegram-bot 22.x). PTB is used as a typed
+HTTP client (``telegram.Bot``) and for parsing (``Update.de_json``); polling, webhooks,
+concurrency and retries are ours, so that nothing that must survive a restart lives in PTB
+(no ``ConversationHandler``, ``JobQueue``, persistence or arbitrary callback data).
+
+* :func:`to_incoming` turns an ``Update`` into an :class:`~bot.messages.Incoming`.
+* :func:`plan_replies` turns the router's replies into Bot API calls (:class:`ApiCall`).
+* :class:`BotApi` performs every call with one retry policy (429, network errors, blocked).
+* :class:`TelegramChannel` receives updates (long polling or webhook), runs turns
+  concurrently across conversations and in order within one, and sends the replies.
+* :func:`serve` is what ``run_bot.py`` calls when ``LIENLAC_TELEGRAM__TOKEN`` is set.
+
+The bot token is a secret: it is part of every Bot API URL, so no URL is ever logged, the
+``httpx``/``telegram`` loggers are kept at WARNING, and a logging filter blanks the token
+wherever it might still appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import signal
+import socket
+import warnings
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+
+from bot.channels.base import TELEGRAM, split_text
+from bot.i18n import LOCALES, Catalog
+from bot.messages import ConversationKey, Incoming, Reply
+
+if TYPE_CHECKING:
+    from bot.bootstrap import App
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Handle = Callable[[Incoming], Awaitable[list[Reply]]]
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ("message", "callback_query")
+GROUP_CHATS = frozenset({"group", "supergroup", "channel"})
+MAX_TEXT = TELEGRAM.max_text  # 4096 characters per message
+MAX_CALLBACK_DATA = 64  # bytes, UTF-8
+MAX_CALLBACK_ANSWER = 200  # characters
+MAX_BUTTONS_PER_ROW = 8
+MAX_BUTTONS = 100
+POLL_TIMEOUT = 25  # seconds a getUpdates long poll may wait on the server
+TYPING_AFTER = 0.5  # show "typing…" when a turn takes longer than this
+TYPING_EVERY = 4.5  # Telegram shows the action for about 5 s
+MAX_CONCURRENT_TURNS = 32
+DRAIN_SECONDS = 6.0  # on SIGTERM: how long turns in flight may take to finish
+RECENT_UPDATE_IDS = 10_000  # duplicate update_id window, per school (see UpdateDeduper)
+RETRIES = 3  # per Bot API call, after the first attempt
+NETWORK_BACKOFF = (0.5, 1.0, 2.0)
+WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+
+# Platform metadata for the "/" menu (setMyCommands). Not user dialog text, so it lives here
+# rather than in bot/locales: Telegram needs one list per language, and every command must be
+# one that handlers/intents.py understands. (command, description) per language; the default
+# list (users whose app language has no list of its own) is the Vietnamese one.
+COMMANDS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "vi": (
+        ("start", "Bắt đầu, liên kết với con"),
+        ("diem", "Xem điểm"),
+        ("tkb", "Thời khóa biểu"),
+        ("hocphi", "Học phí, khoản thu"),
+        ("chuyencan", "Chuyên cần, số buổi nghỉ"),
+        ("them", "Liên kết thêm một con"),
+        ("ngonngu", "Đổi ngôn ngữ"),
+        ("huy", "Hủy việc đang làm"),
+        ("xoa", "Hủy liên kết, xóa dữ liệu"),
+        ("help", "Hướng dẫn"),
+    ),
+    "en": (
+        ("start", "Start, link your child"),
+        ("scores", "Scores"),
+        ("timetable", "Timetable"),
+        ("fees", "School fees"),
+        ("attendance", "Attendance"),
+        ("addchild", "Link another child"),
+        ("lang", "Change language"),
+        ("cancel", "Cancel what is in progress"),
+        ("forget", "Unlink and delete my data"),
+        ("help", "Help"),
+    ),
+}
+DEFAULT_COMMANDS_LOCALE = "vi"
+
+# Replies that only tell the presser a button cannot be used. After a button press they are
+# shown as the callback answer (a toast only the presser sees), not posted into the chat.
+NOTICE_KEYS = ("button.stale", "button.not_yours", "group.private_only")
+
+
+# --- updates in --------------------------------------------------------------------------
+
+
+def to_incoming(update: Update, *, school_id: str, bot_username: str = "") -> Incoming | None:
+    """The core's view of one update, or None for updates the bot ignores (other kinds,
+    messages from bots or anonymous admins, non-text messages in groups, commands meant for
+    another bot)."""
+    query = update.callback_query
+    if query is not None:
+        user = query.from_user
+        message = query.message
+        if message is None or user.is_bot:
+            return None  # a button under an inline-mode message: we never send those
+        chat = message.chat
+        return Incoming(
+            key=_key(school_id, chat.id, user.id),
+            button_token=query.data or "",
+            locale_hint=user.language_code or "",
+            is_group=chat.type in GROUP_CHATS,
+            message_id=str(message.message_id),
+            display_name=user.first_name,
+        )
+    msg = update.message
+    if msg is None or msg.from_user is None or msg.from_user.is_bot:
+        return None
+    user = msg.from_user
+    is_group = msg.chat.type in GROUP_CHATS
+    text = msg.text or ""
+    if is_group and not text:
+        return None  # joins, photos, pins … in a group: nothing to answer
+    if text.startswith("/") and bot_username:
+        head = text.split(maxsplit=1)[0]
+        if "@" in head and head.split("@", 1)[1].lower() != bot_username.lower():
+            return None  # "/diem@OtherBot" in a group
+    return Incoming(
+        key=_key(school_id, msg.chat.id, user.id),
+        text=text,
+        locale_hint=user.language_code or "",
+        is_group=is_group,
+        message_id=str(msg.message_id),
+        display_name=user.first_name,
+    )
+
+
+def _key(school_id: str, chat_id: int, user_id: int) -> ConversationKey:
+    return ConversationKey(
+        school_id=school_id, channel=CHANNEL, chat_id=str(chat_id), user_id=str(user_id)
+    )
+
+
+# --- replies out -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """One Bot API call: ``method`` as in the Bot API docs, ``params`` as PTB keyword
+    arguments. ``fallback`` is tried when the call is refused (an edit that cannot be made
+    becomes a new message)."""
+
+    method: str
+    params: Mapping[str, Any]
+    fallback: ApiCall | None = field(default=None, compare=False)
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard: label shown, opaque token sent back."""
+    rows: list[list[InlineKeyboardButton]] = []
+    count = 0
+    for row in reply.buttons:
+        buttons = []
+        for button in row:
+            data = button.token
+            if not data or len(data.encode("utf-8")) > MAX_CALLBACK_DATA:
+                raise ValueError("a button token must be 1-64 bytes (the router issues them)")
+            buttons.append(InlineKeyboardButton(text=button.label, callback_data=data))
+        for start in range(0, len(buttons), MAX_BUTTONS_PER_ROW):
+            rows.append(buttons[start : start + MAX_BUTTONS_PER_ROW])
+        count += len(buttons)
+    if count > MAX_BUTTONS:
+        raise ValueError(f"{count} buttons in one message; Telegram takes at most {MAX_BUTTONS}")
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def plan_replies(
+    replies: Sequence[Reply],
+    *,
+    chat_id: int,
+    callback_query_id: str | None = None,
+    pressed_message_id: int | None = None,
+    notices: Iterable[str] = (),
+) -> list[ApiCall]:
+    """The Bot API calls that show ``replies`` in ``chat_id``.
+
+    After a button press (``callback_query_id``) the query is always answered first; a reply
+    that is only a notice (see :data:`NOTICE_KEYS`) becomes the answer's text instead of a
+    message. The first reply with ``edit=True`` replaces the pressed message.
+    """
+    calls: list[ApiCall] = []
+    notice_texts = frozenset(notices)
+    remaining = list(replies)
+    if callback_query_id is not None:
+        answer: dict[str, Any] = {"callback_query_id": callback_query_id}
+        if (
+            len(remaining) == 1
+            and not remaining[0].buttons
+            and remaining[0].image_png is None
+            and remaining[0].text in notice_texts
+        ):
+            answer["text"] = remaining[0].text[:MAX_CALLBACK_ANSWER]
+            remaining = []
+        calls.append(ApiCall("answerCallbackQuery", answer))
+    can_edit = callback_query_id is not None and pressed_message_id is not None
+    for reply in remaining:
+        markup = keyboard(reply)
+        parts = [p for p in split_text(reply.text, MAX_TEXT) if p.strip()]
+        for index, part in enumerate(parts):
+            params: dict[str, Any] = {"chat_id": chat_id, "text": part}
+            if markup is not None and index == len(parts) - 1:
+                params["reply_markup"] = markup
+            send = ApiCall("sendMessage", params)
+            if reply.edit and can_edit and index == 0:
+                can_edit = False
+                edit = {**params, "message_id": pressed_message_id}
+                calls.append(ApiCall("editMessageText", edit, fallback=send))
+            else:
+                calls.append(send)
+        if reply.image_png is not None:
+            calls.append(ApiCall("sendPhoto", {"chat_id": chat_id, "photo": reply.image_png}))
+    return calls
+
+
+def bot_commands() -> list[tuple[str | None, list[BotCommand]]]:
+    """``(language_code, commands)`` for setMyCommands; ``None`` is the default list."""
+    lists: list[tuple[str | None, list[BotCommand]]] = []
+    for lang in (None, *COMMANDS):
+        entries = COMMANDS[lang or DEFAULT_COMMANDS_LOCALE]
+        lists.append((lang, [BotCommand(name, text) for name, text in entries]))
+    return lists
+
+
+# --- calling the Bot API -----------------------------------------------------------------
+
+
+def _seconds(err: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the int form is deprecated
+        warnings.simplefilter("ignore")
+        value = err.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+class BotApi:
+    """Every Bot API call goes through :meth:`call`, with one policy:
+
+    * 429 (``RetryAfter``): pause *all* calls of this bot for ``retry_after`` seconds, then
+      repeat the same call (at most :data:`RETRIES` times);
+    * network errors and timeouts (including Telegram's 5xx): retry after a short backoff;
+    * 403 (``Forbidden``, the user blocked the bot): log at INFO and give up (returns None);
+    * anything else (``BadRequest`` …) is raised to the caller.
+    """
+
+    def __init__(self, bot: Bot, *, backoff: Sequence[float] = NETWORK_BACKOFF) -> None:
+        self.bot = bot
+        self._backoff = tuple(backoff)
+        self._resume_at = 0.0  # loop time before which no call may be made (after a 429)
+
+    async def _wait_for_flood_pause(self) -> None:
+        loop = asyncio.get_running_loop()
+        # A deadline, not an event: the pause ends by itself, and it may be pushed further.
+        while (delay := self._resume_at - loop.time()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(delay)
+
+    async def call(self, method: str, fn: Callable[[], Awaitable[T]]) -> T | None:
+        loop = asyncio.get_running_loop()
+        network_failures = 0
+        for attempt in range(RETRIES + 1):
+            await self._wait_for_flood_pause()
+            try:
+                return await fn()
+            except RetryAfter as err:
+                wait = _seconds(err) + 0.1
+                self._resume_at = max(self._resume_at, loop.time() + wait)
+                log.warning("Telegram flood control on %s: waiting %.1f s", method, wait)
+            except Forbidden:
+                log.info("Telegram refused %s: the bot was blocked or removed; giving up", method)
+                return None
+            except (InvalidToken, BadRequest):
+                raise
+            except NetworkError as err:  # TimedOut, 5xx, connection errors
+                kind = "timed out" if isinstance(err, TimedOut) else type(err).__name__
+                if attempt < RETRIES:
+                    pause = self._backoff[min(network_failures, len(self._backoff) - 1)]
+                    network_failures += 1
+                    log.warning("Telegram %s failed (%s); retrying in %.1f s", method, kind, pause)
+                    await asyncio.sleep(pause)
+        log.warning("Telegram %s failed %d times; giving up", method, RETRIES + 1)
+        return None
+
+    async def perform(self, call: ApiCall) -> bool:
+        """Make one planned call (or its fallback). False when it could not be made."""
+        try:
+            done = await self.call(call.method, lambda: self._invoke(call))
+        except BadRequest as err:
+            if call.fallback is not None:
+                log.debug("%s refused (%s); using %s", call.method, err, call.fallback.method)
+                return await self.perform(call.fallback)
+            log.warning("Telegram refused %s: %s", call.method, err)
+            return False
+        except TelegramError as err:
+            log.warning("Telegram %s failed: %s", call.method, type(err).__name__)
+            return False
+        return done is not None
+
+    async def _invoke(self, call: ApiCall) -> object:
+        b = self.bot
+        methods: dict[str, Callable[..., Awaitable[object]]] = {
+            "sendMessage": b.send_message,
+            "editMessageText": b.edit_message_text,
+            "sendPhoto": b.send_photo,
+            "answerCallbackQuery": b.answer_callback_query,
+            "sendChatAction": b.send_chat_action,
+        }
+        return await methods[call.method](**call.params)
+
+
+# --- receiving updates and running turns -------------------------------------------------
+
+
+class UpdateDeduper:
+    """Recently seen ``update_id``s of one bot, so a redelivered update runs once.
+
+    Telegram repeats a webhook delivery it thinks failed. This window lives in process
+    memory: enough for one process per bot. With several webhook workers behind a load
+    balancer the answer is a table with a unique ``(school_id, update_id)`` key, inserted in
+    the turn's transaction.
+    """
+
+    def __init__(self, size: int = RECENT_UPDATE_IDS) -> None:
+        self._size = size
+        self._seen: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, update_id: int) -> bool:
+        if update_id in self._seen:
+            return False
+        self._seen[update_id] = None
+        while len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return True
+
+
+class TelegramChannel:
+    """Runs turns for one school's bot. Feed it parsed updates with :meth:`submit`."""
+
+    name = CHANNEL
+
+    def __init__(
+        self, api: BotApi, handle: Handle, *, school_id: str, catalog: Catalog | None = None
+    ) -> None:
+        self.api = api
+        self._handle = handle
+        self.school_id = school_id
+        self.bot_username = ""
+        notices: set[str] = set()
+        if catalog is not None:
+            notices.update(catalog.t(locale, key) for locale in LOCALES for key in NOTICE_KEYS)
+        self._notices = frozenset(notices)
+        self._dedupe = UpdateDeduper()
+        self._tails: dict[tuple[int, int], asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
+
+    # -- start-up --------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """getMe and the command menu. False when Telegram cannot be reached."""
+        bot = self.api.bot
+
+        async def get_me() -> bool:
+            await bot.initialize()  # calls getMe
+            return True
+
+        if await self.api.call("getMe", get_me) is None:
+            return False
+        self.bot_username = bot.username or ""
+        for lang, commands in bot_commands():
+            try:
+                await self.api.call(
+                    "setMyCommands", partial(bot.set_my_commands, commands, language_code=lang)
+                )
+            except BadRequest as err:  # a menu is nice to have, not a reason to stop
+                log.warning("setMyCommands (%s) refused: %s", lang or "default", err)
+        return True
+
+    # -- updates ---------------------------------------------------------------------------
+
+    def submit(self, update: Update) -> bool:
+        """Queue one update. Turns of one chat user run in arrival order, others in parallel.
+        False for a duplicate ``update_id``."""
+        if not self._dedupe.first_time(update.update_id):
+            log.info("update %s seen before; dropped", update.update_id)
+            return False
+        lane = _lane(update)
+        previous = self._tails.get(lane)
+        task = asyncio.create_task(self._run_after(previous, update))
+        self._tails[lane] = task
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if self._tails.get(lane) is t:
+                del self._tails[lane]
+
+        task.add_done_callback(done)
+        return True
+
+    async def _run_after(self, previous: asyncio.Task[None] | None, update: Update) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        async with self._slots:
+            try:
+                await self.process(update)
+            except Exception:
+                log.exception("update %s failed", update.update_id)
+
+    async def process(self, update: Update) -> None:
+        """One turn: update -> Incoming -> router -> Bot API calls."""
+        query = update.callback_query
+        incoming = to_incoming(update, school_id=self.school_id, bot_username=self.bot_username)
+        if incoming is None:
+            if query is not None:
+                await self.api.perform(
+                    ApiCall("answerCallbackQuery", {"callback_query_id": query.id})
+                )
+            return
+        chat_id = int(incoming.key.chat_id)
+        typing = asyncio.create_task(self._typing(chat_id))
+        try:
+            replies = await self._handle(incoming)
+        finally:
+            typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await typing
+        calls = plan_replies(
+            replies,
+            chat_id=chat_id,
+            callback_query_id=query.id if query is not None else None,
+            pressed_message_id=int(incoming.message_id) if query is not None else None,
+            notices=self._notices,
+        )
+        for call in calls:
+            await self.api.perform(call)
+
+    async def _typing(self, chat_id: int) -> None:
+        """ "typing…" while a slow turn runs (cancelled when the turn ends)."""
+        await asyncio.sleep(TYPING_AFTER)
+        while True:
+            await self.api.perform(
+                ApiCall("sendChatAction", {"chat_id": chat_id, "action": ChatAction.TYPING})
+            )
+            await asyncio.sleep(TYPING_EVERY)
+
+    async def drain(self, seconds: float, force: asyncio.Event | None = None) -> None:
+        """Let turns in flight finish for up to ``seconds`` (or until ``force``), then cancel
+        the rest."""
+        pending = set(self._tasks)
+        if pending:
+            log.info("waiting for %d turn(s) in flight", len(pending))
+            waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(asyncio.wait(pending))}
+            if force is not None:
+                waiters.add(asyncio.ensure_future(force.wait()))
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+        left = set(self._tasks)
+        for task in left:
+            task.cancel()
+        if left:
+            log.warning("cancelled %d turn(s) still running at shutdown", len(left))
+            await asyncio.wait(left, timeout=1.0)
+
+    # -- long polling ----------------------------------------------------------------------
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """getUpdates until ``stop``. Pending updates are kept: what parents wrote while the
+        bot was down is answered. Each batch is confirmed by the next request's offset."""
+        bot = self.api.bot
+        with contextlib.suppress(BadRequest):
+            # A webhook left over from webhook mode makes getUpdates fail with 409.
+            await self.api.call(
+                "deleteWebhook", partial(bot.delete_webhook, drop_pending_updates=False)
+            )
+        offset: int | None = None
+        failures = 0
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                fetch = asyncio.ensure_future(
+                    bot.get_updates(
+                        offset=offset, timeout=POLL_TIMEOUT, allowed_updates=list(ALLOWED_UPDATES)
+                    )
+                )
+                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                        await fetch
+                    break
+                try:
+                    updates = fetch.result()
+                    failures = 0
+                except RetryAfter as err:
+                    await _sleep_unless(stop, _seconds(err))
+                    continue
+                except TimedOut:
+                    continue
+                except InvalidToken:
+                    raise
+                except Exception as err:  # 409 (another poller / webhook), network, 5xx …
+                    failures += 1
+                    pause = min(30.0, 0.5 * 2**failures)
+                    log.warning(
+                        "getUpdates failed (%s); retrying in %.1f s", type(err).__name__, pause
+                    )
+                    await _sleep_unless(stop, pause)
+                    continue
+                for update in updates:
+                    offset = update.update_id + 1
+                    self.submit(update)
+        finally:
+            stopping.cancel()
+        if offset is not None:
+            # Confirm what was taken, so a restart does not run those turns again.
+            with contextlib.suppress(TelegramError):
+                await bot.get_updates(offset=offset, timeout=0, limit=1, read_timeout=2.0)
+
+    # -- webhook ---------------------------------------------------------------------------
+
+    def webhook_app(self, secret: str) -> Starlette:
+        """``POST /telegram/{school}`` (needs the secret header) and ``GET /healthz``."""
+        expected = secret.encode()
+
+        async def telegram(request: Request) -> Response:
+            if request.path_params["school"] != self.school_id:
+                return JSONResponse({"ok": False}, status_code=404)
+            given = request.headers.get(WEBHOOK_SECRET_HEADER, "").encode()
+            if not hmac.compare_digest(given, expected):
+                return JSONResponse({"ok": False}, status_code=401)
+            try:
+                data = await request.json()
+                if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                    raise ValueError("not an update")
+                update = Update.de_json(data, self.api.bot)
+            except Exception:
+                return JSONResponse({"ok": False}, status_code=400)
+            self.submit(update)  # answered at once; the turn runs in the background
+            return JSONResponse({"ok": True})
+
+        async def healthz(request: Request) -> Response:
+            return JSONResponse({"status": "ok"})
+
+        return Starlette(
+            routes=[
+                Route("/telegram/{school}", telegram, methods=["POST"]),
+                Route("/healthz", healthz, methods=["GET"]),
+            ]
+        )
+
+    async def serve_webhook(
+        self, stop: asyncio.Event, *, listen: str, public_url: str, secret: str
+    ) -> bool:
+        """Serve the webhook on ``listen`` and register it with Telegram until ``stop``."""
+        host, port = parse_listen(listen)
+        try:
+            # Bound here, not by uvicorn, so a busy port is an error we report, not sys.exit.
+            sock = _bind(host, port)
+        except OSError as err:
+            log.error("the webhook server cannot listen on %s: %s", listen, err.strerror)
+            return False
+        config = uvicorn.Config(
+            self.webhook_app(secret),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = _Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            return await self._register_webhook(stop, server, serving, public_url, secret)
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(serving), 4.0)
+            if not serving.done():
+                server.force_exit = True
+                await asyncio.wait([serving], timeout=1.0)
+            sock.close()
+
+    async def _register_webhook(
+        self,
+        stop: asyncio.Event,
+        server: uvicorn.Server,
+        serving: asyncio.Task[None],
+        public_url: str,
+        secret: str,
+    ) -> bool:
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has a flag
+            await asyncio.sleep(0.02)
+        if serving.done():
+            log.error("the webhook server stopped at start")
+            return False
+        url = f"{public_url.rstrip('/')}/telegram/{self.school_id}"
+        try:
+            registered = await self.api.call(
+                "setWebhook",
+                lambda: self.api.bot.set_webhook(
+                    url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+                ),
+            )
+        except TelegramError as err:
+            log.error("Telegram refused the webhook address: %s", err)
+            registered = None
+        if not registered:
+            return False
+        log.info("webhook registered; serving")
+        await stop.wait()
+        return True
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _lane(update: Update) -> tuple[int, int]:
+    """(chat, user) of an update: the unit whose turns must keep their order."""
+    chat = update.effective_chat
+    user = update.effective_user
+    return (chat.id if chat else 0, user.id if user else -update.update_id)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:8080"`` / ``"[::1]:8080"`` -> (host, port)."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"LIENLAC_WEBHOOK__LISTEN must be host:port, not {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def webhook_secret(installation_secret: bytes, *, school_id: str, token: str) -> str:
+    """The ``secret_token`` for setWebhook: 32 characters of ``[A-Za-z0-9_-]``.
+
+    Derived from the installation's random secret (kept in the database) rather than drawn
+    anew at each start, so a restart or a second worker registers the same value and never
+    locks out updates already on their way; a different bot or school gets another one.
+    """
+    label = f"telegram-webhook|{school_id}|{hashlib.sha256(token.encode()).hexdigest()}"
+    digest = hmac.new(installation_secret, label.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM capture, which would fight ours (and re-raise
+    the signal after shutdown): :func:`serve` owns the signals and stops the server itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+# --- keeping the token out of logs -------------------------------------------------------
+
+
+class RedactSecrets(logging.Filter):
+    """Blanks secrets in a record's message and traceback text (install on handlers)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = tuple(s for s in secrets if s)
+
+    def _clean(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        cleaned = self._clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._clean(record.stack_info)
+        return True
+
+
+@contextlib.contextmanager
+def _token_redacted(token: str) -> Any:
+    secret_part = token.split(":", 1)[-1]
+    redact = RedactSecrets([token, secret_part])
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redact)
+    for name in ("httpx", "httpcore", "telegram"):  # they log URLs, which carry the token
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(redact)
+
+
+# --- the process -------------------------------------------------------------------------
+
+
+async def serve(app: App, settings: Settings) -> int:
+    """Run the school's Telegram bot until SIGTERM/SIGINT; the process exit code.
+
+    Long polling, or a webhook when ``LIENLAC_WEBHOOK__PUBLIC_URL`` is set. On a signal:
+    stop taking updates, give turns in flight up to :data:`DRAIN_SECONDS` (a second signal
+    cuts that short), exit 0.
+    """
+    assert settings.telegram.token is not None
+    token = settings.telegram.token.get_secret_value()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    force = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            force.set()
+        stop.set()
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        with _token_redacted(token):
+            return await _serve(app, settings, token, stop, force)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(
+    app: App, settings: Settings, token: str, stop: asyncio.Event, force: asyncio.Event
+) -> int:
+    base = settings.telegram.api_base_url
+    bot = Bot(
+        token,
+        base_url=f"{base}/bot",
+        base_file_url=f"{base}/file/bot",
+        request=HTTPXRequest(
+            connection_pool_size=MAX_CONCURRENT_TURNS * 2,
+            read_timeout=10.0,
+            write_timeout=10.0,
+            connect_timeout=5.0,
+            pool_timeout=5.0,
+        ),
+        get_updates_request=HTTPXRequest(
+            connection_pool_size=2, read_timeout=10.0, connect_timeout=5.0
+        ),
+    )
+    channel = TelegramChannel(
+        BotApi(bot), app.router.handle, school_id=settings.school_id, catalog=app.services.catalog
+    )
+    try:
+        if not await channel.start():
+            log.error("Telegram cannot be reached at LIENLAC_TELEGRAM__API_BASE_URL")
+            return 1
+        public_url = settings.webhook.public_url
+        if public_url:
+            secret = webhook_secret(app.services.secret, school_id=settings.school_id, token=token)
+            registered = await channel.serve_webhook(
+                stop, listen=settings.webhook.listen, public_url=public_url, secret=secret
+            )
+            if not registered and not stop.is_set():
+                return 1
+        else:
+            log.info("Telegram bot @%s: long polling", channel.bot_username)
+            await channel.poll(stop)
+    except InvalidToken:
+        log.error("Telegram refused the bot token: check LIENLAC_TELEGRAM__TOKEN")
+        return 2
+    finally:
+        await channel.drain(DRAIN_SECONDS, force)
+        with contextlib.suppress(Exception):
+            await bot.shutdown()
+    log.info("Telegram bot stopped")
+    return 0
