@@ -1,0 +1,659 @@
+"""The real ``run_bot.py`` process on Telegram, against loopback fakes of the Bot API
+(:mod:`tests.fakes.telegram_api`) and of the ``http_json`` SMS gateway
+(:mod:`tests.fakes.sms_gateway`).
+
+Every test starts the bot with ``LIENLAC_LOG_LEVEL=DEBUG``, stops it with SIGTERM (exit 0
+within 10 s), checks that the bot token never reached its output and that the fake saw no
+call breaking the Bot API spec. The unit tests at the end cover the pure conversion
+(Update -> Incoming) and rendering (Reply -> Bot API calls) in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from telegram import Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TimedOut
+
+from bot.channels import telegram as tg
+from bot.messages import Button, Incoming, Reply
+from tests.fakes.sms_gateway import FakeSmsGateway
+from tests.fakes.telegram_api import FakeTelegramApi
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "123456:TEST-token"
+STARTUP_TIMEOUT = 30.0
+WAIT = 10.0  # per expected reply; generous for a loaded CI machine, never slept through
+
+MOM_6A01 = "0900000001"  # first guardian of HS6A01, also guardian of HS8A02
+MOM_8A03 = "0900000024"  # the only guardian of HS8A03
+
+
+# --- running the bot ---------------------------------------------------------------------
+
+
+class BotProcess:
+    """``python run_bot.py`` with Telegram settings; output kept in files under tmp_path."""
+
+    def __init__(self, tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway) -> None:
+        self.tmp_path = tmp_path
+        self.api = api
+        self.sms = sms
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("LIENLAC_") and "proxy" not in k.lower()
+        }
+        env.update(
+            LIENLAC_TELEGRAM__TOKEN=TOKEN,
+            LIENLAC_TELEGRAM__API_BASE_URL=self.api.url,
+            LIENLAC_OTP__PROVIDER="http_json",
+            LIENLAC_OTP__URL=self.sms.sms_url,
+            LIENLAC_DATABASE__URL=f"sqlite+aiosqlite:///{self.tmp_path / 't.sqlite3'}",
+            LIENLAC_DATA_DIR=str(self.tmp_path),
+            LIENLAC_LOG_LEVEL="DEBUG",
+            NO_PROXY="127.0.0.1,localhost",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    def start(self, *, ready_call: str = "getUpdates", **extra_env: str) -> None:
+        """Start the bot and wait until it asks the fake for ``ready_call``."""
+        assert self.proc is None
+        before = len(self.api.calls_to(ready_call))
+        self.runs += 1
+        out = (self.tmp_path / f"stdout.{self.runs}").open("wb")
+        err = (self.tmp_path / f"stderr.{self.runs}").open("wb")
+        with out, err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "run_bot.py"],
+                cwd=REPO,
+                env=self.env(**extra_env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
+        try:
+            self.api.wait_until(
+                lambda: len(self.api.calls_to(ready_call)) > before or self.proc_exited(),
+                STARTUP_TIMEOUT,
+                what=f"the bot's first {ready_call}",
+            )
+        except TimeoutError:
+            self.kill()
+            raise
+        assert not self.proc_exited(), f"the bot exited at start:\n{self.output()}"
+
+    def proc_exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def stop(self) -> float:
+        """SIGTERM; assert exit code 0 within 10 s; return how long it took."""
+        assert self.proc is not None
+        began = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the bot did not exit within 10 s of SIGTERM:\n{self.output()}")
+        took = time.monotonic() - began
+        self.proc = None
+        assert code == 0, f"exit code {code}:\n{self.output()}"
+        return took
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def output(self) -> str:
+        parts = []
+        for run in range(1, self.runs + 1):
+            for name in ("stdout", "stderr"):
+                path = self.tmp_path / f"{name}.{run}"
+                if path.exists():
+                    parts.append(path.read_text("utf-8", "replace"))
+        return "\n".join(parts)
+
+    def assert_clean(self) -> None:
+        """No token in any output, no spec violation, no early retry after a 429."""
+        output = self.output()
+        assert "DEBUG" in output  # the logs really were at DEBUG
+        secret_part = TOKEN.split(":", 1)[1]
+        assert TOKEN not in output
+        assert secret_part not in output
+        assert "Traceback" not in output, output
+        assert self.api.violations == []
+        assert self.api.retry_after_violations == []
+
+
+@pytest.fixture
+def api() -> Iterator[FakeTelegramApi]:
+    with FakeTelegramApi(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def sms() -> Iterator[FakeSmsGateway]:
+    with FakeSmsGateway() as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def bot(tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway) -> Iterator[BotProcess]:
+    process = BotProcess(tmp_path, api, sms)
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+# --- talking to it -----------------------------------------------------------------------
+
+
+def say(api: FakeTelegramApi, chat: int, text: str, expect: str, **kw: Any) -> dict[str, Any]:
+    """Type ``text`` in private chat ``chat``; return the first new bot message with ``expect``."""
+    after = len(api.sent(chat))
+    api.inject_message(chat, text, **kw)
+    return api.wait_for(chat, expect, WAIT, after=after)
+
+
+def press(api: FakeTelegramApi, chat: int, label_part: str, expect: str) -> dict[str, Any]:
+    """Press the newest button whose label contains ``label_part``."""
+    after = len(api.sent(chat))
+    for message in reversed(api.chat_messages(chat)):
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        for button in (b for row in rows for b in row):
+            if label_part in button["text"]:
+                api.press_button(chat, button["text"], message_id=message["message_id"])
+                return api.wait_for(chat, expect, WAIT, after=after)
+    raise AssertionError(f"no button with {label_part!r} in chat {chat}")
+
+
+def labels(record: dict[str, Any]) -> list[str]:
+    rows = (record.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [b["text"] for row in rows for b in row]
+
+
+def link(
+    api: FakeTelegramApi, sms: FakeSmsGateway, chat: int, code: str, phone: str, who: str = ""
+) -> None:
+    """Link ``chat`` to student ``code``; ``who`` picks the phone when several are on file."""
+    if who:
+        say(api, chat, code, "số nào")
+        press(api, chat, who, "Điều khoản")
+    else:
+        say(api, chat, code, "Điều khoản")
+    sent_before = len(sms.sent)
+    press(api, chat, "Đồng ý", "Đã gửi mã")
+    otp = sms.wait_for_code(phone, after=sent_before, timeout=WAIT)
+    say(api, chat, otp, "Liên kết thành công")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def message_update(update_id: int, chat: int, text: str, message_id: int = 1) -> dict[str, Any]:
+    user = {"id": chat, "is_bot": False, "first_name": "Test", "language_code": "vi"}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id,
+            "from": user,
+            "chat": {"id": chat, "type": "private", "first_name": "Test"},
+            "date": int(time.time()),
+            "text": text,
+        },
+    }
+
+
+# --- end to end --------------------------------------------------------------------------
+
+
+def test_parent_journey_two_children_then_forget(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    chat = 1001
+    bot.start()
+    # The "/" menu, in Vietnamese (default and vi) and English.
+    for lang in ("", "vi", "en"):
+        commands = api.commands(lang)
+        assert commands is not None, lang
+        names = [c["command"] for c in commands]
+        assert all(re.fullmatch(r"[a-z0-9_]{1,32}", n) for n in names)
+        assert all(1 <= len(c["description"]) <= 256 for c in commands)
+    assert {"start", "diem", "tkb", "hocphi", "chuyencan", "them", "ngonngu", "huy", "xoa"} <= {
+        c["command"] for c in api.commands("vi") or []
+    }
+    assert {"scores", "timetable", "fees", "attendance", "lang", "cancel", "forget"} <= {
+        c["command"] for c in api.commands("en") or []
+    }
+
+    greeting = say(api, chat, "/start", "Xin chào")
+    assert "mã học sinh" in greeting["text"]
+    # HS6A01 has two guardians: the parent picks which phone gets the code (masked).
+    choose = say(api, chat, "HS6A01", "số nào")
+    assert any("Mẹ" in label and "0900000001" not in label for label in labels(choose))
+    for record in api.sent(chat):  # callback data: short opaque tokens, never labels
+        for row in (record.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                assert len(button["callback_data"].encode()) <= 64
+                assert not re.search(r"[^\x21-\x7e]", button["callback_data"])
+    press(api, chat, "Mẹ", "Điều khoản")
+    press(api, chat, "Đồng ý", "Đã gửi mã")
+    otp = sms.wait_for_code(MOM_6A01, timeout=WAIT)
+    assert otp not in bot.output()  # the code only went to the SMS gateway
+    linked = say(api, chat, otp, "Liên kết thành công")
+    assert "Nguyễn Minh An" in linked["text"]
+    assert labels(linked)  # the main menu
+    assert api.callback_answers and all(
+        a["text"] in (None, "") for a in api.callback_answers
+    )  # every press answered
+
+    assert "Chào cờ" in say(api, chat, "tkb thứ 2", "Chào cờ")["text"]
+    assert "₫" in say(api, chat, "học phí", "₫")["text"]
+
+    # A second child with the same phone on file.
+    say(api, chat, "/them", "mã học sinh")
+    link(api, sms, chat, "HS8A02", MOM_6A01, who="Mẹ")
+    which = say(api, chat, "điểm", "con nào")
+    assert sorted(labels(which)) == ["Nguyễn Minh An (6A)", "Nguyễn Thu Hà (8A)"]
+    scores = press(api, chat, "Nguyễn Thu Hà", "Nguyễn Thu Hà")
+    assert scores["method"] in ("sendMessage", "editMessageText")
+
+    # A button whose edit would change nothing: the reply comes as a new message instead.
+    menu = say(api, chat, "/ngonngu", "Chọn ngôn ngữ")
+    vi = next(
+        b["callback_data"]
+        for row in menu["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"] == "Tiếng Việt"
+    )
+    edited = press(api, chat, "Tiếng Việt", "Đã chuyển sang tiếng Việt")
+    assert (edited["method"], edited["message_id"]) == ("editMessageText", menu["message_id"])
+    after = len(api.sent(chat))
+    api.inject_callback(chat, vi, menu["message_id"])  # pressed again (an old client)
+    again = api.wait_for(chat, "Đã chuyển sang tiếng Việt", WAIT, after=after)
+    assert again["method"] == "sendMessage"
+    assert any("not modified" in r for r in api.rejections)
+
+    # /xoa -> confirm button -> the confirmation message is replaced, the chat is unlinked.
+    confirm = say(api, chat, "/xoa", "xóa toàn bộ dữ liệu")
+    done = press(api, chat, "Xóa dữ liệu", "Đã hủy liên kết")
+    assert done["method"] == "editMessageText"
+    assert done["message_id"] == confirm["message_id"]
+    say(api, chat, "điểm", "chưa liên kết")
+    assert api.calls_to("sendChatAction") == [] or all(
+        c.params["action"] == "typing" for c in api.calls_to("sendChatAction")
+    )
+
+    assert bot.stop() < 10
+    bot.assert_clean()
+
+
+def test_restart_in_the_middle_of_linking(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """SIGTERM while the consent turn waits for a slow SMS gateway: the turn finishes (code
+    sent, "typing…" shown meanwhile) and the bot exits 0. The parent types the code while the
+    bot is down; the restarted bot answers that pending message and links."""
+    chat = 2001
+    bot.start()
+    say(api, chat, "/start", "Xin chào")
+    say(api, chat, "HS8A03", "Điều khoản")
+    sms.delay(1.5)
+    requests_before = sms.received
+    after = len(api.sent(chat))
+    press_button = next(b for b in labels(api.sent(chat)[-1]) if "Đồng ý" in b)
+    api.press_button(chat, press_button)
+    sms.wait_for_request(after=requests_before, timeout=WAIT)
+    assert bot.stop() < 10  # SIGTERM with the turn in flight
+    assert "Đã gửi mã" in api.wait_for(chat, "Đã gửi mã", 1.0, after=after)["text"]
+    typing = [c for c in api.calls_to("sendChatAction") if c.params["chat_id"] == chat]
+    assert typing and typing[0].params["action"] == "typing"
+    otp = sms.wait_for_code(MOM_8A03, timeout=1.0)
+    handled_before = len(api.sent(chat))
+
+    api.inject_message(chat, otp)  # sent while the bot is down
+    bot.start()
+    linked = api.wait_for(chat, "Liên kết thành công", WAIT, after=handled_before)
+    assert "Phạm Quang Huy" in linked["text"]
+    # Updates handled before the restart were confirmed: nothing was answered twice.
+    texts = [r["text"] or "" for r in api.sent(chat)]
+    assert sum("Đã gửi mã" in t for t in texts) == 1
+    assert sum("Xin chào" in t for t in texts) == 1
+    scores = say(api, chat, "điểm công nghệ", "Công nghệ")
+    assert "6,6" in scores["text"]
+    bot.stop()
+    bot.assert_clean()
+
+
+def test_forged_button_presses_change_nothing(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    owner, other = 3001, 3002
+    bot.start()
+    say(api, other, "/start", "Xin chào")
+    consent = say(api, owner, "HS8A03", "Điều khoản")
+    agree = next(
+        b["callback_data"]
+        for row in consent["reply_markup"]["inline_keyboard"]
+        for b in row
+        if "Đồng ý" in b["text"]
+    )
+    owner_sent, other_sent = len(api.sent(owner)), len(api.sent(other))
+
+    # 1. Callback data that was never issued.
+    answered = len(api.callback_answers)
+    api.inject_callback(owner, "never-issued-token", consent["message_id"])
+    api.wait_until(lambda: len(api.callback_answers) > answered, WAIT, what="a callback answer")
+    stale = api.callback_answers[-1]
+    assert stale["text"] and "Nút này" in stale["text"]
+    assert len(stale["text"]) <= 200
+
+    # 2. The owner's token, pressed by someone else (from their own chat).
+    other_message = api.sent(other)[-1]["message_id"]
+    api.inject_callback(other, agree, other_message, user_id=other)
+    api.wait_until(lambda: len(api.callback_answers) > answered + 1, WAIT, what="an answer")
+    forged = api.callback_answers[-1]
+    assert forged["text"] and "không dành cho" in forged["text"]
+
+    # Nothing was posted, no code was sent, the owner's dialog is where it was.
+    assert len(api.sent(owner)) == owner_sent
+    assert len(api.sent(other)) == other_sent
+    assert sms.sent == []
+    press(api, owner, "Đồng ý", "Đã gửi mã")
+    assert sms.wait_for_sms(MOM_8A03, timeout=WAIT)
+
+    # In a group the bot greets, but never answers about a student.
+    group = -100_555
+    after = len(api.sent(group))
+    api.inject_message(group, "/diem@lienlac_test_123456_bot", user_id=owner, chat_type="group")
+    private = api.wait_for(group, "tin nhắn riêng", WAIT, after=after)
+    assert "Phạm" not in private["text"]
+    api.inject_message(group, "/diem@SomeOtherBot", user_id=owner, chat_type="group")
+    api.inject_message(group, "/help", user_id=owner, chat_type="group")
+    api.wait_for(group, "mã học sinh", WAIT, after=after + 1)
+    assert len(api.sent(group)) == after + 2  # "/diem@SomeOtherBot" was not for us
+
+    bot.stop()
+    bot.assert_clean()
+
+
+def test_flood_control_and_blocked_chat(bot: BotProcess, api: FakeTelegramApi) -> None:
+    bot.start()
+    # Two 429s in a row on sendMessage: the reply still arrives, each retry_after honoured.
+    api.fail_next("sendMessage", 429, retry_after=1, count=2)
+    reply = say(api, 4001, "/start", "Xin chào")
+    limits = api.rate_limits
+    assert len(limits) == 2
+    assert limits[1]["time"] - limits[0]["time"] >= 1.0
+    assert reply["time"] - limits[1]["time"] >= 1.0
+    assert api.retry_after_violations == []
+
+    # A chat that blocked the bot: one try, no retries, and the bot carries on.
+    api.block_chat(4002)
+    api.inject_message(4002, "/start")
+    api.wait_until(
+        lambda: any(r.params.get("chat_id") == 4002 for r in api.calls_to("sendMessage")),
+        WAIT,
+        what="a send to the blocked chat",
+    )
+    say(api, 4003, "/start", "Xin chào")
+    assert [c.params.get("chat_id") for c in api.calls_to("sendMessage")].count(4002) == 1
+    bot.stop()
+    assert "blocked" in bot.output()
+    bot.assert_clean()
+
+
+def test_webhook_secret_duplicates_and_healthz(bot: BotProcess, api: FakeTelegramApi) -> None:
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    bot.start(
+        ready_call="setWebhook",
+        LIENLAC_WEBHOOK__LISTEN=f"127.0.0.1:{port}",
+        LIENLAC_WEBHOOK__PUBLIC_URL=public,
+    )
+    hook = api.webhook()
+    assert hook is not None
+    assert hook["url"] == f"{public}/telegram/demo"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", hook["secret_token"])
+    assert sorted(hook["allowed_updates"]) == ["callback_query", "message"]
+    assert api.calls_to("getUpdates") == []  # no polling in webhook mode
+
+    health = httpx.get(f"{public}/healthz", timeout=5)
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+
+    # Delivered by the fake with the registered secret.
+    chat = 5001
+    say(api, chat, "/start", "Xin chào")
+    assert any(d["status"] == 200 for d in api.webhook_deliveries)
+
+    # Wrong and missing secrets: 401, and nothing happens.
+    wrong = api.post_update_to_webhook(message_update(90_001, chat, "/help"), secret="x" * 32)
+    missing = api.post_update_to_webhook(message_update(90_002, chat, "/help"), secret=None)
+    assert (wrong, missing) == (401, 401)
+    other_school = api.post_update_to_webhook(
+        message_update(90_003, chat, "/help"), url=f"{public}/telegram/other"
+    )
+    assert other_school == 404
+    # A refused delivery is not remembered: the same update with the right secret is handled.
+    after_help = len(api.sent(chat))
+    assert api.post_update_to_webhook(message_update(90_001, chat, "/help")) == 200
+    api.wait_for(chat, "Để bắt đầu", WAIT, after=after_help)
+    # The same update delivered twice (Telegram retries): answered once.
+    duplicate = message_update(90_004, chat, "HS6A01")
+    assert api.post_update_to_webhook(duplicate) == 200
+    assert api.post_update_to_webhook(duplicate) == 200
+    # A last, different update: once it is answered, everything before it was handled.
+    after = len(api.sent(chat))
+    assert api.post_update_to_webhook(message_update(90_005, chat, "/huy")) == 200
+    api.wait_for(chat, "Đã hủy", WAIT, after=after)
+    texts = [r["text"] for r in api.sent(chat)]
+    assert sum("số nào" in t for t in texts) == 1  # HS6A01 answered once
+    assert sum("Để bắt đầu" in t for t in texts) == 1  # /help: only the accepted delivery
+
+    assert bot.stop() < 10
+    bot.assert_clean()
+
+
+# --- units: conversion and rendering -----------------------------------------------------
+
+
+def _update(data: dict[str, Any]) -> Update:
+    return Update.de_json(data, None)
+
+
+def test_to_incoming_message_callback_group_and_ignored() -> None:
+    private = _update(message_update(7, 42, "điểm toán", message_id=9))
+    incoming = tg.to_incoming(private, school_id="demo")
+    assert incoming == Incoming(
+        key=tg._key("demo", 42, 42),
+        text="điểm toán",
+        locale_hint="vi",
+        message_id="9",
+        display_name="Test",
+    )
+    assert str(incoming.key) == "demo/telegram/42/42"
+
+    group = message_update(8, -5, "/diem@lienlac_bot")
+    group["message"]["chat"] = {"id": -5, "type": "supergroup", "title": "Lớp 6A"}
+    got = tg.to_incoming(_update(group), school_id="demo", bot_username="LienLac_bot")
+    assert got is not None and got.is_group and got.key.chat_id == "-5"
+    assert tg.to_incoming(_update(group), school_id="demo", bot_username="other_bot") is None
+    del group["message"]["text"]
+    assert tg.to_incoming(_update(group), school_id="demo") is None  # a join, a photo …
+
+    query = {
+        "update_id": 9,
+        "callback_query": {
+            "id": "77",
+            "from": {"id": 42, "is_bot": False, "first_name": "T", "language_code": "en"},
+            "chat_instance": "1",
+            "data": "tok123",
+            "message": {
+                "message_id": 5,
+                "date": 0,
+                "chat": {"id": 42, "type": "private"},
+                "text": "…",
+            },
+        },
+    }
+    pressed = tg.to_incoming(_update(query), school_id="demo")
+    assert pressed is not None
+    assert (pressed.button_token, pressed.text, pressed.locale_hint) == ("tok123", "", "en")
+    assert pressed.message_id == "5" and not pressed.is_group
+
+
+def test_plan_replies_split_keyboard_edit_and_notice() -> None:
+    yes = Button(label="✅ Đồng ý", action="v:agree", token="abc")
+    long_text = "\n".join(["dòng " + "x" * 90] * 100)  # ~9,600 characters
+    calls = tg.plan_replies(
+        [Reply(text=long_text, buttons=((yes,),))], chat_id=42, callback_query_id=None
+    )
+    assert [c.method for c in calls] == ["sendMessage"] * 3
+    assert all(len(c.params["text"]) <= 4096 for c in calls)
+    assert "reply_markup" not in calls[0].params
+    markup = calls[-1].params["reply_markup"].to_dict()
+    assert markup == {"inline_keyboard": [[{"text": "✅ Đồng ý", "callback_data": "abc"}]]}
+
+    edited = tg.plan_replies(
+        [Reply(text="Đã giữ nguyên.", edit=True), Reply(text="Thêm")],
+        chat_id=42,
+        callback_query_id="q1",
+        pressed_message_id=5,
+    )
+    assert [c.method for c in edited] == ["answerCallbackQuery", "editMessageText", "sendMessage"]
+    assert edited[0].params == {"callback_query_id": "q1"}
+    assert edited[1].params["message_id"] == 5
+    assert edited[1].fallback is not None and edited[1].fallback.method == "sendMessage"
+    # edit=True without a pressed button is an ordinary message
+    assert [c.method for c in tg.plan_replies([Reply(text="a", edit=True)], chat_id=1)] == [
+        "sendMessage"
+    ]
+
+    notice = tg.plan_replies(
+        [Reply(text="Nút này đã cũ.")],
+        chat_id=42,
+        callback_query_id="q2",
+        pressed_message_id=5,
+        notices={"Nút này đã cũ."},
+    )
+    assert [(c.method, c.params.get("text")) for c in notice] == [
+        ("answerCallbackQuery", "Nút này đã cũ.")
+    ]
+    with pytest.raises(ValueError, match="1-64 bytes"):
+        tg.keyboard(Reply(text="x", buttons=((Button(label="a", action="b", token="đ" * 33),),)))
+
+
+def test_commands_table_fits_telegram() -> None:
+    lists = tg.bot_commands()
+    assert [lang for lang, _ in lists] == [None, "vi", "en"]
+    for _, commands in lists:
+        assert len(commands) == 10
+        for command in commands:
+            assert re.fullmatch(r"[a-z0-9_]{1,32}", command.command)
+            assert 1 <= len(command.description) <= 256
+    from handlers.intents import COMMANDS as UNDERSTOOD
+
+    assert {c.command for _, cs in lists for c in cs} <= set(UNDERSTOOD)
+
+
+def test_token_redaction_and_webhook_secret() -> None:
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "GET %s", ("/bot" + TOKEN,), None)
+    tg.RedactSecrets([TOKEN]).filter(record)
+    assert TOKEN not in record.getMessage() and "[REDACTED]" in record.getMessage()
+    a = tg.webhook_secret(b"k" * 32, school_id="demo", token=TOKEN)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", a)
+    assert a == tg.webhook_secret(b"k" * 32, school_id="demo", token=TOKEN)
+    assert a != tg.webhook_secret(b"k" * 32, school_id="other", token=TOKEN)
+    assert tg.parse_listen("[::1]:8443") == ("::1", 8443)
+
+
+class _FlakyCall:
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.times: list[float] = []
+
+    async def __call__(self) -> str:
+        self.times.append(asyncio.get_running_loop().time())
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+def _retry_after(seconds: float) -> RetryAfter:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return RetryAfter(dt.timedelta(seconds=seconds))
+
+
+async def test_bot_api_retry_policy() -> None:
+    api = tg.BotApi(bot=None, backoff=(0.01,))  # type: ignore[arg-type]
+    flood = _FlakyCall(_retry_after(0.2), TimedOut())
+    assert await api.call("sendMessage", flood) == "ok"
+    assert flood.times[1] - flood.times[0] >= 0.2  # waited retry_after before repeating
+    assert await api.call("sendMessage", _FlakyCall(Forbidden("blocked"))) is None
+    with pytest.raises(BadRequest):
+        await api.call("editMessageText", _FlakyCall(BadRequest("message is not modified")))
+    endless = _FlakyCall(*[TimedOut()] * 10)
+    assert await api.call("sendMessage", endless) is None
+    assert len(endless.times) == 1 + tg.RETRIES
+
+
+async def test_webhook_app_in_process() -> None:
+    seen: list[Incoming] = []
+
+    async def handle(incoming: Incoming) -> list[Reply]:
+        seen.append(incoming)
+        return []
+
+    channel = tg.TelegramChannel(tg.BotApi(bot=None), handle, school_id="demo")  # type: ignore[arg-type]
+    app = channel.webhook_app("s" * 32)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        body = json.dumps(message_update(1, 42, "/help"))
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "s" * 32}
+        assert (await client.post("/telegram/demo", content=body)).status_code == 401
+        bad = {"X-Telegram-Bot-Api-Secret-Token": "t" * 32}
+        assert (await client.post("/telegram/demo", content=body, headers=bad)).status_code == 401
+        assert (await client.post("/telegram/x", content=body, headers=headers)).status_code == 404
+        for _ in range(2):
+            response = await client.post("/telegram/demo", content=body, headers=headers)
+            assert response.status_code == 200
+        assert (
+            await client.post("/telegram/demo", content="{", headers=headers)
+        ).status_code == 400
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+    await channel.drain(1.0)
+    assert [i.text for i in seen] == ["/help"]
