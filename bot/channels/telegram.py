@@ -40,7 +40,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyParameters,
+    Update,
+)
 from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
@@ -211,12 +218,14 @@ def plan_replies(
     callback_query_id: str | None = None,
     pressed_message_id: int | None = None,
     notices: Iterable[str] = (),
+    reply_to: int | None = None,
 ) -> list[ApiCall]:
     """The Bot API calls that show ``replies`` in ``chat_id``.
 
     After a button press (``callback_query_id``) the query is always answered first; a reply
     that is only a notice (see :data:`NOTICE_KEYS`) becomes the answer's text instead of a
-    message. The first reply with ``edit=True`` replaces the pressed message.
+    message. The first reply with ``edit=True`` replaces the pressed message. ``reply_to``
+    (used in groups, where several people talk) quotes the user's message in the first one.
     """
     calls: list[ApiCall] = []
     notice_texts = frozenset(notices)
@@ -240,7 +249,13 @@ def plan_replies(
             params: dict[str, Any] = {"chat_id": chat_id, "text": part}
             if markup is not None and index == len(parts) - 1:
                 params["reply_markup"] = markup
-            send = ApiCall("sendMessage", params)
+            send_params = dict(params)
+            if reply_to is not None:
+                send_params["reply_parameters"] = ReplyParameters(
+                    reply_to, allow_sending_without_reply=True
+                )
+                reply_to = None
+            send = ApiCall("sendMessage", send_params)
             if reply.edit and can_edit and index == 0:
                 can_edit = False
                 edit = {**params, "message_id": pressed_message_id}
@@ -468,6 +483,7 @@ class TelegramChannel:
             callback_query_id=query.id if query is not None else None,
             pressed_message_id=int(incoming.message_id) if query is not None else None,
             notices=self._notices,
+            reply_to=int(incoming.message_id) if incoming.is_group and query is None else None,
         )
         for call in calls:
             await self.api.perform(call)
