@@ -398,3 +398,30 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
     last_error: Mapped[str] = mapped_column(String(200), default="")
+
+
+# --- outbox relay: one sender per bot across workers ------------------------------------
+
+
+class SenderLease(Base):
+    """Which relay worker currently sends for one bot (a channel at a school), so the bot's
+    rate limits hold across processes; and until when the platform told the bot to pause
+    (HTTP 429 ``retry_after``). Taken and renewed with conditional UPDATEs; a lapsed lease
+    is free for another worker."""
+
+    __tablename__ = "sender_lease"
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None]
+    paused_until: Mapped[dt.datetime | None]
+
+
+# The relay claims due rows one bot at a time.
+Index(
+    "ix_outbox_message_bot_due",
+    OutboxMessage.channel,
+    OutboxMessage.school_id,
+    OutboxMessage.status,
+    OutboxMessage.next_attempt_at,
+)
