@@ -1,0 +1,812 @@
+"""The outbox relay: claim due rows, send them under each bot's rate limits, mark the outcome.
+
+Everything addressed to someone other than the person who just wrote is written to
+``outbox_message`` in the same transaction as the change that caused it (see
+``storage.uow.SqlOutboxRepo``). This module drains that table. It talks to the database only
+through the :class:`OutboxStore` port (``storage.outbox_store.SqlOutboxStore``) and to the
+platforms only through :class:`bot.ports.OutboundSender`.
+
+One pass (:meth:`OutboxRelay.run_once`)::
+
+    expire rows past expires_at (not leased)             -> expired
+    find bots (channel, school) with due rows, take or renew their sender leases
+    for each bot we hold, concurrently:
+        claim up to batch_size due rows with a row lease (FOR UPDATE SKIP LOCKED on PostgreSQL)
+        in order, per chat: wait for the bot's and the chat's token bucket, deliver, then at once
+        commit the row's outcome:
+            delivered                                     -> sent
+            DeliveryRetryLater(after_seconds=N) (429)     -> the whole bot pauses N s (also in the
+                                                             database, for every worker); the row
+                                                             is due again at now+N; not an attempt
+            DeliveryRetryLater() / other error (5xx, network)
+                                                          -> attempts+1, due again after an
+                                                             exponential backoff with full jitter
+                                                             (base 2 s, cap 10 min); failed with
+                                                             the reason after max_attempts
+            DeliveryFailedPermanently                     -> failed with the reason; if
+                                                             unreachable, the recipient's chat
+                                                             links are deactivated
+            expired before sending                        -> expired
+            non-urgent in the school's quiet hours        -> due again when they end
+        rows it cannot send within the lease (rate limits, pause) go back to the queue
+
+Every row ends ``sent``, ``failed`` (with ``last_error``) or ``expired``; nothing vanishes.
+
+Several workers
+    A bot's rate limits (Telegram: ~30 msg/s per token) only hold if one process sends for it.
+    Each worker therefore holds a *sender lease* per bot (table ``sender_lease``, a conditional
+    UPDATE) and renews it every pass; it claims rows only of bots it holds. A worker that dies
+    stops renewing; once the lease lapses another worker (or the same one restarted) takes the
+    bot over, and the rows the dead worker had claimed are claimable again once their row
+    lease lapses. ``max_bots`` caps how many bots one worker holds, to spread bots over
+    workers. Workers compare their own clocks with the leases: keep clocks in sync (NTP) to
+    well under the safety margin (a quarter of the lease, at most 15 s).
+
+Delivery guarantee, honestly
+    The relay never delivers a row it does not hold: before each ``deliver`` it checks that
+    both the row lease and the bot lease have at least the safety margin left. A row is marked
+    ``sent`` only after ``deliver`` returned, and that mark is committed on its own, before the
+    next row is sent. ``mark_sent`` succeeds only while the row is still leased by this worker.
+
+    What remains is at-least-once at the transport, in these windows:
+
+    * the process dies (``kill -9``, power loss) or the database becomes unreachable after the
+      platform accepted a message but before its ``sent`` mark committed: at most one row per
+      bot the worker was sending for. After the lease lapses it is sent again;
+    * a ``deliver`` call that outlives the safety margin (a sender without a timeout, a frozen
+      process) while another worker takes the row over.
+
+    Telegram and Zalo have no idempotency key, so such a recipient sees that message twice.
+    Senders whose transport can deduplicate implement :class:`IdempotentSender`: the relay
+    then passes ``outbox-<row id>``, stable across retries and workers, and the receiving side
+    can drop the repeat. The multi-process tests use such a sender and a sink that
+    deduplicates by that key; they count the raw repeats too.
+
+Rate limits are per process: when a bot moves to another worker, its new token buckets
+start full, so the first second after a takeover may carry one burst more than the budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
+from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START, next_send_time
+from bot.messages import Button, ConversationKey
+from bot.ports import Clock, OutboundSender
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+REASON_MAX = 200  # outbox_message.last_error
+
+
+# --- rate limits ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A token bucket: ``per_second`` tokens flow in, at most ``burst`` are kept. In any
+    window of ``w`` seconds it lets through at most ``burst + per_second * w`` messages."""
+
+    per_second: float
+    burst: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.per_second <= 0 or self.burst < 1:
+            raise ValueError("a rate needs per_second > 0 and burst >= 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelLimits:
+    """A platform's sending budget; ``None`` means no limit of that kind."""
+
+    per_bot: Rate | None  # all messages of one bot token / OA
+    per_private_chat: Rate | None
+    per_group_chat: Rate | None = None
+    negative_ids_are_groups: bool = False  # Telegram: group and channel chat ids are < 0
+
+    def for_chat(self, chat_id: str) -> Rate | None:
+        if self.negative_ids_are_groups and chat_id.startswith("-"):
+            return self.per_group_chat
+        return self.per_private_chat
+
+
+# Telegram (reference/telegram.md §1): ~30 msg/s per bot -> 25/s with a burst of 5 (never more
+# than 30 in any second); 1 msg/s per private chat; 20 msg/min per group -> one every 3 s after
+# the first (never more than 20 in any minute).
+TELEGRAM_LIMITS = ChannelLimits(
+    per_bot=Rate(25.0, burst=5.0),
+    per_private_chat=Rate(1.0, burst=1.0),
+    per_group_chat=Rate(20.0 / 60.0, burst=1.0),
+    negative_ids_are_groups=True,
+)
+# Zalo OA Open API (reference/zalo.md §2): 4,000 requests/minute per OA -> 60/s with a burst of
+# 6 (at most 3,606 in any minute). Per user: unpublished; 1/s like Telegram.
+ZALO_OA_LIMITS = ChannelLimits(per_bot=Rate(60.0, burst=6.0), per_private_chat=Rate(1.0))
+# Zalo Bot Platform (reference/zalo.md §1): no published rate limits; stay conservative.
+ZALO_BOT_LIMITS = ChannelLimits(per_bot=Rate(20.0, burst=5.0), per_private_chat=Rate(1.0))
+UNLIMITED = ChannelLimits(per_bot=None, per_private_chat=None)
+DEFAULT_LIMITS: Mapping[str, ChannelLimits] = {
+    "telegram": TELEGRAM_LIMITS,
+    "zalo_oa": ZALO_OA_LIMITS,
+    "zalo_bot": ZALO_BOT_LIMITS,
+}
+
+_EPSILON = 1e-6  # tokens: float dust must not turn "ready" into "wait a nanosecond"
+
+
+class TokenBucket:
+    """A token bucket on an injectable monotonic clock (seconds, float). Starts full."""
+
+    def __init__(self, rate: Rate, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._tokens = rate.burst
+        self._last = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        if now > self._last:
+            self._tokens = min(
+                self.rate.burst, self._tokens + (now - self._last) * self.rate.per_second
+            )
+            self._last = now
+
+    def wait_time(self) -> float:
+        """Seconds until one token is there (0.0: now)."""
+        self._refill()
+        missing = 1.0 - self._tokens
+        return 0.0 if missing <= _EPSILON else missing / self.rate.per_second
+
+    def try_take(self) -> bool:
+        if self.wait_time() > 0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def take(self) -> None:
+        """Take a token that :meth:`wait_time` said is there."""
+        if not self.try_take():
+            raise RuntimeError("token bucket is empty: wait first")
+
+    @property
+    def idle(self) -> bool:
+        """Full again: forgetting this bucket changes nothing."""
+        self._refill()
+        return self._tokens >= self.rate.burst - _EPSILON
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float = 2.0,
+    cap: float = 600.0,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Exponential backoff with full jitter: uniform in ``[0, min(cap, base * 2**(attempt-1))]``
+    for ``attempt`` = 1, 2, ... (the number of failures so far)."""
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    ceiling = min(cap, base * 2.0 ** min(attempt - 1, 62))
+    return rand() * ceiling
+
+
+# --- the store port -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BotKey:
+    """One bot: a channel at one school (one Telegram token / Zalo OA per school)."""
+
+    channel: str
+    school_id: str
+
+    def __str__(self) -> str:
+        return f"{self.school_id}/{self.channel}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotLease:
+    bot: BotKey
+    lease_until: dt.datetime
+    paused_until: dt.datetime | None  # the platform asked this bot to wait (429)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedMessage:
+    """One outbox row this worker has leased until ``lease_until``."""
+
+    id: int
+    recipient: ConversationKey
+    kind: str
+    text: str
+    buttons: tuple[tuple[Button, ...], ...]
+    dedupe_key: str
+    urgent: bool
+    attempts: int
+    next_attempt_at: dt.datetime
+    expires_at: dt.datetime | None
+    lease_until: dt.datetime
+
+    @property
+    def bot(self) -> BotKey:
+        return BotKey(self.recipient.channel, self.recipient.school_id)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"outbox-{self.id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchoolQueueStats:
+    school_id: str
+    pending: int
+    sent: int
+    failed: int
+    expired: int
+    oldest_pending_seconds: float  # age of the oldest pending row; 0.0 when none
+
+
+class OutboxStore(Protocol):
+    """The relay's view of the outbox table. Each method is its own committed transaction.
+
+    Row methods that take ``worker_id`` change a row only while ``leased_by == worker_id`` and
+    it is still ``pending``, and return whether they did: a worker that lost its lease to
+    another can never overwrite that worker's outcome.
+    """
+
+    async def due_bots(
+        self, now: dt.datetime, *, channels: Collection[str], limit: int = 1000
+    ) -> list[BotKey]:
+        """Bots of these channels with pending rows due at ``now``."""
+        ...
+
+    async def acquire_bots(
+        self,
+        bots: Sequence[BotKey],
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        until: dt.datetime,
+    ) -> dict[BotKey, BotLease]:
+        """Take (if free or lapsed) or renew (if ours) each bot's sender lease until ``until``;
+        the leases held afterwards."""
+        ...
+
+    async def release_bots(self, bots: Sequence[BotKey], *, worker_id: str) -> None: ...
+
+    async def pause_bot(self, bot: BotKey, *, until: dt.datetime) -> None:
+        """Nobody sends for ``bot`` before ``until`` (kept if a later pause is stored)."""
+        ...
+
+    async def school_timezone(self, school_id: str) -> str | None: ...
+
+    async def claim(
+        self,
+        bot: BotKey,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        lease_until: dt.datetime,
+        limit: int,
+        exclude: Collection[int] = (),
+    ) -> list[ClaimedMessage]:
+        """Lease up to ``limit`` due, pending, unleased (or lapsed) rows of ``bot``, oldest
+        ``next_attempt_at`` first, skipping ids in ``exclude``."""
+        ...
+
+    async def mark_sent(self, message_id: int, *, worker_id: str, now: dt.datetime) -> bool: ...
+
+    async def reschedule(
+        self,
+        message_id: int,
+        *,
+        worker_id: str,
+        at: dt.datetime,
+        error: str,
+        count_attempt: bool,
+    ) -> bool:
+        """Due again at ``at``, lease cleared; ``attempts + 1`` if ``count_attempt``."""
+        ...
+
+    async def release(
+        self, message_ids: Sequence[int], *, worker_id: str, at: dt.datetime | None = None
+    ) -> int:
+        """Give rows back unchanged (not an attempt); due at ``at`` if given."""
+        ...
+
+    async def mark_failed(
+        self,
+        message_id: int,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        reason: str,
+        unreachable: bool,
+    ) -> bool:
+        """Failed with ``reason``; if ``unreachable``, the recipient's chat links (school,
+        channel, user) become inactive with ``unreachable_at = now``, in the same transaction."""
+        ...
+
+    async def mark_expired(self, message_id: int, *, worker_id: str, now: dt.datetime) -> bool: ...
+
+    async def expire_due(self, now: dt.datetime) -> int:
+        """Pending rows past ``expires_at`` that nobody holds become expired."""
+        ...
+
+    async def stats(self, now: dt.datetime) -> list[SchoolQueueStats]: ...
+
+
+@runtime_checkable
+class IdempotentSender(Protocol):
+    """A sender whose transport can drop repeats: the relay passes a key that is the same for
+    every delivery attempt of one outbox row, from any worker."""
+
+    async def deliver_idempotent(
+        self,
+        idempotency_key: str,
+        recipient: ConversationKey,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+    ) -> None: ...
+
+
+# --- the relay ------------------------------------------------------------------------
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= REASON_MAX else text[: REASON_MAX - 1] + "…"
+
+
+@dataclass(slots=True)
+class _BotState:
+    lease: BotLease
+    timezone: str = DEFAULT_TIMEZONE
+    paused_until: dt.datetime | None = None
+    skip: dict[int, None] = field(default_factory=dict)  # rows ``accept`` refused (ordered set)
+
+
+@dataclass(slots=True)
+class _Buckets:
+    bot: TokenBucket | None
+    chats: dict[str, TokenBucket] = field(default_factory=dict)
+
+
+class OutboxRelay:
+    """Drains the outbox for the bots this worker can send for (``senders`` by channel)."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        senders: Mapping[str, OutboundSender],
+        clock: Clock,
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 50,
+        lease: dt.timedelta = dt.timedelta(seconds=60),
+        limits: Mapping[str, ChannelLimits] = DEFAULT_LIMITS,
+        accept: Callable[[ConversationKey], bool] | None = None,
+        max_attempts: int = 8,
+        backoff_base: float = 2.0,
+        backoff_cap: float = 600.0,
+        quiet_hours: tuple[dt.time, dt.time] | None = (DEFAULT_QUIET_START, DEFAULT_QUIET_END),
+        max_bots: int | None = None,
+        bots_per_pass: int = 8,
+        concurrency: int = 4,
+        poll_interval: float = 1.0,
+        max_wait: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if batch_size < 1 or max_attempts < 1 or concurrency < 1 or bots_per_pass < 1:
+            raise ValueError("batch_size, max_attempts, concurrency, bots_per_pass must be >= 1")
+        if lease <= dt.timedelta(0):
+            raise ValueError("lease must be positive")
+        self._store = store
+        self._senders = dict(senders)
+        self._clock = clock
+        self.worker_id = (worker_id or default_worker_id())[:64]
+        self._batch = batch_size
+        self._lease = lease
+        self._margin = min(lease / 4, dt.timedelta(seconds=15))
+        self._limits = limits
+        self._accept = accept
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._quiet = quiet_hours
+        self._max_bots = max_bots
+        self._bots_per_pass = bots_per_pass
+        self._gate = asyncio.Semaphore(concurrency)
+        self._poll = poll_interval
+        self._max_wait = max_wait
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # jitter, not secrets
+        self._owned: dict[BotKey, _BotState] = {}
+        self._buckets: dict[BotKey, _Buckets] = {}
+        self._wake = asyncio.Event()
+        self._next_expiry: dt.datetime | None = None
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def owned_bots(self) -> list[BotKey]:
+        return sorted(self._owned)
+
+    def wake(self) -> None:
+        """Skip the idle wait: something was just enqueued."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """One pass. Returns how many rows reached an outcome (sent, failed, expired or
+        rescheduled after an attempt); rows only put back for later do not count."""
+        now = self._clock.now()
+        handled = 0
+        if self._next_expiry is None or now >= self._next_expiry:
+            handled += await self._store.expire_due(now)
+            self._next_expiry = now + min(self._lease, dt.timedelta(seconds=5))
+        await self._refresh_bots(now)
+        bots = list(self._owned)
+        results = await asyncio.gather(
+            *(self._bot_pass(bot) for bot in bots), return_exceptions=True
+        )
+        error: BaseException | None = None
+        for bot, result in zip(bots, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("outbox: pass for bot %s failed: %s", bot, type(result).__name__)
+                error = error or result
+            else:
+                handled += result
+        if error is not None:
+            raise error
+        return handled
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pass after pass until ``stop`` is set; never dies of an exception (it is logged
+        without personal data and the loop backs off). Gives the bots back on the way out."""
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    handled = await self.run_once()
+                except Exception as exc:
+                    failures += 1
+                    delay = max(
+                        0.5, backoff_delay(failures, base=1.0, cap=60.0, rand=self._rng.random)
+                    )
+                    log.warning(
+                        "outbox: relay pass failed (%s), next try in %.1f s",
+                        type(exc).__name__,
+                        delay,
+                    )
+                else:
+                    failures = 0
+                    delay = 0.0 if handled else self._poll
+                if delay > 0:
+                    await self._idle(stop, delay)
+                else:
+                    await asyncio.sleep(0)
+        finally:
+            await self.release_all()
+
+    async def release_all(self) -> None:
+        """Give back every bot lease this worker holds (best effort)."""
+        bots = list(self._owned)
+        self._owned.clear()
+        if bots:
+            try:
+                await self._store.release_bots(bots, worker_id=self.worker_id)
+            except Exception as exc:
+                log.warning("outbox: could not release bot leases: %s", type(exc).__name__)
+
+    # -- bots --------------------------------------------------------------------------
+
+    async def _idle(self, stop: asyncio.Event, delay: float) -> None:
+        waiters = {
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            self._wake.clear()
+
+    async def _refresh_bots(self, now: dt.datetime) -> None:
+        due = await self._store.due_bots(now, channels=list(self._senders))
+        due_set = set(due)
+        drop = [bot for bot in self._owned if bot not in due_set]
+        keep = [bot for bot in self._owned if bot in due_set]
+        room = len(due) if self._max_bots is None else max(0, self._max_bots - len(keep))
+        new = [bot for bot in due if bot not in self._owned]
+        self._rng.shuffle(new)  # two workers starting together split the bots
+        new = new[: min(room, self._bots_per_pass)]
+        if drop:
+            for bot in drop:
+                del self._owned[bot]
+            await self._store.release_bots(drop, worker_id=self.worker_id)
+        want = keep + new
+        held = (
+            await self._store.acquire_bots(
+                want, worker_id=self.worker_id, now=now, until=now + self._lease
+            )
+            if want
+            else {}
+        )
+        for bot in keep:
+            if bot not in held:
+                log.info("outbox: lost the sender lease of bot %s", bot)
+                del self._owned[bot]
+        for bot, lease in held.items():
+            state = self._owned.get(bot)
+            if state is None:
+                tz = await self._store.school_timezone(bot.school_id) or DEFAULT_TIMEZONE
+                state = self._owned[bot] = _BotState(lease=lease, timezone=tz)
+            state.lease = lease
+            if lease.paused_until is not None and (
+                state.paused_until is None or lease.paused_until > state.paused_until
+            ):
+                state.paused_until = lease.paused_until
+
+    def _bot_usable(self, state: _BotState, now: dt.datetime) -> bool:
+        if state.paused_until is not None and now < state.paused_until:
+            return False
+        return state.lease.lease_until - now >= self._margin
+
+    def _buckets_of(self, bot: BotKey) -> _Buckets:
+        buckets = self._buckets.get(bot)
+        if buckets is None:
+            rate = self._limits_of(bot).per_bot
+            buckets = _Buckets(
+                bot=None if rate is None else TokenBucket(rate, clock=self._monotonic)
+            )
+            self._buckets[bot] = buckets
+        return buckets
+
+    def _limits_of(self, bot: BotKey) -> ChannelLimits:
+        return self._limits.get(bot.channel, UNLIMITED)
+
+    def _chat_bucket(self, bot: BotKey, chat_id: str) -> TokenBucket | None:
+        buckets = self._buckets_of(bot)
+        bucket = buckets.chats.get(chat_id)
+        if bucket is None:
+            rate = self._limits_of(bot).for_chat(chat_id)
+            if rate is None:
+                return None
+            if len(buckets.chats) >= 10_000:  # forget chats whose bucket is full again
+                for key in [k for k, b in buckets.chats.items() if b.idle]:
+                    del buckets.chats[key]
+            bucket = buckets.chats[chat_id] = TokenBucket(rate, clock=self._monotonic)
+        return bucket
+
+    async def _bot_pass(self, bot: BotKey) -> int:
+        async with self._gate:
+            state = self._owned.get(bot)
+            if state is None:
+                return 0
+            now = self._clock.now()
+            if not self._bot_usable(state, now):
+                return 0
+            rows = await self._store.claim(
+                bot,
+                worker_id=self.worker_id,
+                now=now,
+                lease_until=now + self._lease,
+                limit=self._batch,
+                exclude=list(state.skip),
+            )
+            if self._accept is not None:
+                refused = [r for r in rows if not self._accept(r.recipient)]
+                if refused:
+                    rows = [r for r in rows if self._accept(r.recipient)]
+                    await self._store.release([r.id for r in refused], worker_id=self.worker_id)
+                    for r in refused:
+                        state.skip[r.id] = None
+                    while len(state.skip) > 1000:
+                        del state.skip[next(iter(state.skip))]
+                if not rows:  # nothing for us: let a worker that wants these rows have the bot
+                    del self._owned[bot]
+                    await self._store.release_bots([bot], worker_id=self.worker_id)
+                    return 0
+            if not rows:
+                return 0
+            return await self._drain(bot, state, rows)
+
+    # -- rows --------------------------------------------------------------------------
+
+    async def _drain(self, bot: BotKey, state: _BotState, rows: list[ClaimedMessage]) -> int:
+        """Send ``rows`` (one bot's, oldest first) keeping each chat's order."""
+        queue = sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+        handled = 0
+        try:
+            while queue:
+                now = self._clock.now()
+                if not self._bot_usable(state, now) or queue[0].lease_until - now < self._margin:
+                    await self._give_back(queue)
+                    queue = []
+                    break
+                index, wait, chat_waits = self._next_ready(bot, queue)
+                if wait > 0:
+                    lease_left = (queue[0].lease_until - now - self._margin).total_seconds()
+                    if wait > self._max_wait or wait > lease_left:
+                        await self._give_back(queue, now=now, chat_waits=chat_waits)
+                        queue = []
+                        break
+                    await self._sleep(max(wait, 0.001))
+                    continue
+                message = queue.pop(index)
+                outcome, go_on = await self._handle(bot, state, message)
+                handled += outcome
+                if not go_on:
+                    await self._give_back(queue)
+                    queue = []
+        except Exception:
+            if queue:  # rows not yet started: give them back now rather than at lease lapse
+                try:
+                    await self._give_back(queue)
+                except Exception as exc:
+                    log.debug("outbox: could not give rows back: %s", type(exc).__name__)
+            raise
+        return handled
+
+    def _next_ready(
+        self, bot: BotKey, queue: Sequence[ClaimedMessage]
+    ) -> tuple[int, float, dict[str, float]]:
+        """The first row (in order) whose chat may receive now, only the first row of each
+        chat being a candidate; else the shortest wait. Also each blocked chat's wait."""
+        seen: set[str] = set()
+        best, best_wait = 0, float("inf")
+        chat_waits: dict[str, float] = {}
+        for index, message in enumerate(queue):
+            chat = message.recipient.chat_id
+            if chat in seen:
+                continue
+            seen.add(chat)
+            bucket = self._chat_bucket(bot, chat)
+            wait = 0.0 if bucket is None else bucket.wait_time()
+            if wait <= 0:
+                best, best_wait = index, 0.0
+                break
+            chat_waits[chat] = wait
+            if wait < best_wait:
+                best, best_wait = index, wait
+        bot_bucket = self._buckets_of(bot).bot
+        bot_wait = 0.0 if bot_bucket is None else bot_bucket.wait_time()
+        return best, max(best_wait, bot_wait), chat_waits
+
+    async def _give_back(
+        self,
+        queue: Sequence[ClaimedMessage],
+        *,
+        now: dt.datetime | None = None,
+        chat_waits: Mapping[str, float] | None = None,
+    ) -> None:
+        """Release rows not sent: unchanged, or (chats still rate-limited) due when the chat
+        may receive again, so the next pass does not claim them only to wait."""
+        if not queue:
+            return
+        if now is None or not chat_waits:
+            await self._store.release([m.id for m in queue], worker_id=self.worker_id)
+            return
+        by_time: dict[dt.datetime | None, list[int]] = {}
+        for message in queue:
+            wait = chat_waits.get(message.recipient.chat_id)
+            at = None if wait is None else now + dt.timedelta(seconds=wait)
+            if at is not None and at <= message.next_attempt_at:
+                at = None
+            by_time.setdefault(at, []).append(message.id)
+        for at, ids in by_time.items():
+            await self._store.release(ids, worker_id=self.worker_id, at=at)
+
+    async def _handle(
+        self, bot: BotKey, state: _BotState, message: ClaimedMessage
+    ) -> tuple[int, bool]:
+        """Deliver one row and commit its outcome. Returns (rows with an outcome, whether to
+        go on with this bot's batch)."""
+        now = self._clock.now()
+        wid = self.worker_id
+        if message.expires_at is not None and message.expires_at <= now:
+            await self._store.mark_expired(message.id, worker_id=wid, now=now)
+            return 1, True
+        if self._quiet is not None and not message.urgent:
+            start, end = self._quiet
+            at = next_send_time(now, tz=state.timezone, quiet_start=start, quiet_end=end)
+            if at > now:
+                await self._store.release([message.id], worker_id=wid, at=at)
+                return 0, True
+        buckets = self._buckets_of(bot)
+        if buckets.bot is not None:
+            buckets.bot.take()
+        chat_bucket = self._chat_bucket(bot, message.recipient.chat_id)
+        if chat_bucket is not None:
+            chat_bucket.take()
+        sender = self._senders[bot.channel]
+        try:
+            if isinstance(sender, IdempotentSender):
+                await sender.deliver_idempotent(
+                    message.idempotency_key, message.recipient, message.text, message.buttons
+                )
+            else:
+                await sender.deliver(message.recipient, message.text, message.buttons)
+        except DeliveryRetryLater as exc:
+            after = self._clock.now()
+            if exc.after_seconds is not None:
+                until = after + dt.timedelta(seconds=max(0.0, exc.after_seconds))
+                if state.paused_until is None or until > state.paused_until:
+                    state.paused_until = until
+                log.info(
+                    "outbox: bot %s rate-limited for %.1f s (row %d)",
+                    bot,
+                    exc.after_seconds,
+                    message.id,
+                )
+                await self._store.pause_bot(bot, until=until)
+                await self._store.reschedule(
+                    message.id,
+                    worker_id=wid,
+                    at=until,
+                    error=_clip(f"retry after {exc.after_seconds:g} s: {exc.reason}"),
+                    count_attempt=False,
+                )
+                return 1, False
+            await self._retry_or_fail(message, exc.reason, after)
+            return 1, True
+        except DeliveryFailedPermanently as exc:
+            log.info("outbox: row %d failed permanently (bot %s)", message.id, bot)
+            await self._store.mark_failed(
+                message.id,
+                worker_id=wid,
+                now=self._clock.now(),
+                reason=_clip(exc.reason or "failed permanently"),
+                unreachable=exc.unreachable,
+            )
+            return 1, True
+        except Exception as exc:  # a sender bug or an untranslated network error
+            await self._retry_or_fail(message, type(exc).__name__, self._clock.now())
+            return 1, True
+        if not await self._store.mark_sent(message.id, worker_id=wid, now=self._clock.now()):
+            log.warning(
+                "outbox: row %d was sent after its lease passed to another worker", message.id
+            )
+        return 1, True
+
+    async def _retry_or_fail(self, message: ClaimedMessage, reason: str, now: dt.datetime) -> None:
+        attempts = message.attempts + 1
+        if attempts >= self._max_attempts:
+            log.info("outbox: row %d failed after %d attempts", message.id, attempts)
+            await self._store.mark_failed(
+                message.id,
+                worker_id=self.worker_id,
+                now=now,
+                reason=_clip(f"gave up after {attempts} attempts: {reason}"),
+                unreachable=False,
+            )
+            return
+        delay = backoff_delay(
+            attempts, base=self._backoff_base, cap=self._backoff_cap, rand=self._rng.random
+        )
+        await self._store.reschedule(
+            message.id,
+            worker_id=self.worker_id,
+            at=now + dt.timedelta(seconds=delay),
+            error=_clip(reason),
+            count_attempt=True,
+        )

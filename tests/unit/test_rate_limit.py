@@ -1,0 +1,162 @@
+"""Token buckets on a fake monotonic clock (no sleeping) and the retry backoff's bounds."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from bisect import bisect_left
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.outbox import (
+    DEFAULT_LIMITS,
+    TELEGRAM_LIMITS,
+    ZALO_OA_LIMITS,
+    Rate,
+    TokenBucket,
+    backoff_delay,
+)
+
+pytestmark = pytest.mark.unit
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def greedy_send_times(rate: Rate, *, seconds: float, burst_at: float = 0.0) -> list[float]:
+    """Send whenever the bucket allows, for ``seconds`` of fake time; the send times."""
+    clock = FakeMonotonic()
+    bucket = TokenBucket(rate, clock=clock)
+    start = clock.t
+    clock.t += burst_at
+    times: list[float] = []
+    while clock.t - start < seconds:
+        wait = bucket.wait_time()
+        if wait > 0:
+            clock.t += wait
+            continue
+        bucket.take()
+        times.append(clock.t - start)
+    return times
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """Most sends in any half-open window [t, t + window) (float dust tolerated)."""
+    best = 0
+    for i, t in enumerate(times):
+        j = bisect_left(times, t + window - 1e-5)
+        best = max(best, j - i)
+    return best
+
+
+def test_telegram_bot_bucket_never_exceeds_30_in_any_second() -> None:
+    rate = TELEGRAM_LIMITS.per_bot
+    assert rate is not None
+    times = greedy_send_times(rate, seconds=20)
+    assert max_in_window(times, 1.0) <= 30
+    assert max_in_window(times, 1.0) >= 25  # and it does use the budget
+    assert len(times) >= 25 * 20  # ~25/s sustained over 20 s, plus the burst
+    assert len(times) <= 25 * 20 + 5 + 1
+
+
+def test_telegram_private_chat_one_per_second() -> None:
+    rate = TELEGRAM_LIMITS.for_chat("123456789")
+    assert rate == Rate(1.0, burst=1.0)
+    times = greedy_send_times(rate, seconds=30)
+    assert max_in_window(times, 1.0) == 1
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) == pytest.approx(1.0, abs=1e-5)
+    assert len(times) == 30
+
+
+def test_telegram_group_twenty_per_minute() -> None:
+    rate = TELEGRAM_LIMITS.for_chat("-1001234567890")  # negative id: a group
+    assert rate is TELEGRAM_LIMITS.per_group_chat and rate is not None
+    times = greedy_send_times(rate, seconds=600)
+    assert max_in_window(times, 60.0) <= 20
+    assert max_in_window(times, 60.0) == 20
+    assert len(times) == 200  # one every 3 s
+
+
+def test_burst_then_refill_with_a_fake_clock() -> None:
+    clock = FakeMonotonic()
+    bucket = TokenBucket(Rate(25.0, burst=5.0), clock=clock)
+    assert [bucket.try_take() for _ in range(6)] == [True] * 5 + [False]
+    assert bucket.wait_time() == pytest.approx(1 / 25)
+    clock.t += 0.02
+    assert not bucket.try_take()
+    clock.t += 0.02
+    assert bucket.try_take()
+    clock.t += 100  # idle: never more than the burst
+    assert bucket.idle
+    assert sum(bucket.try_take() for _ in range(10)) == 5
+    with pytest.raises(RuntimeError):
+        bucket.take()
+
+
+def test_a_clock_that_goes_backwards_gives_no_tokens() -> None:
+    clock = FakeMonotonic()
+    bucket = TokenBucket(Rate(1.0), clock=clock)
+    assert bucket.try_take()
+    clock.t -= 50
+    assert not bucket.try_take()
+
+
+def test_channel_limits() -> None:
+    assert TELEGRAM_LIMITS.for_chat("42") is TELEGRAM_LIMITS.per_private_chat
+    assert ZALO_OA_LIMITS.for_chat("-42") is ZALO_OA_LIMITS.per_private_chat  # no groups
+    oa = ZALO_OA_LIMITS.per_bot
+    assert oa is not None
+    assert oa.burst + oa.per_second * 60 <= 4000  # 4,000 requests/minute per OA
+    assert set(DEFAULT_LIMITS) == {"telegram", "zalo_oa", "zalo_bot"}
+    with pytest.raises(ValueError, match="rate"):
+        Rate(0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(per_second=st.floats(0.01, 200), burst=st.integers(1, 50), window=st.floats(0.1, 120))
+def test_any_bucket_respects_burst_plus_rate_times_window(
+    per_second: float, burst: int, window: float
+) -> None:
+    rate = Rate(per_second, burst=float(burst))
+    horizon = max(3 * window, 5 / per_second)
+    if horizon * per_second > 20_000:
+        horizon = 20_000 / per_second
+    times = greedy_send_times(rate, seconds=horizon)
+    assert max_in_window(times, window) <= burst + per_second * window + 1e-6
+
+
+def test_backoff_bounds_full_jitter() -> None:
+    # the ceiling doubles from 2 s and stops at 10 minutes
+    assert backoff_delay(1, rand=lambda: 1.0) == 2.0
+    assert backoff_delay(2, rand=lambda: 1.0) == 4.0
+    assert backoff_delay(5, rand=lambda: 1.0) == 32.0
+    assert backoff_delay(9, rand=lambda: 1.0) == 512.0
+    assert backoff_delay(10, rand=lambda: 1.0) == 600.0
+    assert backoff_delay(10_000, rand=lambda: 1.0) == 600.0
+    assert backoff_delay(3, rand=lambda: 0.0) == 0.0
+    with pytest.raises(ValueError, match="attempt"):
+        backoff_delay(0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(attempt=st.integers(1, 200), seed=st.integers(0, 2**32))
+def test_backoff_is_within_zero_and_the_capped_ceiling(attempt: int, seed: int) -> None:
+    rng = random.Random(seed)
+    delay = backoff_delay(attempt, base=2.0, cap=600.0, rand=rng.random)
+    assert 0.0 <= delay <= min(600.0, 2.0 * 2 ** (attempt - 1))
+
+
+def test_backoff_is_spread_not_synchronised() -> None:
+    rng = random.Random(7)
+    delays = [backoff_delay(6, rand=rng.random) for _ in range(2000)]
+    assert max(delays) <= 64.0
+    assert 28 < sum(delays) / len(delays) < 36  # uniform on [0, 64]: mean 32
+    assert len({round(d, 3) for d in delays}) > 1900
