@@ -53,8 +53,11 @@ Delivery guarantee, honestly
     * the process dies (``kill -9``, power loss) or the database becomes unreachable after the
       platform accepted a message but before its ``sent`` mark committed: at most one row per
       bot the worker was sending for. After the lease lapses it is sent again;
+    * a ``deliver`` that raised a retryable error although the platform had accepted the
+      message (a timeout while waiting for the answer): the row is retried;
     * a ``deliver`` call that outlives the safety margin (a sender without a timeout, a frozen
-      process) while another worker takes the row over.
+      process) while another worker takes the row over. Give senders a timeout below the
+      margin.
 
     Telegram and Zalo have no idempotency key, so such a recipient sees that message twice.
     Senders whose transport can deduplicate implement :class:`IdempotentSender`: the relay
@@ -64,6 +67,10 @@ Delivery guarantee, honestly
 
 Rate limits are per process: when a bot moves to another worker, its new token buckets
 start full, so the first second after a takeover may carry one burst more than the budget.
+
+A pass waits for its slowest bot: about ``batch_size / per-bot rate`` (2 s for Telegram) plus
+at most ``max_wait`` per chat-limit wait; longer waits put the rows back, due when the chat may
+receive again. Order is kept per chat within a batch; a retried row may be overtaken.
 """
 
 from __future__ import annotations
@@ -636,6 +643,7 @@ class OutboxRelay:
         """Send ``rows`` (one bot's, oldest first) keeping each chat's order."""
         queue = sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
         handled = 0
+        queue = await self._defer_quiet(state, queue)
         try:
             while queue:
                 now = self._clock.now()
@@ -666,6 +674,25 @@ class OutboxRelay:
                     log.debug("outbox: could not give rows back: %s", type(exc).__name__)
             raise
         return handled
+
+    async def _defer_quiet(
+        self, state: _BotState, queue: list[ClaimedMessage]
+    ) -> list[ClaimedMessage]:
+        """In the school's quiet hours, give every non-urgent, unexpired row back at once,
+        due when the quiet hours end (one statement, not one per row)."""
+        if self._quiet is None:
+            return queue
+        now = self._clock.now()
+        start, end = self._quiet
+        at = next_send_time(now, tz=state.timezone, quiet_start=start, quiet_end=end)
+        if at <= now:
+            return queue
+        later = [m for m in queue if not m.urgent and (m.expires_at is None or m.expires_at > now)]
+        if not later:
+            return queue
+        await self._store.release([m.id for m in later], worker_id=self.worker_id, at=at)
+        deferred = {m.id for m in later}
+        return [m for m in queue if m.id not in deferred]
 
     def _next_ready(
         self, bot: BotKey, queue: Sequence[ClaimedMessage]
@@ -802,6 +829,9 @@ class OutboxRelay:
             return
         delay = backoff_delay(
             attempts, base=self._backoff_base, cap=self._backoff_cap, rand=self._rng.random
+        )
+        log.info(
+            "outbox: row %d will be retried in %.1f s (attempt %d)", message.id, delay, attempts
         )
         await self._store.reschedule(
             message.id,

@@ -95,35 +95,47 @@ class SqlOutboxStore:
     ) -> dict[BotKey, BotLease]:
         wanted = sorted(set(bots))  # one order for every worker: no lock-order deadlock
         held: dict[BotKey, BotLease] = {}
-        insert = pg_insert if self._pg else sqlite_insert
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(L)
-                    .values([{"channel": b.channel, "school_id": b.school_id} for b in chunk])
-                    .on_conflict_do_nothing(index_elements=["channel", "school_id"])
-                )
-            async with self._engine.begin() as conn:
-                result = await conn.execute(
-                    update(L)
-                    .where(
-                        _bots_filter(chunk),
-                        or_(
-                            L.leased_by == worker_id,
-                            L.leased_by.is_(None),
-                            L.lease_until.is_(None),
-                            L.lease_until < now,
-                        ),
+            held.update(await self._take(chunk, worker_id=worker_id, now=now, until=until))
+            missing = [b for b in chunk if b not in held]
+            if missing:  # never seen, or held by another worker: create rows that are absent
+                insert = pg_insert if self._pg else sqlite_insert
+                async with self._engine.begin() as conn:
+                    await conn.execute(
+                        insert(L)
+                        .values([{"channel": b.channel, "school_id": b.school_id} for b in missing])
+                        .on_conflict_do_nothing(index_elements=["channel", "school_id"])
                     )
-                    .values(leased_by=worker_id, lease_until=until)
-                    .returning(L.channel, L.school_id, L.lease_until, L.paused_until)
+                held.update(await self._take(missing, worker_id=worker_id, now=now, until=until))
+        return held
+
+    async def _take(
+        self, bots: Sequence[BotKey], *, worker_id: str, now: dt.datetime, until: dt.datetime
+    ) -> dict[BotKey, BotLease]:
+        """One conditional UPDATE: renew ours, take free or lapsed ones."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(L)
+                .where(
+                    _bots_filter(bots),
+                    or_(
+                        L.leased_by == worker_id,
+                        L.leased_by.is_(None),
+                        L.lease_until.is_(None),
+                        L.lease_until < now,
+                    ),
                 )
-                for channel, school, lease_until, paused_until in result.all():
-                    bot = BotKey(channel, school)
-                    held[bot] = BotLease(
-                        bot=bot, lease_until=lease_until or until, paused_until=paused_until
-                    )
+                .values(leased_by=worker_id, lease_until=until)
+                .returning(L.channel, L.school_id, L.lease_until, L.paused_until)
+            )
+            rows = result.all()
+        held: dict[BotKey, BotLease] = {}
+        for channel, school, lease_until, paused_until in rows:
+            bot = BotKey(channel, school)
+            held[bot] = BotLease(
+                bot=bot, lease_until=lease_until or until, paused_until=paused_until
+            )
         return held
 
     async def release_bots(self, bots: Sequence[BotKey], *, worker_id: str) -> None:
@@ -188,10 +200,19 @@ class SqlOutboxStore:
         if exclude:
             candidates = candidates.where(M.id.not_in(list(exclude)))
         if self._pg:
-            candidates = candidates.with_for_update(skip_locked=True)
+            # A materialized CTE runs once. As a plain ``IN (subquery)`` PostgreSQL may rescan
+            # the locking subquery per outer row, and then LIMIT no longer bounds the claim.
+            picked = (
+                candidates.with_for_update(skip_locked=True)
+                .cte("picked")
+                .prefix_with("MATERIALIZED")
+            )
+            chosen: Any = select(picked.c.id)
+        else:
+            chosen = candidates
         stmt = (
             update(M)
-            .where(M.id.in_(candidates), M.status == "pending", _lease_free(now))
+            .where(M.id.in_(chosen), M.status == "pending", _lease_free(now))
             .values(lease_until=lease_until, leased_by=worker_id)
             .returning(
                 M.id,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
@@ -239,10 +239,14 @@ async def test_a_429_pauses_the_whole_bot_then_the_row_goes_out(h: Harness) -> N
     assert "retry after 1 s" in rows["to 201"].last_error
     assert rows["to 202"].leased_by is None and rows["to 202"].status == "pending"
 
+    # the same worker sends nothing to that bot while paused
+    h.clock.advance(seconds=0.5)
+    assert await relay.run_once() == 0
+    assert len(h.sender.calls) == 2
     # the pause is in the database: another worker taking the bot over honours it too
     await relay.release_all()
     other = h.relay(worker_id="b")
-    for _ in range(9):
+    for _ in range(4):
         h.clock.advance(seconds=0.1)
         await other.run_once()
         await relay.run_once()
@@ -421,6 +425,55 @@ async def test_a_lapsed_claim_is_not_marked_by_its_old_owner(h: Harness) -> None
     assert not await h.store.mark_sent(first[0].id, worker_id="a", now=later)
     assert await h.store.mark_sent(first[0].id, worker_id="b", now=later)
     assert (await h.rows())["x"].leased_by == "b"
+
+
+async def test_claims_are_bounded_and_disjoint(h: Harness) -> None:
+    now = h.clock.now()
+    rows = [
+        {
+            "school_id": "demo",
+            "channel": "telegram",
+            "chat_id": str(i),
+            "user_id": str(i),
+            "kind": "load",
+            "payload": {"text": f"r{i}", "buttons": []},
+            "dedupe_key": f"load:{i}",
+            "urgent": False,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now - dt.timedelta(seconds=300 - i),  # oldest first
+            "created_at": now,
+            "last_error": "",
+        }
+        for i in range(300)
+    ]
+    async with h.engine.begin() as conn:
+        await conn.execute(insert(OutboxMessage), rows)
+    bot = BotKey("telegram", "demo")
+    until = now + dt.timedelta(seconds=60)
+    claims = await asyncio.gather(
+        *(
+            h.store.claim(bot, worker_id=f"w{i}", now=now, lease_until=until, limit=50)
+            for i in range(4)
+        )
+    )
+    assert [len(c) for c in claims] == [50, 50, 50, 50]  # LIMIT holds on both databases
+    ids = [m.id for c in claims for m in c]
+    assert len(set(ids)) == 200  # no row went to two claimers
+    for claim in claims:
+        assert [m.next_attempt_at for m in claim] == sorted(m.next_attempt_at for m in claim)
+    rest = await h.store.claim(bot, worker_id="w9", now=now, lease_until=until, limit=500)
+    assert len(rest) == 100 and not {m.id for m in rest} & set(ids)
+    assert await h.store.claim(bot, worker_id="w9", now=now, lease_until=until, limit=50) == []
+    # the oldest rows were claimed first
+    first = await h.store.claim(
+        bot,
+        worker_id="w0",
+        now=until + dt.timedelta(seconds=1),
+        lease_until=until + dt.timedelta(seconds=90),
+        limit=10,
+    )
+    assert [m.text for m in first] == [f"r{i}" for i in range(10)]
 
 
 async def test_one_worker_per_bot_and_max_bots(h: Harness) -> None:

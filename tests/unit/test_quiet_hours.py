@@ -54,13 +54,14 @@ def test_the_answer_is_utc_and_local_midnight_is_not_utc_midnight() -> None:
 
 
 def test_a_window_that_does_not_wrap() -> None:
-    noon, after = dt.time(12, 0), dt.time(13, 30)
-    kw = {"tz": HN, "quiet_start": noon, "quiet_end": after}
-    assert next_send_time(hanoi(2026, 11, 23, 11, 59), **kw) == hanoi(2026, 11, 23, 11, 59)
-    assert next_send_time(hanoi(2026, 11, 23, 12, 0), **kw) == hanoi(2026, 11, 23, 13, 30)
-    assert next_send_time(hanoi(2026, 11, 23, 13, 29), **kw) == hanoi(2026, 11, 23, 13, 30)
-    assert next_send_time(hanoi(2026, 11, 23, 13, 30), **kw) == hanoi(2026, 11, 23, 13, 30)
-    assert next_send_time(hanoi(2026, 11, 23, 23, 0), **kw) == hanoi(2026, 11, 23, 23, 0)
+    def at(local: dt.datetime) -> dt.datetime:
+        return next_send_time(local, tz=HN, quiet_start=dt.time(12, 0), quiet_end=dt.time(13, 30))
+
+    assert at(hanoi(2026, 11, 23, 11, 59)) == hanoi(2026, 11, 23, 11, 59)
+    assert at(hanoi(2026, 11, 23, 12, 0)) == hanoi(2026, 11, 23, 13, 30)
+    assert at(hanoi(2026, 11, 23, 13, 29)) == hanoi(2026, 11, 23, 13, 30)
+    assert at(hanoi(2026, 11, 23, 13, 30)) == hanoi(2026, 11, 23, 13, 30)
+    assert at(hanoi(2026, 11, 23, 23, 0)) == hanoi(2026, 11, 23, 23, 0)
 
 
 def test_an_empty_window_is_never_quiet() -> None:
