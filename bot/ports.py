@@ -82,6 +82,14 @@ class SchoolBackend(Protocol):
 
     async def find_teacher(self, code: str) -> Teacher | None: ...
 
+    async def record_absence(
+        self, student_id: str, day: dt.date, session: str, *, excused: bool, reason: str
+    ) -> None:
+        """Write one absence (``session`` = day|morning|afternoon) to the school system.
+        Idempotent: writing the same absence twice leaves one record. Backends without
+        ``Capability.ABSENCE_WRITE`` raise ``BackendUnsupported``."""
+        ...
+
 
 class BackendRegistry(Protocol):
     def for_school(self, school_id: str) -> SchoolBackend:
@@ -189,6 +197,12 @@ class LinkRepo(Protocol):
 
     async def delete_all(self, key: ConversationKey) -> int: ...
 
+    async def for_subject(
+        self, *, school_id: str, role: LinkRole, subject_id: str
+    ) -> Sequence[Link]:
+        """Every active link to one student or teacher (e.g. all chats of a homeroom teacher)."""
+        ...
+
 
 class OtpRepo(Protocol):
     async def latest(self, key: ConversationKey) -> OtpChallenge | None:
@@ -289,6 +303,93 @@ class OutboundSender(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AbsenceRequest:
+    id: int
+    school_id: str
+    student_id: str
+    class_id: str
+    requester: ConversationKey
+    guardian_id: str
+    start_date: dt.date
+    end_date: dt.date
+    session: str  # day | morning | afternoon
+    reason: str
+    status: str  # bot.domain.absence.AbsenceStatus values
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    decision_reason: str
+    written_at: dt.datetime | None
+    write_attempts: int
+    reminded_at: dt.datetime | None
+    created_at: dt.datetime
+    version: int
+
+
+class AbsenceRepo(Protocol):
+    async def create(
+        self,
+        *,
+        school_id: str,
+        student_id: str,
+        class_id: str,
+        requester: ConversationKey,
+        guardian_id: str,
+        start_date: dt.date,
+        end_date: dt.date,
+        session: str,
+        reason: str,
+        now: dt.datetime,
+    ) -> AbsenceRequest: ...
+
+    async def get(self, school_id: str, request_id: int) -> AbsenceRequest | None: ...
+
+    async def live_for_student(self, school_id: str, student_id: str) -> Sequence[AbsenceRequest]:
+        """Pending and approved requests of one student (for overlap checks)."""
+        ...
+
+    async def pending_for_classes(
+        self, school_id: str, class_ids: Sequence[str]
+    ) -> Sequence[AbsenceRequest]: ...
+
+    async def pending_for_requester(self, key: ConversationKey) -> Sequence[AbsenceRequest]: ...
+
+    async def transition(
+        self,
+        request: AbsenceRequest,
+        status: str,
+        *,
+        now: dt.datetime,
+        decided_by: str | None = None,
+        reason: str = "",
+    ) -> bool:
+        """Move ``request`` from its current status to ``status`` if nobody changed it since
+        it was read (compare-and-set on its version). False means someone else won."""
+        ...
+
+    async def record_write(
+        self,
+        request_id: int,
+        *,
+        now: dt.datetime,
+        error: str = "",
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        """After trying to record the absence in the school system: success (no error) or
+        the error and when to retry."""
+        ...
+
+    async def due_writes(self, school_id: str, now: dt.datetime) -> Sequence[AbsenceRequest]: ...
+
+    async def stale_pending(
+        self, school_id: str, created_before: dt.datetime
+    ) -> Sequence[AbsenceRequest]:
+        """Pending requests older than ``created_before`` not yet reminded about."""
+        ...
+
+    async def mark_reminded(self, request_id: int, *, now: dt.datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the context without ``commit()`` rolls back."""
 
@@ -298,6 +399,7 @@ class UnitOfWork(Protocol):
     buttons: ButtonRepo
     audit: AuditRepo
     outbox: OutboxRepo
+    absences: AbsenceRepo
 
     async def commit(self) -> None: ...
 

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.domain.errors import ConcurrentTurn
 from bot.messages import ConversationKey
 from bot.ports import (
+    AbsenceRepo,
+    AbsenceRequest,
     AuditRepo,
     ButtonRepo,
     ConversationRepo,
@@ -31,6 +33,7 @@ from bot.ports import (
     UnitOfWork,
 )
 from storage.tables import (
+    AbsenceRequestRow,
     AppSecret,
     AuditEvent,
     ButtonToken,
@@ -188,6 +191,21 @@ class SqlLinkRepo:
         row.unreachable_at = None
         await self._s.flush()
         return _link(row)
+
+    async def for_subject(
+        self, *, school_id: str, role: LinkRole, subject_id: str
+    ) -> Sequence[Link]:
+        rows = await self._s.scalars(
+            select(ChatLink)
+            .where(
+                ChatLink.school_id == school_id,
+                ChatLink.role == role.value,
+                ChatLink.subject_id == subject_id,
+                ChatLink.active.is_(True),
+            )
+            .order_by(ChatLink.id)
+        )
+        return [_link(r) for r in rows]
 
     async def delete_all(self, key: ConversationKey) -> int:
         result = await self._s.execute(
@@ -429,6 +447,193 @@ class SqlOutboxRepo:
         return bool(getattr(result, "rowcount", 0))
 
 
+def _absence(row: AbsenceRequestRow) -> AbsenceRequest:
+    return AbsenceRequest(
+        id=row.id,
+        school_id=row.school_id,
+        student_id=row.student_id,
+        class_id=row.class_id,
+        requester=ConversationKey(
+            school_id=row.school_id,
+            channel=row.requester_channel,
+            chat_id=row.requester_chat_id,
+            user_id=row.requester_user_id,
+        ),
+        guardian_id=row.guardian_id,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        session=row.session,
+        reason=row.reason,
+        status=row.status,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        decision_reason=row.decision_reason,
+        written_at=row.written_at,
+        write_attempts=row.write_attempts,
+        reminded_at=row.reminded_at,
+        created_at=row.created_at,
+        version=row.version,
+    )
+
+
+class SqlAbsenceRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def create(
+        self,
+        *,
+        school_id: str,
+        student_id: str,
+        class_id: str,
+        requester: ConversationKey,
+        guardian_id: str,
+        start_date: dt.date,
+        end_date: dt.date,
+        session: str,
+        reason: str,
+        now: dt.datetime,
+    ) -> AbsenceRequest:
+        row = AbsenceRequestRow(
+            school_id=school_id,
+            student_id=student_id,
+            class_id=class_id,
+            requester_channel=requester.channel,
+            requester_chat_id=requester.chat_id,
+            requester_user_id=requester.user_id,
+            guardian_id=guardian_id,
+            start_date=start_date,
+            end_date=end_date,
+            session=session,
+            reason=reason,
+            status="pending",
+            decision_reason="",
+            write_attempts=0,
+            write_error="",
+            created_at=now,
+            updated_at=now,
+            version=0,
+        )
+        self._s.add(row)
+        await self._s.flush()
+        return _absence(row)
+
+    async def get(self, school_id: str, request_id: int) -> AbsenceRequest | None:
+        row = await self._s.scalar(
+            select(AbsenceRequestRow).where(
+                AbsenceRequestRow.school_id == school_id, AbsenceRequestRow.id == request_id
+            )
+        )
+        return None if row is None else _absence(row)
+
+    async def _list(self, *conditions: Any) -> list[AbsenceRequest]:
+        rows = await self._s.scalars(
+            select(AbsenceRequestRow)
+            .where(*conditions)
+            .order_by(AbsenceRequestRow.start_date, AbsenceRequestRow.id)
+        )
+        return [_absence(r) for r in rows]
+
+    async def live_for_student(self, school_id: str, student_id: str) -> Sequence[AbsenceRequest]:
+        return await self._list(
+            AbsenceRequestRow.school_id == school_id,
+            AbsenceRequestRow.student_id == student_id,
+            AbsenceRequestRow.status.in_(["pending", "approved"]),
+        )
+
+    async def pending_for_classes(
+        self, school_id: str, class_ids: Sequence[str]
+    ) -> Sequence[AbsenceRequest]:
+        return await self._list(
+            AbsenceRequestRow.school_id == school_id,
+            AbsenceRequestRow.class_id.in_(list(class_ids)),
+            AbsenceRequestRow.status == "pending",
+        )
+
+    async def pending_for_requester(self, key: ConversationKey) -> Sequence[AbsenceRequest]:
+        return await self._list(
+            AbsenceRequestRow.school_id == key.school_id,
+            AbsenceRequestRow.requester_channel == key.channel,
+            AbsenceRequestRow.requester_user_id == key.user_id,
+            AbsenceRequestRow.status == "pending",
+        )
+
+    async def transition(
+        self,
+        request: AbsenceRequest,
+        status: str,
+        *,
+        now: dt.datetime,
+        decided_by: str | None = None,
+        reason: str = "",
+    ) -> bool:
+        values: dict[str, Any] = {
+            "status": status,
+            "updated_at": now,
+            "version": request.version + 1,
+        }
+        if decided_by is not None:
+            values.update(decided_by=decided_by, decided_at=now, decision_reason=reason)
+        if status == "approved":
+            values["next_write_at"] = now
+        result = await self._s.execute(
+            update(AbsenceRequestRow)
+            .where(
+                AbsenceRequestRow.id == request.id,
+                AbsenceRequestRow.status == request.status,
+                AbsenceRequestRow.version == request.version,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    async def record_write(
+        self,
+        request_id: int,
+        *,
+        now: dt.datetime,
+        error: str = "",
+        retry_at: dt.datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"write_attempts": AbsenceRequestRow.write_attempts + 1}
+        if error:
+            values.update(write_error=error[:200], next_write_at=retry_at)
+        else:
+            values.update(written_at=now, write_error="", next_write_at=None)
+        await self._s.execute(
+            update(AbsenceRequestRow)
+            .where(AbsenceRequestRow.id == request_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def due_writes(self, school_id: str, now: dt.datetime) -> Sequence[AbsenceRequest]:
+        return await self._list(
+            AbsenceRequestRow.school_id == school_id,
+            AbsenceRequestRow.status == "approved",
+            AbsenceRequestRow.written_at.is_(None),
+            AbsenceRequestRow.next_write_at <= now,
+        )
+
+    async def stale_pending(
+        self, school_id: str, created_before: dt.datetime
+    ) -> Sequence[AbsenceRequest]:
+        return await self._list(
+            AbsenceRequestRow.school_id == school_id,
+            AbsenceRequestRow.status == "pending",
+            AbsenceRequestRow.created_at <= created_before,
+        )
+
+    async def mark_reminded(self, request_id: int, *, now: dt.datetime) -> None:
+        await self._s.execute(
+            update(AbsenceRequestRow)
+            .where(AbsenceRequestRow.id == request_id)
+            .values(reminded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
 class SqlUnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -438,6 +643,7 @@ class SqlUnitOfWork:
         self.buttons: ButtonRepo = SqlButtonRepo(session)
         self.audit: AuditRepo = SqlAuditRepo(session)
         self.outbox: OutboxRepo = SqlOutboxRepo(session)
+        self.absences: AbsenceRepo = SqlAbsenceRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()

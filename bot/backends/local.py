@@ -6,6 +6,7 @@ This is the default backend and what the demo school uses.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
@@ -57,6 +58,7 @@ manifest = BackendManifest(
             Capability.FEES,
             Capability.ATTENDANCE,
             Capability.STAFF,
+            Capability.ABSENCE_WRITE,
         }
     ),
 )
@@ -336,6 +338,31 @@ class LocalBackend:
             )
             for t in teachers
         ]
+
+    async def record_absence(
+        self, student_id: str, day: dt.date, session: str, *, excused: bool, reason: str
+    ) -> None:
+        try:
+            async with self._sessions() as s:
+                row = await s.get(AttendanceRow, (self._school_id, student_id, day, session))
+                if row is None:
+                    s.add(
+                        AttendanceRow(
+                            school_id=self._school_id,
+                            student_id=student_id,
+                            date=day,
+                            session=session,
+                            excused=excused,
+                            reason=reason[:300],
+                            recorded_at=dt.datetime.now(dt.UTC),
+                        )
+                    )
+                else:
+                    row.excused = excused
+                    row.reason = reason[:300]
+                await s.commit()
+        except SQLAlchemyError as err:
+            raise BackendUnavailable("attendance could not be written") from err
 
     def _read(self) -> _ReadSession:
         return _ReadSession(self._sessions)
