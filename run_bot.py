@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", parents=[common], help="apply all migrations")
     sub.add_parser("check-config", parents=[common], help="validate settings and database")
+    sub.add_parser(
+        "stats", parents=[common], help="outbox queue and leave requests waiting, per school"
+    )
     demo = sub.add_parser("demo", parents=[common], help="the built-in demo school")
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     info = demo_sub.add_parser(
@@ -104,8 +107,9 @@ def _configure_logging(settings: Settings, *, console: bool) -> None:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.background import run_background
     from bot.bootstrap import build_app
-    from bot.channels.console import ConsoleChannel
+    from bot.channels.console import ConsoleChannel, ConsoleSender
 
     if settings.telegram.token is not None:
         from bot.channels.telegram import serve
@@ -138,12 +142,21 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             "Gõ /start để bắt đầu, /help để xem hướng dẫn, /quit để thoát. "
             "Mã học sinh để thử: `python run_bot.py demo info`.\n"
         )
+        sender = ConsoleSender(console)
+        relay = app.build_relay({"console": sender}, accept=sender.accepts)
+        stop = asyncio.Event()
+        background = asyncio.create_task(run_background(app, relay, stop))
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         if task is not None:
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await console.run(banner)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await console.run(banner)
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(background, 5.0)
         console.write("Tạm biệt! 👋")
     finally:
         await app.aclose()
@@ -160,6 +173,30 @@ async def _db_upgrade(settings: Settings) -> int:
         print(f"Database is at revision {await current_revision(engine)}.")
     finally:
         await engine.dispose()
+    return 0
+
+
+async def _stats(settings: Settings) -> int:
+    import datetime as dt
+
+    from bot.stats import collect_stats, format_absence_stats, format_stats
+    from storage.engine import create_engine, session_factory
+    from storage.migrate import upgrade
+    from storage.outbox_store import SqlOutboxStore
+    from storage.stats import absence_stats
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        now = dt.datetime.now(dt.UTC)
+        outbox = await collect_stats(SqlOutboxStore(engine), now=now)
+        absences = await absence_stats(session_factory(engine), now=now)
+    finally:
+        await engine.dispose()
+    print("Outbox (messages to parents and teachers):")
+    print(format_stats(outbox))
+    print("Leave requests:")
+    print(format_absence_stats(absences))
     return 0
 
 
@@ -293,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_db_upgrade(settings))
         if command == "check-config":
             return asyncio.run(_check_config(settings))
+        if command == "stats":
+            return asyncio.run(_stats(settings))
         if command == "demo":
             return asyncio.run(_demo_reset(settings))
     except ConfigError as err:

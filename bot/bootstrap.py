@@ -7,7 +7,7 @@ returns an ``App`` whose ``aclose()`` releases it all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +17,17 @@ from bot.backends.local import LocalBackend
 from bot.channels import base as channel_caps
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings
+from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
-from bot.ports import Clock, OtpSender, SchoolBackend
+from bot.messages import ConversationKey
+from bot.outbox import DEFAULT_LIMITS, UNLIMITED, OutboxRelay
+from bot.ports import Clock, OtpSender, OutboundSender, SchoolBackend
 from bot.router import Router
 from bot.turn import CoreServices
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
+from storage.outbox_store import SqlOutboxStore
 from storage.uow import SqlUnitOfWorkFactory, get_or_create_secret
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,9 @@ CAPABILITIES = {
     "zalo_bot": channel_caps.ZALO,
     "zalo_oa": channel_caps.ZALO,
 }
+
+
+LOCAL_CHANNELS = ("console", "memory", "memory_text")  # no platform limits to respect
 
 
 class LocalBackends:
@@ -60,6 +67,44 @@ class App:
     router: Router
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
+    @property
+    def uow_factory(self) -> SqlUnitOfWorkFactory:
+        return SqlUnitOfWorkFactory(self.sessions)
+
+    async def metrics(self) -> bytes:
+        """The Prometheus text for ``/metrics``: outbox queues and leave requests."""
+        import datetime as dt
+
+        from bot.stats import collect_stats, outbox_metrics
+        from storage.stats import absence_stats
+
+        now = dt.datetime.now(dt.UTC)
+        outbox = await collect_stats(SqlOutboxStore(self.engine), now=now)
+        return outbox_metrics(outbox, await absence_stats(self.sessions, now=now))
+
+    def build_relay(
+        self,
+        senders: Mapping[str, OutboundSender],
+        *,
+        accept: Callable[[ConversationKey], bool] | None = None,
+        worker_id: str | None = None,
+        poll_interval: float = 1.0,
+    ) -> OutboxRelay:
+        """The outbox relay for the channels this process can send on; every committed turn
+        wakes it."""
+        limits = {**DEFAULT_LIMITS, **{name: UNLIMITED for name in LOCAL_CHANNELS}}
+        relay = OutboxRelay(
+            SqlOutboxStore(self.engine),
+            senders,
+            self.services.clock,
+            accept=accept,
+            worker_id=worker_id,
+            limits=limits,
+            poll_interval=poll_interval,
+        )
+        self.router.after_commit = relay.wake
+        return relay
+
     async def aclose(self) -> None:
         for close in reversed(self._closers):
             result = close()
@@ -79,6 +124,21 @@ def otp_policy(settings: Settings) -> OtpPolicy:
         resend_cooldown=dt.timedelta(seconds=o.resend_cooldown_seconds),
         max_sends_per_hour=o.max_sends_per_hour,
         code_lookups_per_hour=o.code_lookups_per_hour,
+    )
+
+
+def absence_policy(settings: Settings) -> AbsencePolicy:
+    import datetime as dt
+
+    a = settings.absence
+    return AbsencePolicy(
+        max_days=a.max_days,
+        past_days=a.past_days,
+        same_day_cutoff=a.same_day_cutoff,
+        remind_after=dt.timedelta(hours=a.remind_after_hours),
+        decision_cutoff=a.decision_cutoff,
+        deputy_code=a.deputy_code,
+        deputy_window=dt.timedelta(hours=a.deputy_hours),
     )
 
 
@@ -139,6 +199,8 @@ async def build_app(
         otp_policy=otp_policy(settings),
         secret=await get_or_create_secret(sessions, "otp_hmac"),
         timezone=settings.school_timezone,
+        absence_policy=absence_policy(settings),
+        capabilities=CAPABILITIES,
     )
     router = Router(
         services=services, uow_factory=SqlUnitOfWorkFactory(sessions), capabilities=CAPABILITIES

@@ -7,6 +7,7 @@ prints that sentence and exits, never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -77,6 +78,18 @@ class OtpSettings(BaseModel):
         return self
 
 
+class AbsenceSettings(BaseModel):
+    """Leave requests (xin nghỉ học): the school's rules. Times are the school's local time."""
+
+    max_days: int = Field(default=5, ge=1, le=30)  # school days in one request
+    past_days: int = Field(default=0, ge=0, le=14)  # a request may start this many days back
+    same_day_cutoff: dt.time = dt.time(7, 0)  # after this, no request for today
+    remind_after_hours: float = Field(default=4.0, gt=0, le=72)  # remind the teacher once
+    decision_cutoff: dt.time = dt.time(17, 0)  # on the first day off: escalate or expire
+    deputy_code: str = ""  # staff code of the deputy (hiệu phó) who gets escalations
+    deputy_hours: float = Field(default=24.0, gt=0, le=168)  # then the request expires
+
+
 class WebhookSettings(BaseModel):
     listen: str = "127.0.0.1:8080"
     public_url: str | None = None
@@ -99,6 +112,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     otp: OtpSettings = OtpSettings()
     webhook: WebhookSettings = WebhookSettings()
+    absence: AbsenceSettings = AbsenceSettings()
 
     @field_validator("school_timezone")
     @classmethod

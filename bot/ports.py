@@ -82,6 +82,10 @@ class SchoolBackend(Protocol):
 
     async def find_teacher(self, code: str) -> Teacher | None: ...
 
+    async def class_students(self, class_id: str) -> Sequence[Student]:
+        """The class roster, by name."""
+        ...
+
     async def record_absence(
         self, student_id: str, day: dt.date, session: str, *, excused: bool, reason: str
     ) -> None:
@@ -324,6 +328,8 @@ class AbsenceRequest:
     reminded_at: dt.datetime | None
     created_at: dt.datetime
     version: int
+    escalated_at: dt.datetime | None = None
+    write_error: str = ""
 
 
 class AbsenceRepo(Protocol):
@@ -388,6 +394,22 @@ class AbsenceRepo(Protocol):
         ...
 
     async def mark_reminded(self, request_id: int, *, now: dt.datetime) -> None: ...
+
+    async def pending_started_by(self, school_id: str, day: dt.date) -> Sequence[AbsenceRequest]:
+        """Pending requests whose first day is ``day`` or earlier (deadline candidates)."""
+        ...
+
+    async def mark_escalated(self, request_id: int, *, now: dt.datetime) -> None: ...
+
+    async def covering(
+        self, school_id: str, class_ids: Sequence[str], day: dt.date
+    ) -> Sequence[AbsenceRequest]:
+        """Pending and approved requests of these classes that include ``day``."""
+        ...
+
+    async def schools_with_work(self) -> Sequence[str]:
+        """Schools with pending requests or approved ones not yet written to the backend."""
+        ...
 
 
 class UnitOfWork(Protocol):

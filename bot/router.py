@@ -15,20 +15,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from bot.channels.base import ChannelCapabilities
+from bot.domain.absence import parse_dates, parse_decision
 from bot.domain.errors import BackendError, ConcurrentTurn
-from bot.domain.text import nfc
+from bot.domain.text import fold, nfc
 from bot.i18n import normalise_locale
 from bot.messages import Button, ConversationKey, Incoming, Reply
-from bot.ports import UnitOfWork, UnitOfWorkFactory
+from bot.ports import LinkRole, UnitOfWork, UnitOfWorkFactory
 from bot.turn import CoreServices, Turn
-from dialogs import verify_parent
-from handlers import account, attendance, fees, scores, timetable
+from dialogs import absence_request, verify_parent
+from handlers import absence, account, attendance, fees, scores, timetable
 from handlers.common import parse_query_action
-from handlers.intents import IntentName, match
+from handlers.intents import IntentName, match, parse_cancel_request
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,11 @@ class DialogModule(Protocol):
     def reminder(self, turn: Turn) -> list[Reply]: ...
 
 
-DIALOGS: dict[str, DialogModule] = {verify_parent.NAME: verify_parent}
+DIALOGS: dict[str, DialogModule] = {
+    verify_parent.NAME: verify_parent,
+    absence_request.NAME: absence_request,
+    absence.REJECT_DIALOG: absence.RejectReasonDialog,
+}
 # Intents that never show personal data, so they are fine in a group chat.
 GROUP_SAFE = {IntentName.START, IntentName.HELP, IntentName.UNKNOWN, IntentName.LANG}
 
@@ -72,6 +77,9 @@ class Router:
         self._uow_factory = uow_factory
         self._capabilities = capabilities
         self._locks: dict[ConversationKey, asyncio.Lock] = {}
+        # Called after every committed turn: wakes the outbox relay (a turn may have queued
+        # a message for someone else, e.g. a leave request for the teacher).
+        self.after_commit: Callable[[], None] | None = None
         self._waiting: dict[ConversationKey, int] = {}
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
@@ -124,7 +132,14 @@ class Router:
             replies = await self._finish(turn, uow, replies, caps)
             await uow.conversations.save(incoming.key, turn.state)
             await uow.commit()
-            return replies
+        for work in turn.deferred:
+            try:
+                await work(self._uow_factory)
+            except Exception:  # the decision is stored; the background jobs retry the rest
+                log.exception("deferred work after a turn failed for %s", incoming.key)
+        if self.after_commit is not None:
+            self.after_commit()
+        return replies
 
     async def _dispatch(self, turn: Turn, caps: ChannelCapabilities) -> list[Reply]:
         incoming = turn.incoming
@@ -146,7 +161,7 @@ class Router:
         if incoming.is_group and intent.name not in GROUP_SAFE:
             return [Reply(text=turn.t("group.private_only"))]
         # 2. commands that work everywhere, even in the middle of a dialog
-        if intent.name is IntentName.CANCEL:
+        if intent.name is IntentName.CANCEL and parse_cancel_request(intent.folded) is None:
             had_dialog = turn.state.dialog is not None
             turn.state.clear_dialog()
             return [
@@ -162,6 +177,18 @@ class Router:
         if intent.name is IntentName.HELP and turn.text.startswith("/"):
             turn.state.clear_dialog()
             return await account.help_menu(turn)
+        # A teacher's typed decision ("duyet 12", "tu choi 12 lý do") on any channel.
+        decision = parse_decision(turn.text)
+        if decision is not None:
+            verb, request_id, reason = decision
+            if turn.state.dialog == absence.REJECT_DIALOG:
+                turn.state.clear_dialog()
+            if verb == "approve":
+                return await absence.approve(turn, request_id)
+            return await absence.reject(turn, request_id, reason)
+        cancel_id = parse_cancel_request(fold(turn.text))
+        if cancel_id is not None:
+            return await absence.cancel(turn, cancel_id)
         # 3. the active dialog owns the rest of the text
         dialog = DIALOGS.get(turn.state.dialog or "")
         if dialog is not None:
@@ -174,6 +201,21 @@ class Router:
     async def _on_intent(self, turn: Turn, name: IntentName, folded: str, code: str) -> list[Reply]:
         if name.value in QUERY_HANDLERS:
             return await QUERY_HANDLERS[name.value](turn, folded=folded)
+        if name is IntentName.ABSENCE:
+            return await absence_request.start(turn, text=turn.text)
+        if name is IntentName.MY_REQUESTS:
+            return await absence.my_requests(turn)
+        if name is IntentName.PENDING:
+            return await absence.pending_list(turn)
+        if name is IntentName.CLASS_ABSENT or (
+            name is IntentName.ATTENDANCE and await self._staff_only(turn)
+        ):
+            if not await self._is_staff(turn):
+                return await absence_request.start(turn, text=turn.text)
+            if name is IntentName.ATTENDANCE and parse_dates(folded, turn.today()) is None:
+                return await absence.pupil_total(turn, folded)
+            dates = parse_dates(folded, turn.today())
+            return await absence.absent_on(turn, dates[0] if dates else turn.today())
         if name is IntentName.LINK:
             return await verify_parent.start(turn)
         if name is IntentName.CODE:
@@ -181,6 +223,14 @@ class Router:
         if name is IntentName.HELP:
             return await account.help_menu(turn)
         return await account.help_menu(turn, unknown=True)
+
+    @staticmethod
+    async def _is_staff(turn: Turn) -> bool:
+        return any(link.role is LinkRole.STAFF for link in await turn.links())
+
+    @staticmethod
+    async def _staff_only(turn: Turn) -> bool:
+        return await Router._is_staff(turn) and not await turn.guardian_links()
 
     async def _resolve(self, turn: Turn, token: str) -> str | list[Reply]:
         """The action behind a token, if this very user was shown it and it is recent."""
@@ -205,6 +255,10 @@ class Router:
             if turn.state.dialog != verify_parent.NAME:
                 return [Reply(text=turn.t("button.stale"))]
             return await verify_parent.handle(turn)
+        if action.startswith(absence_request.ACTION):
+            if turn.state.dialog != absence_request.NAME:
+                return [Reply(text=turn.t("button.stale"))]
+            return await absence_request.handle(turn)
         # Any other button leaves a half-finished dialog: the user chose something else.
         turn.state.clear_dialog()
         if action.startswith("menu:"):
@@ -213,8 +267,29 @@ class Router:
                 return await verify_parent.start(turn)
             if name == "lang":
                 return account.language_menu(turn)
+            if name == "absence":
+                return await absence_request.start(turn)
+            if name == "my_requests":
+                return await absence.my_requests(turn)
+            if name == "pending":
+                return await absence.pending_list(turn)
+            if name == "class_absent":
+                return await absence.absent_on(turn, turn.today())
             if name in QUERY_HANDLERS:
                 return await QUERY_HANDLERS[name](turn)
+        decided = absence.decision_action(action)
+        if decided is not None:
+            verb, request_id = decided
+            if verb == "ok":
+                return await absence.approve(turn, request_id)
+            if verb == "no":
+                return await absence.ask_reject_reason(turn, request_id)
+            if verb == "nr":
+                return await absence.reject(turn, request_id, "")
+            if verb == "keep":
+                return [Reply(text=turn.t("absence.kept", id=request_id), edit=True)]
+            if verb == "cancel":
+                return await absence.cancel(turn, request_id)
         if action.startswith("lang:"):
             return account.set_language(turn, action.removeprefix("lang:"))
         if action == "forget:yes":

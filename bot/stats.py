@@ -7,12 +7,45 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from bot.outbox import OutboxStore, SchoolQueueStats
 
-__all__ = ["SchoolQueueStats", "collect_stats", "format_age", "format_stats", "outbox_metrics"]
+__all__ = [
+    "AbsenceStats",
+    "SchoolQueueStats",
+    "collect_stats",
+    "format_absence_stats",
+    "format_age",
+    "format_stats",
+    "outbox_metrics",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AbsenceStats:
+    """Leave requests of one school that need someone: waiting for a teacher, or approved
+    but not yet written to the school system (the write is being retried)."""
+
+    school_id: str
+    pending: int
+    unwritten: int
+    oldest_unwritten_seconds: float
+    last_write_error: str
+
+
+def format_absence_stats(rows: Sequence[AbsenceStats]) -> str:
+    if not rows:
+        return "leave requests: none waiting, every approved one is in the school system\n"
+    lines = ["school  pending  approved-not-written  oldest  last error"]
+    for r in rows:
+        age = format_age(r.oldest_unwritten_seconds) if r.unwritten else "-"
+        lines.append(
+            f"{r.school_id}  {r.pending}  {r.unwritten}  {age}  {r.last_write_error or '-'}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 async def collect_stats(
@@ -65,7 +98,9 @@ def format_stats(rows: Sequence[SchoolQueueStats]) -> str:
     return "\n".join(out) + "\n"
 
 
-def outbox_metrics(rows: Sequence[SchoolQueueStats]) -> bytes:
+def outbox_metrics(
+    rows: Sequence[SchoolQueueStats], absences: Sequence[AbsenceStats] = ()
+) -> bytes:
     """The rows in the Prometheus text format, from a fresh registry (safe to call per
     scrape, in any process)."""
     registry = CollectorRegistry(auto_describe=True)
@@ -101,6 +136,21 @@ def outbox_metrics(rows: Sequence[SchoolQueueStats]) -> bytes:
             registry=registry,
         ),
     }
+    pending_requests = Gauge(
+        "lienlac_absence_pending",
+        "Leave requests waiting for a teacher's decision",
+        ["school"],
+        registry=registry,
+    )
+    unwritten = Gauge(
+        "lienlac_absence_unwritten",
+        "Approved leave requests not yet written to the school system (retrying)",
+        ["school"],
+        registry=registry,
+    )
+    for a in absences:
+        pending_requests.labels(school=a.school_id).set(a.pending)
+        unwritten.labels(school=a.school_id).set(a.unwritten)
     for r in rows:
         gauges["pending"].labels(school=r.school_id).set(r.pending)
         gauges["sent"].labels(school=r.school_id).set(r.sent)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from bot.channels.base import ChannelCapabilities
+from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
 from bot.messages import ConversationKey, Incoming
@@ -25,7 +27,10 @@ from bot.ports import (
     OtpSender,
     SchoolBackend,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
+
+Deferred = Callable[[UnitOfWorkFactory], Awaitable[None]]
 
 CONSENT_VERSION = "2026-11"  # bump when the personal-data terms text changes
 
@@ -41,6 +46,16 @@ class CoreServices:
     otp_policy: OtpPolicy
     secret: bytes  # per-installation key: OTP HMACs and opaque audit actor ids
     timezone: str = "Asia/Ho_Chi_Minh"
+    absence_policy: AbsencePolicy = field(default_factory=AbsencePolicy)
+    capabilities: Mapping[str, ChannelCapabilities] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def can_show_buttons(self, channel: str) -> bool:
+        caps = self.capabilities.get(channel)
+        return caps is not None and caps.buttons
 
 
 @dataclass(slots=True, kw_only=True)
@@ -53,6 +68,7 @@ class Turn:
     text: str = ""  # NFC-normalised, trimmed, capped; "" for a button press
     action: str = ""  # the action behind a pressed button or a typed menu number
     _links: list[Link] | None = field(default=None, repr=False)
+    deferred: list[Deferred] = field(default_factory=list, repr=False)
 
     @property
     def key(self) -> ConversationKey:
@@ -68,8 +84,11 @@ class Turn:
     def now(self) -> dt.datetime:
         return self.services.clock.now()
 
+    def local_now(self) -> dt.datetime:
+        return self.now().astimezone(self.services.tz)
+
     def today(self) -> dt.date:
-        return self.now().astimezone(ZoneInfo(self.services.timezone)).date()
+        return self.local_now().date()
 
     @property
     def actor(self) -> str:
@@ -84,6 +103,12 @@ class Turn:
 
     async def guardian_links(self) -> list[Link]:
         return [link for link in await self.links() if link.role is LinkRole.GUARDIAN]
+
+    def after_commit(self, work: Deferred) -> None:
+        """Run ``work`` once this turn's transaction is committed, in a transaction of its
+        own (e.g. writing an approved absence to the school system: it must not hold the
+        turn's locks, and it must only happen if the decision was really stored)."""
+        self.deferred.append(work)
 
     def forget_cached_links(self) -> None:
         self._links = None

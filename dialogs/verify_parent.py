@@ -32,7 +32,7 @@ from bot.domain.text import fold
 from bot.messages import Button, Reply
 from bot.ports import LinkRole, OtpChallenge
 from bot.turn import CONSENT_VERSION, Turn
-from dialogs.menus import main_menu
+from dialogs.menus import main_menu, teacher_menu
 
 NAME = "verify"
 MAX_CODE_LENGTH = 32
@@ -398,7 +398,7 @@ async def _link(turn: Turn, challenge: OtpChallenge) -> list[Reply]:
     label = data.get("label", "")
     turn.state.clear_dialog()
     if challenge.role is LinkRole.STAFF:
-        return [Reply(text=turn.t("verify.linked_staff", name=label))]
+        return [Reply(text=turn.t("verify.linked_staff", name=label), buttons=teacher_menu(turn))]
     return [Reply(text=turn.t("verify.linked", child=label), buttons=main_menu(turn))]
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from bot.i18n import LOCALES
 from bot.messages import Button, Reply
+from bot.ports import LinkRole
 from bot.turn import Turn
 from dialogs import verify_parent
-from dialogs.menus import main_menu
+from dialogs.menus import menu_for
 from handlers.common import linked_children
 
 
@@ -15,7 +16,9 @@ async def start(turn: Turn) -> list[Reply]:
     info = await turn.backend.school_info()
     greeting = turn.t("start.greeting", school=info.name)
     if await turn.links():
-        return [Reply(text=greeting + "\n\n" + turn.t("start.linked"), buttons=main_menu(turn))]
+        return [
+            Reply(text=greeting + "\n\n" + turn.t("start.linked"), buttons=await menu_for(turn))
+        ]
     replies = await verify_parent.start(turn)
     return [Reply(text=greeting + "\n\n" + replies[0].text, buttons=replies[0].buttons)]
 
@@ -27,7 +30,10 @@ async def help_menu(turn: Turn, *, unknown: bool = False) -> list[Reply]:
     children = await linked_children(turn)
     names = ", ".join(f"{c.full_name} ({c.class_name})" for c in children)
     linked = turn.t("help.children", names=names) + "\n\n" if names else ""
-    return [Reply(text=intro + linked + turn.t("help.linked"), buttons=main_menu(turn))]
+    body = turn.t("help.linked") if children else ""
+    if any(link.role is LinkRole.STAFF for link in await turn.links()):
+        body = "\n\n".join(part for part in (body, turn.t("help.teacher")) if part)
+    return [Reply(text=intro + linked + body, buttons=await menu_for(turn))]
 
 
 def _demo(turn: Turn) -> str:

@@ -50,7 +50,7 @@ async def pick_child(
         return [Reply(text=turn.t("button.not_yours"))]
     if len(children) == 1:
         return children[0]
-    named = [c for c in children if _mentions(folded, c)]
+    named = [c for c in children if mentions(folded, c)]
     if len(named) == 1:
         return named[0]
     return [
@@ -69,7 +69,7 @@ async def pick_child(
     ]
 
 
-def _mentions(folded: str, child: Student) -> bool:
+def mentions(folded: str, child: Student) -> bool:
     if not folded:
         return False
     return contains_phrase(folded, fold(child.given_name)) or contains_phrase(

@@ -21,6 +21,10 @@ class IntentName(enum.StrEnum):
     TIMETABLE = "timetable"
     FEES = "fees"
     ATTENDANCE = "attendance"
+    ABSENCE = "absence"  # a parent asks for leave (xin nghỉ học)
+    MY_REQUESTS = "my_requests"  # a parent's pending leave requests
+    PENDING = "pending"  # a teacher's requests waiting for a decision
+    CLASS_ABSENT = "class_absent"  # a teacher: who is absent today / on a day
     CODE = "code"  # a bare student/staff code typed straight away
     UNKNOWN = "unknown"
 
@@ -60,6 +64,17 @@ COMMANDS: dict[str, IntentName] = {
     "hocphi": IntentName.FEES,
     "khoanthu": IntentName.FEES,
     "fees": IntentName.FEES,
+    "nghiphep": IntentName.ABSENCE,
+    "xinnghi": IntentName.ABSENCE,
+    "absence": IntentName.ABSENCE,
+    "leave": IntentName.ABSENCE,
+    "donnghi": IntentName.MY_REQUESTS,
+    "myrequests": IntentName.MY_REQUESTS,
+    "choduyet": IntentName.PENDING,
+    "duyet": IntentName.PENDING,
+    "pending": IntentName.PENDING,
+    "vang": IntentName.CLASS_ABSENT,
+    "absent": IntentName.CLASS_ABSENT,
     "chuyencan": IntentName.ATTENDANCE,
     "diemdanh": IntentName.ATTENDANCE,
     "attendance": IntentName.ATTENDANCE,
@@ -69,6 +84,45 @@ COMMANDS: dict[str, IntentName] = {
 KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
     (IntentName.FORGET, ("xoa du lieu", "huy lien ket", "forget me", "delete my data")),
     (IntentName.LINK, ("them con", "them hoc sinh", "lien ket", "add child", "add a child")),
+    (
+        IntentName.PENDING,
+        ("don cho duyet", "cho duyet", "don xin nghi cua lop", "pending requests", "to approve"),
+    ),
+    (
+        IntentName.MY_REQUESTS,
+        ("don da gui", "don cua toi", "don xin nghi da gui", "my requests", "huy don"),
+    ),
+    (
+        IntentName.ABSENCE,
+        (
+            "xin nghi",
+            "xin phep nghi",
+            "xin phep cho chau nghi",
+            "cho chau nghi",
+            "cho con nghi",
+            "cho em nghi",
+            "chau xin nghi",
+            "nghi phep",
+            "don nghi",
+            "viet don",
+            "leave request",
+            "request leave",
+            "ask for leave",
+        ),
+    ),
+    (
+        IntentName.CLASS_ABSENT,
+        (
+            "ai nghi",
+            "ai vang",
+            "lop nghi",
+            "hoc sinh nghi",
+            "hs nghi",
+            "vang hom nay",
+            "who is absent",
+            "absent today",
+        ),
+    ),
     (
         IntentName.ATTENDANCE,
         (
@@ -129,6 +183,15 @@ KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
 _CODE = re.compile(r"^[A-Za-z]{0,6}\d[A-Za-z0-9]{1,25}$")
 
 
+_CANCEL_REQUEST = re.compile(r"^(?:huy|cancel|rut)\s+(?:don|request|yeu cau)?\s*#?(\d{1,9})$")
+
+
+def parse_cancel_request(folded: str) -> int | None:
+    """ "huỷ đơn 12", "huy 12", "cancel request #12" -> 12."""
+    m = _CANCEL_REQUEST.match(folded.strip(" .!"))
+    return int(m.group(1)) if m else None
+
+
 def looks_like_code(text: str) -> bool:
     """A single token with letters and at least one digit: a student or staff code."""
     token = "".join(text.split())
@@ -148,6 +211,9 @@ def match(text: str) -> Intent:
     folded = fold(stripped)
     if not folded:
         return Intent(name=IntentName.UNKNOWN)
+    words = folded.split()
+    if "nghi" in words and ("xin" in words or "phep" in words):  # "xin cho Hà nghỉ học 25/11"
+        return Intent(name=IntentName.ABSENCE, folded=folded)
     for name, phrases in KEYWORDS:
         if any(contains_phrase(folded, phrase) for phrase in phrases):
             return Intent(name=name, folded=folded)

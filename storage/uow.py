@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -473,6 +473,8 @@ def _absence(row: AbsenceRequestRow) -> AbsenceRequest:
         reminded_at=row.reminded_at,
         created_at=row.created_at,
         version=row.version,
+        escalated_at=row.escalated_at,
+        write_error=row.write_error or "",
     )
 
 
@@ -623,6 +625,7 @@ class SqlAbsenceRepo:
             AbsenceRequestRow.school_id == school_id,
             AbsenceRequestRow.status == "pending",
             AbsenceRequestRow.created_at <= created_before,
+            AbsenceRequestRow.reminded_at.is_(None),
         )
 
     async def mark_reminded(self, request_id: int, *, now: dt.datetime) -> None:
@@ -632,6 +635,48 @@ class SqlAbsenceRepo:
             .values(reminded_at=now)
             .execution_options(synchronize_session=False)
         )
+
+    async def pending_started_by(self, school_id: str, day: dt.date) -> Sequence[AbsenceRequest]:
+        return await self._list(
+            AbsenceRequestRow.school_id == school_id,
+            AbsenceRequestRow.status == "pending",
+            AbsenceRequestRow.start_date <= day,
+        )
+
+    async def mark_escalated(self, request_id: int, *, now: dt.datetime) -> None:
+        await self._s.execute(
+            update(AbsenceRequestRow)
+            .where(AbsenceRequestRow.id == request_id)
+            .values(escalated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def covering(
+        self, school_id: str, class_ids: Sequence[str], day: dt.date
+    ) -> Sequence[AbsenceRequest]:
+        return await self._list(
+            AbsenceRequestRow.school_id == school_id,
+            AbsenceRequestRow.class_id.in_(list(class_ids)),
+            AbsenceRequestRow.status.in_(["pending", "approved"]),
+            AbsenceRequestRow.start_date <= day,
+            AbsenceRequestRow.end_date >= day,
+        )
+
+    async def schools_with_work(self) -> Sequence[str]:
+        rows = await self._s.scalars(
+            select(AbsenceRequestRow.school_id)
+            .where(
+                or_(
+                    AbsenceRequestRow.status == "pending",
+                    and_(
+                        AbsenceRequestRow.status == "approved",
+                        AbsenceRequestRow.written_at.is_(None),
+                    ),
+                )
+            )
+            .distinct()
+        )
+        return sorted(rows)
 
 
 class SqlUnitOfWork:

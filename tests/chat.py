@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.bootstrap import App, build_app
 from bot.config import DatabaseSettings, Settings
 from bot.messages import Button, ConversationKey, Incoming, Reply
+from tests.fakes.outbound import Delivered
 from tests.fakes.ports import FakeClock, RecordingOtpSender
 
 
@@ -94,3 +95,32 @@ class Chat:
         await self.press("Đồng ý" if self.locale == "vi" else "agree")
         await self.say(sms.last_code())
         assert "thành công" in self.text or "Linked" in self.text, self.text
+
+
+class Postman:
+    """Runs the app's real outbox relay (and the leave-request jobs) once, delivering to a
+    recording sender: what the teacher and the parent would receive on their phones."""
+
+    def __init__(self, app: App) -> None:
+        from bot.absence_jobs import AbsenceJobs
+        from tests.fakes.outbound import RecordingSender
+
+        self.sender = RecordingSender()
+        self.relay = app.build_relay(
+            {"memory": self.sender, "memory_text": self.sender}, worker_id="test"
+        )
+        self.jobs = AbsenceJobs(app.uow_factory, app.services)
+
+    async def deliver(self) -> list[Delivered]:
+        before = len(self.sender.delivered)
+        while await self.relay.run_once():
+            pass
+        return self.sender.delivered[before:]
+
+    async def tick(self) -> list[Delivered]:
+        """The background jobs' pass, then delivery."""
+        await self.jobs.run_once()
+        return await self.deliver()
+
+    def to(self, user: str) -> list[Delivered]:
+        return self.sender.to(user)

@@ -107,6 +107,14 @@ class LocalBackend:
         return await self._student_where(StudentRow.id == student_id)
 
     async def _student_where(self, condition: object) -> Student | None:
+        found = await self._students_where(condition)
+        return found[0] if found else None
+
+    async def class_students(self, class_id: str) -> Sequence[Student]:
+        students = await self._students_where(StudentRow.class_id == class_id)
+        return sorted(students, key=lambda st: (st.given_name, st.full_name))
+
+    async def _students_where(self, condition: object) -> list[Student]:
         async with self._read() as s:
             found = (
                 await s.execute(
@@ -118,19 +126,19 @@ class LocalBackend:
                     )
                     .where(StudentRow.school_id == self._school_id, condition)  # type: ignore[arg-type]
                 )
-            ).first()
-        if found is None:
-            return None
-        st, cls = found
-        return Student(
-            id=st.id,
-            school_id=st.school_id,
-            code=st.code,
-            full_name=st.full_name,
-            class_id=st.class_id,
-            class_name=cls.name,
-            birth_date=st.birth_date,
-        )
+            ).all()
+        return [
+            Student(
+                id=st.id,
+                school_id=st.school_id,
+                code=st.code,
+                full_name=st.full_name,
+                class_id=st.class_id,
+                class_name=cls.name,
+                birth_date=st.birth_date,
+            )
+            for st, cls in found
+        ]
 
     async def guardians(self, student_id: str) -> Sequence[Guardian]:
         async with self._read() as s:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-from bot.messages import ConversationKey, Incoming, Reply
+from bot.messages import Button, ConversationKey, Incoming, Reply
 
 QUIT_WORDS = frozenset({"/quit", "/exit", "/thoat", "/thoát"})
 
@@ -34,7 +34,7 @@ class ConsoleChannel:
         stdout: TextIO | None = None,
     ) -> None:
         self._handle = handle
-        self._key = ConversationKey(
+        self.key = ConversationKey(
             school_id=school_id, channel=self.name, chat_id=user, user_id=user
         )
         self._locale = locale
@@ -74,7 +74,32 @@ class ConsoleChannel:
             if not self._interactive:
                 self.write(f"🧑 {line}")
             replies = await self._handle(
-                Incoming(key=self._key, text=line, locale_hint=self._locale, message_id="")
+                Incoming(key=self.key, text=line, locale_hint=self._locale, message_id="")
             )
             for reply in replies:
                 self.write(self.render(reply))
+
+
+class ConsoleSender:
+    """Delivers outbox messages (a leave request for the teacher, the decision for the
+    parent) addressed to this terminal's user. In the demo each person runs their own
+    terminal (``run_bot.py run --user <name>``) on the same database; messages for the
+    other person stay queued until their terminal picks them up."""
+
+    def __init__(self, channel: ConsoleChannel) -> None:
+        self._channel = channel
+
+    def accepts(self, recipient: ConversationKey) -> bool:
+        own = self._channel.key
+        return (recipient.school_id, recipient.channel, recipient.user_id) == (
+            own.school_id,
+            own.channel,
+            own.user_id,
+        )
+
+    async def deliver(
+        self, recipient: ConversationKey, text: str, buttons: tuple[tuple[Button, ...], ...]
+    ) -> None:
+        del recipient, buttons  # the console has no buttons: the text carries typed commands
+        body = text.replace("\n", "\n   ")
+        self._channel.write(f"📬 {body}\n")

@@ -61,8 +61,9 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.channels.base import TELEGRAM, split_text
+from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.i18n import LOCALES, Catalog
-from bot.messages import ConversationKey, Incoming, Reply
+from bot.messages import Button, ConversationKey, Incoming, Reply
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -360,6 +361,38 @@ class BotApi:
         return await methods[call.method](**call.params)
 
 
+class TelegramSender:
+    """The outbox relay's way into Telegram (notifications, not replies). Errors become the
+    relay's: 429 -> retry after ``retry_after``; blocked or chat gone -> permanent, and the
+    recipient's links are deactivated; network and 5xx -> retry with backoff."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def deliver(
+        self, recipient: ConversationKey, text: str, buttons: tuple[tuple[Button, ...], ...]
+    ) -> None:
+        markup = keyboard(Reply(text=text, buttons=buttons))
+        parts = [p for p in split_text(text, MAX_TEXT) if p.strip()]
+        for index, part in enumerate(parts):
+            params: dict[str, Any] = {"chat_id": int(recipient.chat_id), "text": part}
+            if markup is not None and index == len(parts) - 1:
+                params["reply_markup"] = markup
+            try:
+                await self._bot.send_message(**params)
+            except RetryAfter as err:
+                raise DeliveryRetryLater("429", after_seconds=_seconds(err)) from None
+            except Forbidden:
+                raise DeliveryFailedPermanently("blocked by the user") from None
+            except BadRequest as err:
+                gone = "chat not found" in str(err).lower()
+                raise DeliveryFailedPermanently(
+                    "chat not found" if gone else "refused", unreachable=gone
+                ) from None
+            except NetworkError as err:  # TimedOut, 5xx, connection errors
+                raise DeliveryRetryLater(type(err).__name__) from None
+
+
 # --- receiving updates and running turns -------------------------------------------------
 
 
@@ -405,6 +438,8 @@ class TelegramChannel:
         self._tails: dict[tuple[int, int], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
+        # ``GET /metrics`` in webhook mode: the outbox and leave-request gauges (Prometheus).
+        self.metrics: Callable[[], Awaitable[bytes]] | None = None
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -596,10 +631,17 @@ class TelegramChannel:
         async def healthz(request: Request) -> Response:
             return JSONResponse({"status": "ok"})
 
+        async def metrics(request: Request) -> Response:
+            if self.metrics is None:
+                return Response(status_code=404)
+            body = await self.metrics()
+            return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
         return Starlette(
             routes=[
                 Route("/telegram/{school}", telegram, methods=["POST"]),
                 Route("/healthz", healthz, methods=["GET"]),
+                Route("/metrics", metrics, methods=["GET"]),
             ]
         )
 
@@ -822,6 +864,12 @@ async def _serve(
     channel = TelegramChannel(
         BotApi(bot), app.router.handle, school_id=settings.school_id, catalog=app.services.catalog
     )
+    from bot.background import run_background
+
+    channel.metrics = app.metrics
+    background_stop = asyncio.Event()
+    relay = app.build_relay({CHANNEL: TelegramSender(bot)})
+    background = asyncio.create_task(run_background(app, relay, background_stop))
     try:
         if not await channel.start():
             log.error("Telegram cannot be reached at LIENLAC_TELEGRAM__API_BASE_URL")
@@ -842,6 +890,9 @@ async def _serve(
         return 2
     finally:
         await channel.drain(DRAIN_SECONDS, force)
+        background_stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(background, DRAIN_SECONDS)
         with contextlib.suppress(Exception):
             await bot.shutdown()
     log.info("Telegram bot stopped")

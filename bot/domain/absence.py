@@ -35,8 +35,15 @@ class AbsencePolicy:
     max_days: int = 5  # school days in one request
     past_days: int = 0  # how many days back a request may start (0 = from today)
     same_day_cutoff: dt.time = dt.time(7, 0)  # after this, no request for today
-    remind_after: dt.timedelta = dt.timedelta(hours=4)
-    decision_cutoff: dt.time = dt.time(17, 0)  # the day before the absence: escalate/expire
+    remind_after: dt.timedelta = dt.timedelta(hours=4)  # remind the teacher once
+    decision_cutoff: dt.time = dt.time(17, 0)  # on the first day off: escalate or expire
+    deputy_code: str = ""  # the deputy (hiệu phó) who gets escalations; "" = expire instead
+    deputy_window: dt.timedelta = dt.timedelta(hours=24)  # the deputy's time before expiry
+
+
+def decision_deadline(start: dt.date, policy: AbsencePolicy, tz: dt.tzinfo) -> dt.datetime:
+    """When an undecided request escalates (or expires): the cut-off on its first day."""
+    return dt.datetime.combine(start, policy.decision_cutoff, tzinfo=tz)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

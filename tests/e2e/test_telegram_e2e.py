@@ -657,3 +657,47 @@ async def test_webhook_app_in_process() -> None:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
     await channel.drain(1.0)
     assert [i.text for i in seen] == ["/help"]
+
+
+def _next_school_day(days_ahead: int = 2) -> dt.date:
+    """A school day at least ``days_ahead`` from today in Hà Nội (the e2e bot runs on the
+    real clock): not a Sunday, not a public holiday."""
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.absence import school_days
+
+    day = dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + dt.timedelta(days=days_ahead)
+    while not school_days(day, day):
+        day += dt.timedelta(days=1)
+    return day
+
+
+def test_leave_request_parent_asks_teacher_approves_in_chat(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """Issue 4 on Telegram: the parent asks, the homeroom teacher gets a card with buttons
+    (sent by the outbox relay), approves, the parent is told and sees the excused absence."""
+    parent, teacher = 4001, 4002
+    bot.start()
+    link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
+    say(api, teacher, "GV001", "Điều khoản")
+    sent_before = len(sms.sent)
+    press(api, teacher, "Đồng ý", "Đã gửi mã")
+    otp = sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT)
+    say(api, teacher, otp, "giáo viên")
+
+    day = _next_school_day()
+    summary = say(api, parent, f"xin nghỉ cho cháu ngày {day:%d/%m} cả ngày vì ốm", "Gửi đơn")
+    assert f"{day:%d/%m/%Y}" in summary["text"]
+    press(api, parent, "Gửi đơn", "Đã gửi đơn #1")
+
+    card = api.wait_for(teacher, "Đơn xin nghỉ #1", WAIT)  # pushed, not a reply
+    assert "Nguyễn Minh An (6A)" in card["text"] and "ốm" in card["text"]
+    assert {"✅ Duyệt", "❌ Từ chối"} <= set(labels(card))
+    press(api, teacher, "Duyệt", "Đã duyệt đơn #1")
+    api.wait_for(parent, "được Nguyễn Thị", WAIT)  # the decision reaches the parent
+    record = say(api, parent, "chuyên cần", "Chuyên cần")
+    assert f"{day:%d/%m/%Y}" in record["text"] and "có phép" in record["text"]
+
+    assert bot.stop() < 10
+    bot.assert_clean()

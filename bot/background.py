@@ -1,0 +1,39 @@
+"""The work a bot process does besides answering: draining the outbox and the leave-request
+jobs (write retries, reminders, escalation and expiry). Started next to a channel by
+``run_bot.py``; stops when ``stop`` is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.absence_jobs import AbsenceJobs
+from bot.bootstrap import App
+from bot.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+ABSENCE_JOBS_INTERVAL = 60.0  # seconds between passes; reminders are hours apart
+
+
+async def run_background(
+    app: App,
+    relay: OutboxRelay,
+    stop: asyncio.Event,
+    *,
+    jobs_interval: float = ABSENCE_JOBS_INTERVAL,
+) -> None:
+    jobs = AbsenceJobs(app.uow_factory, app.services)
+
+    async def absence_loop() -> None:
+        while not stop.is_set():
+            try:
+                if await jobs.run_once():
+                    relay.wake()
+            except Exception:  # a bad pass must not stop the next one
+                log.exception("absence jobs pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), jobs_interval)
+
+    await asyncio.gather(relay.run(stop), absence_loop())  # relay.run gives its leases back

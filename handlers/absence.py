@@ -1,0 +1,641 @@
+"""Leave requests after the parent sent them: the homeroom teacher's decision, the parent's
+cancel, teachers' questions, and every message to the other side (through the outbox).
+
+A decision is a compare-and-set on the request's version (``AbsenceRepo.transition``), taken
+inside the turn's transaction together with the outbox row that tells the parent: either both
+are committed or neither. It is re-authorised on every press and every typed "duyet 12": the
+decider must hold a staff link to the homeroom teacher of the pupil's class (or be the deputy
+configured for escalations). A double tap, a stale or forged button, two teachers at once or a
+cancelled request change nothing, and the person is told why.
+
+The functions that also run outside a conversation (the reminder job in
+``bot.absence_jobs``) take a :class:`Desk`: the transaction, the services and the school.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from bot.domain.absence import (
+    AbsenceStatus,
+    DaySession,
+    crossed_thresholds,
+    school_days,
+)
+from bot.domain.attendance import YEAR_LIMIT, sessions_absent
+from bot.domain.errors import BackendError
+from bot.domain.formatting import format_date, weekday_name
+from bot.domain.models import Student, Teacher
+from bot.domain.text import fold
+from bot.messages import Button, ConversationKey, Reply
+from bot.ports import (
+    AbsenceRequest,
+    LinkRole,
+    OutgoingMessage,
+    SchoolBackend,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from bot.turn import CoreServices, Turn
+from handlers.common import child_label
+
+log = logging.getLogger(__name__)
+
+PREFIX = "ab:"
+MAX_DECISION_REASON = 300
+WRITE_RETRY = dt.timedelta(minutes=5)
+WRITE_RETRY_CAP = dt.timedelta(hours=6)
+
+
+# --- the context shared with the background job ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Desk:
+    """What the absence workflow needs, in a turn or in the reminder job."""
+
+    uow: UnitOfWork
+    services: CoreServices
+    school_id: str
+    now: dt.datetime
+
+    @property
+    def backend(self) -> SchoolBackend:
+        return self.services.backends.for_school(self.school_id)
+
+    def t(self, locale: str, key: str, /, **values: object) -> str:
+        return self.services.catalog.t(locale, key, **values)
+
+    async def locale_of(self, key: ConversationKey) -> str:
+        state = await self.uow.conversations.load(key)
+        return state.locale or "vi"
+
+    async def audit(self, action: str, request_id: int, **detail: object) -> None:
+        await self.uow.audit.record(
+            school_id=self.school_id,
+            actor="system",
+            action=action,
+            subject=f"absence:{request_id}",
+            detail=dict(detail),
+            at=self.now,
+        )
+
+
+def desk_of(turn: Turn) -> Desk:
+    return Desk(uow=turn.uow, services=turn.services, school_id=turn.key.school_id, now=turn.now())
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def span_text(desk: Desk, locale: str, start: dt.date, end: dt.date, session: str) -> str:
+    """ "Thứ Ba 24/11/2026 (cả ngày)" or "24/11/2026 – 26/11/2026 (buổi sáng)"."""
+    label = desk.t(locale, f"attendance.session_{DaySession(session).value}")
+    if start == end:
+        return f"{weekday_name(start.weekday(), locale)} {format_date(start)} ({label})"
+    return f"{format_date(start)} – {format_date(end)} ({label})"
+
+
+def request_sessions(request: AbsenceRequest) -> int:
+    return len(school_days(request.start_date, request.end_date))
+
+
+async def year_total(backend: SchoolBackend, student_id: str) -> int:
+    return sessions_absent(await backend.attendance(student_id))
+
+
+# --- who may decide -----------------------------------------------------------------------
+
+
+async def homeroom_teachers(backend: SchoolBackend, class_id: str) -> list[Teacher]:
+    return [t for t in await backend.teachers() if class_id in t.homeroom_class_ids]
+
+
+async def deputy(desk: Desk) -> Teacher | None:
+    code = desk.services.absence_policy.deputy_code
+    return await desk.backend.find_teacher(code) if code else None
+
+
+async def my_teachers(turn: Turn) -> list[Teacher]:
+    """The staff records this chat user is linked to (a person may also be a parent)."""
+    ids = {link.subject_id for link in await turn.links() if link.role is LinkRole.STAFF}
+    if not ids:
+        return []
+    return [t for t in await turn.backend.teachers() if t.id in ids]
+
+
+def may_decide(teacher: Teacher, request: AbsenceRequest, deputy_id: str | None) -> bool:
+    return request.class_id in teacher.homeroom_class_ids or teacher.id == deputy_id
+
+
+# --- messages to the other side -----------------------------------------------------------
+
+
+async def _enqueue(
+    desk: Desk,
+    recipient: ConversationKey,
+    *,
+    kind: str,
+    text: str,
+    dedupe: str,
+    actions: Sequence[tuple[str, str]] = (),
+    urgent: bool = False,
+) -> bool:
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if actions and desk.services.can_show_buttons(recipient.channel):
+        tokens = await desk.uow.buttons.issue(recipient, [a for _, a in actions], now=desk.now)
+        buttons = (
+            tuple(
+                Button(label=label, action=action, token=token)
+                for (label, action), token in zip(actions, tokens, strict=True)
+            ),
+        )
+    return await desk.uow.outbox.enqueue(
+        OutgoingMessage(
+            recipient=recipient,
+            kind=kind,
+            text=text,
+            dedupe_key=dedupe,
+            buttons=buttons,
+            urgent=urgent,
+            expires_at=desk.now + dt.timedelta(days=7),
+        ),
+        now=desk.now,
+    )
+
+
+async def notify_deciders(
+    desk: Desk,
+    request: AbsenceRequest,
+    student: Student,
+    teachers: Sequence[Teacher],
+    *,
+    kind: str,
+    headline_key: str,
+) -> int:
+    """Send the request (with Approve / Reject) to every linked chat of ``teachers``.
+    Returns how many chats it went to."""
+    total = await year_total(desk.backend, student.id)
+    sent = 0
+    for teacher in teachers:
+        links = await desk.uow.links.for_subject(
+            school_id=desk.school_id, role=LinkRole.STAFF, subject_id=teacher.id
+        )
+        for link in links:
+            locale = await desk.locale_of(link.key)
+            lines = [
+                desk.t(locale, headline_key, id=request.id),
+                desk.t(
+                    locale,
+                    "absence.card",
+                    child=child_label(student),
+                    span=span_text(
+                        desk, locale, request.start_date, request.end_date, request.session
+                    ),
+                    reason=request.reason,
+                    total=total,
+                    limit=YEAR_LIMIT,
+                ),
+            ]
+            if not desk.services.can_show_buttons(link.key.channel):
+                lines.append(desk.t(locale, "absence.typed_hint", id=request.id))
+            queued = await _enqueue(
+                desk,
+                link.key,
+                kind=kind,
+                text="\n".join(lines),
+                dedupe=f"{kind}:{request.school_id}:{request.id}:{link.key.channel}:{link.key.user_id}",
+                actions=(
+                    (desk.t(locale, "button.approve"), f"{PREFIX}ok:{request.id}"),
+                    (desk.t(locale, "button.reject"), f"{PREFIX}no:{request.id}"),
+                ),
+                urgent=True,  # the parent waits for it; a teacher on a school night is fine
+            )
+            sent += int(queued)
+    return sent
+
+
+async def notify_parent(
+    desk: Desk, request: AbsenceRequest, student: Student, *, what: str, teacher: str = ""
+) -> None:
+    """Tell the requester what became of their request: approved, rejected, expired,
+    escalated."""
+    locale = await desk.locale_of(request.requester)
+    span = span_text(desk, locale, request.start_date, request.end_date, request.session)
+    text = desk.t(
+        locale,
+        f"absence.parent_{what}",
+        id=request.id,
+        child=child_label(student),
+        span=span,
+        teacher=teacher,
+    )
+    if what == "rejected" and request.decision_reason:
+        text += "\n" + desk.t(locale, "absence.reject_reason", reason=request.decision_reason)
+    await _enqueue(
+        desk,
+        request.requester,
+        kind=f"absence.{what}",
+        text=text,
+        dedupe=f"absence.{what}:{request.school_id}:{request.id}",
+        urgent=what in {"approved", "rejected"},
+    )
+
+
+async def notify_teachers(
+    desk: Desk, request: AbsenceRequest, student: Student, *, key: str
+) -> None:
+    """A plain note (no buttons) to the homeroom teachers: cancelled, expired."""
+    for teacher in await homeroom_teachers(desk.backend, request.class_id):
+        links = await desk.uow.links.for_subject(
+            school_id=desk.school_id, role=LinkRole.STAFF, subject_id=teacher.id
+        )
+        for link in links:
+            locale = await desk.locale_of(link.key)
+            await _enqueue(
+                desk,
+                link.key,
+                kind=key,
+                text=desk.t(locale, key, id=request.id, child=child_label(student)),
+                dedupe=f"{key}:{request.school_id}:{request.id}:{link.key.channel}:{link.key.user_id}",
+            )
+
+
+async def warn_thresholds(desk: Desk, student: Student, before: int, after: int) -> None:
+    """Tell every linked guardian when the year's absences reach 30, 40 or 45 buổi."""
+    for threshold in crossed_thresholds(before, after):
+        links = await desk.uow.links.for_subject(
+            school_id=desk.school_id, role=LinkRole.GUARDIAN, subject_id=student.id
+        )
+        for link in links:
+            locale = await desk.locale_of(link.key)
+            key = "absence.limit_reached" if threshold >= YEAR_LIMIT else "absence.threshold"
+            await _enqueue(
+                desk,
+                link.key,
+                kind="absence.threshold",
+                text=desk.t(
+                    locale,
+                    key,
+                    child=child_label(student),
+                    total=after,
+                    threshold=threshold,
+                    limit=YEAR_LIMIT,
+                ),
+                dedupe=(
+                    f"absence.threshold:{desk.school_id}:{student.id}:{threshold}:"
+                    f"{link.key.channel}:{link.key.user_id}"
+                ),
+            )
+
+
+# --- writing the approved absence to the school system -------------------------------------
+
+
+async def write_to_backend(desk: Desk, request: AbsenceRequest, student: Student) -> bool:
+    """Record each school day of an approved request as excused. On failure the request
+    stays approved and is retried later (``bot.absence_jobs``); ``stats`` shows it."""
+    backend = desk.backend
+    try:
+        before = await year_total(backend, student.id)
+        for day in school_days(request.start_date, request.end_date):
+            await backend.record_absence(
+                student.id, day, request.session, excused=True, reason=request.reason
+            )
+        after = await year_total(backend, student.id)
+    except BackendError as err:
+        delay = min(WRITE_RETRY * (2 ** min(request.write_attempts, 8)), WRITE_RETRY_CAP)
+        await desk.uow.absences.record_write(
+            request.id, now=desk.now, error=type(err).__name__, retry_at=desk.now + delay
+        )
+        await desk.audit("absence.write_failed", request.id, error=type(err).__name__)
+        log.warning("absence %s not written yet: %s", request.id, type(err).__name__)
+        return False
+    await desk.uow.absences.record_write(request.id, now=desk.now)
+    await desk.audit("absence.written", request.id)
+    await warn_thresholds(desk, student, before, after)
+    return True
+
+
+# --- decisions ----------------------------------------------------------------------------
+
+
+def decision_action(action: str) -> tuple[str, int] | None:
+    """ "ab:ok:12" -> ("ok", 12)."""
+    parts = action.split(":")
+    if len(parts) != 3 or parts[0] + ":" != PREFIX or not parts[2].isdigit():
+        return None
+    return parts[1], int(parts[2])
+
+
+def _status_reply(turn: Turn, request: AbsenceRequest) -> list[Reply]:
+    key = {
+        AbsenceStatus.APPROVED: "absence.already_approved",
+        AbsenceStatus.REJECTED: "absence.already_rejected",
+        AbsenceStatus.CANCELLED: "absence.already_cancelled",
+        AbsenceStatus.EXPIRED: "absence.already_expired",
+    }.get(AbsenceStatus(request.status), "absence.already_decided")
+    return [Reply(text=turn.t(key, id=request.id), edit=True)]
+
+
+async def _authorised(
+    turn: Turn, request_id: int
+) -> tuple[AbsenceRequest, Teacher, Student] | list[Reply]:
+    """The request and the teacher deciding it, or the replies explaining why not."""
+    teachers = await my_teachers(turn)
+    if not teachers:
+        return [Reply(text=turn.t("absence.teachers_only"))]
+    request = await turn.uow.absences.get(turn.key.school_id, request_id)
+    if request is None:
+        return [Reply(text=turn.t("absence.not_found", id=request_id))]
+    desk = desk_of(turn)
+    chief = await deputy(desk)
+    allowed = [t for t in teachers if may_decide(t, request, chief.id if chief else None)]
+    if not allowed:
+        await turn.audit("absence.forbidden", f"absence:{request_id}")
+        return [Reply(text=turn.t("absence.not_your_class", id=request_id))]
+    student = await turn.backend.get_student(request.student_id)
+    if student is None:
+        return [Reply(text=turn.t("absence.not_found", id=request_id))]
+    return request, allowed[0], student
+
+
+async def approve(turn: Turn, request_id: int) -> list[Reply]:
+    found = await _authorised(turn, request_id)
+    if isinstance(found, list):
+        return found
+    request, teacher, student = found
+    if request.status != AbsenceStatus.PENDING:
+        return _status_reply(turn, request)
+    desk = desk_of(turn)
+    if not await turn.uow.absences.transition(
+        request, AbsenceStatus.APPROVED, now=desk.now, decided_by=teacher.id
+    ):
+        return await _lost_race(turn, request_id)
+    await turn.audit("absence.approved", f"absence:{request_id}", teacher=teacher.id)
+    approved = await turn.uow.absences.get(turn.key.school_id, request_id)
+    assert approved is not None
+    await notify_parent(desk, approved, student, what="approved", teacher=teacher.full_name)
+    turn.after_commit(partial(write_now, services=turn.services, request=approved))
+    return [
+        Reply(
+            text=turn.t("absence.approved_done", id=request_id, child=child_label(student)),
+            edit=True,
+        )
+    ]
+
+
+async def write_now(
+    uow_factory: UnitOfWorkFactory, *, services: CoreServices, request: AbsenceRequest
+) -> None:
+    """Write an approved request to the school system in a transaction of its own (after
+    the decision is committed). On failure the retry job takes over."""
+    async with uow_factory() as uow:
+        fresh = await uow.absences.get(request.school_id, request.id)
+        if fresh is None or fresh.status != AbsenceStatus.APPROVED or fresh.written_at:
+            return
+        desk = Desk(
+            uow=uow, services=services, school_id=request.school_id, now=services.clock.now()
+        )
+        student = await desk.backend.get_student(fresh.student_id)
+        if student is None:
+            return
+        await write_to_backend(desk, fresh, student)
+        await uow.commit()
+
+
+async def ask_reject_reason(turn: Turn, request_id: int) -> list[Reply]:
+    """The Reject button: ask for an optional reason before deciding."""
+    found = await _authorised(turn, request_id)
+    if isinstance(found, list):
+        return found
+    request, _, student = found
+    if request.status != AbsenceStatus.PENDING:
+        return _status_reply(turn, request)
+    turn.state.clear_dialog()
+    turn.state.dialog = REJECT_DIALOG
+    turn.state.step = "reason"
+    turn.state.data = {"request_id": request_id}
+    return [
+        Reply(
+            text=turn.t("absence.ask_reject_reason", id=request_id, child=child_label(student)),
+            buttons=(
+                (
+                    Button(label=turn.t("button.no_reason"), action=f"{PREFIX}nr:{request_id}"),
+                    Button(label=turn.t("button.cancel"), action=f"{PREFIX}keep:{request_id}"),
+                ),
+            ),
+        )
+    ]
+
+
+async def reject(turn: Turn, request_id: int, reason: str) -> list[Reply]:
+    reason = " ".join(reason.split())
+    if len(reason) > MAX_DECISION_REASON:
+        return [Reply(text=turn.t("absence.reject_reason_too_long", limit=MAX_DECISION_REASON))]
+    found = await _authorised(turn, request_id)
+    if isinstance(found, list):
+        return found
+    request, teacher, student = found
+    if request.status != AbsenceStatus.PENDING:
+        return _status_reply(turn, request)
+    desk = desk_of(turn)
+    if not await turn.uow.absences.transition(
+        request, AbsenceStatus.REJECTED, now=desk.now, decided_by=teacher.id, reason=reason
+    ):
+        return await _lost_race(turn, request_id)
+    await turn.audit("absence.rejected", f"absence:{request_id}", teacher=teacher.id)
+    rejected = await turn.uow.absences.get(turn.key.school_id, request_id)
+    assert rejected is not None
+    await notify_parent(desk, rejected, student, what="rejected", teacher=teacher.full_name)
+    return [Reply(text=turn.t("absence.rejected_done", id=request_id, child=child_label(student)))]
+
+
+async def _lost_race(turn: Turn, request_id: int) -> list[Reply]:
+    """Someone else changed the request between our read and our write."""
+    fresh = await turn.uow.absences.get(turn.key.school_id, request_id)
+    if fresh is None:
+        return [Reply(text=turn.t("absence.not_found", id=request_id))]
+    return _status_reply(turn, fresh)
+
+
+REJECT_DIALOG = "absence_reject"
+
+
+class RejectReasonDialog:
+    """The one-question dialog after pressing Reject: the reason, or "no reason"."""
+
+    NAME = REJECT_DIALOG
+
+    @staticmethod
+    async def handle(turn: Turn) -> list[Reply]:
+        request_id = int(turn.state.data.get("request_id", 0))
+        turn.state.clear_dialog()
+        return await reject(turn, request_id, turn.text)
+
+    @staticmethod
+    def reminder(turn: Turn) -> list[Reply]:
+        request_id = int(turn.state.data.get("request_id", 0))
+        return [Reply(text=turn.t("absence.remind_reject_reason", id=request_id))]
+
+
+# --- the parent's side ----------------------------------------------------------------------
+
+
+async def cancel(turn: Turn, request_id: int) -> list[Reply]:
+    """The parent withdraws a pending request (only their own, only while pending)."""
+    request = await turn.uow.absences.get(turn.key.school_id, request_id)
+    if request is None or (request.requester.channel, request.requester.user_id) != (
+        turn.key.channel,
+        turn.key.user_id,
+    ):
+        return [Reply(text=turn.t("absence.not_found", id=request_id))]
+    if request.status != AbsenceStatus.PENDING:
+        return _status_reply(turn, request)
+    desk = desk_of(turn)
+    if not await turn.uow.absences.transition(request, AbsenceStatus.CANCELLED, now=desk.now):
+        return await _lost_race(turn, request_id)
+    await turn.audit("absence.cancelled", f"absence:{request_id}")
+    student = await turn.backend.get_student(request.student_id)
+    if student is not None:
+        await notify_teachers(desk, request, student, key="absence.teacher_cancelled")
+    return [Reply(text=turn.t("absence.cancel_done", id=request_id), edit=True)]
+
+
+async def my_requests(turn: Turn) -> list[Reply]:
+    """A parent's pending requests, each with a Cancel button."""
+    pending = await turn.uow.absences.pending_for_requester(turn.key)
+    if not pending:
+        return [Reply(text=turn.t("absence.none_pending_parent"))]
+    desk = desk_of(turn)
+    lines = [turn.t("absence.pending_parent_title")]
+    rows = []
+    for request in pending:
+        student = await turn.backend.get_student(request.student_id)
+        name = child_label(student) if student else ""
+        span = span_text(desk, turn.locale, request.start_date, request.end_date, request.session)
+        lines.append(f"#{request.id} {name}: {span}")
+        rows.append(
+            (
+                Button(
+                    label=turn.t("button.cancel_request", id=request.id),
+                    action=f"{PREFIX}cancel:{request.id}",
+                ),
+            )
+        )
+    return [Reply(text="\n".join(lines), buttons=tuple(rows), private_only=True)]
+
+
+# --- teachers' questions --------------------------------------------------------------------
+
+
+async def pending_list(turn: Turn) -> list[Reply]:
+    teachers = await my_teachers(turn)
+    if not teachers:
+        return [Reply(text=turn.t("absence.teachers_only"))]
+    desk = desk_of(turn)
+    chief = await deputy(desk)
+    is_deputy = chief is not None and any(t.id == chief.id for t in teachers)
+    classes = sorted({c for t in teachers for c in t.homeroom_class_ids})
+    if is_deputy:
+        classes = sorted(c.id for c in await turn.backend.classes())
+    pending = await turn.uow.absences.pending_for_classes(turn.key.school_id, classes)
+    if not pending:
+        return [Reply(text=turn.t("absence.none_pending_teacher"))]
+    lines = [turn.t("absence.pending_teacher_title", count=len(pending))]
+    rows = []
+    for request in pending[:10]:
+        student = await turn.backend.get_student(request.student_id)
+        name = child_label(student) if student else request.student_id
+        span = span_text(desk, turn.locale, request.start_date, request.end_date, request.session)
+        lines.append(f"#{request.id} {name}: {span} — {request.reason}")
+        rows.append(
+            (
+                Button(
+                    label=f"{turn.t('button.approve')} #{request.id}",
+                    action=f"{PREFIX}ok:{request.id}",
+                ),
+                Button(
+                    label=f"{turn.t('button.reject')} #{request.id}",
+                    action=f"{PREFIX}no:{request.id}",
+                ),
+            )
+        )
+    if not turn.services.can_show_buttons(turn.key.channel):
+        lines.append(turn.t("absence.typed_hint_generic"))
+        return [Reply(text="\n".join(lines), private_only=True)]
+    return [Reply(text="\n".join(lines), buttons=tuple(rows), private_only=True)]
+
+
+async def absent_on(turn: Turn, day: dt.date) -> list[Reply]:
+    """Who in my classes is absent on ``day``: recorded (with / without permission) and
+    requested (pending or approved, not yet in the record)."""
+    teachers = await my_teachers(turn)
+    if not teachers:
+        return [Reply(text=turn.t("absence.teachers_only"))]
+    classes = sorted({c for t in teachers for c in t.homeroom_class_ids})
+    if not classes:
+        return [Reply(text=turn.t("absence.no_homeroom"))]
+    lines = [
+        turn.t(
+            "absence.absent_title",
+            day=f"{weekday_name(day.weekday(), turn.locale)} {format_date(day)}",
+        )
+    ]
+    requests = await turn.uow.absences.covering(turn.key.school_id, classes, day)
+    anyone = False
+    for class_id in classes:
+        for student in await turn.backend.class_students(class_id):
+            records = [r for r in await turn.backend.attendance(student.id) if r.date == day]
+            mine = [r for r in requests if r.student_id == student.id]
+            if records:
+                kind = (
+                    "attendance.excused"
+                    if all(r.excused for r in records)
+                    else "attendance.unexcused"
+                )
+                lines.append(f"• {child_label(student)} — {turn.t(kind)}")
+                anyone = True
+            elif mine:
+                status = turn.t(f"absence.status_{mine[0].status}")
+                lines.append(f"• {child_label(student)} — {status} (#{mine[0].id})")
+                anyone = True
+    if not anyone:
+        lines.append(turn.t("absence.nobody_absent"))
+    return [Reply(text="\n".join(lines), private_only=True)]
+
+
+async def pupil_total(turn: Turn, folded: str) -> list[Reply]:
+    """A pupil's year total, for a teacher: the pupil is named in the question."""
+    teachers = await my_teachers(turn)
+    if not teachers:
+        return [Reply(text=turn.t("absence.teachers_only"))]
+    classes = sorted({c for t in teachers for c in t.homeroom_class_ids})
+    matches: list[Student] = []
+    for class_id in classes:
+        for student in await turn.backend.class_students(class_id):
+            name = fold(student.full_name)
+            if name and (name in folded or fold(student.given_name) in folded.split()):
+                matches.append(student)
+    if not matches:
+        return [Reply(text=turn.t("absence.which_pupil"))]
+    lines = []
+    for student in matches[:5]:
+        records = list(await turn.backend.attendance(student.id))
+        excused = sum(1 for r in records if r.excused)
+        total = sessions_absent(records)
+        lines.append(
+            turn.t(
+                "absence.pupil_total",
+                child=child_label(student),
+                total=total,
+                excused=excused,
+                unexcused=total - excused,
+                limit=YEAR_LIMIT,
+            )
+        )
+    return [Reply(text="\n".join(lines), private_only=True)]

@@ -1,0 +1,51 @@
+"""Operator statistics that need SQL (the outbox's own live in ``outbox_store``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.stats import AbsenceStats
+from storage.tables import AbsenceRequestRow
+
+
+async def absence_stats(
+    sessions: async_sessionmaker[AsyncSession], *, now: dt.datetime
+) -> list[AbsenceStats]:
+    """Per school: pending requests, and approved ones not yet in the school system."""
+    r = AbsenceRequestRow
+    async with sessions() as s:
+        pending = dict(
+            (
+                await s.execute(
+                    select(r.school_id, func.count())
+                    .where(r.status == "pending")
+                    .group_by(r.school_id)
+                )
+            ).all()
+        )
+        unwritten_rows = (
+            await s.execute(
+                select(r.school_id, func.count(), func.min(r.decided_at), func.max(r.write_error))
+                .where(r.status == "approved", r.written_at.is_(None))
+                .group_by(r.school_id)
+            )
+        ).all()
+    unwritten = {row[0]: (int(row[1]), row[2], str(row[3] or "")) for row in unwritten_rows}
+    out = []
+    for school_id in sorted(set(pending) | set(unwritten)):
+        count, oldest, error = unwritten.get(school_id, (0, None, ""))
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        out.append(
+            AbsenceStats(
+                school_id=school_id,
+                pending=int(pending.get(school_id, 0)),
+                unwritten=count,
+                oldest_unwritten_seconds=(now - oldest).total_seconds() if oldest else 0.0,
+                last_write_error=error,
+            )
+        )
+    return out

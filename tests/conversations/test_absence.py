@@ -1,0 +1,339 @@
+"""Leave requests (issue 4): the parent asks, the homeroom teacher decides in chat, the
+school record and the parent follow. The clock stands on Monday 23/11/2026, 09:00 Hà Nội;
+Tuesday 24/11 is a public holiday (Ngày Văn hóa Việt Nam), Wednesday 25/11 a school day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from bot.bootstrap import App
+from tests.chat import Chat, Postman, demo_app
+from tests.fakes.ports import FakeClock, RecordingOtpSender
+
+AN = "HS6A01"  # Nguyễn Minh An, 6A; guardians Mẹ 0900000001 and Bố 0900000002
+HA = "HS8A02"  # Nguyễn Thu Hà, 8A; also Mẹ's child
+HUY = "HS8A03"  # Phạm Quang Huy, 8A; one guardian
+GVCN_6A = "GV001"
+GVCN_8A = "GV007"
+GVCN_7A = "GV003"
+
+
+async def parent_of_an(app: App, sms: RecordingOtpSender, user: str = "me-an") -> Chat:
+    chat = Chat(app, user=user)
+    await chat.link(AN, sms, phone_label="Mẹ")
+    return chat
+
+
+async def teacher(app: App, sms: RecordingOtpSender, code: str, user: str) -> Chat:
+    chat = Chat(app, user=user)
+    await chat.link(code, sms)
+    return chat
+
+
+async def send_request(chat: Chat, text: str = "xin nghỉ cho cháu thứ 4 cả ngày vì ốm") -> int:
+    await chat.say(text)
+    assert any("Gửi đơn" in b for b in chat.buttons()), chat.text
+    await chat.press("Gửi đơn")
+    assert "đơn #" in chat.text, chat.text
+    return int(chat.text.split("#", 1)[1].split()[0])
+
+
+async def test_whole_loop_parent_asks_teacher_approves_record_and_parent_follow(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+
+    await parent.say("cho cháu nghỉ thứ 4 vì ốm")
+    assert "buổi nào" in parent.text  # dates and reason were in the message: only the session
+    await parent.press("cả ngày")
+    assert "Thứ Tư 25/11/2026 (cả ngày)" in parent.text
+    assert "Lý do: ốm" in parent.text
+    await parent.press("Gửi đơn")
+    assert "Đã gửi đơn #1" in parent.text
+
+    [card] = await post.deliver()
+    assert card.recipient.user_id == "gv-6a"
+    assert "Nguyễn Minh An (6A)" in card.text and "ốm" in card.text
+    assert "Năm học này đã nghỉ:" in card.text
+
+    await gv.press_token(card.token("Duyệt"))
+    assert "Đã duyệt đơn #1" in gv.text and "sổ điểm danh" in gv.text
+
+    [note] = await post.deliver()
+    assert note.recipient.user_id == "me-an"
+    assert "đã được" in note.text and "duyệt" in note.text
+
+    await parent.say("chuyên cần")
+    assert "25/11/2026" in parent.text and "có phép" in parent.text
+
+
+async def test_double_tap_and_forged_press_change_nothing(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    other = await teacher(app, sms, GVCN_7A, "gv-7a")
+    post = Postman(app)
+    await send_request(parent)
+    [card] = await post.deliver()
+    token = card.token("Duyệt")
+
+    await other.press_token(token)  # someone else's button
+    assert "không dành cho" in other.text
+    await gv.press_token(token)
+    assert "Đã duyệt" in gv.text
+    await gv.press_token(token)  # double tap
+    assert "đã được duyệt trước đó" in gv.text
+    parent_notes = [d for d in await post.deliver() if d.recipient.user_id == "me-an"]
+    assert len(parent_notes) == 1
+
+
+async def test_class_isolation_teacher_of_7a_cannot_decide_for_6a(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    other = await teacher(app, sms, GVCN_7A, "gv-7a")
+    request_id = await send_request(parent)
+    await other.say(f"duyet {request_id}")
+    assert "không thuộc lớp" in other.text
+    await other.say("đơn chờ duyệt")
+    assert "Không có đơn" in other.text
+    await parent.say("đơn đã gửi")
+    assert f"#{request_id}" in parent.text  # still pending
+
+
+async def test_reject_with_reason_through_the_button(app: App, sms: RecordingOtpSender) -> None:
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+    await send_request(parent)
+    [card] = await post.deliver()
+    await gv.press_token(card.token("Từ chối"))
+    assert "Gõ lý do" in gv.text
+    await gv.say("Tuần này lớp kiểm tra giữa kỳ, mời phụ huynh gọi cho cô")
+    assert "Đã từ chối đơn #1" in gv.text
+    [note] = await post.deliver()
+    assert "không được" in note.text and "kiểm tra giữa kỳ" in note.text
+
+
+async def test_typed_commands_on_a_channel_without_buttons(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = Chat(app, user="me-an", channel="memory_text")
+    await parent.link(AN, sms, phone_label="Mẹ")
+    gv = Chat(app, user="gv-6a", channel="memory_text")
+    await gv.link(GVCN_6A, sms)
+    post = Postman(app)
+    await parent.say("xin nghi cho chau ngay 25/11 buoi sang vi di kham rang")
+    await parent.say("gui")
+    assert "Đã gửi đơn #1" in parent.text
+    [card] = await post.deliver()
+    assert card.buttons == () and "duyet 1" in card.text
+    await gv.say("tu choi 1 lop co kiem tra")
+    assert "Đã từ chối đơn #1" in gv.text
+    [note] = await post.deliver()
+    assert "lop co kiem tra" in note.text
+    await gv.say("duyet 1")
+    assert "đã bị từ chối trước đó" in gv.text
+
+
+async def test_two_children_asks_which_one_unless_named(app: App, sms: RecordingOtpSender) -> None:
+    parent = await parent_of_an(app, sms)
+    await parent.say("thêm con")
+    await parent.link(HA, sms, phone_label="Mẹ")
+    await parent.say("xin nghỉ")
+    assert "con nào" in parent.text
+    await parent.press("Nguyễn Thu Hà")
+    assert "ngày nào" in parent.text
+    await parent.say("/huy")
+    await parent.say("xin cho Hà nghỉ 25/11 cả ngày vì việc gia đình")
+    assert "Nguyễn Thu Hà (8A)" in parent.text and "Gửi đơn" in parent.text
+
+
+async def test_each_date_problem_gets_its_own_answer(app: App, sms: RecordingOtpSender) -> None:
+    parent = await parent_of_an(app, sms)
+    cases = {
+        "xin nghỉ 20/11": "ngày đã qua",
+        "xin nghỉ 29/11": "Chủ Nhật",
+        "xin nghỉ 24/11": "nghỉ lễ",
+        "xin nghỉ 25/11-10/12": "tối đa 5 ngày",
+        "xin nghỉ hôm nay": "quá 07:00",
+    }
+    for text, expected in cases.items():
+        await parent.say("/huy")
+        await parent.say(text)
+        assert expected in parent.text, (text, parent.text)
+        assert "ngày nào" in parent.text  # and asks again
+
+
+async def test_reason_empty_or_too_long_and_overlap(app: App, sms: RecordingOtpSender) -> None:
+    parent = await parent_of_an(app, sms)
+    await send_request(parent, "xin nghỉ 25/11 cả ngày vì ốm")
+    await parent.say("xin nghỉ 25/11 buổi sáng vì đi khám")
+    assert "trùng ngày" in parent.text
+    await parent.say("26/11")  # session and reason are kept: straight to the summary
+    assert "Thứ Năm 26/11/2026 (buổi sáng)" in parent.text and "đi khám" in parent.text
+    await parent.say("/huy")
+    await parent.say("xin nghỉ 27/11 cả ngày")
+    assert "Lý do" in parent.text
+    await parent.say("x" * 400)
+    assert "hơi dài" in parent.text
+    await parent.say("   ")
+    assert "tin nhắn chữ" in parent.text  # nothing typed: a polite nudge, the dialog waits
+    await parent.say("đi đám cưới")
+    assert "Thứ Sáu 27/11/2026 (cả ngày)" in parent.text
+
+
+async def test_parent_cancels_then_teacher_decision_changes_nothing(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+    request_id = await send_request(parent)
+    [card] = await post.deliver()
+    await parent.press(f"Hủy đơn #{request_id}")
+    assert f"Đã hủy đơn xin nghỉ #{request_id}" in parent.text
+    notes = await post.deliver()
+    assert any("đã hủy" in n.text for n in notes if n.recipient.user_id == "gv-6a")
+    await gv.press_token(card.token("Duyệt"))
+    assert "Phụ huynh đã hủy" in gv.text
+
+
+async def test_concurrent_decisions_exactly_one_wins(
+    app: App, sms: RecordingOtpSender, clock: FakeClock
+) -> None:
+    import asyncio
+
+    parent = await parent_of_an(app, sms)
+    gv1 = await teacher(app, sms, GVCN_6A, "gv-6a-phone")
+    gv2 = await teacher(app, sms, GVCN_6A, "gv-6a-laptop")  # same teacher, two chats
+    post = Postman(app)
+    await send_request(parent)
+    cards = await post.deliver()
+    assert {c.recipient.user_id for c in cards} == {"gv-6a-phone", "gv-6a-laptop"}
+    by_user = {c.recipient.user_id: c for c in cards}
+    await asyncio.gather(
+        gv1.press_token(by_user["gv-6a-phone"].token("Duyệt")),
+        gv2.say("tu choi 1 trung lich kiem tra"),
+    )
+    outcomes = [gv1.text, gv2.text]
+    winners = [t for t in outcomes if "Đã duyệt đơn #1" in t or "Đã từ chối đơn #1" in t]
+    losers = [t for t in outcomes if "trước đó" in t]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    notes = [d for d in await post.deliver() if d.recipient.user_id == "me-an"]
+    assert len(notes) == 1
+    approved = "Đã duyệt" in winners[0]
+    assert ("không được" in notes[0].text) is not approved
+
+
+async def test_reminder_once_then_expiry_under_a_fake_clock(
+    app: App, sms: RecordingOtpSender, clock: FakeClock
+) -> None:
+    parent = await parent_of_an(app, sms)
+    await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+    request_id = await send_request(parent)
+    await post.deliver()
+    clock.advance(hours=3)
+    assert await post.tick() == []  # not yet
+    clock.advance(hours=2)
+    [reminder] = await post.tick()
+    assert "Nhắc" in reminder.text and reminder.recipient.user_id == "gv-6a"
+    clock.advance(hours=2)
+    assert await post.tick() == []  # once only
+    clock.advance(days=2, hours=3)  # Wednesday 25/11 after 17:00: the cut-off
+    notes = await post.tick()
+    assert any(n.recipient.user_id == "me-an" and "hết hạn" in n.text for n in notes)
+    await parent.say("đơn đã gửi")
+    assert f"#{request_id}" not in parent.text
+
+
+async def test_backend_write_failure_then_recovery(
+    app: App, sms: RecordingOtpSender, clock: FakeClock
+) -> None:
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+    await send_request(parent)
+    [card] = await post.deliver()
+    backend = app.services.backends.for_school("demo")
+    broken = FailingWrites(backend)
+    app.services.backends._cache["demo"] = broken  # type: ignore[attr-defined]
+    await gv.press_token(card.token("Duyệt"))
+    assert "Đã duyệt đơn #1" in gv.text  # the decision stands; the write is retried
+    await parent.say("chuyên cần")
+    assert "25/11/2026" not in parent.text
+    app.services.backends._cache["demo"] = backend  # type: ignore[attr-defined]
+    clock.advance(minutes=6)
+    await post.tick()
+    await parent.say("chuyên cần")
+    assert "25/11/2026" in parent.text and "có phép" in parent.text
+
+
+class FailingWrites:
+    """The demo backend whose absence writes fail, like a QLHS that is down."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def record_absence(self, *args: object, **kwargs: object) -> None:
+        from bot.domain.errors import BackendUnavailable
+
+        raise BackendUnavailable("down")
+
+
+async def test_threshold_warning_when_the_year_reaches_30(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    from bot.domain.absence import school_days
+
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+    backend = app.services.backends.for_school("demo")
+    recorded = len(await backend.attendance("st-6a-01"))
+    day = dt.date(2026, 9, 7)
+    while recorded < 29:
+        taken = {r.date for r in await backend.attendance("st-6a-01")}
+        if day not in taken and school_days(day, day):
+            await backend.record_absence("st-6a-01", day, "day", excused=False, reason="test")
+            recorded += 1
+        day += dt.timedelta(days=1)
+    await send_request(parent)
+    [card] = await post.deliver()
+    await gv.press_token(card.token("Duyệt"))
+    notes = [d.text for d in await post.deliver() if d.recipient.user_id == "me-an"]
+    assert any("mốc 30 buổi" in n and "45 buổi" in n for n in notes), notes
+
+
+async def test_concurrent_approvals_on_both_databases(
+    database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    """Two chats of the homeroom teacher approve at the same moment: one wins, once."""
+    import asyncio
+
+    async with demo_app(database_url, tmp_path, clock, sms) as app:
+        parent = await parent_of_an(app, sms)
+        gv1 = await teacher(app, sms, GVCN_6A, "gv-a")
+        gv2 = await teacher(app, sms, GVCN_6A, "gv-b")
+        post = Postman(app)
+        await send_request(parent)
+        cards = {c.recipient.user_id: c for c in await post.deliver()}
+        await asyncio.gather(
+            gv1.press_token(cards["gv-a"].token("Duyệt")),
+            gv2.press_token(cards["gv-b"].token("Duyệt")),
+        )
+        texts = [gv1.text, gv2.text]
+        assert sum("Đã duyệt đơn #1" in t for t in texts) == 1, texts
+        assert sum("đã được duyệt trước đó" in t for t in texts) == 1, texts
+        notes = [d for d in await post.deliver() if d.recipient.user_id == "me-an"]
+        assert len(notes) == 1
+        records = await app.services.backends.for_school("demo").attendance("st-6a-01")
+        assert sum(r.date == dt.date(2026, 11, 25) for r in records) == 1
