@@ -74,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "stats", parents=[common], help="outbox queue and leave requests waiting, per school"
     )
+    subst = sub.add_parser(
+        "substitute", parents=[common], help="substitute homeroom teachers for leave requests"
+    )
+    subst_sub = subst.add_subparsers(dest="substitute_command", metavar="ACTION", required=True)
+    add = subst_sub.add_parser(
+        "add", parents=[common], help="a teacher decides a class's requests over some dates"
+    )
+    add.add_argument("--class", dest="class_name", required=True, help="class name, e.g. 6A")
+    add.add_argument("--teacher", required=True, help="the substitute's staff code, e.g. GV005")
+    add.add_argument("--from", dest="start", required=True, help="first day, dd/mm/yyyy")
+    add.add_argument("--to", dest="end", required=True, help="last day, dd/mm/yyyy")
+    subst_sub.add_parser("list", parents=[common], help="every substitution of the school")
+    remove = subst_sub.add_parser("remove", parents=[common], help="end a substitution early")
+    remove.add_argument("id", type=int, help="the number shown by `substitute list`")
     demo = sub.add_parser("demo", parents=[common], help="the built-in demo school")
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     info = demo_sub.add_parser(
@@ -104,6 +118,8 @@ def _configure_logging(settings: Settings, *, console: bool) -> None:
     # httpx logs full URLs at INFO, and a Telegram URL contains the bot token.
     for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # Alembic's plugin lines drown the answer of a one-shot command; migrations still log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(level, logging.WARNING))
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -174,6 +190,76 @@ async def _db_upgrade(settings: Settings) -> int:
     finally:
         await engine.dispose()
     return 0
+
+
+async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from bot.bootstrap import build_app
+    from bot.domain.formatting import format_date
+    from bot.domain.text import fold
+
+    app = await build_app(settings)
+    school = settings.school_id
+    try:
+        backend = app.services.backends.for_school(school)
+        classes = {c.id: c for c in await backend.classes()}
+        teachers = {t.id: t for t in await backend.teachers()}
+        async with app.uow_factory() as uow:
+            if args.substitute_command == "list":
+                rows = await uow.substitutes.all(school)
+                if not rows:
+                    print("No substitute homeroom teachers.")
+                for r in rows:
+                    cls = classes.get(r.class_id)
+                    who = teachers.get(r.teacher_id)
+                    print(
+                        f"#{r.id}  {cls.name if cls else r.class_id}  "
+                        f"{who.code + ' ' + who.full_name if who else r.teacher_id}  "
+                        f"{format_date(r.start_date)} – {format_date(r.end_date)}"
+                    )
+                return 0
+            if args.substitute_command == "remove":
+                if not await uow.substitutes.remove(school, args.id):
+                    print(f"There is no substitution #{args.id}.", file=sys.stderr)
+                    return 1
+                await uow.commit()
+                print(f"Substitution #{args.id} removed.")
+                return 0
+            cls_found = [c for c in classes.values() if fold(c.name) == fold(args.class_name)]
+            teacher = await backend.find_teacher(args.teacher)
+            try:
+                start = dt.datetime.strptime(args.start, "%d/%m/%Y").date()
+                end = dt.datetime.strptime(args.end, "%d/%m/%Y").date()
+            except ValueError:
+                print("Dates are dd/mm/yyyy, e.g. 25/11/2026.", file=sys.stderr)
+                return 2
+            if not cls_found or teacher is None or end < start:
+                problem = (
+                    f"no class {args.class_name!r}"
+                    if not cls_found
+                    else "no teacher with that staff code"
+                    if teacher is None
+                    else "the last day is before the first"
+                )
+                print(f"Not added: {problem}.", file=sys.stderr)
+                return 2
+            row = await uow.substitutes.add(
+                school_id=school,
+                class_id=cls_found[0].id,
+                teacher_id=teacher.id,
+                start_date=start,
+                end_date=end,
+                now=dt.datetime.now(dt.UTC),
+            )
+            await uow.commit()
+            print(
+                f"Substitution #{row.id}: {teacher.full_name} decides leave requests of "
+                f"{cls_found[0].name} from {format_date(start)} to {format_date(end)}."
+            )
+            return 0
+    finally:
+        await app.aclose()
 
 
 async def _stats(settings: Settings) -> int:
@@ -332,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_check_config(settings))
         if command == "stats":
             return asyncio.run(_stats(settings))
+        if command == "substitute":
+            return asyncio.run(_substitute(args, settings))
         if command == "demo":
             return asyncio.run(_demo_reset(settings))
     except ConfigError as err:

@@ -86,7 +86,7 @@ class AbsenceJobs:
         student = await desk.backend.get_student(request.student_id)
         if student is None:
             return False
-        teachers = await absence.homeroom_teachers(desk.backend, request.class_id)
+        teachers = await absence.homeroom_teachers(desk, request.class_id)
         await absence.notify_deciders(
             desk,
             request,

@@ -412,6 +412,40 @@ class AbsenceRepo(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Substitute:
+    id: int
+    school_id: str
+    class_id: str
+    teacher_id: str
+    start_date: dt.date
+    end_date: dt.date
+
+
+class SubstituteRepo(Protocol):
+    """Substitute homeroom teachers over dates the school sets (kept by LienLac: school
+    systems rarely hold them)."""
+
+    async def add(
+        self,
+        *,
+        school_id: str,
+        class_id: str,
+        teacher_id: str,
+        start_date: dt.date,
+        end_date: dt.date,
+        now: dt.datetime,
+    ) -> Substitute: ...
+
+    async def on(self, school_id: str, day: dt.date) -> Sequence[Substitute]:
+        """Substitutions in force on ``day``."""
+        ...
+
+    async def all(self, school_id: str) -> Sequence[Substitute]: ...
+
+    async def remove(self, school_id: str, substitute_id: int) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the context without ``commit()`` rolls back."""
 
@@ -422,6 +456,7 @@ class UnitOfWork(Protocol):
     audit: AuditRepo
     outbox: OutboxRepo
     absences: AbsenceRepo
+    substitutes: SubstituteRepo
 
     async def commit(self) -> None: ...
 

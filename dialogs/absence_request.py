@@ -394,7 +394,7 @@ async def _submit(turn: Turn) -> list[Reply]:
     await turn.audit("absence.created", f"absence:{request.id}")
     turn.state.clear_dialog()
     desk = absence.desk_of(turn)
-    teachers = await absence.homeroom_teachers(turn.backend, student.class_id)
+    teachers = await absence.homeroom_teachers(desk, student.class_id)
     reached = await absence.notify_deciders(
         desk,
         request,

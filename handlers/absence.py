@@ -111,8 +111,28 @@ async def year_total(backend: SchoolBackend, student_id: str) -> int:
 # --- who may decide -----------------------------------------------------------------------
 
 
-async def homeroom_teachers(backend: SchoolBackend, class_id: str) -> list[Teacher]:
-    return [t for t in await backend.teachers() if class_id in t.homeroom_class_ids]
+async def homeroom_teachers(desk: Desk, class_id: str) -> list[Teacher]:
+    """The class's homeroom teachers and the substitutes the school set for today."""
+    today = desk.now.astimezone(desk.services.tz).date()
+    standing_in = {
+        s.teacher_id
+        for s in await desk.uow.substitutes.on(desk.school_id, today)
+        if s.class_id == class_id
+    }
+    return [
+        t
+        for t in await desk.backend.teachers()
+        if class_id in t.homeroom_class_ids or t.id in standing_in
+    ]
+
+
+async def classes_in_charge(desk: Desk, teacher: Teacher) -> set[str]:
+    """The classes whose leave requests ``teacher`` decides today (homeroom or substitute)."""
+    today = desk.now.astimezone(desk.services.tz).date()
+    subs = await desk.uow.substitutes.on(desk.school_id, today)
+    return set(teacher.homeroom_class_ids) | {
+        s.class_id for s in subs if s.teacher_id == teacher.id
+    }
 
 
 async def deputy(desk: Desk) -> Teacher | None:
@@ -128,8 +148,10 @@ async def my_teachers(turn: Turn) -> list[Teacher]:
     return [t for t in await turn.backend.teachers() if t.id in ids]
 
 
-def may_decide(teacher: Teacher, request: AbsenceRequest, deputy_id: str | None) -> bool:
-    return request.class_id in teacher.homeroom_class_ids or teacher.id == deputy_id
+async def may_decide(
+    desk: Desk, teacher: Teacher, request: AbsenceRequest, deputy_id: str | None
+) -> bool:
+    return teacher.id == deputy_id or request.class_id in await classes_in_charge(desk, teacher)
 
 
 # --- messages to the other side -----------------------------------------------------------
@@ -250,7 +272,7 @@ async def notify_teachers(
     desk: Desk, request: AbsenceRequest, student: Student, *, key: str
 ) -> None:
     """A plain note (no buttons) to the homeroom teachers: cancelled, expired."""
-    for teacher in await homeroom_teachers(desk.backend, request.class_id):
+    for teacher in await homeroom_teachers(desk, request.class_id):
         links = await desk.uow.links.for_subject(
             school_id=desk.school_id, role=LinkRole.STAFF, subject_id=teacher.id
         )
@@ -354,7 +376,8 @@ async def _authorised(
         return [Reply(text=turn.t("absence.not_found", id=request_id))]
     desk = desk_of(turn)
     chief = await deputy(desk)
-    allowed = [t for t in teachers if may_decide(t, request, chief.id if chief else None)]
+    chief_id = chief.id if chief else None
+    allowed = [t for t in teachers if await may_decide(desk, t, request, chief_id)]
     if not allowed:
         await turn.audit("absence.forbidden", f"absence:{request_id}")
         return [Reply(text=turn.t("absence.not_your_class", id=request_id))]
@@ -540,7 +563,7 @@ async def pending_list(turn: Turn) -> list[Reply]:
     desk = desk_of(turn)
     chief = await deputy(desk)
     is_deputy = chief is not None and any(t.id == chief.id for t in teachers)
-    classes = sorted({c for t in teachers for c in t.homeroom_class_ids})
+    classes = sorted({c for t in teachers for c in await classes_in_charge(desk, t)})
     if is_deputy:
         classes = sorted(c.id for c in await turn.backend.classes())
     pending = await turn.uow.absences.pending_for_classes(turn.key.school_id, classes)
@@ -577,7 +600,8 @@ async def absent_on(turn: Turn, day: dt.date) -> list[Reply]:
     teachers = await my_teachers(turn)
     if not teachers:
         return [Reply(text=turn.t("absence.teachers_only"))]
-    classes = sorted({c for t in teachers for c in t.homeroom_class_ids})
+    desk = desk_of(turn)
+    classes = sorted({c for t in teachers for c in await classes_in_charge(desk, t)})
     if not classes:
         return [Reply(text=turn.t("absence.no_homeroom"))]
     lines = [
@@ -614,7 +638,8 @@ async def pupil_total(turn: Turn, folded: str) -> list[Reply]:
     teachers = await my_teachers(turn)
     if not teachers:
         return [Reply(text=turn.t("absence.teachers_only"))]
-    classes = sorted({c for t in teachers for c in t.homeroom_class_ids})
+    desk = desk_of(turn)
+    classes = sorted({c for t in teachers for c in await classes_in_charge(desk, t)})
     matches: list[Student] = []
     for class_id in classes:
         for student in await turn.backend.class_students(class_id):

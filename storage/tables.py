@@ -368,6 +368,23 @@ class AbsenceRequestRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class HomeroomSubstitute(Base):
+    """A teacher standing in for a class's homeroom teacher over dates the school sets: they
+    receive and decide that class's leave requests meanwhile."""
+
+    __tablename__ = "homeroom_substitute"
+    __table_args__ = (
+        Index("ix_homeroom_substitute_school", "school_id", "class_id", "start_date"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    class_id: Mapped[str] = mapped_column(String(64))
+    teacher_id: Mapped[str] = mapped_column(String(64))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime]
+
+
 class OutboxMessage(Base):
     """One message to someone other than the person who just wrote, written in the same
     transaction as the change that caused it, and delivered by the relay exactly once."""

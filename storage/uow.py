@@ -30,6 +30,8 @@ from bot.ports import (
     OtpRepo,
     OutboxRepo,
     OutgoingMessage,
+    Substitute,
+    SubstituteRepo,
     UnitOfWork,
 )
 from storage.tables import (
@@ -39,6 +41,7 @@ from storage.tables import (
     ButtonToken,
     ChatLink,
     ConversationStateRow,
+    HomeroomSubstitute,
     OtpChallengeRow,
     OutboxMessage,
 )
@@ -679,6 +682,72 @@ class SqlAbsenceRepo:
         return sorted(rows)
 
 
+class SqlSubstituteRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def add(
+        self,
+        *,
+        school_id: str,
+        class_id: str,
+        teacher_id: str,
+        start_date: dt.date,
+        end_date: dt.date,
+        now: dt.datetime,
+    ) -> Substitute:
+        row = HomeroomSubstitute(
+            school_id=school_id,
+            class_id=class_id,
+            teacher_id=teacher_id,
+            start_date=start_date,
+            end_date=end_date,
+            created_at=now,
+        )
+        self._s.add(row)
+        await self._s.flush()
+        return _substitute(row)
+
+    async def on(self, school_id: str, day: dt.date) -> Sequence[Substitute]:
+        rows = await self._s.scalars(
+            select(HomeroomSubstitute)
+            .where(
+                HomeroomSubstitute.school_id == school_id,
+                HomeroomSubstitute.start_date <= day,
+                HomeroomSubstitute.end_date >= day,
+            )
+            .order_by(HomeroomSubstitute.id)
+        )
+        return [_substitute(r) for r in rows]
+
+    async def all(self, school_id: str) -> Sequence[Substitute]:
+        rows = await self._s.scalars(
+            select(HomeroomSubstitute)
+            .where(HomeroomSubstitute.school_id == school_id)
+            .order_by(HomeroomSubstitute.start_date, HomeroomSubstitute.id)
+        )
+        return [_substitute(r) for r in rows]
+
+    async def remove(self, school_id: str, substitute_id: int) -> bool:
+        result = await self._s.execute(
+            delete(HomeroomSubstitute).where(
+                HomeroomSubstitute.school_id == school_id, HomeroomSubstitute.id == substitute_id
+            )
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+
+def _substitute(row: HomeroomSubstitute) -> Substitute:
+    return Substitute(
+        id=row.id,
+        school_id=row.school_id,
+        class_id=row.class_id,
+        teacher_id=row.teacher_id,
+        start_date=row.start_date,
+        end_date=row.end_date,
+    )
+
+
 class SqlUnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -689,6 +758,7 @@ class SqlUnitOfWork:
         self.audit: AuditRepo = SqlAuditRepo(session)
         self.outbox: OutboxRepo = SqlOutboxRepo(session)
         self.absences: AbsenceRepo = SqlAbsenceRepo(session)
+        self.substitutes: SubstituteRepo = SqlSubstituteRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -15,9 +15,9 @@ from bot.backends.local_seed import delete_school, seed_school
 from bot.domain.errors import ConcurrentTurn
 from bot.domain.models import Term
 from bot.messages import ConversationKey
-from bot.ports import ConversationState, LinkRole
+from bot.ports import AbsenceRequest, ConversationState, LinkRole, UnitOfWork
 from storage.engine import create_engine, session_factory
-from storage.migrate import current_revision, upgrade
+from storage.migrate import current_revision, head_revision, upgrade
 from storage.uow import SqlUnitOfWorkFactory, get_or_create_secret
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
@@ -41,7 +41,7 @@ def uow(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
 
 async def test_migrations_are_idempotent_and_at_head(engine: AsyncEngine) -> None:
     await upgrade(engine)  # a second start must change nothing
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == head_revision() == "0004"
 
 
 async def test_conversation_state_round_trips_and_survives_a_new_session(
@@ -261,3 +261,89 @@ async def test_outbox_enqueue_is_deduplicated_and_transactional(
             ("absence:1:decision", "pending", "Đã duyệt")
         ]
         assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+async def _request(
+    u: UnitOfWork, *, student: str = "st-6a-01", cls: str = "c-6a", day: int = 25
+) -> AbsenceRequest:
+    return await u.absences.create(
+        school_id="demo",
+        student_id=student,
+        class_id=cls,
+        requester=KEY,
+        guardian_id="g-01",
+        start_date=dt.date(2026, 11, day),
+        end_date=dt.date(2026, 11, day),
+        session="day",
+        reason="ốm",
+        now=NOW,
+    )
+
+
+async def test_absence_requests_transition_once_and_are_found_by_the_jobs(
+    uow: SqlUnitOfWorkFactory,
+) -> None:
+    async with uow() as u:
+        first = await _request(u)
+        second = await _request(u, student="st-8a-02", cls="c-8a", day=26)
+        await u.commit()
+    async with uow() as u:
+        assert await u.absences.schools_with_work() == ["demo"]
+        assert [r.id for r in await u.absences.covering("demo", ["c-6a"], first.start_date)] == [
+            first.id
+        ]
+        assert await u.absences.covering("demo", ["c-7a"], first.start_date) == []
+        assert [r.id for r in await u.absences.pending_started_by("demo", first.start_date)] == [
+            first.id
+        ]
+        stale = await u.absences.stale_pending("demo", NOW)
+        assert {r.id for r in stale} == {first.id, second.id}
+        await u.absences.mark_reminded(first.id, now=NOW)
+        await u.absences.mark_escalated(first.id, now=NOW)
+        # two deciders read the same version: only the first write wins
+        assert await u.absences.transition(first, "approved", now=NOW, decided_by="t-01")
+        assert not await u.absences.transition(first, "rejected", now=NOW, decided_by="t-02")
+        await u.commit()
+    async with uow() as u:
+        fresh = await u.absences.get("demo", first.id)
+        assert fresh is not None and fresh.status == "approved" and fresh.version == 1
+        assert fresh.escalated_at is not None and fresh.reminded_at is not None
+        assert [r.id for r in await u.absences.stale_pending("demo", NOW)] == [second.id]
+        assert [r.id for r in await u.absences.due_writes("demo", NOW)] == [first.id]
+        await u.absences.record_write(
+            first.id, now=NOW, error="BackendUnavailable", retry_at=NOW + dt.timedelta(minutes=5)
+        )
+        await u.commit()
+    async with uow() as u:
+        assert await u.absences.due_writes("demo", NOW) == []
+        again = await u.absences.due_writes("demo", NOW + dt.timedelta(minutes=5))
+        assert [(r.id, r.write_error, r.write_attempts) for r in again] == [
+            (first.id, "BackendUnavailable", 1)
+        ]
+        await u.absences.record_write(first.id, now=NOW)
+        assert await u.absences.transition(second, "cancelled", now=NOW)
+        await u.commit()
+    async with uow() as u:
+        assert await u.absences.schools_with_work() == []
+
+
+async def test_substitutes_are_in_force_only_over_their_dates(uow: SqlUnitOfWorkFactory) -> None:
+    async with uow() as u:
+        row = await u.substitutes.add(
+            school_id="demo",
+            class_id="c-6a",
+            teacher_id="t-05",
+            start_date=dt.date(2026, 11, 23),
+            end_date=dt.date(2026, 11, 27),
+            now=NOW,
+        )
+        await u.commit()
+    async with uow() as u:
+        assert [s.id for s in await u.substitutes.on("demo", dt.date(2026, 11, 27))] == [row.id]
+        assert await u.substitutes.on("demo", dt.date(2026, 11, 28)) == []
+        assert await u.substitutes.on("other", dt.date(2026, 11, 25)) == []
+        assert await u.substitutes.remove("demo", row.id)
+        assert not await u.substitutes.remove("demo", row.id)
+        await u.commit()
+    async with uow() as u:
+        assert await u.substitutes.all("demo") == []

@@ -226,7 +226,9 @@ def test_two_workers_deliver_ten_thousand_rows_once_each(
             w.wait_ready()
         started = time.monotonic()
         enqueue(pg_url, n)
-        wait_for(lambda: counting.counts()[1] >= n, 60, "10,000 deliveries")
+        wait_for(
+            lambda: counting.counts()[1] >= n, 300, "10,000 deliveries"
+        )  # correctness, not speed: bench/ measures that
         elapsed = time.monotonic() - started
         wait_for(lambda: outbox_state(pg_url)[0]["sent"] == n, 10, "every row marked sent")
     finally:
