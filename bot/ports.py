@@ -123,6 +123,7 @@ class ConversationState:
     step: str | None = None  # that dialog's state enum value
     data: dict[str, Any] = field(default_factory=dict)  # the dialog's JSON-safe slots
     locale: str | None = None  # language the user chose; None = follow the platform hint
+    platform_locale: str | None = None  # the platform hint at the last turn (for pushes)
     menu: dict[str, str] = field(
         default_factory=dict
     )  # "1" -> action, for channels without buttons

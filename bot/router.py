@@ -124,6 +124,8 @@ class Router:
                 locale=state.locale or normalise_locale(incoming.locale_hint),
                 text=nfc(incoming.text).strip()[:MAX_TEXT],
             )
+            if incoming.locale_hint:
+                turn.state.platform_locale = normalise_locale(incoming.locale_hint)
             try:
                 replies = await self._dispatch(turn, caps)
             except BackendError as err:
@@ -199,8 +201,6 @@ class Router:
         return await self._on_intent(turn, intent.name, intent.folded, intent.code)
 
     async def _on_intent(self, turn: Turn, name: IntentName, folded: str, code: str) -> list[Reply]:
-        if name.value in QUERY_HANDLERS:
-            return await QUERY_HANDLERS[name.value](turn, folded=folded)
         if name is IntentName.ABSENCE:
             return await absence_request.start(turn, text=turn.text)
         if name is IntentName.MY_REQUESTS:
@@ -216,6 +216,8 @@ class Router:
                 return await absence.pupil_total(turn, folded)
             dates = parse_dates(folded, turn.today())
             return await absence.absent_on(turn, dates[0] if dates else turn.today())
+        if name.value in QUERY_HANDLERS:
+            return await QUERY_HANDLERS[name.value](turn, folded=folded)
         if name is IntentName.LINK:
             return await verify_parent.start(turn)
         if name is IntentName.CODE:

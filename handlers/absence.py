@@ -72,7 +72,7 @@ class Desk:
 
     async def locale_of(self, key: ConversationKey) -> str:
         state = await self.uow.conversations.load(key)
-        return state.locale or "vi"
+        return state.locale or state.platform_locale or "vi"
 
     async def audit(self, action: str, request_id: int, **detail: object) -> None:
         await self.uow.audit.record(

@@ -96,6 +96,9 @@ class ConversationStateRow(Base):
     step: Mapped[str | None] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     locale: Mapped[str | None] = mapped_column(String(8))
+    # the platform's language (Telegram language_code) at the last turn: for messages pushed
+    # to this user (a decision, a reminder) while they have not chosen a language
+    platform_locale: Mapped[str | None] = mapped_column(String(8))
     menu: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[dt.datetime]

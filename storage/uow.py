@@ -77,6 +77,7 @@ class SqlConversationRepo:
             step=row.step,
             data=dict(row.data or {}),
             locale=row.locale,
+            platform_locale=row.platform_locale,
             menu={str(k): str(v) for k, v in (row.menu or {}).items()},
             version=row.version,
         )
@@ -88,6 +89,7 @@ class SqlConversationRepo:
             "step": state.step,
             "data": state.data,
             "locale": state.locale,
+            "platform_locale": state.platform_locale,
             "menu": state.menu,
             "version": state.version + 1,
             "updated_at": now,

@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from bot.bootstrap import App, build_app
 from bot.config import DatabaseSettings, Settings
@@ -17,9 +18,13 @@ from tests.fakes.ports import FakeClock, RecordingOtpSender
 
 @asynccontextmanager
 async def demo_app(
-    database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+    database_url: str,
+    tmp_path: Path,
+    clock: FakeClock,
+    sms: RecordingOtpSender,
+    **overrides: Any,
 ) -> AsyncIterator[App]:
-    settings = Settings(database=DatabaseSettings(url=database_url), data_dir=tmp_path)
+    settings = Settings(database=DatabaseSettings(url=database_url), data_dir=tmp_path, **overrides)
     app = await build_app(settings, clock=clock, otp_sender=sms)
     try:
         yield app

@@ -337,3 +337,116 @@ async def test_concurrent_approvals_on_both_databases(
         assert len(notes) == 1
         records = await app.services.backends.for_school("demo").attendance("st-6a-01")
         assert sum(r.date == dt.date(2026, 11, 25) for r in records) == 1
+
+
+async def test_escalation_to_the_deputy_who_then_decides(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    from bot.config import AbsenceSettings
+
+    deputy_settings = AbsenceSettings(deputy_code="GV002", deputy_hours=24)
+    async with demo_app(sqlite_url, tmp_path, clock, sms, absence=deputy_settings) as app:
+        parent = await parent_of_an(app, sms)
+        await teacher(app, sms, GVCN_6A, "gv-6a")
+        deputy = await teacher(app, sms, "GV002", "hieu-pho")
+        post = Postman(app)
+        await send_request(parent)  # for Wednesday 25/11
+        await post.deliver()
+        clock.advance(days=2, hours=8, minutes=5)  # Wed 25/11 17:05: the cut-off has passed
+        notes = await post.tick()
+        to_deputy = [n for n in notes if n.recipient.user_id == "hieu-pho"]
+        assert to_deputy and "chuyển tới" in to_deputy[0].text
+        assert any(n.recipient.user_id == "me-an" and "Ban giám hiệu" in n.text for n in notes)
+        await deputy.press_token(to_deputy[0].token("Duyệt"))
+        assert "Đã duyệt đơn #1" in deputy.text
+        clock.advance(days=2)
+        assert [n for n in await post.tick() if "hết hạn" in n.text] == []  # decided: no expiry
+
+
+async def test_substitute_homeroom_teacher_receives_and_decides(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    async with app.uow_factory() as uow:
+        await uow.substitutes.add(
+            school_id="demo",
+            class_id="c-6a",
+            teacher_id="t-05",
+            start_date=dt.date(2026, 11, 23),
+            end_date=dt.date(2026, 11, 27),
+            now=app.services.clock.now(),
+        )
+        await uow.commit()
+    parent = await parent_of_an(app, sms)
+    sub = await teacher(app, sms, "GV005", "gv-thay")
+    post = Postman(app)
+    await send_request(parent)
+    cards = [c for c in await post.deliver() if c.recipient.user_id == "gv-thay"]
+    assert cards and "#1" in cards[0].text
+    await sub.say("đơn chờ duyệt")
+    assert "#1" in sub.text and "Nguyễn Minh An" in sub.text
+    await sub.press("Duyệt #1")
+    assert "Đã duyệt đơn #1" in sub.text
+
+
+async def test_teacher_questions_pending_absent_today_and_pupil_total(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = Chat(app, user="me-huy")
+    await parent.link(HUY, sms)
+    gv = await teacher(app, sms, GVCN_8A, "gv-8a")
+    await gv.say("đơn chờ duyệt")
+    assert "Không có đơn" in gv.text
+    await send_request(parent, "xin nghỉ 25/11 cả ngày vì ốm")
+    await gv.say("/duyet")
+    assert "1 đơn đang chờ duyệt" in gv.text and "Phạm Quang Huy" in gv.text
+    await gv.say("ai nghỉ 25/11")
+    assert "Phạm Quang Huy (8A) — có đơn, chờ duyệt (#1)" in gv.text
+    await gv.say("duyet 1")
+    await gv.say("ai nghỉ thứ 4")
+    assert "Phạm Quang Huy (8A) — có phép" in gv.text
+    await gv.say("số buổi nghỉ của Huy")
+    assert "Phạm Quang Huy (8A): đã nghỉ" in gv.text and "/45" in gv.text
+    await gv.say("xin nghỉ mai")  # a teacher without children asks for leave: politely no
+    assert "dành cho phụ huynh" in gv.text
+
+
+async def test_the_whole_loop_in_english(app: App, sms: RecordingOtpSender) -> None:
+    parent = Chat(app, user="mum", locale="en")
+    await parent.link(HUY, sms)
+    gv = Chat(app, user="gv-8a", locale="en")
+    await gv.link(GVCN_8A, sms)
+    post = Postman(app)
+    await parent.say("/absence")
+    assert "Which day" in parent.text
+    assert "Tomorrow" not in parent.text  # Tuesday 24/11 is a public holiday: no quick button
+    await parent.say("tomorrow")
+    assert "public holiday" in parent.text and "Which day" in parent.text
+    await parent.say("25/11")
+    await parent.press("morning")
+    await parent.press("Sick")
+    await parent.press("Send request")
+    assert "Request #1" in parent.text
+    [card] = await post.deliver()
+    assert "needs your decision" in card.text
+    await gv.press_token(card.token("Reject"))
+    await gv.press("Reject without a reason")
+    [note] = await post.deliver()
+    assert "was not approved" in note.text and "Reason" not in note.text
+
+
+async def test_stats_show_an_approved_request_not_yet_written(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    from storage.stats import absence_stats
+
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+    await send_request(parent)
+    [card] = await post.deliver()
+    backend = app.services.backends.for_school("demo")
+    app.services.backends._cache["demo"] = FailingWrites(backend)  # type: ignore[attr-defined]
+    await gv.press_token(card.token("Duyệt"))
+    [row] = await absence_stats(app.sessions, now=app.services.clock.now())
+    assert (row.school_id, row.pending, row.unwritten) == ("demo", 0, 1)
+    assert row.last_write_error == "BackendUnavailable"

@@ -1,4 +1,4 @@
-"""homeroom substitutes: a teacher who decides leave requests for a class over set dates
+"""homeroom substitutes; the platform language of each conversation
 
 Revision ID: 0004
 Revises: 0003
@@ -33,8 +33,13 @@ def upgrade() -> None:
             "ix_homeroom_substitute_school", ["school_id", "class_id", "start_date"], unique=False
         )
 
+    with op.batch_alter_table("conversation_state", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("platform_locale", sa.String(length=8), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("conversation_state", schema=None) as batch_op:
+        batch_op.drop_column("platform_locale")
     with op.batch_alter_table("homeroom_substitute", schema=None) as batch_op:
         batch_op.drop_index("ix_homeroom_substitute_school")
     op.drop_table("homeroom_substitute")
