@@ -46,6 +46,7 @@ class Reply:
     edit: bool = False  # replace the message whose button was pressed, where the channel can
     private_only: bool = False  # contains personal data: never post in a group chat
     image_png: bytes | None = field(default=None, repr=False)  # e.g. a VietQR code
+    notice: bool = False  # a short answer to a button press (Telegram: a toast, not a message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,6 +13,7 @@ so dialogs and handlers deal in readable actions and channels in short tokens.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
@@ -323,14 +324,7 @@ class Router:
                 for row in reply.buttons
             )
             if caps.buttons:
-                finished.append(
-                    Reply(
-                        text=reply.text,
-                        buttons=rows,
-                        edit=reply.edit,
-                        private_only=reply.private_only,
-                    )
-                )
+                finished.append(dataclasses.replace(reply, buttons=rows))
                 continue
             lines = [reply.text, ""]
             for row in rows:
@@ -339,7 +333,7 @@ class Router:
                     menu[number] = button.token
                     lines.append(f"{number}. {button.label}")
             lines.append(turn.t("menu.type_number"))
-            finished.append(Reply(text="\n".join(lines), private_only=reply.private_only))
+            finished.append(dataclasses.replace(reply, text="\n".join(lines), buttons=()))
         if not caps.buttons:
             turn.state.menu = menu
         return finished

@@ -361,7 +361,7 @@ def _status_reply(turn: Turn, request: AbsenceRequest) -> list[Reply]:
         AbsenceStatus.CANCELLED: "absence.already_cancelled",
         AbsenceStatus.EXPIRED: "absence.already_expired",
     }.get(AbsenceStatus(request.status), "absence.already_decided")
-    return [Reply(text=turn.t(key, id=request.id), edit=True)]
+    return [Reply(text=turn.t(key, id=request.id), notice=True)]
 
 
 async def _authorised(

@@ -103,6 +103,8 @@ COMMANDS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("tkb", "Thời khóa biểu"),
         ("hocphi", "Học phí, khoản thu"),
         ("chuyencan", "Chuyên cần, số buổi nghỉ"),
+        ("nghiphep", "Xin nghỉ học cho con"),
+        ("duyet", "Giáo viên: đơn xin nghỉ chờ duyệt"),
         ("them", "Liên kết thêm một con"),
         ("ngonngu", "Đổi ngôn ngữ"),
         ("huy", "Hủy việc đang làm"),
@@ -115,6 +117,8 @@ COMMANDS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("timetable", "Timetable"),
         ("fees", "School fees"),
         ("attendance", "Attendance"),
+        ("absence", "Ask for leave for your child"),
+        ("pending", "Teachers: leave requests to decide"),
         ("addchild", "Link another child"),
         ("lang", "Change language"),
         ("cancel", "Cancel what is in progress"),
@@ -237,9 +241,10 @@ def plan_replies(
             len(remaining) == 1
             and not remaining[0].buttons
             and remaining[0].image_png is None
-            and remaining[0].text in notice_texts
+            and (remaining[0].notice or remaining[0].text in notice_texts)
+            and len(remaining[0].text) <= MAX_CALLBACK_ANSWER
         ):
-            answer["text"] = remaining[0].text[:MAX_CALLBACK_ANSWER]
+            answer["text"] = remaining[0].text
             remaining = []
         calls.append(ApiCall("answerCallbackQuery", answer))
     can_edit = callback_query_id is not None and pressed_message_id is not None

@@ -450,3 +450,24 @@ async def test_stats_show_an_approved_request_not_yet_written(
     [row] = await absence_stats(app.sessions, now=app.services.clock.now())
     assert (row.school_id, row.pending, row.unwritten) == ("demo", 0, 1)
     assert row.last_write_error == "BackendUnavailable"
+
+
+async def test_a_teacher_who_is_also_a_parent_keeps_both_roles(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    both = Chat(app, user="co-hoa")
+    await both.link(GVCN_6A, sms)
+    await both.say("thêm con")
+    await both.link(HUY, sms)
+    await both.say("/menu")
+    assert "📝 Xin nghỉ học" in both.buttons() and "📥 Đơn chờ duyệt" in both.buttons()
+    parent = await parent_of_an(app, sms)
+    post = Postman(app)
+    await send_request(parent)  # An is in 6A: the card goes to co-hoa as the homeroom teacher
+    [card] = await post.deliver()
+    assert card.recipient.user_id == "co-hoa"
+    await send_request(both, "xin nghỉ 26/11 cả ngày vì đi khám")  # as Huy's parent
+    await both.say("duyet 2")  # Huy is in 8A, not her homeroom class
+    assert "không thuộc lớp" in both.text
+    await both.press_token(card.token("Duyệt"))
+    assert "Đã duyệt đơn #1" in both.text

@@ -572,6 +572,17 @@ def test_plan_replies_split_keyboard_edit_and_notice() -> None:
     assert [(c.method, c.params.get("text")) for c in notice] == [
         ("answerCallbackQuery", "Nút này đã cũ.")
     ]
+    flagged = tg.plan_replies(
+        [Reply(text="Đơn #1 đã được duyệt trước đó.", notice=True)],
+        chat_id=42,
+        callback_query_id="q3",
+        pressed_message_id=5,
+    )
+    assert [(c.method, c.params.get("text")) for c in flagged] == [
+        ("answerCallbackQuery", "Đơn #1 đã được duyệt trước đó.")
+    ]
+    typed = tg.plan_replies([Reply(text="Đơn #1 đã được duyệt.", notice=True)], chat_id=42)
+    assert [c.method for c in typed] == ["sendMessage"]  # no press to answer: a message
     with pytest.raises(ValueError, match="1-64 bytes"):
         tg.keyboard(Reply(text="x", buttons=((Button(label="a", action="b", token="đ" * 33),),)))
 
@@ -580,7 +591,7 @@ def test_commands_table_fits_telegram() -> None:
     lists = tg.bot_commands()
     assert [lang for lang, _ in lists] == [None, "vi", "en"]
     for _, commands in lists:
-        assert len(commands) == 10
+        assert len(commands) == 12
         for command in commands:
             assert re.fullmatch(r"[a-z0-9_]{1,32}", command.command)
             assert 1 <= len(command.description) <= 256
