@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from storage.migrate import head_revision
 from tests.e2e.process import ROOT, BotProcess
 
 
@@ -99,7 +100,7 @@ def test_check_config_and_db_upgrade_on_a_fresh_database(tmp_path: Path) -> None
         env=env,
         check=True,
     )
-    assert "revision 0003" in up.stdout
+    assert f"revision {head_revision()}" in up.stdout
     check = subprocess.run(
         [sys.executable, "run_bot.py", "check-config"],
         cwd=ROOT,
