@@ -125,3 +125,51 @@ def test_help_is_fast_and_helpful() -> None:
     # --help must not import the heavy stack (database, Telegram, HTTP)
     for heavy in ("sqlalchemy", "telegram", "httpx"):
         assert f" {heavy}\n" not in result.stderr and f"| {heavy}\n" not in result.stderr, heavy
+
+
+def test_leave_request_between_two_terminals(tmp_path: Path) -> None:
+    """The README's two-terminal demo: a parent and the homeroom teacher, two real processes
+    on one SQLite file; the outbox carries the request and the decision between them."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.absence import school_days
+
+    day = dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + dt.timedelta(days=2)
+    while not school_days(day, day):
+        day += dt.timedelta(days=1)
+    env = {"LIENLAC_DATA_DIR": str(tmp_path)}
+    parent = BotProcess("run", "--user", "me", env=env)
+    teacher: BotProcess | None = None
+    try:
+        parent.read_until("/quit")
+        teacher = BotProcess("run", "--user", "co-hoa", env=env)
+        teacher.read_until("/quit")
+        for bot, code, choices in ((parent, "HS6A01", ("1", "1")), (teacher, "GV001", ("1",))):
+            bot.type(code)
+            for choice in choices:
+                bot.read_until("Gõ số để chọn")
+                bot.type(choice)
+            sms = bot.read_until("SMS giả lập")
+            otp = re.search(r"\b(\d{6})\b", sms.splitlines()[-1])
+            assert otp, sms
+            bot.type(otp.group(1))
+            bot.read_until("Liên kết thành công")
+        parent.type(f"xin nghỉ cho cháu {day:%d/%m} cả ngày vì ốm")
+        parent.read_until("Gửi đơn")
+        parent.type("gửi")
+        parent.read_until("Đã gửi đơn #1")
+        card = teacher.read_until("Lý do: ốm", timeout=30)
+        assert "📬" in card and "Nguyễn Minh An (6A)" in card
+        teacher.type("duyet 1")
+        teacher.read_until("Đã duyệt đơn #1")
+        assert "📬" in parent.read_until("đã được Nguyễn Thị Thanh Hoa duyệt", timeout=30)
+        parent.type("chuyên cần")
+        assert f"{day:%d/%m/%Y}" in parent.read_until(f"{day:%d/%m/%Y}")
+        for bot in (parent, teacher):
+            bot.type("/quit")
+            assert bot.close() == 0
+    finally:
+        parent.close()
+        if teacher is not None:
+            teacher.close()
