@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,6 +25,9 @@ from bot.turn import CoreServices
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWorkFactory, get_or_create_secret
+
+if TYPE_CHECKING:
+    from bot.scheduler import DigestScheduler
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,8 @@ async def build_app(
         otp_policy=otp_policy(settings),
         secret=await get_or_create_secret(sessions, "otp_hmac"),
         timezone=settings.school_timezone,
+        quiet_start=settings.digest.quiet_start,
+        quiet_end=settings.digest.quiet_end,
     )
     router = Router(
         services=services, uow_factory=SqlUnitOfWorkFactory(sessions), capabilities=CAPABILITIES
@@ -150,4 +155,27 @@ async def build_app(
         services=services,
         router=router,
         _closers=closers,
+    )
+
+
+def build_scheduler(app: App, *, wake: Callable[[], None] | None = None) -> DigestScheduler:
+    """The digest scheduler for the configured school; ``wake`` nudges the outbox relay.
+    The caller starts it inside the event loop and shuts it down before ``app.aclose()``."""
+    import datetime as dt
+
+    from bot.notifications import DigestPolicy, Notifier
+    from bot.scheduler import DigestScheduler
+
+    notifier = Notifier(
+        uow_factory=SqlUnitOfWorkFactory(app.sessions),
+        backends=app.services.backends,
+        catalog=app.services.catalog,
+        schools=[app.settings.school_id],
+        policy=DigestPolicy(
+            grace=dt.timedelta(minutes=app.settings.digest.grace_minutes),
+            default_timezone=app.settings.school_timezone,
+        ),
+    )
+    return DigestScheduler(
+        notifier, app.services.clock, wake=wake, tick_seconds=app.settings.digest.tick_seconds
     )

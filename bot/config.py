@@ -7,6 +7,7 @@ prints that sentence and exits, never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -82,6 +83,16 @@ class WebhookSettings(BaseModel):
     public_url: str | None = None
 
 
+class DigestSettings(BaseModel):
+    """Digests and notifications (issue 5). Quiet hours are the school's local time."""
+
+    enabled: bool = True  # run the digest scheduler inside the bot process
+    quiet_start: dt.time = dt.time(21, 0)
+    quiet_end: dt.time = dt.time(6, 30)
+    grace_minutes: int = Field(default=120, ge=0, le=24 * 60)  # catch up missed digests
+    tick_seconds: int = Field(default=60, ge=1, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -99,6 +110,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     otp: OtpSettings = OtpSettings()
     webhook: WebhookSettings = WebhookSettings()
+    digest: DigestSettings = DigestSettings()
 
     @field_validator("school_timezone")
     @classmethod

@@ -25,7 +25,7 @@ from bot.i18n import normalise_locale
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.turn import CoreServices, Turn
-from dialogs import verify_parent
+from dialogs import notice, settings, verify_parent
 from handlers import account, attendance, fees, scores, timetable
 from handlers.common import parse_query_action
 from handlers.intents import IntentName, match
@@ -51,7 +51,16 @@ class DialogModule(Protocol):
     def reminder(self, turn: Turn) -> list[Reply]: ...
 
 
-DIALOGS: dict[str, DialogModule] = {verify_parent.NAME: verify_parent}
+DIALOGS: dict[str, DialogModule] = {
+    verify_parent.NAME: verify_parent,
+    settings.NAME: settings,
+    notice.NAME: notice,
+}
+# Button prefixes of the dialogs that own them: a press outside that dialog is stale.
+DIALOG_ACTIONS: dict[str, tuple[str, DialogModule]] = {
+    "s:": (settings.NAME, settings),
+    "n:": (notice.NAME, notice),
+}
 # Intents that never show personal data, so they are fine in a group chat.
 GROUP_SAFE = {IntentName.START, IntentName.HELP, IntentName.UNKNOWN, IntentName.LANG}
 
@@ -180,6 +189,10 @@ class Router:
             return await verify_parent.start(turn, code=code)
         if name is IntentName.HELP:
             return await account.help_menu(turn)
+        if name is IntentName.SETTINGS:
+            return await settings.start(turn)
+        if name is IntentName.NOTICE:
+            return await notice.start(turn)
         return await account.help_menu(turn, unknown=True)
 
     async def _resolve(self, turn: Turn, token: str) -> str | list[Reply]:
@@ -205,6 +218,11 @@ class Router:
             if turn.state.dialog != verify_parent.NAME:
                 return [Reply(text=turn.t("button.stale"))]
             return await verify_parent.handle(turn)
+        owner = DIALOG_ACTIONS.get(action[:2])
+        if owner is not None:
+            if turn.state.dialog != owner[0]:
+                return [Reply(text=turn.t("button.stale"))]
+            return await owner[1].handle(turn)
         # Any other button leaves a half-finished dialog: the user chose something else.
         turn.state.clear_dialog()
         if action.startswith("menu:"):

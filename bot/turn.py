@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.domain.otp import OtpPolicy
+from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START
 from bot.i18n import Catalog
 from bot.messages import ConversationKey, Incoming
 from bot.ports import (
@@ -41,6 +42,8 @@ class CoreServices:
     otp_policy: OtpPolicy
     secret: bytes  # per-installation key: OTP HMACs and opaque audit actor ids
     timezone: str = "Asia/Ho_Chi_Minh"
+    quiet_start: dt.time = DEFAULT_QUIET_START  # no non-urgent messages from here (local time)
+    quiet_end: dt.time = DEFAULT_QUIET_END  # ... until here
 
 
 @dataclass(slots=True, kw_only=True)

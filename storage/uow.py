@@ -26,12 +26,14 @@ from bot.ports import (
     Link,
     LinkRepo,
     LinkRole,
+    NotificationRepo,
     OtpChallenge,
     OtpRepo,
     OutboxRepo,
     OutgoingMessage,
     UnitOfWork,
 )
+from storage.notification_store import SqlNotificationRepo
 from storage.tables import (
     AbsenceRequestRow,
     AppSecret,
@@ -644,6 +646,7 @@ class SqlUnitOfWork:
         self.audit: AuditRepo = SqlAuditRepo(session)
         self.outbox: OutboxRepo = SqlOutboxRepo(session)
         self.absences: AbsenceRepo = SqlAbsenceRepo(session)
+        self.notifications: NotificationRepo = SqlNotificationRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()
