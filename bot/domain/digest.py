@@ -89,7 +89,7 @@ def content_from_str(raw: str) -> frozenset[Content]:
 _EVENING = ("toi", "chieu", "pm", "dem")
 _MORNING = ("sang", "am")
 _TIME = re.compile(
-    r"^(?P<h>\d{1,2})\s*(?:(?::|h|g|gio)\s*(?P<m>\d{1,2})?\s*(?:phut|p)?)?\s*(?P<part>[a-z]*)$"
+    r"^(?P<h>\d{1,2})\s*(?:(?:gio|h|g|:)\s*(?P<m>\d{1,2})?\s*(?:phut|p)?)?\s*(?P<part>[a-z]*)$"
 )
 
 
