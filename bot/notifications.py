@@ -73,10 +73,10 @@ def digest_key(school_id: str, period: str, channel: str, user_id: str) -> str:
 
 
 async def _locale(uow: UnitOfWork, link: Link, prefs: DigestPrefs) -> str:
-    if prefs.locale:
-        return normalise_locale(prefs.locale)
+    """The chat's language (``/ngonngu`` or the settings), else the one saved with the
+    preferences, else Vietnamese."""
     state = await uow.conversations.load(link.key)
-    return normalise_locale(state.locale)
+    return normalise_locale(state.locale or prefs.locale)
 
 
 async def _queue_alert(

@@ -502,6 +502,10 @@ class NotificationRepo(Protocol):
         """Which of these digest keys were already made."""
         ...
 
+    async def delete_for(self, key: ConversationKey) -> None:
+        """``/forget``: this chat user's preferences and undelivered items."""
+        ...
+
     async def add_notice(
         self,
         *,

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -222,6 +222,16 @@ class SqlNotificationRepo:
             )
             made.update(rows)
         return made
+
+    async def delete_for(self, key: ConversationKey) -> None:
+        for table in (NotificationPref, NotificationItem):
+            await self._s.execute(
+                delete(table).where(
+                    table.school_id == key.school_id,
+                    table.channel == key.channel,
+                    table.user_id == key.user_id,
+                )
+            )
 
     async def add_notice(
         self,

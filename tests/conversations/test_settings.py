@@ -119,3 +119,14 @@ async def test_a_settings_button_outside_the_dialog_is_stale(
     await chat.say("/cancel")
     await chat.press_token(button.token)
     assert "đã cũ" in chat.text
+
+
+async def test_forget_deletes_the_preferences_too(app: App, sms: RecordingOtpSender) -> None:
+    chat = Chat(app)
+    await chat.link(ONE_GUARDIAN, sms)
+    await chat.say("/caidat")
+    await chat.say("20h")
+    assert await stored(app, chat) is not None
+    await chat.say("/xoa")
+    await chat.press("Xóa dữ liệu")
+    assert await stored(app, chat) is None

@@ -348,3 +348,20 @@ async def test_a_digest_is_not_made_for_unlinked_parents(h: Harness) -> None:
         await s.execute(update(ChatLink).values(active=False))
         await s.commit()
     assert (await h.notifier().run_once(AT_19)).digests == 0
+
+
+async def test_started_scheduler_ticks_at_once_and_shuts_down(h: Harness) -> None:
+    scheduler = DigestScheduler(h.notifier(), h.clock, tick_seconds=3600)
+    scheduler.start()
+    try:
+        assert scheduler.running
+        for _ in range(100):  # the first tick runs at start: change detection begins
+            async with h.uow() as u:
+                if await u.notifications.watermark("demo") is not None:
+                    break
+            await asyncio.sleep(0.05)
+        async with h.uow() as u:
+            assert await u.notifications.watermark("demo") == T0
+    finally:
+        scheduler.shutdown()
+    assert not scheduler.running
