@@ -144,6 +144,7 @@ async def build_app(
         timezone=settings.school_timezone,
         quiet_start=settings.digest.quiet_start,
         quiet_end=settings.digest.quiet_end,
+        school_staff=frozenset(c.strip().upper() for c in settings.digest.school_staff),
     )
     router = Router(
         services=services, uow_factory=SqlUnitOfWorkFactory(sessions), capabilities=CAPABILITIES

@@ -91,6 +91,8 @@ class DigestSettings(BaseModel):
     quiet_end: dt.time = dt.time(6, 30)
     grace_minutes: int = Field(default=120, ge=0, le=24 * 60)  # catch up missed digests
     tick_seconds: int = Field(default=60, ge=1, le=3600)
+    # staff codes (e.g. ["GV005"]) who may send a notice to the whole school from the chat
+    school_staff: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):

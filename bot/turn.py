@@ -44,6 +44,7 @@ class CoreServices:
     timezone: str = "Asia/Ho_Chi_Minh"
     quiet_start: dt.time = DEFAULT_QUIET_START  # no non-urgent messages from here (local time)
     quiet_end: dt.time = DEFAULT_QUIET_END  # ... until here
+    school_staff: frozenset[str] = frozenset()  # staff codes allowed whole-school notices
 
 
 @dataclass(slots=True, kw_only=True)

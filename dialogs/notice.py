@@ -48,8 +48,22 @@ async def _teacher(turn: Turn) -> Teacher | None:
     return next((t for t in await turn.backend.teachers() if t.id == wanted), None)
 
 
+WHOLE_SCHOOL = "*"
+WHOLE_SCHOOL_WORDS = frozenset({"toan truong", "ca truong", "whole school", "all"})
+
+
 def _own(teacher: Teacher) -> set[str]:
     return set(teacher.homeroom_class_ids) | set(teacher.subject_class_ids)
+
+
+def _is_school_staff(turn: Turn, teacher: Teacher) -> bool:
+    return teacher.code.strip().upper() in turn.services.school_staff
+
+
+def _may_send(turn: Turn, teacher: Teacher, class_id: str) -> bool:
+    if class_id == WHOLE_SCHOOL:
+        return _is_school_staff(turn, teacher)
+    return class_id in _own(teacher)
 
 
 def _cancel_row(turn: Turn) -> tuple[Button, ...]:
@@ -62,11 +76,15 @@ async def start(turn: Turn) -> list[Reply]:
     if teacher is None:
         return [Reply(text=turn.t("notice.staff_only"))]
     classes = [c for c in await turn.backend.classes() if c.id in _own(teacher)]
-    if not classes:
+    staff = _is_school_staff(turn, teacher)
+    if not classes and not staff:
         return [Reply(text=turn.t("notice.no_classes"))]
     turn.state.dialog = NAME
     turn.state.step = Step.CLASS
     rows = tuple((Button(label=c.name, action=f"n:class:{c.id}"),) for c in classes)
+    if staff:
+        school = Button(label=turn.t("notice.whole_school"), action=f"n:class:{WHOLE_SCHOOL}")
+        rows = (*rows, (school,))
     return [
         Reply(
             text=turn.t("notice.ask_class"), buttons=(*rows, _cancel_row(turn)), private_only=True
@@ -100,6 +118,21 @@ async def _on_class(turn: Turn) -> list[Reply]:
         turn.state.clear_dialog()
         return [Reply(text=turn.t("notice.staff_only"))]
     chosen: SchoolClass | None = None
+    if turn.action == f"n:class:{WHOLE_SCHOOL}" or (
+        not turn.action and fold(turn.text) in WHOLE_SCHOOL_WORDS
+    ):
+        if not _is_school_staff(turn, teacher):
+            await turn.audit("notice.refused", subject=WHOLE_SCHOOL)
+            return [Reply(text=turn.t("notice.not_school_staff"), buttons=(_cancel_row(turn),))]
+        whole = turn.t("notice.school_target")
+        turn.state.data = {"class_id": WHOLE_SCHOOL, "class_name": whole, "target": whole}
+        turn.state.step = Step.TEXT
+        return [
+            Reply(
+                text=turn.t("notice.ask_text", target=whole, limit=MAX_NOTICE),
+                buttons=(_cancel_row(turn),),
+            )
+        ]
     if turn.action.startswith("n:class:"):
         class_id = turn.action.removeprefix("n:class:")
         chosen = next((c for c in await turn.backend.classes() if c.id == class_id), None)
@@ -116,11 +149,12 @@ async def _on_class(turn: Turn) -> list[Reply]:
                 text=turn.t("notice.not_your_class", name=chosen.name), buttons=(_cancel_row(turn),)
             )
         ]
-    turn.state.data = {"class_id": chosen.id, "class_name": chosen.name}
+    target = turn.t("notice.class_target", name=chosen.name)
+    turn.state.data = {"class_id": chosen.id, "class_name": chosen.name, "target": target}
     turn.state.step = Step.TEXT
     return [
         Reply(
-            text=turn.t("notice.ask_text", name=chosen.name, limit=MAX_NOTICE),
+            text=turn.t("notice.ask_text", target=target, limit=MAX_NOTICE),
             buttons=(_cancel_row(turn),),
         )
     ]
@@ -146,7 +180,7 @@ def _preview(turn: Turn) -> list[Reply]:
     data = turn.state.data
     return [
         Reply(
-            text=turn.t("notice.preview", name=data["class_name"], text=data["text"]),
+            text=turn.t("notice.preview", target=data["target"], text=data["text"]),
             buttons=(
                 (
                     Button(label=turn.t("notice.button_send"), action="n:send"),
@@ -166,16 +200,19 @@ async def _on_confirm(turn: Turn) -> list[Reply]:
         return _preview(turn)
     data = turn.state.data
     teacher = await _teacher(turn)
-    if teacher is None or data.get("class_id") not in _own(teacher):
+    class_id = str(data.get("class_id", ""))
+    if teacher is None or not _may_send(turn, teacher, class_id):
         turn.state.clear_dialog()
         await turn.audit("notice.refused", subject=str(data.get("class_id", "")))
+        if class_id == WHOLE_SCHOOL:
+            return [Reply(text=turn.t("notice.not_school_staff"))]
         return [Reply(text=turn.t("notice.not_your_class", name=data.get("class_name", "")))]
     reached = await publish_notice(
         turn.uow,
         turn.backend,
         turn.services.catalog,
         school_id=turn.key.school_id,
-        class_ids=[data["class_id"]],
+        class_ids=None if class_id == WHOLE_SCHOOL else [class_id],
         author=teacher.id,
         text=data["text"],
         urgent=urgent,
@@ -184,7 +221,8 @@ async def _on_confirm(turn: Turn) -> list[Reply]:
     await turn.audit("notice.sent", subject=data["class_id"], urgent=urgent, parents=reached)
     turn.state.clear_dialog()
     key = "notice.sent_urgent" if urgent else "notice.sent"
-    return [Reply(text=turn.t(key, name=data["class_name"], count=reached), edit=bool(turn.action))]
+    reply = turn.t(key, target=data["target"], count=reached)
+    return [Reply(text=reply, edit=bool(turn.action))]
 
 
 TRANSITIONS: dict[Step, Handler] = {

@@ -3,12 +3,15 @@ another class, and re-checked at the moment it is sent."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import delete, select
 
-from bot.bootstrap import App
+from bot.bootstrap import App, build_app
+from bot.config import DatabaseSettings, DigestSettings, Settings
 from storage.tables import NotificationItem, OutboxMessage, TeacherAssignmentRow
 from tests.chat import Chat
-from tests.fakes.ports import RecordingOtpSender
+from tests.fakes.ports import FakeClock, RecordingOtpSender
 
 TEACHER_6A = "GV001"  # homeroom 6A, also teaches 7A
 
@@ -96,3 +99,39 @@ async def test_parents_cannot_send_notices(app: App, sms: RecordingOtpSender) ->
     await parent.link("HS8A03", sms)
     await parent.say("/thongbao")
     assert "Chỉ giáo viên" in parent.text
+
+
+async def test_school_staff_send_to_the_whole_school_teachers_cannot(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    settings = Settings(
+        database=DatabaseSettings(url=sqlite_url),
+        data_dir=tmp_path,
+        digest=DigestSettings(school_staff=["gv005"]),
+    )
+    app = await build_app(settings, clock=clock, otp_sender=sms)
+    try:
+        parent_6a = Chat(app, user="mum-6a")
+        await parent_6a.link("HS6A01", sms, phone_label="x01")
+        parent_8a = Chat(app, user="mum-8a")
+        await parent_8a.link("HS8A03", sms)
+
+        teacher = Chat(app, user="teacher")
+        await teacher.link(TEACHER_6A, sms)
+        await teacher.say("/thongbao")
+        assert "🏫 Toàn trường" not in teacher.buttons()
+        await teacher.say("toàn trường")
+        assert "Chỉ cán bộ nhà trường" in teacher.text
+
+        staff = Chat(app, user="staff", channel="memory_text")
+        await staff.link("GV005", sms)
+        await staff.say("/thongbao")
+        await staff.press("Toàn trường")
+        assert "phụ huynh toàn trường" in staff.text
+        await staff.say("Lịch nghỉ Tết: từ 14/02 đến 22/02.")
+        assert "Xem trước" in staff.text
+        await staff.press("📨 Gửi")
+        assert "Đã ghi nhận thông báo cho toàn trường: 2 phụ huynh" in staff.text
+        assert sorted(i.user_id for i in await items(app)) == ["mum-6a", "mum-8a"]
+    finally:
+        await app.aclose()
