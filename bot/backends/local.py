@@ -357,9 +357,10 @@ class LocalBackend:
                             recorded_at=dt.datetime.now(dt.UTC),
                         )
                     )
-                else:
+                elif row.excused != excused or row.reason != reason[:300]:
                     row.excused = excused
                     row.reason = reason[:300]
+                    row.recorded_at = dt.datetime.now(dt.UTC)  # change detection sees it
                 await s.commit()
         except SQLAlchemyError as err:
             raise BackendUnavailable("attendance could not be written") from err

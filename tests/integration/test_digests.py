@@ -27,6 +27,7 @@ from storage.migrate import upgrade
 from storage.tables import (
     AttendanceRow,
     ChangeWatermark,
+    FeeItemRow,
     NotificationItem,
     OutboxMessage,
     ScoreRow,
@@ -365,3 +366,29 @@ async def test_started_scheduler_ticks_at_once_and_shuts_down(h: Harness) -> Non
     finally:
         scheduler.shutdown()
     assert not scheduler.running
+
+
+async def test_absence_written_through_the_backend_is_detected_and_so_is_its_excuse(
+    h: Harness,
+) -> None:
+    await h.link(parent("mum"), "st-8a-03", "g-24")
+    notifier = h.notifier()
+    # record_absence stamps the real time: move the seeded rows and the watermark to 2020.
+    long_ago = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    async with h.sessions() as s:
+        await s.execute(update(ScoreRow).values(updated_at=long_ago))
+        await s.execute(update(AttendanceRow).values(recorded_at=long_ago))
+        await s.execute(update(FeeItemRow).values(updated_at=long_ago))
+        await s.commit()
+    await notifier.run_once(long_ago + dt.timedelta(hours=1))
+    backend = LocalBackends(h.sessions).for_school("demo")
+    day = dt.date(2026, 11, 25)
+    await backend.record_absence("st-8a-03", day, "morning", excused=False, reason="")
+    first = await notifier.run_once(dt.datetime.now(dt.UTC))
+    assert (first.items, first.alerts) == (1, 1)
+    await backend.record_absence("st-8a-03", day, "morning", excused=False, reason="")
+    assert (await notifier.run_once(dt.datetime.now(dt.UTC))).items == 0  # nothing changed
+    await backend.record_absence("st-8a-03", day, "morning", excused=True, reason="ốm")
+    later = await notifier.run_once(dt.datetime.now(dt.UTC))
+    assert (later.items, later.alerts) == (1, 0)  # now excused: news for the digest, not urgent
+    assert [i.payload["excused"] for i in await h.items()] == [False, True]
