@@ -295,8 +295,14 @@ class Notifier:
         """Parents whose digest period is due at ``now`` and not yet made."""
         zones = await self._timezones()
         async with self._uow() as uow:
-            links = await uow.notifications.guardian_links(self._schools)
             prefs = await uow.notifications.all_prefs(self._schools)
+            # Most ticks fall in no one's window: then the (large) link table is not read.
+            grace = self._policy.grace
+            defaults = [(school, DigestPrefs()) for school in self._schools]
+            stored = [(key[0], pref) for key, pref in prefs.items()]
+            if not any(due_period(p, now, zones[s], grace=grace) for s, p in defaults + stored):
+                return []
+            links = await uow.notifications.guardian_links(self._schools)
             # One parent = one chat user of this bot, whatever school each child is at.
             groups: dict[tuple[str, str], list[Link]] = defaultdict(list)
             for link in links:
