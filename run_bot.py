@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+
     from bot.config import Settings
 
 DESCRIPTION = """\
@@ -35,6 +36,7 @@ examples:
   python run_bot.py demo info            student codes, phones and teacher codes to try
   python run_bot.py run --user me2       a second chat user (e.g. to act as a teacher)
   python run_bot.py check-config         validate the settings and the database
+  python run_bot.py notice --class 6A --text "Họp phụ huynh 19h thứ Sáu" [--urgent]
   LIENLAC_DATABASE__URL=postgresql+asyncpg://postgres@127.0.0.1:5432/lienlac \\
       python run_bot.py db upgrade       migrate a PostgreSQL database
 """
@@ -97,6 +99,22 @@ def _parser() -> argparse.ArgumentParser:
     demo_sub.add_parser(
         "reset", parents=[common], help="delete the demo school's data and chats, seed again"
     )
+    notice = sub.add_parser(
+        "notice",
+        parents=[common],
+        help="send a notice to the parents of a class or of the whole school",
+    )
+    notice.add_argument("--school", default=None, help="school id (default: the configured one)")
+    notice.add_argument(
+        "--class",
+        dest="class_name",
+        action="append",
+        metavar="NAME",
+        help="class name, e.g. 6A (repeatable); omit for the whole school",
+    )
+    notice.add_argument("--text", required=True, help="the notice, at most 500 characters")
+    notice.add_argument("--urgent", action="store_true", help="send at once, even in quiet hours")
+    notice.add_argument("--yes", action="store_true", help="send without asking to confirm")
     return parser
 
 
@@ -176,6 +194,79 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         console.write("Tạm biệt! 👋")
     finally:
         await app.aclose()
+    return 0
+
+
+async def _notice(args: argparse.Namespace, settings: Settings) -> int:
+    """``run_bot.py notice``: preview, confirm, then record the notice for the parents."""
+    from bot.backends.local import LocalBackend
+    from bot.clock import SystemClock
+    from bot.domain.text import fold
+    from bot.i18n import Catalog
+    from bot.notifications import publish_notice
+    from storage.engine import create_engine, session_factory
+    from storage.migrate import upgrade
+    from storage.uow import SqlUnitOfWorkFactory
+
+    text = args.text.strip()
+    if not text or len(text) > 500:
+        print("The notice must have 1 to 500 characters.", file=sys.stderr)
+        return 2
+    school_id = args.school or settings.school_id
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        sessions = session_factory(engine)
+        backend = LocalBackend(sessions, school_id)
+        classes = {fold(c.name).replace(" ", ""): c for c in await backend.classes()}
+        if not classes:
+            print(f"School {school_id!r} has no classes in the database.", file=sys.stderr)
+            return 2
+        class_ids: list[str] | None = None
+        names = "toàn trường / whole school"
+        if args.class_name:
+            wanted = [fold(n).replace(" ", "") for n in args.class_name]
+            unknown = [n for n, w in zip(args.class_name, wanted, strict=True) if w not in classes]
+            if unknown:
+                print(f"Unknown class: {', '.join(unknown)}.", file=sys.stderr)
+                return 2
+            class_ids = [classes[w].id for w in wanted]
+            names = ", ".join(classes[w].name for w in wanted)
+        kind = "KHẨN / URGENT" if args.urgent else "thường / normal (in the next digest)"
+        print(f"School: {school_id}\nTo: {names}\nKind: {kind}\n---\n{text}\n---")
+        if not args.yes:
+            try:
+                answer = await asyncio.to_thread(input, "Gửi? / Send? [y/N] ")
+            except EOFError:
+                answer = ""
+            if fold(answer).strip() not in {"y", "yes", "co", "c"}:
+                print("Cancelled: nothing was sent.")
+                return 1
+        uow_factory = SqlUnitOfWorkFactory(sessions)
+        async with uow_factory() as uow:
+            reached = await publish_notice(
+                uow,
+                backend,
+                Catalog.load(),
+                school_id=school_id,
+                class_ids=class_ids,
+                author="cli",
+                text=text,
+                urgent=args.urgent,
+                now=SystemClock().now(),
+            )
+            await uow.audit.record(
+                school_id=school_id,
+                actor="cli",
+                action="notice.sent",
+                subject=",".join(class_ids or ["*"]),
+                detail={"urgent": args.urgent, "parents": reached},
+                at=SystemClock().now(),
+            )
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    print(f"Recorded for {reached} linked parent(s).")
     return 0
 
 
@@ -422,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_substitute(args, settings))
         if command == "demo":
             return asyncio.run(_demo_reset(settings))
+        if command == "notice":
+            return asyncio.run(_notice(args, settings))
     except ConfigError as err:
         print(f"Configuration error: {err}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
-"""The work a bot process does besides answering: draining the outbox and the leave-request
-jobs (write retries, reminders, escalation and expiry). Started next to a channel by
+"""The work a bot process does besides answering: draining the outbox, the digest scheduler
+(change detection, digests, instant alerts) and the leave-request jobs (write retries,
+reminders, escalation and expiry). Started next to a channel by
 ``run_bot.py``; stops when ``stop`` is set."""
 
 from __future__ import annotations
@@ -36,4 +37,14 @@ async def run_background(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), jobs_interval)
 
-    await asyncio.gather(relay.run(stop), absence_loop())  # relay.run gives its leases back
+    scheduler = None
+    if app.settings.digest.enabled:
+        from bot.bootstrap import build_scheduler
+
+        scheduler = build_scheduler(app, wake=relay.wake)  # digests and instant alerts
+        scheduler.start()
+    try:
+        await asyncio.gather(relay.run(stop), absence_loop())  # relay.run gives its leases back
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()

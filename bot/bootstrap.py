@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,6 +29,9 @@ from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import SqlOutboxStore
 from storage.uow import SqlUnitOfWorkFactory, get_or_create_secret
+
+if TYPE_CHECKING:
+    from bot.scheduler import DigestScheduler
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,7 @@ class App:
             worker_id=worker_id,
             limits=limits,
             poll_interval=poll_interval,
+            quiet_hours=(self.services.quiet_start, self.services.quiet_end),
         )
         self.router.after_commit = relay.wake
         return relay
@@ -201,6 +205,9 @@ async def build_app(
         timezone=settings.school_timezone,
         absence_policy=absence_policy(settings),
         capabilities=CAPABILITIES,
+        quiet_start=settings.digest.quiet_start,
+        quiet_end=settings.digest.quiet_end,
+        school_staff=frozenset(c.strip().upper() for c in settings.digest.school_staff),
     )
     router = Router(
         services=services, uow_factory=SqlUnitOfWorkFactory(sessions), capabilities=CAPABILITIES
@@ -212,4 +219,27 @@ async def build_app(
         services=services,
         router=router,
         _closers=closers,
+    )
+
+
+def build_scheduler(app: App, *, wake: Callable[[], None] | None = None) -> DigestScheduler:
+    """The digest scheduler for the configured school; ``wake`` nudges the outbox relay.
+    The caller starts it inside the event loop and shuts it down before ``app.aclose()``."""
+    import datetime as dt
+
+    from bot.notifications import DigestPolicy, Notifier
+    from bot.scheduler import DigestScheduler
+
+    notifier = Notifier(
+        uow_factory=SqlUnitOfWorkFactory(app.sessions),
+        backends=app.services.backends,
+        catalog=app.services.catalog,
+        schools=[app.settings.school_id],
+        policy=DigestPolicy(
+            grace=dt.timedelta(minutes=app.settings.digest.grace_minutes),
+            default_timezone=app.settings.school_timezone,
+        ),
+    )
+    return DigestScheduler(
+        notifier, app.services.clock, wake=wake, tick_seconds=app.settings.digest.tick_seconds
     )

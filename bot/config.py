@@ -95,6 +95,18 @@ class WebhookSettings(BaseModel):
     public_url: str | None = None
 
 
+class DigestSettings(BaseModel):
+    """Digests and notifications (issue 5). Quiet hours are the school's local time."""
+
+    enabled: bool = True  # run the digest scheduler inside the bot process
+    quiet_start: dt.time = dt.time(21, 0)
+    quiet_end: dt.time = dt.time(6, 30)
+    grace_minutes: int = Field(default=120, ge=0, le=24 * 60)  # catch up missed digests
+    tick_seconds: int = Field(default=60, ge=1, le=3600)
+    # staff codes (e.g. ["GV005"]) who may send a notice to the whole school from the chat
+    school_staff: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -113,6 +125,7 @@ class Settings(BaseSettings):
     otp: OtpSettings = OtpSettings()
     webhook: WebhookSettings = WebhookSettings()
     absence: AbsenceSettings = AbsenceSettings()
+    digest: DigestSettings = DigestSettings()
 
     @field_validator("school_timezone")
     @classmethod

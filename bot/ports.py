@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.domain.digest import DigestPrefs, Item
 from bot.domain.models import (
     AttendanceRecord,
     FeeItem,
@@ -93,6 +94,36 @@ class SchoolBackend(Protocol):
         Idempotent: writing the same absence twice leaves one record. Backends without
         ``Capability.ABSENCE_WRITE`` raise ``BackendUnsupported``."""
         ...
+
+    async def changes_since(
+        self, watermark: dt.datetime | None, *, now: dt.datetime
+    ) -> ChangeBatch:
+        """New or changed scores, attendance and fee items recorded after ``watermark``.
+
+        ``None`` means "start from now": no changes, and the watermark to keep is ``now`` (a
+        new installation must not flood parents with the whole year). The caller may pass a
+        watermark a little in the past (overlap against late commits): each change's ``key``
+        names one version of one record, so a change reported twice is recognised.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """One new or changed record in a school system, for change detection."""
+
+    kind: str  # a bot.domain.digest.Content value: scores | attendance | fees
+    student_id: str
+    key: str  # the same for the same version of the same record, different after a change
+    occurred_at: dt.datetime
+    payload: dict[str, Any]  # what the digest line needs (see bot.domain.digest.format_item)
+    urgent: bool = False  # e.g. an absence recorded without leave (không phép)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeBatch:
+    changes: tuple[Change, ...]
+    watermark: dt.datetime  # pass this (minus an overlap) to the next call
 
 
 class BackendRegistry(Protocol):
@@ -447,6 +478,103 @@ class SubstituteRepo(Protocol):
     async def remove(self, school_id: str, substitute_id: int) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredItem:
+    """A notification item waiting for one parent's next digest."""
+
+    id: int
+    school_id: str
+    student_id: str
+    item: Item
+
+
+class NotificationRepo(Protocol):
+    """Digest preferences, change watermarks, notices and notification items (issue 5)."""
+
+    async def prefs(self, school_id: str, channel: str, user_id: str) -> DigestPrefs | None:
+        """This parent's stored choices; ``None`` = never changed (use the defaults)."""
+        ...
+
+    async def save_prefs(
+        self, key: ConversationKey, prefs: DigestPrefs, *, now: dt.datetime
+    ) -> None: ...
+
+    async def all_prefs(self, school_ids: Sequence[str]) -> dict[tuple[str, str, str], DigestPrefs]:
+        """Every stored preference, by (school, channel, user)."""
+        ...
+
+    async def guardian_links(self, school_ids: Sequence[str]) -> Sequence[Link]:
+        """Every active guardian link at these schools."""
+        ...
+
+    async def watermark(self, school_id: str) -> dt.datetime | None: ...
+
+    async def set_watermark(
+        self, school_id: str, watermark: dt.datetime, *, now: dt.datetime
+    ) -> None:
+        """Move the watermark forward (never back)."""
+        ...
+
+    async def add_item(
+        self,
+        *,
+        recipient: ConversationKey,
+        student_id: str,
+        kind: str,
+        change_key: str,
+        payload: dict[str, Any],
+        urgent: bool,
+        occurred_at: dt.datetime,
+        now: dt.datetime,
+    ) -> int | None:
+        """Create the item in this transaction; ``None`` if this recipient already has an
+        item with this ``change_key`` (a change becomes an item once per parent)."""
+        ...
+
+    async def pending_items(
+        self, *, channel: str, user_id: str, school_ids: Sequence[str]
+    ) -> Sequence[StoredItem]:
+        """Items of this chat user not yet sent or put in a digest, oldest first."""
+        ...
+
+    async def mark_items(self, item_ids: Sequence[int], *, digest_key: str) -> int:
+        """Record where the items went (a digest or an alert); only items still pending."""
+        ...
+
+    async def start_digest(
+        self,
+        *,
+        key: str,
+        school_id: str,
+        period: str,
+        item_count: int,
+        queued: bool,
+        now: dt.datetime,
+    ) -> bool:
+        """Claim one parent's digest for one period in this transaction; False if it was
+        already made (by an earlier tick or another worker)."""
+        ...
+
+    async def digests_made(self, keys: Sequence[str]) -> set[str]:
+        """Which of these digest keys were already made."""
+        ...
+
+    async def delete_for(self, key: ConversationKey) -> None:
+        """``/forget``: this chat user's preferences and undelivered items."""
+        ...
+
+    async def add_notice(
+        self,
+        *,
+        school_id: str,
+        class_id: str | None,
+        author: str,
+        text: str,
+        urgent: bool,
+        now: dt.datetime,
+    ) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the context without ``commit()`` rolls back."""
 
@@ -458,6 +586,7 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepo
     absences: AbsenceRepo
     substitutes: SubstituteRepo
+    notifications: NotificationRepo
 
     async def commit(self) -> None: ...
 

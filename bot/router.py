@@ -27,7 +27,7 @@ from bot.i18n import normalise_locale
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.ports import LinkRole, UnitOfWork, UnitOfWorkFactory
 from bot.turn import CoreServices, Turn
-from dialogs import absence_request, verify_parent
+from dialogs import absence_request, notice, settings, verify_parent
 from handlers import absence, account, attendance, fees, scores, timetable
 from handlers.common import parse_query_action
 from handlers.intents import IntentName, match, parse_cancel_request
@@ -57,6 +57,14 @@ DIALOGS: dict[str, DialogModule] = {
     verify_parent.NAME: verify_parent,
     absence_request.NAME: absence_request,
     absence.REJECT_DIALOG: absence.RejectReasonDialog,
+    settings.NAME: settings,
+    notice.NAME: notice,
+}
+# Button prefixes of the dialogs that own them: a press outside that dialog is stale.
+DIALOG_ACTIONS: dict[str, tuple[str, DialogModule]] = {
+    "s:": (settings.NAME, settings),
+    "n:": (notice.NAME, notice),
+    absence_request.ACTION: (absence_request.NAME, absence_request),
 }
 # Intents that never show personal data, so they are fine in a group chat.
 GROUP_SAFE = {IntentName.START, IntentName.HELP, IntentName.UNKNOWN, IntentName.LANG}
@@ -225,6 +233,10 @@ class Router:
             return await verify_parent.start(turn, code=code)
         if name is IntentName.HELP:
             return await account.help_menu(turn)
+        if name is IntentName.SETTINGS:
+            return await settings.start(turn)
+        if name is IntentName.NOTICE:
+            return await notice.start(turn)
         return await account.help_menu(turn, unknown=True)
 
     @staticmethod
@@ -258,10 +270,11 @@ class Router:
             if turn.state.dialog != verify_parent.NAME:
                 return [Reply(text=turn.t("button.stale"))]
             return await verify_parent.handle(turn)
-        if action.startswith(absence_request.ACTION):
-            if turn.state.dialog != absence_request.NAME:
+        owner = next((v for p, v in DIALOG_ACTIONS.items() if action.startswith(p)), None)
+        if owner is not None:
+            if turn.state.dialog != owner[0]:
                 return [Reply(text=turn.t("button.stale"))]
-            return await absence_request.handle(turn)
+            return await owner[1].handle(turn)
         # Any other button leaves a half-finished dialog: the user chose something else.
         turn.state.clear_dialog()
         if action.startswith("menu:"):

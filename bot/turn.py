@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.channels.base import ChannelCapabilities
 from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
+from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START
 from bot.i18n import Catalog
 from bot.messages import ConversationKey, Incoming
 from bot.ports import (
@@ -56,6 +57,10 @@ class CoreServices:
     def can_show_buttons(self, channel: str) -> bool:
         caps = self.capabilities.get(channel)
         return caps is not None and caps.buttons
+
+    quiet_start: dt.time = DEFAULT_QUIET_START  # no non-urgent messages from here (local time)
+    quiet_end: dt.time = DEFAULT_QUIET_END  # ... until here
+    school_staff: frozenset[str] = frozenset()  # staff codes allowed whole-school notices
 
 
 @dataclass(slots=True, kw_only=True)

@@ -59,6 +59,7 @@ async def forget(turn: Turn) -> list[Reply]:
     removed = await turn.uow.links.delete_all(turn.key)
     await turn.uow.otps.delete_for(turn.key)
     await turn.uow.buttons.delete_for(turn.key)
+    await turn.uow.notifications.delete_for(turn.key)
     await turn.audit("account.forget", links=removed)
     turn.forget_cached_links()
     turn.state.clear_dialog()

@@ -25,6 +25,8 @@ class IntentName(enum.StrEnum):
     MY_REQUESTS = "my_requests"  # a parent's pending leave requests
     PENDING = "pending"  # a teacher's requests waiting for a decision
     CLASS_ABSENT = "class_absent"  # a teacher: who is absent today / on a day
+    SETTINGS = "settings"  # notification settings (dialogs/settings.py)
+    NOTICE = "notice"  # a teacher's notice to a class (dialogs/notice.py)
     CODE = "code"  # a bare student/staff code typed straight away
     UNKNOWN = "unknown"
 
@@ -78,10 +80,16 @@ COMMANDS: dict[str, IntentName] = {
     "chuyencan": IntentName.ATTENDANCE,
     "diemdanh": IntentName.ATTENDANCE,
     "attendance": IntentName.ATTENDANCE,
+    "caidat": IntentName.SETTINGS,
+    "settings": IntentName.SETTINGS,
+    "thongbao": IntentName.NOTICE,
+    "notice": IntentName.NOTICE,
 }
 
 # Checked in order: the first phrase found wins ("diem danh" before "diem").
 KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
+    (IntentName.NOTICE, ("gui thong bao", "soan thong bao", "send a notice", "send notice")),
+    (IntentName.SETTINGS, ("cai dat", "settings", "tuy chon thong bao", "notification settings")),
     (IntentName.FORGET, ("xoa du lieu", "huy lien ket", "forget me", "delete my data")),
     (IntentName.LINK, ("them con", "them hoc sinh", "lien ket", "add child", "add a child")),
     (

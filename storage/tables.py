@@ -318,6 +318,7 @@ class FeeItemRow(Base):
     due_date: Mapped[dt.date | None] = mapped_column(Date)
     mandatory: Mapped[bool] = mapped_column(Boolean)
     paid_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime | None]  # change detection (issue 5); None = before 0005
 
 
 class AttendanceRow(Base):
@@ -445,3 +446,87 @@ Index(
     OutboxMessage.status,
     OutboxMessage.next_attempt_at,
 )
+
+
+# --- digests and notifications (issue 5) ----------------------------------------------
+
+Index("ix_attendance_recorded", AttendanceRow.school_id, AttendanceRow.recorded_at)
+Index("ix_fee_item_updated", FeeItemRow.school_id, FeeItemRow.updated_at)
+
+
+class NotificationPref(Base):
+    """One parent's digest preferences: per chat user at a school (all their children).
+    No row means the defaults (``bot.domain.digest.DigestPrefs()``)."""
+
+    __tablename__ = "notification_pref"
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    frequency: Mapped[str] = mapped_column(String(10))  # daily | weekly | off
+    weekday: Mapped[int] = mapped_column(Integer)  # weekly: 0 = Monday
+    minute_of_day: Mapped[int] = mapped_column(Integer)  # local time: 19:00 = 1140
+    content: Mapped[str] = mapped_column(String(100))  # "scores,attendance,fees,..."
+    instant: Mapped[bool] = mapped_column(Boolean)  # urgent items at once
+    locale: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[dt.datetime]
+
+
+class ChangeWatermark(Base):
+    """How far change detection has read a school's system (``SchoolBackend.changes_since``)."""
+
+    __tablename__ = "change_watermark"
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    watermark: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Notice(Base):
+    """A notice from a teacher (to one of their classes) or school staff (whole school)."""
+
+    __tablename__ = "notice"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    class_id: Mapped[str | None] = mapped_column(String(64))  # None = the whole school
+    author: Mapped[str] = mapped_column(String(64))  # teacher id, or "cli"
+    text: Mapped[str] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime]
+
+
+class NotificationItem(Base):
+    """One thing one parent should hear about (a new score, an absence, a fee, a notice),
+    created once per recipient and change (unique), then sent at once (urgent) or taken
+    into exactly one digest: ``digest_key`` is that digest's outbox dedupe key."""
+
+    __tablename__ = "notification_item"
+    __table_args__ = (
+        UniqueConstraint("school_id", "channel", "user_id", "change_key"),
+        Index("ix_notification_item_pending", "channel", "user_id", "digest_key"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))  # the student's and the link's school
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    student_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # scores | attendance | fees | notices
+    change_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    occurred_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+    digest_key: Mapped[str | None] = mapped_column(String(200))  # None = not yet delivered
+
+
+class DigestRun(Base):
+    """One parent's digest for one period was made (sent or, with nothing to say, not):
+    ``key`` is the outbox dedupe key ``digest:{school}:{period}:{channel}:{user}``. Inserted in
+    the same transaction as the outbox row, so two schedulers can never both make it."""
+
+    __tablename__ = "digest_run"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(20))
+    item_count: Mapped[int] = mapped_column(Integer)
+    queued: Mapped[bool] = mapped_column(Boolean)  # False: nothing to say, no message
+    created_at: Mapped[dt.datetime]

@@ -26,6 +26,7 @@ from bot.ports import (
     Link,
     LinkRepo,
     LinkRole,
+    NotificationRepo,
     OtpChallenge,
     OtpRepo,
     OutboxRepo,
@@ -34,6 +35,7 @@ from bot.ports import (
     SubstituteRepo,
     UnitOfWork,
 )
+from storage.notification_store import SqlNotificationRepo
 from storage.tables import (
     AbsenceRequestRow,
     AppSecret,
@@ -761,6 +763,7 @@ class SqlUnitOfWork:
         self.outbox: OutboxRepo = SqlOutboxRepo(session)
         self.absences: AbsenceRepo = SqlAbsenceRepo(session)
         self.substitutes: SubstituteRepo = SqlSubstituteRepo(session)
+        self.notifications: NotificationRepo = SqlNotificationRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -31,7 +31,7 @@ from bot.domain.models import (
     Term,
     TimetableSlot,
 )
-from bot.ports import Capability
+from bot.ports import Capability, Change, ChangeBatch
 from storage.tables import (
     AttendanceRow,
     FeeItemRow,
@@ -365,12 +365,114 @@ class LocalBackend:
                             recorded_at=dt.datetime.now(dt.UTC),
                         )
                     )
-                else:
+                elif row.excused != excused or row.reason != reason[:300]:
                     row.excused = excused
                     row.reason = reason[:300]
+                    row.recorded_at = dt.datetime.now(dt.UTC)  # change detection sees it
                 await s.commit()
         except SQLAlchemyError as err:
             raise BackendUnavailable("attendance could not be written") from err
+
+    async def changes_since(
+        self, watermark: dt.datetime | None, *, now: dt.datetime
+    ) -> ChangeBatch:
+        """Scores by ``updated_at``, absences by ``recorded_at``, unpaid fees by ``updated_at``
+        (each indexed with ``school_id``)."""
+        if watermark is None:
+            return ChangeBatch(changes=(), watermark=now)
+        sid = self._school_id
+        async with self._read() as s:
+            scores = (
+                await s.execute(
+                    select(ScoreRow, SubjectRow.name)
+                    .join(
+                        SubjectRow,
+                        (SubjectRow.school_id == ScoreRow.school_id)
+                        & (SubjectRow.code == ScoreRow.subject_code),
+                    )
+                    .where(ScoreRow.school_id == sid, ScoreRow.updated_at > watermark)
+                    .order_by(ScoreRow.updated_at)
+                )
+            ).all()
+            absences = list(
+                await s.scalars(
+                    select(AttendanceRow)
+                    .where(AttendanceRow.school_id == sid, AttendanceRow.recorded_at > watermark)
+                    .order_by(AttendanceRow.recorded_at)
+                )
+            )
+            fees = list(
+                await s.scalars(
+                    select(FeeItemRow)
+                    .where(
+                        FeeItemRow.school_id == sid,
+                        FeeItemRow.updated_at > watermark,
+                        FeeItemRow.paid_at.is_(None),
+                    )
+                    .order_by(FeeItemRow.updated_at)
+                )
+            )
+        changes: list[Change] = []
+        newest = watermark
+        for score, subject_name in scores:
+            newest = max(newest, score.updated_at)
+            payload: dict[str, object] = {
+                "subject": subject_name,
+                "score_kind": score.kind,
+                "term": score.term,
+            }
+            if score.tenths is not None:
+                payload["value"] = str(tenths_to_decimal(score.tenths).normalize())
+            else:
+                payload["passed"] = bool(score.passed)
+            changes.append(
+                Change(
+                    kind="scores",
+                    student_id=score.student_id,
+                    key=(
+                        f"score:{score.student_id}:{score.subject_code}:{score.term}:"
+                        f"{score.kind}:{score.seq}:{score.updated_at.isoformat()}"
+                    ),
+                    occurred_at=score.updated_at,
+                    payload=payload,
+                )
+            )
+        for absence in absences:
+            newest = max(newest, absence.recorded_at)
+            changes.append(
+                Change(
+                    kind="attendance",
+                    student_id=absence.student_id,
+                    key=(
+                        f"absence:{absence.student_id}:{absence.date.isoformat()}:"
+                        f"{absence.session}:{'e' if absence.excused else 'u'}"
+                    ),
+                    occurred_at=absence.recorded_at,
+                    payload={
+                        "date": absence.date.isoformat(),
+                        "session": absence.session,
+                        "excused": absence.excused,
+                    },
+                    urgent=not absence.excused,  # absent without leave: the family should know now
+                )
+            )
+        for fee in fees:
+            assert fee.updated_at is not None
+            newest = max(newest, fee.updated_at)
+            changes.append(
+                Change(
+                    kind="fees",
+                    student_id=fee.student_id,
+                    key=f"fee:{fee.id}:{fee.updated_at.isoformat()}",
+                    occurred_at=fee.updated_at,
+                    payload={
+                        "name": fee.name,
+                        "amount": fee.amount,
+                        "due_date": fee.due_date.isoformat() if fee.due_date else None,
+                    },
+                )
+            )
+        return ChangeBatch(changes=tuple(changes), watermark=newest)
 
     def _read(self) -> _ReadSession:
         return _ReadSession(self._sessions)

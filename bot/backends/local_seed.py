@@ -193,6 +193,7 @@ async def seed_school(
                 due_date=f.due_date,
                 mandatory=f.mandatory,
                 paid_at=f.paid_at if f.paid else None,
+                updated_at=now,
             )
             for f in demo.fees
         )

@@ -1,0 +1,424 @@
+"""From school data to messages for parents: change detection, digests, notices, alerts.
+
+Nothing here sends. Everything ends as rows: notification items (one per parent and change,
+unique), and outbox messages (a digest, an urgent alert) written in the same transaction as
+the rows that record them. The relay (``bot.outbox``) delivers; the scheduler
+(``bot.scheduler``) calls :meth:`Notifier.run_once` on a timer.
+
+Exactly once, step by step
+    * a change becomes an item once per parent: ``notification_item`` is unique per
+      (school, channel, user, change key), and the change key names one version of a record;
+    * a digest is made once per parent and period: ``digest_run`` is unique per key
+      ``digest:{school}:{period}:{channel}:{user}``, inserted in the transaction that queues
+      the outbox row (same dedupe key) and marks the items it took;
+    * an item is taken once: marking sets ``digest_key`` only where it is still empty.
+
+Works with ports only (``UnitOfWorkFactory``, ``BackendRegistry``), no SQL here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.domain.digest import (
+    ChildSection,
+    Content,
+    DigestPrefs,
+    DuePeriod,
+    Item,
+    compose_alert,
+    compose_digest,
+    due_period,
+    shows_tomorrow,
+)
+from bot.domain.errors import BackendError
+from bot.domain.models import Session, Student
+from bot.i18n import Catalog, normalise_locale
+from bot.ports import (
+    BackendRegistry,
+    Link,
+    OutgoingMessage,
+    SchoolBackend,
+    StoredItem,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+log = logging.getLogger(__name__)
+
+DIGEST_TTL = dt.timedelta(hours=20)  # a digest not delivered by then is stale: expire it
+ALERT_TTL = dt.timedelta(days=2)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestPolicy:
+    grace: dt.timedelta = dt.timedelta(hours=2)  # catch up missed digests up to this late
+    overlap: dt.timedelta = dt.timedelta(minutes=5)  # re-read changes this far back (late commits)
+    default_timezone: str = "Asia/Ho_Chi_Minh"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    items: int = 0  # notification items created
+    alerts: int = 0  # urgent alerts queued
+    digests: int = 0  # digests queued
+
+
+def digest_key(school_id: str, period: str, channel: str, user_id: str) -> str:
+    return f"digest:{school_id}:{period}:{channel}:{user_id}"
+
+
+async def _locale(uow: UnitOfWork, link: Link, prefs: DigestPrefs) -> str:
+    """The chat's language (``/ngonngu`` or the settings), else the one saved with the
+    preferences, else Vietnamese."""
+    state = await uow.conversations.load(link.key)
+    return normalise_locale(state.locale or prefs.locale)
+
+
+async def _queue_alert(
+    uow: UnitOfWork,
+    catalog: Catalog,
+    *,
+    link: Link,
+    prefs: DigestPrefs,
+    child: str,
+    item: Item,
+    item_id: int,
+    now: dt.datetime,
+) -> None:
+    locale = await _locale(uow, link, prefs)
+    key = f"alert:{link.key.school_id}:{item_id}"
+    text = compose_alert(lambda k, **v: catalog.t(locale, k, **v), locale, child=child, item=item)
+    await uow.outbox.enqueue(
+        OutgoingMessage(
+            recipient=link.key,
+            kind="alert",
+            text=text,
+            dedupe_key=key,
+            urgent=True,
+            expires_at=now + ALERT_TTL,
+        ),
+        now=now,
+    )
+    await uow.notifications.mark_items([item_id], digest_key=key)
+
+
+async def publish_notice(
+    uow: UnitOfWork,
+    backend: SchoolBackend,
+    catalog: Catalog,
+    *,
+    school_id: str,
+    class_ids: Sequence[str] | None,
+    author: str,
+    text: str,
+    urgent: bool,
+    now: dt.datetime,
+) -> int:
+    """Record a notice and make one item per parent of a student in ``class_ids`` (``None``:
+    the whole school), in ``uow``'s transaction. Urgent notices go out at once to parents who
+    keep instant alerts on (the outbox row is urgent: it passes quiet hours); the others read
+    it in their next digest. Returns how many parents it reaches. The caller checks who may
+    send to which class."""
+    links = await uow.notifications.guardian_links([school_id])
+    prefs = await uow.notifications.all_prefs([school_id])
+    wanted = set(class_ids) if class_ids is not None else None
+    notice_ids: list[int] = []
+    for class_id in sorted(wanted) if wanted is not None else [None]:
+        notice_ids.append(
+            await uow.notifications.add_notice(
+                school_id=school_id,
+                class_id=class_id,
+                author=author,
+                text=text,
+                urgent=urgent,
+                now=now,
+            )
+        )
+    students: dict[str, Student | None] = {}
+    reached = 0
+    seen: set[tuple[str, str]] = set()
+    for link in links:
+        if link.subject_id not in students:
+            students[link.subject_id] = await backend.get_student(link.subject_id)
+        student = students[link.subject_id]
+        if student is None or (wanted is not None and student.class_id not in wanted):
+            continue
+        who = (link.key.channel, link.key.user_id)
+        if who in seen:  # two children in the class: one notice
+            continue
+        seen.add(who)
+        item = Item(kind=Content.NOTICES.value, payload={"text": text}, occurred_at=now)
+        item_id = await uow.notifications.add_item(
+            recipient=link.key,
+            student_id=student.id,
+            kind=item.kind,
+            change_key=f"notice:{notice_ids[0]}",
+            payload=item.payload,
+            urgent=urgent,
+            occurred_at=now,
+            now=now,
+        )
+        if item_id is None:
+            continue
+        reached += 1
+        pref = prefs.get((link.key.school_id, link.key.channel, link.key.user_id), DigestPrefs())
+        if urgent and pref.instant:
+            await _queue_alert(
+                uow,
+                catalog,
+                link=link,
+                prefs=pref,
+                child=student.full_name,
+                item=item,
+                item_id=item_id,
+                now=now,
+            )
+    return reached
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Candidate:
+    key: str
+    home: str  # the school whose preferences and time zone count
+    links: tuple[Link, ...]
+    prefs: DigestPrefs
+    period: DuePeriod
+
+
+class Notifier:
+    """Change detection and digests for the schools one bot serves."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        backends: BackendRegistry,
+        catalog: Catalog,
+        schools: Sequence[str],
+        policy: DigestPolicy | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._backends = backends
+        self._catalog = catalog
+        self._schools = tuple(schools)
+        self._policy = policy or DigestPolicy()
+
+    async def run_once(self, now: dt.datetime) -> RunResult:
+        """One tick: detect changes at every school, then make the digests due at ``now``."""
+        items = alerts = 0
+        for school in self._schools:
+            try:
+                made, queued = await self.detect_changes(school, now)
+            except BackendError as err:  # the school system is down: try again next tick
+                log.warning("change detection failed for %s: %s", school, type(err).__name__)
+                continue
+            items += made
+            alerts += queued
+        digests = await self.make_digests(now)
+        return RunResult(items=items, alerts=alerts, digests=digests)
+
+    # -- changes -------------------------------------------------------------------------
+
+    async def detect_changes(self, school_id: str, now: dt.datetime) -> tuple[int, int]:
+        """Turn the school's changes since the watermark into items; returns (items, alerts)."""
+        backend = self._backends.for_school(school_id)
+        async with self._uow() as uow:
+            watermark = await uow.notifications.watermark(school_id)
+        since = None if watermark is None else watermark - self._policy.overlap
+        batch = await backend.changes_since(since, now=now)
+        names: dict[str, str] = {}
+        for student_id in {c.student_id for c in batch.changes if c.urgent}:
+            student = await backend.get_student(student_id)
+            names[student_id] = student.full_name if student else ""
+        created = alerts = 0
+        async with self._uow() as uow:
+            if batch.changes:
+                links: dict[str, list[Link]] = defaultdict(list)
+                for link in await uow.notifications.guardian_links([school_id]):
+                    links[link.subject_id].append(link)
+                prefs = await uow.notifications.all_prefs([school_id])
+                for change in batch.changes:
+                    for link in links.get(change.student_id, []):
+                        item_id = await uow.notifications.add_item(
+                            recipient=link.key,
+                            student_id=change.student_id,
+                            kind=change.kind,
+                            change_key=change.key,
+                            payload=change.payload,
+                            urgent=change.urgent,
+                            occurred_at=change.occurred_at,
+                            now=now,
+                        )
+                        if item_id is None:
+                            continue  # seen before (overlap, or another worker)
+                        created += 1
+                        key = (link.key.school_id, link.key.channel, link.key.user_id)
+                        pref = prefs.get(key, DigestPrefs())
+                        if change.urgent and pref.instant:
+                            await _queue_alert(
+                                uow,
+                                self._catalog,
+                                link=link,
+                                prefs=pref,
+                                child=names.get(change.student_id, ""),
+                                item=Item(
+                                    kind=change.kind,
+                                    payload=change.payload,
+                                    occurred_at=change.occurred_at,
+                                ),
+                                item_id=item_id,
+                                now=now,
+                            )
+                            alerts += 1
+            await uow.notifications.set_watermark(school_id, batch.watermark, now=now)
+            await uow.commit()
+        return created, alerts
+
+    # -- digests -------------------------------------------------------------------------
+
+    async def _timezones(self) -> dict[str, str]:
+        zones = {}
+        for school in self._schools:
+            try:
+                info = await self._backends.for_school(school).school_info()
+                zones[school] = info.timezone or self._policy.default_timezone
+            except BackendError:
+                zones[school] = self._policy.default_timezone
+        return zones
+
+    async def due_digests(self, now: dt.datetime) -> list[_Candidate]:
+        """Parents whose digest period is due at ``now`` and not yet made."""
+        zones = await self._timezones()
+        async with self._uow() as uow:
+            prefs = await uow.notifications.all_prefs(self._schools)
+            # Most ticks fall in no one's window: then the (large) link table is not read.
+            grace = self._policy.grace
+            defaults = [(school, DigestPrefs()) for school in self._schools]
+            stored = [(key[0], pref) for key, pref in prefs.items()]
+            if not any(due_period(p, now, zones[s], grace=grace) for s, p in defaults + stored):
+                return []
+            links = await uow.notifications.guardian_links(self._schools)
+            # One parent = one chat user of this bot, whatever school each child is at.
+            groups: dict[tuple[str, str], list[Link]] = defaultdict(list)
+            for link in links:
+                groups[(link.key.channel, link.key.user_id)].append(link)
+            candidates = []
+            for (channel, user_id), mine in groups.items():
+                mine.sort(key=lambda lk: (lk.key.school_id, lk.id))
+                home = mine[0].key.school_id
+                pref = prefs.get((home, channel, user_id), DigestPrefs())
+                period = due_period(pref, now, zones[home], grace=self._policy.grace)
+                if period is None:
+                    continue
+                candidates.append(
+                    _Candidate(
+                        key=digest_key(home, period.key, channel, user_id),
+                        home=home,
+                        links=tuple(mine),
+                        prefs=pref,
+                        period=period,
+                    )
+                )
+            made = await uow.notifications.digests_made([c.key for c in candidates])
+        return [c for c in candidates if c.key not in made]
+
+    async def make_digests(self, now: dt.datetime) -> int:
+        queued = 0
+        for candidate in await self.due_digests(now):
+            try:
+                if await self._make_digest(candidate, now):
+                    queued += 1
+            except BackendError as err:
+                log.warning("digest %s postponed: %s", candidate.key, type(err).__name__)
+        return queued
+
+    async def _sections(
+        self, candidate: _Candidate, pending: Sequence[StoredItem]
+    ) -> list[ChildSection]:
+        by_child: dict[tuple[str, str], list[Item]] = defaultdict(list)
+        for stored in pending:
+            by_child[(stored.school_id, stored.student_id)].append(stored.item)
+        want_tomorrow = Content.TIMETABLE in candidate.prefs.content and shows_tomorrow(
+            candidate.period.local_date
+        )
+        tomorrow = (candidate.period.local_date + dt.timedelta(days=1)).weekday()
+        sections = []
+        seen: set[tuple[str, str]] = set()
+        school_names: dict[str, str] = {}
+        for link in candidate.links:
+            child = (link.key.school_id, link.subject_id)
+            if child in seen:
+                continue
+            seen.add(child)
+            backend = self._backends.for_school(link.key.school_id)
+            student = await backend.get_student(link.subject_id)
+            if student is None:
+                continue
+            if link.key.school_id not in school_names:
+                school_names[link.key.school_id] = (await backend.school_info()).name
+            lessons: list[str] | None = None
+            if want_tomorrow:
+                slots = [
+                    s for s in await backend.timetable(student.class_id) if s.weekday == tomorrow
+                ]
+                slots.sort(key=lambda s: (s.session is not Session.MORNING, s.period))
+                lessons = [s.subject_name for s in slots]
+            sections.append(
+                ChildSection(
+                    name=student.full_name,
+                    class_name=student.class_name,
+                    school_name=school_names[link.key.school_id],
+                    items=tuple(by_child.get(child, ())),
+                    tomorrow=lessons,
+                )
+            )
+        return sections
+
+    async def _make_digest(self, candidate: _Candidate, now: dt.datetime) -> bool:
+        first = candidate.links[0]
+        channel, user_id = first.key.channel, first.key.user_id
+        async with self._uow() as uow:
+            pending = await uow.notifications.pending_items(
+                channel=channel, user_id=user_id, school_ids=self._schools
+            )
+            locale = await _locale(uow, first, candidate.prefs)
+        sections = await self._sections(candidate, pending)
+        digest = compose_digest(
+            lambda k, **v: self._catalog.t(locale, k, **v),
+            locale,
+            frequency=candidate.prefs.frequency,
+            local_date=candidate.period.local_date,
+            children=sections,
+            content=candidate.prefs.content,
+        )
+        async with self._uow() as uow:
+            claimed = await uow.notifications.start_digest(
+                key=candidate.key,
+                school_id=candidate.home,
+                period=candidate.period.key,
+                item_count=digest.item_count if digest else 0,
+                queued=digest is not None,
+                now=now,
+            )
+            if not claimed:
+                return False  # another tick or worker made it first
+            if digest is not None:
+                await uow.outbox.enqueue(
+                    OutgoingMessage(
+                        recipient=first.key,
+                        kind="digest",
+                        text=digest.text,
+                        dedupe_key=candidate.key,
+                        expires_at=candidate.period.slot + DIGEST_TTL,
+                    ),
+                    now=now,
+                )
+            # Items the parent chose not to hear about are consumed too, or they would pile up.
+            await uow.notifications.mark_items([p.id for p in pending], digest_key=candidate.key)
+            await uow.commit()
+        return digest is not None
