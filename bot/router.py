@@ -285,6 +285,10 @@ class Router:
                 return account.language_menu(turn)
             if name == "absence":
                 return await absence_request.start(turn)
+            if name == "settings":
+                return await settings.start(turn)
+            if name == "notice":
+                return await notice.start(turn)
             if name == "my_requests":
                 return await absence.my_requests(turn)
             if name == "pending":

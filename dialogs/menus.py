@@ -23,8 +23,9 @@ def main_menu(turn: Turn) -> tuple[tuple[Button, ...], ...]:
         ),
         (
             Button(label=turn.t("button.add_child"), action="menu:add_child"),
-            Button(label=turn.t("button.language"), action="menu:lang"),
+            Button(label=turn.t("button.notifications"), action="menu:settings"),
         ),
+        (Button(label=turn.t("button.language"), action="menu:lang"),),
     )
 
 
@@ -46,5 +47,8 @@ def teacher_menu(turn: Turn) -> tuple[tuple[Button, ...], ...]:
             Button(label=turn.t("button.pending"), action="menu:pending"),
             Button(label=turn.t("button.class_absent"), action="menu:class_absent"),
         ),
-        (Button(label=turn.t("button.language"), action="menu:lang"),),
+        (
+            Button(label=turn.t("button.send_notice"), action="menu:notice"),
+            Button(label=turn.t("button.language"), action="menu:lang"),
+        ),
     )
