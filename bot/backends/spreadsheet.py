@@ -1056,7 +1056,7 @@ def check_references(parsed: ParsedImport, known: Known) -> list[RowError]:
                         r.sheet,
                         r.row,
                         "Lớp chủ nhiệm",
-                        f"lớp {cls[:20]} đã có GVCN khác ({other[1].ref()})",
+                        f"lớp {cls[:20]} đã có GVCN khác (xem {other[1].ref()})",
                     )
                 )
             homeroom_of.setdefault(fold_key(cls), (fold_key(r["code"]), r))
