@@ -159,7 +159,7 @@ async def run_import(
         if k not in report.sheets:
             continue
         summary = report.sheets[k]
-        title = summary.title if len(summary.title) <= 20 else SPECS[k].title
+        title = SPECS[k].title
         print(
             f"{title:<20} {summary.added:>7} {summary.changed:>7} {summary.unchanged:>11}",
             file=out,

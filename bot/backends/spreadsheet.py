@@ -411,7 +411,7 @@ def _read_csv(path: Path, *, kind: Kind | None, progress: Progress | None) -> Pa
     try:
         reader = csv.reader(io.StringIO(text), dialect)
         rows = ((n, list[object](r)) for n, r in enumerate(reader, start=1))
-        title = path.stem
+        title = path.name
         result = parse_rows([(title, rows)], kind=kind, progress=progress, csv_mode=True)
     except csv.Error as err:
         raise ImportFileError(f"tệp CSV không hợp lệ: {err}") from None
