@@ -692,7 +692,8 @@ class _Planner:
             old = self.slots.get(cid, {}).get(slot)
             desired = {"subject_name": r["subject"]}
             for f, col in (("teacher_name", "teacher"), ("room", "room")):
-                desired[f] = r[col]
+                if col in r.given or old is None:
+                    desired[f] = r[col]
             self._upsert(
                 TimetableSlotRow,
                 summary,
@@ -772,9 +773,10 @@ class _Planner:
                 "session": r["session"],
             }
             old = self.attendance.get((stid, r["date"], r["session"]))
-            desired: dict[str, Any] = {"excused": r["excused"]}
-            if "reason" in r.given or old is None:
-                desired["reason"] = r["reason"]
+            desired: dict[str, Any] = {}
+            for f in ("excused", "reason"):
+                if f in r.given or old is None:
+                    desired[f] = r[f]
             if old is None:
                 self.ops.inserts[AttendanceRow].append({**key, **desired, "recorded_at": self.now})
                 summary.added += 1
