@@ -27,6 +27,7 @@ import datetime as dt
 import enum
 import io
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -360,6 +361,14 @@ def read_file(
 
 
 def _read_xlsx(path: Path, *, kind: Kind | None, progress: Progress | None) -> ParsedImport:
+    # Files saved by other tools make openpyxl warn ("Data Validation extension is not
+    # supported", "no default style"): harmless for reading values, noise for the operator.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_xlsx_quietly(path, kind=kind, progress=progress)
+
+
+def _read_xlsx_quietly(path: Path, *, kind: Kind | None, progress: Progress | None) -> ParsedImport:
     import openpyxl
 
     try:
