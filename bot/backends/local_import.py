@@ -45,6 +45,7 @@ from bot.domain.phone import normalize_phone
 from bot.domain.text import fold
 from storage.tables import (
     AttendanceRow,
+    AuditEvent,
     Base,
     FeeItemRow,
     GuardianRow,
@@ -75,6 +76,7 @@ _WRITE_ORDER: tuple[type[Base], ...] = (
     TimetableSlotRow,
     FeeItemRow,
     AttendanceRow,
+    AuditEvent,
 )
 _CHUNK = 2000
 _PAID_TIME = dt.time(5, 0)  # a paid date is stored as noon in Hà Nội (05:00 UTC)
@@ -154,6 +156,17 @@ async def import_school(
         planner.plan()
         if dry_run:
             return report
+        planner.ops.inserts[AuditEvent].append(
+            {
+                "school_id": school_id,
+                "at": now,
+                "actor": "cli",
+                "action": "import",
+                "detail": {
+                    k.value: [v.added, v.changed, v.unchanged] for k, v in report.sheets.items()
+                },
+            }
+        )
         try:
             await _apply(s, planner.ops, progress)
             await s.commit()

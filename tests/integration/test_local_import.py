@@ -21,7 +21,7 @@ from bot.backends.spreadsheet import Kind, read_file, write_template
 from bot.domain.models import Session, Term
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.tables import School, ScoreRow, StudentRow
+from storage.tables import AuditEvent, School, ScoreRow, StudentRow
 from tests.workbooks import fill, write
 
 T0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
@@ -183,7 +183,14 @@ async def test_reimporting_the_same_file_changes_nothing(
     assert again.scores_touched == 0
     async with sessions() as s:
         stamps = set(await s.scalars(select(ScoreRow.updated_at)))
+        audit = list(await s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     assert stamps == {T0}
+    assert [(a.actor, a.action, a.at) for a in audit] == [
+        ("cli", "import", T0),
+        ("cli", "import", T1),
+    ]
+    assert audit[0].detail["students"] == [3, 0, 0]
+    assert audit[1].detail["scores"] == [0, 0, 4]
 
 
 async def test_one_changed_score_is_one_change_and_only_its_timestamp_moves(
