@@ -330,7 +330,12 @@ class _Planner:
     def plan_school(self, name: str | None) -> None:
         info = dict(self.parsed.info)
         if name:
-            info["name"] = name
+            info["name"] = name.strip()
+        if len(info.get("name", "")) > 200:
+            self.report.errors.append(
+                RowError(SPECS[Kind.INFO].title, 0, "Tên trường", "quá dài (tối đa 200 ký tự)")
+            )
+            return
         if self.school is None:
             if not info.get("name"):
                 self.report.errors.append(
@@ -389,10 +394,16 @@ class _Planner:
         """Ids for every class, teacher and student named in the file or the database."""
         self.class_id: dict[str, str] = {k: r.id for k, r in self.classes.items()}
         self.class_grade: dict[str, int] = {r.id: r.grade for r in self.classes.values()}
+        taken = set(self.class_id.values())
         for r in self.parsed.of(Kind.CLASSES):
             key = fold_key(r["name"])
-            cid = self.class_id.setdefault(key, f"c-{key.lower()}")
-            self.class_grade[cid] = r["grade"]
+            if key not in self.class_id:
+                readable = f"c-{key.lower()}"  # "6A" -> "c-6a", as in the demo school
+                self.class_id[key] = (
+                    readable if readable not in taken else _new_id("c", self.sid, key)
+                )
+                taken.add(self.class_id[key])
+            self.class_grade[self.class_id[key]] = r["grade"]
         self.teacher_id: dict[str, str] = {k: r.id for k, r in self.teachers.items()}
         for r in self.parsed.of(Kind.TEACHERS):
             key = fold_key(r["code"])

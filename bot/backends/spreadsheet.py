@@ -318,6 +318,9 @@ class ParsedImport:
     sheets: dict[Kind, list[str]] = field(default_factory=dict)  # kind -> sheet names read
     skipped: list[str] = field(default_factory=list)  # sheets not recognised
     info: dict[str, Any] = field(default_factory=dict)  # name, school_year, current_term
+    # classes, students, teachers whose own row has an error: references to them are not
+    # reported again as "unknown"
+    rejected: set[tuple[Kind, str]] = field(default_factory=set)
 
     def of(self, kind: Kind) -> list[Record]:
         return self.records.get(kind, [])
@@ -620,6 +623,8 @@ def _parse_body(
         values = parse(raw, given, err)
         if errors:
             out.errors.extend(errors)
+            if kind in _KEY_COLUMN:
+                out.rejected.add((kind, fold_key(raw.get(_KEY_COLUMN[kind]))))
         else:
             records.append(Record(kind=kind, sheet=title, row=n, given=given, values=values))
         count += 1
@@ -630,6 +635,7 @@ def _parse_body(
 
 
 Err = Callable[[str, str], None]
+_KEY_COLUMN = {Kind.CLASSES: "name", Kind.STUDENTS: "student_code", Kind.TEACHERS: "code"}
 
 
 def _required_text(raw: dict[str, object], key: str, err: Err, limit: int) -> str:
@@ -938,6 +944,8 @@ def _p_fees(raw: dict[str, object], given: frozenset[str], err: Err) -> dict[str
         text = re.sub(r"\s|₫|đ|vnd|VND|[.,]", "", _text(value))
         if not re.fullmatch(r"\d{1,12}", text):
             err("amount", "số tiền không hợp lệ (ví dụ 631.800)")
+        elif int(text) > 2_000_000_000:
+            err("amount", "số tiền quá lớn (tối đa 2.000.000.000 ₫)")
         else:
             amount = int(text)
     paid = _date(raw.get("paid_on"))
@@ -1038,9 +1046,14 @@ def check_references(parsed: ParsedImport, known: Known) -> list[RowError]:
                 )
             else:
                 first[key] = r
-    classes = known.classes | {fold_key(r["name"]) for r in parsed.of(Kind.CLASSES)}
-    students = known.students | {fold_key(r["code"]) for r in parsed.of(Kind.STUDENTS)}
-    teachers = known.teachers | {fold_key(r["code"]) for r in parsed.of(Kind.TEACHERS)}
+
+    def pool(kind: Kind, column: str, db: frozenset[str]) -> set[str]:
+        rejected = {key for k, key in parsed.rejected if k is kind}
+        return set(db) | rejected | {fold_key(r[column]) for r in parsed.of(kind)}
+
+    classes = pool(Kind.CLASSES, "name", known.classes)
+    students = pool(Kind.STUDENTS, "code", known.students)
+    teachers = pool(Kind.TEACHERS, "code", known.teachers)
 
     def need(
         r: Record, column: str, value: str, pool: frozenset[str] | set[str], what: str

@@ -356,3 +356,20 @@ def test_workbook_with_no_recognisable_sheet_is_refused(tmp_path: Path) -> None:
     wb.save(path)
     with pytest.raises(ImportFileError, match="không tìm thấy dữ liệu"):
         read_file(path)
+
+
+def test_a_rejected_student_is_not_reported_again_as_unknown() -> None:
+    sheets = [
+        ("Học sinh", [["Mã HS", "Họ tên", "Lớp", "Ngày sinh"], ["HS1", "An", "6A", "99/99/2014"]]),
+        ("Điểm", [["Mã HS", "Môn", "Học kỳ", "TX1"], ["HS1", "Toán", 1, 8]]),
+    ]
+    parsed = parse_rows([(t, ((n, r) for n, r in enumerate(rows, 1))) for t, rows in sheets])
+    assert messages(parsed, Known(classes=frozenset({"6A"}))) == [
+        "trang 'Học sinh', dòng 2, cột 'Ngày sinh': "
+        "ngày '99/99/2014' không hợp lệ (dạng dd/mm/yyyy)"
+    ]
+
+
+def test_an_amount_too_large_for_the_database_is_an_error() -> None:
+    parsed = parse("Khoản thu", [["Mã HS", "Khoản thu", "Số tiền"], ["HS1", "X", "3.000.000.000"]])
+    assert any("số tiền quá lớn" in m for m in messages(parsed))
