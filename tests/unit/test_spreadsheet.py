@@ -373,3 +373,9 @@ def test_a_rejected_student_is_not_reported_again_as_unknown() -> None:
 def test_an_amount_too_large_for_the_database_is_an_error() -> None:
     parsed = parse("Khoản thu", [["Mã HS", "Khoản thu", "Số tiền"], ["HS1", "X", "3.000.000.000"]])
     assert any("số tiền quá lớn" in m for m in messages(parsed))
+
+
+def test_the_reader_needs_no_database() -> None:
+    from tests.unit.test_architecture import ROOT, _imports
+
+    assert _imports(ROOT / "bot/backends/spreadsheet.py") & {"sqlalchemy", "storage"} == set()
