@@ -47,6 +47,7 @@ from storage.tables import (
     AttendanceRow,
     AuditEvent,
     Base,
+    ChatLink,
     FeeItemRow,
     GuardianRow,
     School,
@@ -193,9 +194,27 @@ async def _apply(s: AsyncSession, ops: _Ops, progress: Progress | None) -> None:
         for key in ops.deletes[table]:
             conditions = [getattr(table, col) == value for col, value in key.items()]
             await s.execute(delete(table).where(*conditions))
+            if table is StudentGuardianRow:
+                await _revoke_chat_links(s, key)
             done += 1
         if progress is not None and ops.deletes[table]:
             progress("ghi vào cơ sở dữ liệu", done, total)
+
+
+async def _revoke_chat_links(s: AsyncSession, link: dict[str, Any]) -> None:
+    """A guardian the school no longer lists for a student loses the chats linked as them:
+    a verified chat must not outlive the school's record (custody changes, a wrong number)."""
+    await s.execute(
+        update(ChatLink)
+        .where(
+            ChatLink.school_id == link["school_id"],
+            ChatLink.role == "guardian",
+            ChatLink.subject_id == link["student_id"],
+            ChatLink.person_id == link["guardian_id"],
+            ChatLink.active.is_(True),
+        )
+        .values(active=False)
+    )
 
 
 class _Planner:

@@ -21,7 +21,7 @@ from bot.backends.spreadsheet import Kind, read_file, write_template
 from bot.domain.models import Session, Term
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.tables import AuditEvent, School, ScoreRow, StudentRow
+from storage.tables import AuditEvent, ChatLink, School, ScoreRow, StudentRow
 from tests.workbooks import fill, write
 
 T0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
@@ -228,6 +228,27 @@ async def test_an_updated_file_changes_only_what_differs(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
     assert (await run(sessions, small_workbook(tmp_path / "v1.xlsx"))).ok
+    backend = LocalBackend(sessions, SCHOOL)
+    an = await backend.find_student("HS001")
+    assert an is not None
+    mother, father = await backend.guardians(an.id)
+    async with sessions() as s:  # both parents have linked a chat
+        for user, person in (("father", father.id), ("mother", mother.id)):
+            s.add(
+                ChatLink(
+                    school_id=SCHOOL,
+                    channel="telegram",
+                    chat_id=user,
+                    user_id=user,
+                    role="guardian",
+                    subject_id=an.id,
+                    person_id=person,
+                    consent_version="1",
+                    consent_at=T0,
+                    verified_at=T0,
+                )
+            )
+        await s.commit()
     students = [list(r) for r in SMALL["Học sinh"]] + [["HS004", "Phạm Quang Huy", "8B", ""]]
     students[2][1] = "Lê Văn Khoa Nam"
     guardians = [r for r in SMALL["Phụ huynh"] if r[1] != "Nguyễn Văn Bình"]
@@ -248,10 +269,10 @@ async def test_an_updated_file_changes_only_what_differs(
     assert counts(report)[Kind.SCORES] == (0, 2, 2)
     assert sorted(report.sheets[Kind.SCORES].changes) == ["dòng 3: CK (xóa)", "dòng 6: TX2"]
     assert counts(report)[Kind.CLASSES] == (0, 0, 2)
-    backend = LocalBackend(sessions, SCHOOL)
-    an = await backend.find_student("HS001")
-    assert an is not None
     assert [g.name for g in await backend.guardians(an.id)] == ["Trần Thị Mai"]
+    async with sessions() as s:  # the father's chat is no longer linked to the child
+        active = dict((await s.execute(select(ChatLink.user_id, ChatLink.active))).all())
+    assert active == {"father": False, "mother": True}
     toan = next(s for s in await backend.scores(an.id, Term.HK1) if s.subject_code == "toan")
     assert toan.final is None and toan.midterm == Decimal("7.8")
 
