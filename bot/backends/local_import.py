@@ -12,6 +12,7 @@ Rules (documented in the README):
 * scores that are added or changed get ``updated_at = now``; unchanged scores keep theirs,
   which is how the notification layer finds new scores (``ix_score_updated``). Attendance
   rows get ``recorded_at = now`` when added or changed;
+* a guardian dropped from a student's list loses the chats linked as that guardian;
 * any error rejects the whole import: nothing is written. ``dry_run`` computes the same
   diff and writes nothing.
 """
