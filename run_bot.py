@@ -36,6 +36,8 @@ examples:
   python run_bot.py run --user me2       a second chat user (e.g. to act as a teacher)
   python run_bot.py check-config         validate the settings and the database
   python run_bot.py notice --class 6A --text "Họp phụ huynh 19h thứ Sáu" [--urgent]
+  python run_bot.py import --template    a blank spreadsheet to fill in
+  python run_bot.py import data.xlsx --school thcs-abc --name "Trường THCS ABC" --dry-run
   LIENLAC_DATABASE__URL=postgresql+asyncpg://postgres@127.0.0.1:5432/lienlac \\
       python run_bot.py db upgrade       migrate a PostgreSQL database
 """
@@ -114,7 +116,63 @@ def _parser() -> argparse.ArgumentParser:
     notice.add_argument("--text", required=True, help="the notice, at most 500 characters")
     notice.add_argument("--urgent", action="store_true", help="send at once, even in quiet hours")
     notice.add_argument("--yes", action="store_true", help="send without asking to confirm")
+    imp = sub.add_parser(
+        "import",
+        parents=[common],
+        help="load a school's spreadsheet (xlsx/csv) into the local backend",
+        description="Import students, guardians, classes, teachers, scores, timetable, fees "
+        "and attendance from an xlsx workbook (a sheet per kind) or a CSV file (one kind). "
+        "Nothing is written if any row has an error.",
+    )
+    imp.add_argument("file", nargs="?", type=Path, help="the .xlsx or .csv file")
+    imp.add_argument("--school", metavar="ID", help="school id (LIENLAC_SCHOOL_ID to serve it)")
+    imp.add_argument("--name", metavar="NAME", help="school name (needed for a new school)")
+    imp.add_argument(
+        "--kind",
+        choices=[k.value for k in _import_kinds()],
+        help="what a CSV file holds, when its headers do not say",
+    )
+    imp.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
+    imp.add_argument(
+        "--template",
+        nargs="?",
+        type=Path,
+        const=Path("lienlac-mau-nhap-du-lieu.xlsx"),
+        metavar="PATH",
+        help="write a blank template workbook instead",
+    )
     return parser
+
+
+def _import_kinds() -> list[Any]:
+    from bot.backends.spreadsheet import Kind
+
+    return [k for k in Kind if k is not Kind.INFO]
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    import re
+
+    from bot.backends.import_cli import run_import
+    from bot.backends.spreadsheet import Kind
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the summary readable
+    if args.file is None or not args.school:
+        print("Cần tên tệp và --school: python run_bot.py import FILE --school ID", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", args.school):
+        print("--school: chữ thường không dấu, số, '-' hoặc '_' (tối đa 40)", file=sys.stderr)
+        return 2
+    return asyncio.run(
+        run_import(
+            settings.database_url,
+            args.file,
+            school_id=args.school,
+            name=args.name,
+            kind=Kind(args.kind) if args.kind else None,
+            dry_run=args.dry_run,
+        )
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -493,6 +551,10 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     if command == "demo" and args.demo_command == "info":
         return _print_demo_info(args.json)
+    if command == "import" and args.template is not None:
+        from bot.backends.import_cli import run_template
+
+        return run_template(args.template)
     from bot.config import ConfigError
 
     try:
@@ -514,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_demo_reset(settings))
         if command == "notice":
             return asyncio.run(_notice(args, settings))
+        if command == "import":
+            return _import(args, settings)
     except ConfigError as err:
         print(f"Configuration error: {err}", file=sys.stderr)
         return 2
