@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.domain.models import (
     AttendanceRecord,
@@ -89,6 +89,19 @@ class SchoolBackend(Protocol):
         Idempotent: writing the same absence twice leaves one record. Backends without
         ``Capability.ABSENCE_WRITE`` raise ``BackendUnsupported``."""
         ...
+
+
+# Called with the moment a cached answer was fetched, when it stood in for a live one.
+StaleNote = Callable[[dt.datetime], None]
+
+
+@runtime_checkable
+class ObservableBackend(Protocol):
+    """A backend that may answer from a cache (``bot.backends.cached``). ``observed(note)``
+    returns a view for one turn; ``note`` hears the fetch time of every cached answer served
+    instead of a live one, so the reply can show its age."""
+
+    def observed(self, note: StaleNote) -> SchoolBackend: ...
 
 
 class BackendRegistry(Protocol):

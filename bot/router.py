@@ -27,7 +27,7 @@ from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.turn import CoreServices, Turn
 from dialogs import verify_parent
 from handlers import account, attendance, fees, scores, timetable
-from handlers.common import parse_query_action
+from handlers.common import parse_query_action, with_data_age
 from handlers.intents import IntentName, match
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class Router:
                 text=nfc(incoming.text).strip()[:MAX_TEXT],
             )
             try:
-                replies = await self._dispatch(turn, caps)
+                replies = with_data_age(turn, await self._dispatch(turn, caps))
             except BackendError as err:
                 log.warning("school system error for %s: %s", incoming.key, type(err).__name__)
                 replies = [Reply(text=turn.t(err.message_key))]
