@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import threading
 import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -69,8 +71,11 @@ class FakeQlhs(LoopbackServer):
         """The test mapping written as TOML (for the real process and check-config)."""
         text = (FIXTURES / "mapping.toml").read_text(encoding="utf-8")
         text = text.replace("http://127.0.0.1:9/api/v1", f"{self.url}/api/v1")
-        for key, value in overrides.items():
-            text = f"{key} = {json.dumps(value)}\n" + text
+        for key, value in overrides.items():  # top-level keys only
+            line = f"{key} = {json.dumps(value)}"
+            text, found = re.subn(rf"(?m)^{re.escape(key)} = .*$", line, text, count=1)
+            if not found:
+                text = line + "\n" + text
         path = directory / "qlhs-mapping.toml"
         path.write_text(text, encoding="utf-8")
         return path
@@ -86,8 +91,8 @@ class FakeQlhs(LoopbackServer):
     async def _token(self, request: Request) -> Response:
         header = request.headers.get("authorization", "")
         expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-        form = await request.form()
-        if header != f"Basic {expected}" or form.get("grant_type") != "client_credentials":
+        form = parse_qs((await request.body()).decode())
+        if header != f"Basic {expected}" or form.get("grant_type") != ["client_credentials"]:
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         token = secrets.token_urlsafe(16)
         with self._lock:
