@@ -186,6 +186,43 @@ async def _check_config(settings: Settings) -> int:
     )
     print(f"  OTP provider: {settings.otp.provider}")
     print(f"  Telegram: {'token set' if settings.telegram.token else 'off'}")
+    if settings.backend.kind == "local":
+        print("  school system: local (LienLac's own tables)")
+        return 0
+    return await _check_backend(settings)
+
+
+async def _check_backend(settings: Settings) -> int:
+    """Test before configure: ask the school system each kind of question once."""
+    from bot.backends.registry import probe
+    from bot.bootstrap import build_backends
+    from bot.clock import SystemClock
+    from storage.engine import create_engine, session_factory
+
+    print(f"  school system: {settings.backend.kind} ({settings.backend.mapping})")
+    engine = create_engine(settings.database_url)
+    try:
+        built = await build_backends(
+            settings, sessions=session_factory(engine), clock=SystemClock()
+        )
+        try:
+            sample = getattr(built.direct, "check_student_code", "")
+            results = await probe(built.direct, sample)
+        finally:
+            for close in built.closers:
+                result = close()
+                if hasattr(result, "__await__"):
+                    await result
+    finally:
+        await engine.dispose()
+    width = max(len(r.endpoint) for r in results)
+    for r in results:
+        print(f"    {'ok  ' if r.ok else 'FAIL'} {r.endpoint:<{width}}  {r.detail}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"The school system failed {len(failed)} of {len(results)} checks; fix the mapping.")
+        return 1
+    print(f"The school system answered all {len(results)} checks.")
     return 0
 
 
