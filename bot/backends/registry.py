@@ -22,6 +22,7 @@ GROUP = "lienlac.backends"
 BUILTIN = {
     "local": "bot.backends.local:manifest",
     "rest_json": "bot.backends.rest_json:manifest",
+    "oneroster": "bot.backends.oneroster:manifest",
 }
 
 

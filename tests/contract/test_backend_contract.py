@@ -20,6 +20,7 @@ from bot.backends.demo_data import (
 )
 from bot.backends.local import LocalBackend
 from bot.backends.local_seed import seed_school
+from bot.backends.oneroster import OneRosterBackend, OneRosterConfig
 from bot.backends.rest_json import RestJsonBackend, RestJsonConfig
 from bot.domain.errors import BackendUnsupported
 from bot.domain.models import Term
@@ -27,13 +28,14 @@ from bot.domain.tt22 import term_average
 from bot.ports import Capability, SchoolBackend
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
+from tests.fakes.oneroster import FakeOneRoster
 from tests.fakes.ports import FakeClock
 from tests.fakes.qlhs_rest import FakeQlhs
 
 pytestmark = pytest.mark.contract
 
 NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)
-BACKENDS = ["local", "rest_json"]
+BACKENDS = ["local", "rest_json", "oneroster"]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,15 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             async with httpx.AsyncClient() as client:
                 yield RestJsonBackend(
                     RestJsonConfig.model_validate(qlhs.mapping()),
+                    school_id="demo",
+                    client=client,
+                    clock=FakeClock(),
+                )
+    elif request.param == "oneroster":
+        with FakeOneRoster() as provider:
+            async with httpx.AsyncClient() as client:
+                yield OneRosterBackend(
+                    OneRosterConfig.model_validate(provider.config()),
                     school_id="demo",
                     client=client,
                     clock=FakeClock(),
@@ -86,9 +97,11 @@ async def test_unknown_codes_and_ids_are_none_or_empty(backend: SchoolBackend) -
     assert await backend.get_student("st-nobody") is None
     assert list(await backend.guardians("st-nobody")) == []
     assert list(await backend.scores("st-nobody", Term.HK1)) == []
-    assert list(await backend.fees("st-nobody")) == []
-    assert list(await backend.attendance("st-nobody")) == []
     assert await backend.find_teacher("GV999") is None
+    if Capability.FEES in backend.capabilities:
+        assert list(await backend.fees("st-nobody")) == []
+    if Capability.ATTENDANCE in backend.capabilities:
+        assert list(await backend.attendance("st-nobody")) == []
 
 
 async def test_guardians_with_phones(backend: SchoolBackend, demo: DemoSchool) -> None:
@@ -114,7 +127,26 @@ async def test_scores_and_tt22_averages(backend: SchoolBackend, demo: DemoSchool
     assert working.rounded == Decimal("6.6")
 
 
+async def test_questions_beyond_the_capabilities_are_refused_clearly(
+    backend: SchoolBackend,
+) -> None:
+    """Handlers check capabilities first; a backend asked anyway raises BackendUnsupported."""
+    calls = {
+        Capability.TIMETABLE: lambda: backend.timetable("c-6a"),
+        Capability.FEES: lambda: backend.fees("st-6a-01"),
+        Capability.ATTENDANCE: lambda: backend.attendance("st-6a-01"),
+    }
+    for capability, call in calls.items():
+        if capability in backend.capabilities:
+            await call()
+        else:
+            with pytest.raises(BackendUnsupported):
+                await call()
+
+
 async def test_timetable(backend: SchoolBackend, demo: DemoSchool) -> None:
+    if Capability.TIMETABLE not in backend.capabilities:
+        return  # checked by test_questions_beyond_the_capabilities_are_refused_clearly
     order = {"morning": 0, "afternoon": 1}
     for c in demo.classes:
         want = sorted(
@@ -125,6 +157,8 @@ async def test_timetable(backend: SchoolBackend, demo: DemoSchool) -> None:
 
 
 async def test_fees_and_attendance(backend: SchoolBackend, demo: DemoSchool) -> None:
+    if not {Capability.FEES, Capability.ATTENDANCE} <= backend.capabilities:
+        return  # checked by test_questions_beyond_the_capabilities_are_refused_clearly
     for student in demo.students:
         fees = sorted(await backend.fees(student.id), key=lambda f: f.id)
         assert fees == sorted(
@@ -150,14 +184,16 @@ async def test_classes_and_teachers(backend: SchoolBackend, demo: DemoSchool) ->
     assert await backend.find_teacher(first.code.lower()) == first
 
 
-async def test_capabilities_cover_the_demo_questions(backend: SchoolBackend) -> None:
-    assert {
-        Capability.STUDENTS,
-        Capability.SCORES,
-        Capability.TIMETABLE,
-        Capability.FEES,
-        Capability.ATTENDANCE,
-    } <= backend.capabilities
+async def test_capabilities_cover_the_demo_questions(
+    backend: SchoolBackend, request: pytest.FixtureRequest
+) -> None:
+    assert {Capability.STUDENTS, Capability.SCORES, Capability.STAFF} <= backend.capabilities
+    if "oneroster" not in request.node.name:  # OneRoster has no timetable, fees, attendance
+        assert {
+            Capability.TIMETABLE,
+            Capability.FEES,
+            Capability.ATTENDANCE,
+        } <= backend.capabilities
 
 
 async def test_absence_write_is_idempotent_or_unsupported(backend: SchoolBackend) -> None:
