@@ -280,8 +280,26 @@ class OneRosterBackend:
             demographics = await self.collection(f"{ros}/demographics", "demographics")
             categories = await self.collection(f"{gb}/categories", "categories")
             line_items = await self.collection(f"{gb}/lineItems", "lineItems")
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise BackendUnavailable("the roster does not have the OneRoster shape") from err
+        try:
+            r = self._index(now, orgs, sessions, classes, users, enrollments, demographics)
+            self._index_gradebook(r, categories, line_items)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise BackendUnavailable("the roster does not have the OneRoster shape") from err
+        self._roster = r
+        return r
+
+    def _index(
+        self,
+        now: dt.datetime,
+        orgs: list[dict[str, Any]],
+        sessions: list[dict[str, Any]],
+        classes: list[dict[str, Any]],
+        users: list[dict[str, Any]],
+        enrollments: list[dict[str, Any]],
+        demographics: list[dict[str, Any]],
+    ) -> _Roster:
         r = _Roster(fetched_at=now)
         school = self._config.school_sourced_id
         for org in orgs:
@@ -328,13 +346,17 @@ class OneRosterBackend:
                     code = str(r.scheduled[cid].get("classCode", ""))
                     if code in r.homeroom_by_code:
                         r.teacher_taught[uid].add(r.homeroom_by_code[code])
+        return r
+
+    @staticmethod
+    def _index_gradebook(
+        r: _Roster, categories: list[dict[str, Any]], line_items: list[dict[str, Any]]
+    ) -> None:
         for cat in categories:
             r.categories[str(cat.get("sourcedId"))] = str(cat.get("title", ""))
         for li in line_items:
             if _active(li):
                 r.line_items[_ref(li.get("class"))].append(li)
-        self._roster = r
-        return r
 
     def _kind(self, roster: _Roster, category_id: str) -> Kind | None:
         title = roster.categories.get(category_id, "")
@@ -409,6 +431,12 @@ class OneRosterBackend:
         return out
 
     async def scores(self, student_id: str, term: Term) -> Sequence[SubjectScores]:
+        try:
+            return await self._scores(student_id, term)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as err:
+            raise BackendUnavailable("gradebook results do not have the OneRoster shape") from err
+
+    async def _scores(self, student_id: str, term: Term) -> list[SubjectScores]:
         r = await self._snapshot()
         if student_id not in r.users:
             return []
@@ -489,7 +517,7 @@ class OneRosterBackend:
                     id=cid,
                     school_id=self._school_id,
                     name=str(c.get("title", "")),
-                    grade=int(str(grades[0])),
+                    grade=_grade(grades[0]),
                     homeroom_teacher_id=r.homeroom_teacher.get(cid),
                 )
             )
@@ -522,6 +550,12 @@ class OneRosterBackend:
         self, student_id: str, day: dt.date, session: str, *, excused: bool, reason: str
     ) -> None:
         raise BackendUnsupported("OneRoster has no attendance to write to")
+
+
+def _grade(value: Any) -> int:
+    """OneRoster grades are CEDS codes ("06"); anything else counts as 0 (unknown)."""
+    text = str(value).strip()
+    return int(text) if text.isdigit() else 0
 
 
 def _marks(items: list[dict[str, Any]], by_item: dict[str, dict[str, Any]]) -> list[Decimal]:

@@ -133,3 +133,23 @@ async def test_each_fault_before_any_cache_gives_the_clear_message(
     assert time.monotonic() - started < 5
     assert DOWN in chat.text
     assert "Traceback" not in chat.text
+
+
+async def test_an_open_circuit_stops_asking_the_provider_until_the_cooldown(
+    app: App, sms: RecordingOtpSender, provider: FakeOneRoster, clock: FakeClock
+) -> None:
+    chat = Chat(app)
+    await chat.link(CHILD, sms)
+    clock.advance(hours=7)  # the roster and the cache are too old: every read asks
+    provider.faults.down = True
+    for _ in range(3):  # 2 requests each (one retry): the 5th failure opens the circuit
+        await chat.say("điểm")
+        assert DOWN in chat.text
+    asked = provider.requests
+    provider.faults.down = False
+    await chat.say("điểm")
+    assert DOWN in chat.text
+    assert provider.requests == asked  # failed fast, nothing sent
+    clock.advance(seconds=31)
+    await chat.say("điểm công nghệ")
+    assert "6,6" in chat.text

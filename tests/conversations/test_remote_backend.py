@@ -281,3 +281,16 @@ async def test_a_wrong_client_secret_gives_the_clear_message(
         assert sms.sent == []
     finally:
         await app.aclose()
+
+
+async def test_an_answer_that_does_not_fit_the_mapping_gives_the_clear_message(
+    app: App, sms: RecordingOtpSender, qlhs: FakeQlhs, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = qlhs.recordings["/api/v1/hoc-sinh?ma_hs=HS8A03"]["data"]["items"][0]
+    del record["ho_ten"]  # the QLHS renamed a field the mapping relies on
+    chat = Chat(app)
+    with caplog.at_level(logging.WARNING):
+        await chat.say(CHILD)
+    assert DOWN in chat.text
+    assert sms.sent == []
+    assert "HS8A03" not in caplog.text

@@ -288,6 +288,7 @@ class FakeOneRoster(LoopbackServer):
         self._tokens: set[str] = set()
         self.tokens_issued = 0
         self.pages: Counter[str] = Counter()  # collection -> pages served
+        self.requests = 0  # collection requests that arrived, answered or not
         super().__init__(
             Starlette(
                 routes=[
@@ -332,6 +333,8 @@ class FakeOneRoster(LoopbackServer):
         return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": 3600})
 
     async def _collection(self, request: Request) -> Response:
+        with self._lock:
+            self.requests += 1
         injected = await self.faults.apply()
         if injected is not None:
             return injected
