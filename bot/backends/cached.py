@@ -146,10 +146,13 @@ class CachedBackend:
     async def record_absence(
         self, student_id: str, day: dt.date, session: str, *, excused: bool, reason: str
     ) -> None:
-        await asyncio.wait_for(
-            self.inner.record_absence(student_id, day, session, excused=excused, reason=reason),
-            self._timeout,
-        )
+        try:
+            await asyncio.wait_for(
+                self.inner.record_absence(student_id, day, session, excused=excused, reason=reason),
+                self._timeout,
+            )
+        except TimeoutError as err:
+            raise BackendUnavailable(f"no answer within {self._timeout} s") from err
 
 
 class _View:
