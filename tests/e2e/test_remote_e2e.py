@@ -3,6 +3,7 @@ fake): ``check-config`` tries every endpoint, and a parent verifies and reads sc
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -114,3 +115,21 @@ def test_a_parent_verifies_and_reads_scores_from_the_qlhs(tmp_path: Path, qlhs: 
         bot.kill()
     assert "Traceback" not in "".join(bot.stderr)
     assert qlhs.hits("/api/v1/hoc-sinh/st-8a-03/diem") >= 1
+
+
+def test_check_config_on_oneroster(tmp_path: Path) -> None:
+    from tests.fakes.oneroster import FakeOneRoster
+
+    with FakeOneRoster() as provider:
+        config = provider.config()
+        lines = [f"{k} = {json.dumps(v)}" for k, v in config.items() if not isinstance(v, dict)]
+        lines.append("[terms]")
+        lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in config["terms"].items()]
+        path = tmp_path / "oneroster.toml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        env = _env(tmp_path, path) | {"LIENLAC_BACKEND__KIND": "oneroster"}
+        result = _check_config(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"ok\s+scores\s+12 record", result.stdout), result.stdout
+    assert "answered all 7 checks" in result.stdout
+    assert "or-secret" not in result.stdout + result.stderr
