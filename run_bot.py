@@ -106,6 +106,7 @@ def _configure_logging(settings: Settings, *, console: bool) -> None:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_app
     from bot.channels.console import ConsoleChannel
+    from bot.domain.errors import BackendError
 
     if settings.telegram.token is not None:
         from bot.channels.telegram import serve
@@ -126,7 +127,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     app = await build_app(settings, console_write=write)
     try:
-        info = await app.services.backends.for_school(settings.school_id).school_info()
+        try:
+            info = await app.services.backends.for_school(settings.school_id).school_info()
+            school_name = info.name
+        except BackendError as err:  # the school system is down: chat anyway, it may return
+            logging.getLogger("run_bot").warning(
+                "the school system did not answer at start (%s)", type(err).__name__
+            )
+            school_name = settings.school_id
         console = ConsoleChannel(
             app.router.handle,
             school_id=settings.school_id,
@@ -134,7 +142,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             locale=args.lang,
         )
         banner = (
-            f"LienLac — {info.name}\n"
+            f"LienLac — {school_name}\n"
             "Gõ /start để bắt đầu, /help để xem hướng dẫn, /quit để thoát. "
             "Mã học sinh để thử: `python run_bot.py demo info`.\n"
         )

@@ -133,3 +133,23 @@ def test_check_config_on_oneroster(tmp_path: Path) -> None:
     assert re.search(r"ok\s+scores\s+12 record", result.stdout), result.stdout
     assert "answered all 7 checks" in result.stdout
     assert "or-secret" not in result.stdout + result.stderr
+
+
+def test_a_qlhs_down_at_start_still_opens_the_chat_with_a_clear_message(
+    tmp_path: Path, qlhs: FakeQlhs
+) -> None:
+    qlhs.faults.down = True
+    bot = BotProcess(env=_env(tmp_path, qlhs.mapping_file(tmp_path, retries=0)))
+    try:
+        bot.read_until("/quit")
+        bot.type("HS8A03")
+        assert "không phản hồi" in bot.read_until("không phản hồi")
+        qlhs.faults.down = False
+        bot.type("HS8A03")
+        assert "Phạm Quang Huy" in bot.read_until("Phạm Quang Huy")
+        bot.type("/quit")
+        bot.read_until("Tạm biệt")
+        assert bot.close() == 0
+    finally:
+        bot.kill()
+    assert "Traceback" not in "".join(bot.stderr)
