@@ -201,6 +201,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.background import run_background
     from bot.bootstrap import build_app
     from bot.channels.console import ConsoleChannel, ConsoleSender
+    from bot.domain.errors import BackendError
 
     if settings.telegram.token is not None:
         from bot.channels.telegram import serve
@@ -221,7 +222,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     app = await build_app(settings, console_write=write)
     try:
-        info = await app.services.backends.for_school(settings.school_id).school_info()
+        try:
+            info = await app.services.backends.for_school(settings.school_id).school_info()
+            school_name = info.name
+        except BackendError as err:  # the school system is down: chat anyway, it may return
+            logging.getLogger("run_bot").warning(
+                "the school system did not answer at start (%s)", type(err).__name__
+            )
+            school_name = settings.school_id
         console = ConsoleChannel(
             app.router.handle,
             school_id=settings.school_id,
@@ -229,7 +237,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             locale=args.lang,
         )
         banner = (
-            f"LienLac — {info.name}\n"
+            f"LienLac — {school_name}\n"
             "Gõ /start để bắt đầu, /help để xem hướng dẫn, /quit để thoát. "
             "Mã học sinh để thử: `python run_bot.py demo info`.\n"
         )
@@ -457,6 +465,43 @@ async def _check_config(settings: Settings) -> int:
     )
     print(f"  OTP provider: {settings.otp.provider}")
     print(f"  Telegram: {'token set' if settings.telegram.token else 'off'}")
+    if settings.backend.kind == "local":
+        print("  school system: local (LienLac's own tables)")
+        return 0
+    return await _check_backend(settings)
+
+
+async def _check_backend(settings: Settings) -> int:
+    """Test before configure: ask the school system each kind of question once."""
+    from bot.backends.registry import probe
+    from bot.bootstrap import build_backends
+    from bot.clock import SystemClock
+    from storage.engine import create_engine, session_factory
+
+    print(f"  school system: {settings.backend.kind} ({settings.backend.mapping})")
+    engine = create_engine(settings.database_url)
+    try:
+        built = await build_backends(
+            settings, sessions=session_factory(engine), clock=SystemClock()
+        )
+        try:
+            sample = getattr(built.direct, "check_student_code", "")
+            results = await probe(built.direct, sample)
+        finally:
+            for close in built.closers:
+                result = close()
+                if hasattr(result, "__await__"):
+                    await result
+    finally:
+        await engine.dispose()
+    width = max(len(r.endpoint) for r in results)
+    for r in results:
+        print(f"    {'ok  ' if r.ok else 'FAIL'} {r.endpoint:<{width}}  {r.detail}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"The school system failed {len(failed)} of {len(results)} checks; fix the mapping.")
+        return 1
+    print(f"The school system answered all {len(results)} checks.")
     return 0
 
 

@@ -31,6 +31,8 @@ from storage.outbox_store import SqlOutboxStore
 from storage.uow import SqlUnitOfWorkFactory, get_or_create_secret
 
 if TYPE_CHECKING:
+    import httpx
+
     from bot.scheduler import DigestScheduler
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,74 @@ CAPABILITIES = {
 
 
 LOCAL_CHANNELS = ("console", "memory", "memory_text")  # no platform limits to respect
+
+
+class ConfiguredBackends:
+    """The configured school on its backend (maybe remote, behind a cache); any other school
+    id falls back to the ``local`` tables."""
+
+    def __init__(self, school_id: str, backend: SchoolBackend, local: LocalBackends) -> None:
+        self._school_id = school_id
+        self._backend = backend
+        self._local = local
+
+    def for_school(self, school_id: str) -> SchoolBackend:
+        if school_id == self._school_id:
+            return self._backend
+        return self._local.for_school(school_id)
+
+
+@dataclass(slots=True, kw_only=True)
+class BuiltBackends:
+    registry: ConfiguredBackends
+    direct: SchoolBackend  # the configured school's backend without the cache (check-config)
+    closers: list[Callable[[], Any]]
+
+
+async def build_backends(
+    settings: Settings,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    http: httpx.AsyncClient | None = None,
+    wrapper: Callable[[SchoolBackend], SchoolBackend] | None = None,
+) -> BuiltBackends:
+    """Every school backend, built through its manifest (``lienlac.backends``). The config
+    file is validated before anything is built; a wrong one raises ``ConfigError``."""
+    import datetime as dt
+
+    from bot.backends.base import BackendDeps
+    from bot.backends.cached import CachedBackend
+    from bot.backends.registry import UnknownBackend, load_config, load_manifest
+
+    b = settings.backend
+    try:
+        manifest = load_manifest(b.kind)
+        config = load_config(manifest, b.mapping)
+    except (UnknownBackend, ValueError) as err:
+        raise ConfigError(f"LIENLAC_BACKEND: {err}.") from err
+    closers: list[Callable[[], Any]] = []
+    if manifest.needs_http and http is None:
+        import httpx
+
+        http = httpx.AsyncClient(timeout=b.timeout_seconds)
+        closers.append(http.aclose)
+    assert manifest.factory is not None, f"backend {manifest.name} has no factory"
+    deps = BackendDeps(school_id=settings.school_id, clock=clock, sessions=sessions, http=http)
+    direct = manifest.factory(config, deps)
+    backend: SchoolBackend = direct
+    if manifest.needs_http:  # remote: a cache keeps answers when the school system is down
+        backend = CachedBackend(
+            direct,
+            clock=clock,
+            max_age=dt.timedelta(seconds=b.cache_max_age_seconds),
+            fresh_for=dt.timedelta(seconds=b.cache_fresh_seconds),
+            timeout_seconds=b.timeout_seconds,
+        )
+    if wrapper is not None:
+        backend = wrapper(backend)
+    registry = ConfiguredBackends(settings.school_id, backend, LocalBackends(sessions))
+    return BuiltBackends(registry=registry, direct=direct, closers=closers)
 
 
 class LocalBackends:
@@ -155,11 +225,12 @@ async def prepare_database(settings: Settings, *, clock: Clock | None = None) ->
     try:
         await upgrade(engine)
         sessions = session_factory(engine)
-        if settings.seed_demo and settings.school_id == SCHOOL_ID:
+        local = settings.backend.kind == "local"
+        if settings.seed_demo and settings.school_id == SCHOOL_ID and local:
             now = (clock or SystemClock()).now()
             if await seed_school(sessions, build_demo_school(), now=now):
                 log.info("seeded the demo school")
-        elif not await school_exists(sessions, settings.school_id):
+        elif local and not await school_exists(sessions, settings.school_id):
             raise ConfigError(
                 f"School {settings.school_id!r} has no data in the database: import its data "
                 "first, or leave LIENLAC_SCHOOL_ID unset to use the demo school."
@@ -176,13 +247,24 @@ async def build_app(
     clock: Clock | None = None,
     otp_sender: OtpSender | None = None,
     console_write: Callable[[str], None] = print,
+    backend_http: httpx.AsyncClient | None = None,
+    backend_wrapper: Callable[[SchoolBackend], SchoolBackend] | None = None,
 ) -> App:
+    """Everything wired from ``settings``. ``backend_wrapper`` wraps the configured school's
+    backend (tests put a fault-injecting fake around it; instrumentation could too)."""
     from bot.otp_senders import ConsoleOtpSender, HttpJsonOtpSender
 
     clock = clock or SystemClock()
     engine = await prepare_database(settings, clock=clock)
     sessions = session_factory(engine)
-    closers: list[Callable[[], Any]] = []
+    try:
+        built = await build_backends(
+            settings, sessions=sessions, clock=clock, http=backend_http, wrapper=backend_wrapper
+        )
+    except Exception:
+        await engine.dispose()
+        raise
+    closers: list[Callable[[], Any]] = list(built.closers)
     if otp_sender is None:
         if settings.otp.provider == "http_json":
             import httpx
@@ -198,7 +280,7 @@ async def build_app(
     services = CoreServices(
         clock=clock,
         catalog=Catalog.load(),
-        backends=LocalBackends(sessions),
+        backends=built.registry,
         otp_sender=otp_sender,
         otp_policy=otp_policy(settings),
         secret=await get_or_create_secret(sessions, "otp_hmac"),

@@ -107,6 +107,26 @@ class DigestSettings(BaseModel):
     school_staff: list[str] = Field(default_factory=list)
 
 
+class BackendSettings(BaseModel):
+    """Which school system this school's data comes from (one school; self-contained so it
+    can later live under each ``[[schools]]`` entry)."""
+
+    kind: str = Field(default="local", pattern=r"^[a-z][a-z0-9_]{0,39}$")  # a manifest name
+    mapping: Path | None = None  # the backend's config file (rest_json mapping, oneroster)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # one read, retries included
+    cache_max_age_seconds: int = Field(default=6 * 3600, ge=0)  # oldest answer shown when down
+    cache_fresh_seconds: float = Field(default=30.0, ge=0)  # reuse an answer without asking
+
+    @model_validator(mode="after")
+    def _mapping_for_remote(self) -> BackendSettings:
+        if self.kind != "local" and self.mapping is None:
+            raise ValueError(
+                f"LIENLAC_BACKEND__MAPPING must point at the {self.kind} config file "
+                "when LIENLAC_BACKEND__KIND is not local"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -126,6 +146,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     absence: AbsenceSettings = AbsenceSettings()
     digest: DigestSettings = DigestSettings()
+    backend: BackendSettings = BackendSettings()
 
     @field_validator("school_timezone")
     @classmethod

@@ -40,6 +40,7 @@ from bot.domain.models import Session, Student
 from bot.i18n import Catalog, normalise_locale
 from bot.ports import (
     BackendRegistry,
+    Capability,
     Link,
     OutgoingMessage,
     SchoolBackend,
@@ -227,6 +228,8 @@ class Notifier:
     async def detect_changes(self, school_id: str, now: dt.datetime) -> tuple[int, int]:
         """Turn the school's changes since the watermark into items; returns (items, alerts)."""
         backend = self._backends.for_school(school_id)
+        if Capability.CHANGES not in backend.capabilities:
+            return 0, 0  # the school system cannot say what changed: digests carry notices only
         async with self._uow() as uow:
             watermark = await uow.notifications.watermark(school_id)
         since = None if watermark is None else watermark - self._policy.overlap

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.domain.digest import DigestPrefs, Item
 from bot.domain.models import (
@@ -45,6 +45,8 @@ class Capability(enum.StrEnum):
     ATTENDANCE = "attendance"
     ABSENCE_WRITE = "absence_write"
     STAFF = "staff"
+    ROSTER = "roster"  # class lists (class_students): teachers' "who is absent" questions
+    CHANGES = "changes"  # changes_since: new scores, absences and fees reach the digests
 
 
 class SchoolBackend(Protocol):
@@ -84,7 +86,8 @@ class SchoolBackend(Protocol):
     async def find_teacher(self, code: str) -> Teacher | None: ...
 
     async def class_students(self, class_id: str) -> Sequence[Student]:
-        """The class roster, by name."""
+        """The class roster, by name. Backends without ``Capability.ROSTER`` raise
+        ``BackendUnsupported``."""
         ...
 
     async def record_absence(
@@ -99,6 +102,7 @@ class SchoolBackend(Protocol):
         self, watermark: dt.datetime | None, *, now: dt.datetime
     ) -> ChangeBatch:
         """New or changed scores, attendance and fee items recorded after ``watermark``.
+        Backends without ``Capability.CHANGES`` raise ``BackendUnsupported``.
 
         ``None`` means "start from now": no changes, and the watermark to keep is ``now`` (a
         new installation must not flood parents with the whole year). The caller may pass a
@@ -124,6 +128,19 @@ class Change:
 class ChangeBatch:
     changes: tuple[Change, ...]
     watermark: dt.datetime  # pass this (minus an overlap) to the next call
+
+
+# Called with the moment a cached answer was fetched, when it stood in for a live one.
+StaleNote = Callable[[dt.datetime], None]
+
+
+@runtime_checkable
+class ObservableBackend(Protocol):
+    """A backend that may answer from a cache (``bot.backends.cached``). ``observed(note)``
+    returns a view for one turn; ``note`` hears the fetch time of every cached answer served
+    instead of a live one, so the reply can show its age."""
+
+    def observed(self, note: StaleNote) -> SchoolBackend: ...
 
 
 class BackendRegistry(Protocol):

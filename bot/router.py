@@ -29,7 +29,7 @@ from bot.ports import LinkRole, UnitOfWork, UnitOfWorkFactory
 from bot.turn import CoreServices, Turn
 from dialogs import absence_request, notice, settings, verify_parent
 from handlers import absence, account, attendance, fees, scores, timetable
-from handlers.common import parse_query_action
+from handlers.common import parse_query_action, with_data_age
 from handlers.intents import IntentName, match, parse_cancel_request
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class Router:
             if incoming.locale_hint:
                 turn.state.platform_locale = normalise_locale(incoming.locale_hint)
             try:
-                replies = await self._dispatch(turn, caps)
+                replies = with_data_age(turn, await self._dispatch(turn, caps))
             except BackendError as err:
                 log.warning("school system error for %s: %s", incoming.key, type(err).__name__)
                 replies = [Reply(text=turn.t(err.message_key))]

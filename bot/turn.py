@@ -25,6 +25,7 @@ from bot.ports import (
     ConversationState,
     Link,
     LinkRole,
+    ObservableBackend,
     OtpSender,
     SchoolBackend,
     UnitOfWork,
@@ -72,6 +73,9 @@ class Turn:
     locale: str
     text: str = ""  # NFC-normalised, trimmed, capped; "" for a button press
     action: str = ""  # the action behind a pressed button or a typed menu number
+    # When a cached answer stood in for a live one (the school system was down): the oldest
+    # fetch time among them, shown under the reply ("cập nhật lúc 14:05").
+    data_as_of: dt.datetime | None = None
     _links: list[Link] | None = field(default=None, repr=False)
     deferred: list[Deferred] = field(default_factory=list, repr=False)
 
@@ -81,7 +85,14 @@ class Turn:
 
     @property
     def backend(self) -> SchoolBackend:
-        return self.services.backends.for_school(self.key.school_id)
+        backend = self.services.backends.for_school(self.key.school_id)
+        if isinstance(backend, ObservableBackend):
+            return backend.observed(self._note_cached)
+        return backend
+
+    def _note_cached(self, fetched_at: dt.datetime) -> None:
+        if self.data_as_of is None or fetched_at < self.data_as_of:
+            self.data_as_of = fetched_at
 
     def t(self, key: str, /, **values: object) -> str:
         return self.services.catalog.t(self.locale, key, **values)

@@ -27,7 +27,7 @@ from bot.domain.absence import (
     school_days,
 )
 from bot.domain.attendance import YEAR_LIMIT, sessions_absent
-from bot.domain.errors import BackendError
+from bot.domain.errors import BackendError, BackendUnsupported
 from bot.domain.formatting import format_date, weekday_name
 from bot.domain.models import Student, Teacher
 from bot.domain.text import fold
@@ -329,6 +329,12 @@ async def write_to_backend(desk: Desk, request: AbsenceRequest, student: Student
                 student.id, day, request.session, excused=True, reason=request.reason
             )
         after = await year_total(backend, student.id)
+    except BackendUnsupported:  # the school system takes no writes: staff record it by hand
+        await desk.uow.absences.record_write(
+            request.id, now=desk.now, error="BackendUnsupported", retry_at=None
+        )
+        await desk.audit("absence.write_unsupported", request.id)
+        return False
     except BackendError as err:
         delay = min(WRITE_RETRY * (2 ** min(request.write_attempts, 8)), WRITE_RETRY_CAP)
         await desk.uow.absences.record_write(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from zoneinfo import ZoneInfo
+
 from bot.domain.models import Student
 from bot.domain.text import contains_phrase, fold
 from bot.messages import Button, Reply
@@ -79,3 +82,18 @@ def mentions(folded: str, child: Student) -> bool:
 
 def child_label(child: Student) -> str:
     return f"{child.full_name} ({child.class_name})"
+
+
+def with_data_age(turn: Turn, replies: list[Reply]) -> list[Reply]:
+    """When the school system was down and a cached answer was served, say how old it is
+    under the last reply ("cập nhật lúc 14:05")."""
+    if turn.data_as_of is None or not replies:
+        return replies
+    tz = ZoneInfo(turn.services.timezone)
+    at = turn.data_as_of.astimezone(tz)
+    when = at.strftime("%H:%M")
+    if at.date() != turn.now().astimezone(tz).date():
+        when = turn.t("cache.time_on_day", time=when, date=at.strftime("%d/%m/%Y"))
+    last = replies[-1]
+    note = turn.t("cache.as_of", time=when)
+    return [*replies[:-1], dataclasses.replace(last, text=f"{last.text}\n\n{note}")]

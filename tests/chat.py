@@ -24,8 +24,9 @@ async def demo_app(
     sms: RecordingOtpSender,
     **overrides: Any,
 ) -> AsyncIterator[App]:
+    wrapper = overrides.pop("backend_wrapper", None)
     settings = Settings(database=DatabaseSettings(url=database_url), data_dir=tmp_path, **overrides)
-    app = await build_app(settings, clock=clock, otp_sender=sms)
+    app = await build_app(settings, clock=clock, otp_sender=sms, backend_wrapper=wrapper)
     try:
         yield app
     finally:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.backends.base import BackendManifest
+from bot.backends.base import BackendDeps, BackendManifest
 from bot.domain.errors import BackendUnavailable
 from bot.domain.models import (
     AttendanceRecord,
@@ -47,6 +47,13 @@ from storage.tables import (
     TimetableSlotRow,
 )
 
+
+def _factory(config: object, deps: BackendDeps) -> LocalBackend:
+    if deps.sessions is None:
+        raise ValueError("the local backend needs LienLac's database")
+    return LocalBackend(deps.sessions, deps.school_id)
+
+
 manifest = BackendManifest(
     name="local",
     title="LienLac's own tables (demo seed or spreadsheet import)",
@@ -59,8 +66,11 @@ manifest = BackendManifest(
             Capability.ATTENDANCE,
             Capability.STAFF,
             Capability.ABSENCE_WRITE,
+            Capability.ROSTER,
+            Capability.CHANGES,
         }
     ),
+    factory=lambda config, deps: _factory(config, deps),
 )
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any, cast
 
 from bot.bootstrap import App
+from bot.domain.errors import BackendUnavailable
+from bot.ports import SchoolBackend
+from storage.stats import absence_stats
 from tests.chat import Chat, Postman, demo_app
 from tests.fakes.ports import FakeClock, RecordingOtpSender
 
@@ -253,40 +257,51 @@ async def test_reminder_once_then_expiry_under_a_fake_clock(
 
 
 async def test_backend_write_failure_then_recovery(
-    app: App, sms: RecordingOtpSender, clock: FakeClock
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
 ) -> None:
-    parent = await parent_of_an(app, sms)
-    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
-    post = Postman(app)
-    await send_request(parent)
-    [card] = await post.deliver()
-    backend = app.services.backends.for_school("demo")
-    broken = FailingWrites(backend)
-    app.services.backends._cache["demo"] = broken  # type: ignore[attr-defined]
-    await gv.press_token(card.token("Duyệt"))
-    assert "Đã duyệt đơn #1" in gv.text  # the decision stands; the write is retried
-    await parent.say("chuyên cần")
-    assert "25/11/2026" not in parent.text
-    app.services.backends._cache["demo"] = backend  # type: ignore[attr-defined]
-    clock.advance(minutes=6)
-    await post.tick()
-    await parent.say("chuyên cần")
-    assert "25/11/2026" in parent.text and "có phép" in parent.text
+    wrappers: list[FailingWrites] = []
+
+    def wrap(backend: SchoolBackend) -> SchoolBackend:
+        wrappers.append(FailingWrites(backend))
+        return cast(SchoolBackend, wrappers[-1])
+
+    async with demo_app(sqlite_url, tmp_path, clock, sms, backend_wrapper=wrap) as app:
+        [qlhs] = wrappers
+        parent = await parent_of_an(app, sms)
+        gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+        post = Postman(app)
+        await send_request(parent)
+        [card] = await post.deliver()
+        qlhs.failing = True
+        await gv.press_token(card.token("Duyệt"))
+        assert "Đã duyệt đơn #1" in gv.text  # the decision stands; the write is retried
+        await parent.say("chuyên cần")
+        assert "25/11/2026" not in parent.text
+        [row] = await absence_stats(app.sessions, now=clock.now())
+        assert (row.pending, row.unwritten, row.last_write_error) == (0, 1, "BackendUnavailable")
+        qlhs.failing = False
+        clock.advance(minutes=6)
+        await post.tick()
+        await parent.say("chuyên cần")
+        assert "25/11/2026" in parent.text and "có phép" in parent.text
+        assert await absence_stats(app.sessions, now=clock.now()) == []
 
 
 class FailingWrites:
-    """The demo backend whose absence writes fail, like a QLHS that is down."""
+    """The demo backend whose absence writes fail while ``failing`` is set, like a QLHS
+    that is down for writes."""
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: SchoolBackend) -> None:
         self._inner = inner
+        self.failing = False
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
 
-    async def record_absence(self, *args: object, **kwargs: object) -> None:
-        from bot.domain.errors import BackendUnavailable
-
-        raise BackendUnavailable("down")
+    async def record_absence(self, *args: Any, **kwargs: Any) -> None:
+        if self.failing:
+            raise BackendUnavailable("down")
+        await self._inner.record_absence(*args, **kwargs)
 
 
 async def test_threshold_warning_when_the_year_reaches_30(
@@ -432,24 +447,6 @@ async def test_the_whole_loop_in_english(app: App, sms: RecordingOtpSender) -> N
     await gv.press("Reject without a reason")
     [note] = await post.deliver()
     assert "was not approved" in note.text and "Reason" not in note.text
-
-
-async def test_stats_show_an_approved_request_not_yet_written(
-    app: App, sms: RecordingOtpSender
-) -> None:
-    from storage.stats import absence_stats
-
-    parent = await parent_of_an(app, sms)
-    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
-    post = Postman(app)
-    await send_request(parent)
-    [card] = await post.deliver()
-    backend = app.services.backends.for_school("demo")
-    app.services.backends._cache["demo"] = FailingWrites(backend)  # type: ignore[attr-defined]
-    await gv.press_token(card.token("Duyệt"))
-    [row] = await absence_stats(app.sessions, now=app.services.clock.now())
-    assert (row.school_id, row.pending, row.unwritten) == ("demo", 0, 1)
-    assert row.last_write_error == "BackendUnavailable"
 
 
 async def test_a_teacher_who_is_also_a_parent_keeps_both_roles(
