@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
         help="console chat user id; use another name to be a second person (default: local)",
     )
     run.add_argument("--lang", default="vi", choices=["vi", "en"], help="console language hint")
+    run.add_argument(
+        "--school",
+        default=None,
+        metavar="ID",
+        help="with several schools ([[schools]]), which one the terminal chat talks to",
+    )
     db = sub.add_parser("db", parents=[common], help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", parents=[common], help="apply all migrations")
@@ -203,7 +209,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.console import ConsoleChannel, ConsoleSender
     from bot.domain.errors import BackendError
 
-    if settings.telegram.token is not None:
+    if any(school.telegram.token is not None for school in settings.school_configs()):
         from bot.channels.telegram import serve
 
         # With the console OTP provider the codes appear in this terminal (the demo).
@@ -220,19 +226,24 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(line, flush=True)
 
+    schools = [school.id for school in settings.school_configs()]
+    school_id = args.school or schools[0]
+    if school_id not in schools:
+        print(f"No school {school_id!r} is configured; choose one of: {', '.join(schools)}.")
+        return 2
     app = await build_app(settings, console_write=write)
     try:
         try:
-            info = await app.services.backends.for_school(settings.school_id).school_info()
+            info = await app.services.backends.for_school(school_id).school_info()
             school_name = info.name
         except BackendError as err:  # the school system is down: chat anyway, it may return
             logging.getLogger("run_bot").warning(
                 "the school system did not answer at start (%s)", type(err).__name__
             )
-            school_name = settings.school_id
+            school_name = school_id
         console = ConsoleChannel(
             app.router.handle,
-            school_id=settings.school_id,
+            school_id=school_id,
             user=args.user,
             locale=args.lang,
         )
@@ -459,14 +470,17 @@ async def _check_config(settings: Settings) -> int:
     finally:
         await engine.dispose()
     print("Settings are valid.")
-    print(f"  school: {settings.school_id} ({settings.school_timezone})")
     print(
         f"  database: {settings.database_url.split('://', 1)[0]}, revision {revision or 'none yet'}"
     )
     print(f"  OTP provider: {settings.otp.provider}")
-    print(f"  Telegram: {'token set' if settings.telegram.token else 'off'}")
-    if settings.backend.kind == "local":
-        print("  school system: local (LienLac's own tables)")
+    remote = False
+    for school in settings.school_configs():
+        kind = school.backend.kind
+        remote = remote or kind != "local"
+        telegram = "token set" if school.telegram.token else "off"
+        print(f"  school {school.id} ({school.timezone}): system {kind}, Telegram {telegram}")
+    if not remote:
         return 0
     return await _check_backend(settings)
 
@@ -478,15 +492,21 @@ async def _check_backend(settings: Settings) -> int:
     from bot.clock import SystemClock
     from storage.engine import create_engine, session_factory
 
-    print(f"  school system: {settings.backend.kind} ({settings.backend.mapping})")
     engine = create_engine(settings.database_url)
+    results = []
     try:
         built = await build_backends(
             settings, sessions=session_factory(engine), clock=SystemClock()
         )
         try:
-            sample = getattr(built.direct, "check_student_code", "")
-            results = await probe(built.direct, sample)
+            for school in settings.school_configs():
+                if school.backend.kind == "local":
+                    continue
+                b = school.backend
+                print(f"  school system of {school.id}: {b.kind} ({b.mapping})")
+                backend = built.direct[school.id]
+                sample = getattr(backend, "check_student_code", "")
+                results.extend(await probe(backend, sample))
         finally:
             for close in built.closers:
                 result = close()
@@ -607,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         _configure_logging(settings, console=command == "run")
         if command == "run":
             if not hasattr(args, "user"):
-                args.user, args.lang = "local", "vi"
+                args.user, args.lang, args.school = "local", "vi", None
             return asyncio.run(_run(args, settings))
         if command == "db":
             return asyncio.run(_db_upgrade(settings))

@@ -44,8 +44,9 @@ class AbsenceJobs:
         return done
 
     async def _school(self, school_id: str, now: dt.datetime) -> int:
-        policy = self._services.absence_policy
-        today = now.astimezone(self._services.tz).date()
+        services = self._services.for_school(school_id)
+        policy = services.absence_policy
+        today = now.astimezone(services.tz).date()
         async with self._uow_factory() as uow:
             writes = list(await uow.absences.due_writes(school_id, now))
             stale = list(await uow.absences.stale_pending(school_id, now - policy.remind_after))
@@ -66,7 +67,8 @@ class AbsenceJobs:
             fresh = await uow.absences.get(school_id, request.id)
             if fresh is None or fresh.version != request.version:
                 return 0  # decided or changed meanwhile (another worker, a teacher)
-            desk = absence.Desk(uow=uow, services=self._services, school_id=school_id, now=now)
+            services = self._services.for_school(school_id)
+            desk = absence.Desk(uow=uow, services=services, school_id=school_id, now=now)
             changed = await step(desk, fresh)
             await uow.commit()
             return int(changed)

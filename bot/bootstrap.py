@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backends.local import LocalBackend
 from bot.channels import base as channel_caps
 from bot.clock import SystemClock
-from bot.config import ConfigError, Settings
+from bot.config import AbsenceSettings, ConfigError, Settings
 from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
@@ -24,7 +24,7 @@ from bot.messages import ConversationKey
 from bot.outbox import DEFAULT_LIMITS, UNLIMITED, OutboxRelay
 from bot.ports import Clock, OtpSender, OutboundSender, SchoolBackend
 from bot.router import Router
-from bot.turn import CoreServices
+from bot.turn import CoreServices, SchoolProfile
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import SqlOutboxStore
@@ -51,24 +51,22 @@ LOCAL_CHANNELS = ("console", "memory", "memory_text")  # no platform limits to r
 
 
 class ConfiguredBackends:
-    """The configured school on its backend (maybe remote, behind a cache); any other school
-    id falls back to the ``local`` tables."""
+    """Each configured school on its own backend (maybe remote, behind a cache); any other
+    school id falls back to the ``local`` tables."""
 
-    def __init__(self, school_id: str, backend: SchoolBackend, local: LocalBackends) -> None:
-        self._school_id = school_id
-        self._backend = backend
+    def __init__(self, backends: Mapping[str, SchoolBackend], local: LocalBackends) -> None:
+        self._backends = dict(backends)
         self._local = local
 
     def for_school(self, school_id: str) -> SchoolBackend:
-        if school_id == self._school_id:
-            return self._backend
-        return self._local.for_school(school_id)
+        backend = self._backends.get(school_id)
+        return backend if backend is not None else self._local.for_school(school_id)
 
 
 @dataclass(slots=True, kw_only=True)
 class BuiltBackends:
     registry: ConfiguredBackends
-    direct: SchoolBackend  # the configured school's backend without the cache (check-config)
+    direct: dict[str, SchoolBackend]  # each school's backend without the cache (check-config)
     closers: list[Callable[[], Any]]
 
 
@@ -80,41 +78,43 @@ async def build_backends(
     http: httpx.AsyncClient | None = None,
     wrapper: Callable[[SchoolBackend], SchoolBackend] | None = None,
 ) -> BuiltBackends:
-    """Every school backend, built through its manifest (``lienlac.backends``). The config
-    file is validated before anything is built; a wrong one raises ``ConfigError``."""
+    """Every school's backend, built through its manifest (``lienlac.backends``). Config
+    files are validated before anything is built; a wrong one raises ``ConfigError``."""
     import datetime as dt
 
     from bot.backends.base import BackendDeps
     from bot.backends.cached import CachedBackend
     from bot.backends.registry import UnknownBackend, load_config, load_manifest
 
-    b = settings.backend
-    try:
-        manifest = load_manifest(b.kind)
-        config = load_config(manifest, b.mapping)
-    except (UnknownBackend, ValueError) as err:
-        raise ConfigError(f"LIENLAC_BACKEND: {err}.") from err
     closers: list[Callable[[], Any]] = []
-    if manifest.needs_http and http is None:
-        import httpx
+    backends: dict[str, SchoolBackend] = {}
+    direct: dict[str, SchoolBackend] = {}
+    for school in settings.school_configs():
+        b = school.backend
+        try:
+            manifest = load_manifest(b.kind)
+            config = load_config(manifest, b.mapping)
+        except (UnknownBackend, ValueError) as err:
+            raise ConfigError(f"LIENLAC_BACKEND ({school.id}): {err}.") from err
+        if manifest.needs_http and http is None:
+            import httpx
 
-        http = httpx.AsyncClient(timeout=b.timeout_seconds)
-        closers.append(http.aclose)
-    assert manifest.factory is not None, f"backend {manifest.name} has no factory"
-    deps = BackendDeps(school_id=settings.school_id, clock=clock, sessions=sessions, http=http)
-    direct = manifest.factory(config, deps)
-    backend: SchoolBackend = direct
-    if manifest.needs_http:  # remote: a cache keeps answers when the school system is down
-        backend = CachedBackend(
-            direct,
-            clock=clock,
-            max_age=dt.timedelta(seconds=b.cache_max_age_seconds),
-            fresh_for=dt.timedelta(seconds=b.cache_fresh_seconds),
-            timeout_seconds=b.timeout_seconds,
-        )
-    if wrapper is not None:
-        backend = wrapper(backend)
-    registry = ConfiguredBackends(settings.school_id, backend, LocalBackends(sessions))
+            http = httpx.AsyncClient(timeout=b.timeout_seconds)
+            closers.append(http.aclose)
+        assert manifest.factory is not None, f"backend {manifest.name} has no factory"
+        deps = BackendDeps(school_id=school.id, clock=clock, sessions=sessions, http=http)
+        direct[school.id] = manifest.factory(config, deps)
+        backend: SchoolBackend = direct[school.id]
+        if manifest.needs_http:  # remote: a cache keeps answers when the school system is down
+            backend = CachedBackend(
+                backend,
+                clock=clock,
+                max_age=dt.timedelta(seconds=b.cache_max_age_seconds),
+                fresh_for=dt.timedelta(seconds=b.cache_fresh_seconds),
+                timeout_seconds=b.timeout_seconds,
+            )
+        backends[school.id] = wrapper(backend) if wrapper is not None else backend
+    registry = ConfiguredBackends(backends, LocalBackends(sessions))
     return BuiltBackends(registry=registry, direct=direct, closers=closers)
 
 
@@ -201,10 +201,9 @@ def otp_policy(settings: Settings) -> OtpPolicy:
     )
 
 
-def absence_policy(settings: Settings) -> AbsencePolicy:
+def absence_policy(a: AbsenceSettings) -> AbsencePolicy:
     import datetime as dt
 
-    a = settings.absence
     return AbsencePolicy(
         max_days=a.max_days,
         past_days=a.past_days,
@@ -225,16 +224,18 @@ async def prepare_database(settings: Settings, *, clock: Clock | None = None) ->
     try:
         await upgrade(engine)
         sessions = session_factory(engine)
-        local = settings.backend.kind == "local"
-        if settings.seed_demo and settings.school_id == SCHOOL_ID and local:
-            now = (clock or SystemClock()).now()
-            if await seed_school(sessions, build_demo_school(), now=now):
-                log.info("seeded the demo school")
-        elif local and not await school_exists(sessions, settings.school_id):
-            raise ConfigError(
-                f"School {settings.school_id!r} has no data in the database: import its data "
-                "first, or leave LIENLAC_SCHOOL_ID unset to use the demo school."
-            )
+        for school in settings.school_configs():
+            local = school.backend.kind == "local"
+            if settings.seed_demo and school.id == SCHOOL_ID and local:
+                now = (clock or SystemClock()).now()
+                if await seed_school(sessions, build_demo_school(), now=now):
+                    log.info("seeded the demo school")
+            elif local and not await school_exists(sessions, school.id):
+                raise ConfigError(
+                    f"School {school.id!r} has no data in the database: import its data "
+                    "first (run_bot.py import), or leave LIENLAC_SCHOOL_ID unset to use the "
+                    "demo school."
+                )
     except Exception:
         await engine.dispose()
         raise
@@ -277,6 +278,7 @@ async def build_app(
             )
         else:
             otp_sender = ConsoleOtpSender(console_write)
+    home = settings.school_configs()[0]  # the defaults; each school's own are in profiles
     services = CoreServices(
         clock=clock,
         catalog=Catalog.load(),
@@ -284,12 +286,22 @@ async def build_app(
         otp_sender=otp_sender,
         otp_policy=otp_policy(settings),
         secret=await get_or_create_secret(sessions, "otp_hmac"),
-        timezone=settings.school_timezone,
-        absence_policy=absence_policy(settings),
+        timezone=home.timezone,
+        absence_policy=absence_policy(home.absence),
         capabilities=CAPABILITIES,
-        quiet_start=settings.digest.quiet_start,
-        quiet_end=settings.digest.quiet_end,
-        school_staff=frozenset(c.strip().upper() for c in settings.digest.school_staff),
+        quiet_start=home.quiet_start,
+        quiet_end=home.quiet_end,
+        school_staff=frozenset(home.school_staff),
+        profiles={
+            school.id: SchoolProfile(
+                timezone=school.timezone,
+                absence_policy=absence_policy(school.absence),
+                quiet_start=school.quiet_start,
+                quiet_end=school.quiet_end,
+                school_staff=frozenset(school.school_staff),
+            )
+            for school in settings.school_configs()
+        },
     )
     router = Router(
         services=services, uow_factory=SqlUnitOfWorkFactory(sessions), capabilities=CAPABILITIES
@@ -316,7 +328,7 @@ def build_scheduler(app: App, *, wake: Callable[[], None] | None = None) -> Dige
         uow_factory=SqlUnitOfWorkFactory(app.sessions),
         backends=app.services.backends,
         catalog=app.services.catalog,
-        schools=[app.settings.school_id],
+        schools=[school.id for school in app.settings.school_configs()],
         policy=DigestPolicy(
             grace=dt.timedelta(minutes=app.settings.digest.grace_minutes),
             default_timezone=app.settings.school_timezone,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -127,6 +128,53 @@ class BackendSettings(BaseModel):
         return self
 
 
+SCHOOL_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {value!r} (use e.g. Asia/Ho_Chi_Minh)") from err
+    return value
+
+
+class SchoolSettings(BaseModel):
+    """One school served by this process: a ``[[schools]]`` entry of the TOML file. Keys not
+    given fall back to the top-level settings (one province-wide default, per-school
+    overrides). Each school's data stays under its own id."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str = Field(pattern=SCHOOL_ID_PATTERN)
+    timezone: str | None = None
+    backend: BackendSettings | None = None
+    telegram: TelegramSettings | None = None
+    absence: AbsenceSettings | None = None
+    quiet_start: dt.time | None = None
+    quiet_end: dt.time | None = None
+    school_staff: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchoolConfig:
+    """A school's effective settings (its own keys over the top-level ones)."""
+
+    id: str
+    timezone: str
+    backend: BackendSettings
+    telegram: TelegramSettings
+    absence: AbsenceSettings
+    quiet_start: dt.time
+    quiet_end: dt.time
+    school_staff: tuple[str, ...]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -135,7 +183,7 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    school_id: str = Field(default="demo", pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    school_id: str = Field(default="demo", pattern=SCHOOL_ID_PATTERN)
     school_timezone: str = "Asia/Ho_Chi_Minh"
     data_dir: Path = Path("data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -147,15 +195,66 @@ class Settings(BaseSettings):
     absence: AbsenceSettings = AbsenceSettings()
     digest: DigestSettings = DigestSettings()
     backend: BackendSettings = BackendSettings()
+    # Several schools in one process (TOML [[schools]]); empty = the one school above.
+    schools: list[SchoolSettings] = Field(default_factory=list)
 
     @field_validator("school_timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r} (use e.g. Asia/Ho_Chi_Minh)") from err
-        return value
+        return _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _schools_distinct(self) -> Settings:
+        ids = [s.id for s in self.schools]
+        if len(set(ids)) != len(ids):
+            raise ValueError("LIENLAC_SCHOOLS lists the same school id twice")
+        tokens = [
+            s.telegram.token.get_secret_value()
+            for s in self.schools
+            if s.telegram is not None and s.telegram.token is not None
+        ]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError(
+                "LIENLAC_SCHOOLS gives two schools the same Telegram token: one bot per school"
+            )
+        return self
+
+    def school_configs(self) -> list[SchoolConfig]:
+        """Every school this process serves, with its effective settings, in order. Without
+        ``[[schools]]`` it is the one school of ``LIENLAC_SCHOOL_ID``."""
+        entries = self.schools or [SchoolSettings(id=self.school_id)]
+        return [
+            SchoolConfig(
+                id=e.id,
+                timezone=e.timezone or self.school_timezone,
+                backend=e.backend or self.backend,
+                telegram=self._telegram_of(e),
+                absence=e.absence or self.absence,
+                quiet_start=e.quiet_start or self.digest.quiet_start,
+                quiet_end=e.quiet_end or self.digest.quiet_end,
+                school_staff=tuple(
+                    c.strip().upper()
+                    for c in (
+                        e.school_staff if e.school_staff is not None else self.digest.school_staff
+                    )
+                ),
+            )
+            for e in entries
+        ]
+
+    def _telegram_of(self, entry: SchoolSettings) -> TelegramSettings:
+        if entry.telegram is None:
+            return self.telegram
+        if "api_base_url" in entry.telegram.model_fields_set:
+            return entry.telegram
+        # one Bot API server for every school unless a school names its own
+        return entry.telegram.model_copy(update={"api_base_url": self.telegram.api_base_url})
+
+    def school_config(self, school_id: str) -> SchoolConfig:
+        for config in self.school_configs():
+            if config.id == school_id:
+                return config
+        raise KeyError(school_id)
 
     @property
     def database_url(self) -> str:

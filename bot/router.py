@@ -129,7 +129,7 @@ class Router:
                 incoming=incoming,
                 state=state,
                 uow=uow,
-                services=self._services,
+                services=self._services.for_school(incoming.key.school_id),
                 locale=state.locale or normalise_locale(incoming.locale_hint),
                 text=nfc(incoming.text).strip()[:MAX_TEXT],
             )

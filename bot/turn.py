@@ -7,6 +7,7 @@ they return ``Reply`` objects and never send anything.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -38,6 +39,17 @@ CONSENT_VERSION = "2026-11"  # bump when the personal-data terms text changes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SchoolProfile:
+    """What differs between the schools one process serves (``[[schools]]``)."""
+
+    timezone: str
+    absence_policy: AbsencePolicy
+    quiet_start: dt.time
+    quiet_end: dt.time
+    school_staff: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CoreServices:
     """Long-lived collaborators shared by every turn (built once in ``bot.bootstrap``)."""
 
@@ -50,6 +62,22 @@ class CoreServices:
     timezone: str = "Asia/Ho_Chi_Minh"
     absence_policy: AbsencePolicy = field(default_factory=AbsencePolicy)
     capabilities: Mapping[str, ChannelCapabilities] = field(default_factory=dict)
+
+    profiles: Mapping[str, SchoolProfile] = field(default_factory=dict)
+
+    def for_school(self, school_id: str) -> CoreServices:
+        """These services as seen from one school: its time zone, leave rules, quiet hours."""
+        profile = self.profiles.get(school_id)
+        if profile is None:
+            return self
+        return dataclasses.replace(
+            self,
+            timezone=profile.timezone,
+            absence_policy=profile.absence_policy,
+            quiet_start=profile.quiet_start,
+            quiet_end=profile.quiet_end,
+            school_staff=profile.school_staff,
+        )
 
     @property
     def tz(self) -> ZoneInfo:

@@ -67,7 +67,7 @@ from bot.messages import Button, ConversationKey, Incoming, Reply
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
-    from bot.config import Settings
+    from bot.config import Settings, TelegramSettings
 
 log = logging.getLogger(__name__)
 
@@ -371,12 +371,15 @@ class TelegramSender:
     relay's: 429 -> retry after ``retry_after``; blocked or chat gone -> permanent, and the
     recipient's links are deactivated; network and 5xx -> retry with backoff."""
 
-    def __init__(self, bot: Bot) -> None:
-        self._bot = bot
+    def __init__(self, bots: Mapping[str, Bot]) -> None:
+        self._bots = dict(bots)  # school id -> that school's bot
 
     async def deliver(
         self, recipient: ConversationKey, text: str, buttons: tuple[tuple[Button, ...], ...]
     ) -> None:
+        bot = self._bots.get(recipient.school_id)
+        if bot is None:  # the school's bot was removed from the configuration
+            raise DeliveryFailedPermanently("no Telegram bot for this school", unreachable=False)
         markup = keyboard(Reply(text=text, buttons=buttons))
         parts = [p for p in split_text(text, MAX_TEXT) if p.strip()]
         for index, part in enumerate(parts):
@@ -384,7 +387,7 @@ class TelegramSender:
             if markup is not None and index == len(parts) - 1:
                 params["reply_markup"] = markup
             try:
-                await self._bot.send_message(**params)
+                await bot.send_message(**params)
             except RetryAfter as err:
                 raise DeliveryRetryLater("429", after_seconds=_seconds(err)) from None
             except Forbidden:
@@ -614,87 +617,11 @@ class TelegramChannel:
     # -- webhook ---------------------------------------------------------------------------
 
     def webhook_app(self, secret: str) -> Starlette:
-        """``POST /telegram/{school}`` (needs the secret header) and ``GET /healthz``."""
-        expected = secret.encode()
+        """This bot alone behind a webhook server (see :func:`webhook_app`)."""
+        return webhook_app({self.school_id: (self, secret)}, metrics=self.metrics)
 
-        async def telegram(request: Request) -> Response:
-            if request.path_params["school"] != self.school_id:
-                return JSONResponse({"ok": False}, status_code=404)
-            given = request.headers.get(WEBHOOK_SECRET_HEADER, "").encode()
-            if not hmac.compare_digest(given, expected):
-                return JSONResponse({"ok": False}, status_code=401)
-            try:
-                data = await request.json()
-                if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                    raise ValueError("not an update")
-                update = Update.de_json(data, self.api.bot)
-            except Exception:
-                return JSONResponse({"ok": False}, status_code=400)
-            self.submit(update)  # answered at once; the turn runs in the background
-            return JSONResponse({"ok": True})
-
-        async def healthz(request: Request) -> Response:
-            return JSONResponse({"status": "ok"})
-
-        async def metrics(request: Request) -> Response:
-            if self.metrics is None:
-                return Response(status_code=404)
-            body = await self.metrics()
-            return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
-
-        return Starlette(
-            routes=[
-                Route("/telegram/{school}", telegram, methods=["POST"]),
-                Route("/healthz", healthz, methods=["GET"]),
-                Route("/metrics", metrics, methods=["GET"]),
-            ]
-        )
-
-    async def serve_webhook(
-        self, stop: asyncio.Event, *, listen: str, public_url: str, secret: str
-    ) -> bool:
-        """Serve the webhook on ``listen`` and register it with Telegram until ``stop``."""
-        host, port = parse_listen(listen)
-        try:
-            # Bound here, not by uvicorn, so a busy port is an error we report, not sys.exit.
-            sock = _bind(host, port)
-        except OSError as err:
-            log.error("the webhook server cannot listen on %s: %s", listen, err.strerror)
-            return False
-        config = uvicorn.Config(
-            self.webhook_app(secret),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-        server = _Server(config)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            return await self._register_webhook(stop, server, serving, public_url, secret)
-        finally:
-            server.should_exit = True
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(serving), 4.0)
-            if not serving.done():
-                server.force_exit = True
-                await asyncio.wait([serving], timeout=1.0)
-            sock.close()
-
-    async def _register_webhook(
-        self,
-        stop: asyncio.Event,
-        server: uvicorn.Server,
-        serving: asyncio.Task[None],
-        public_url: str,
-        secret: str,
-    ) -> bool:
-        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has a flag
-            await asyncio.sleep(0.02)
-        if serving.done():
-            log.error("the webhook server stopped at start")
-            return False
+    async def register_webhook(self, public_url: str, secret: str) -> bool:
+        """setWebhook to ``{public_url}/telegram/{school}`` with the secret token."""
         url = f"{public_url.rstrip('/')}/telegram/{self.school_id}"
         try:
             registered = await self.api.call(
@@ -704,13 +631,101 @@ class TelegramChannel:
                 ),
             )
         except TelegramError as err:
-            log.error("Telegram refused the webhook address: %s", err)
+            log.error("Telegram refused the webhook address of %s: %s", self.school_id, err)
             registered = None
-        if not registered:
+        return bool(registered)
+
+
+def webhook_app(
+    bots: Mapping[str, tuple[TelegramChannel, str]],
+    *,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
+) -> Starlette:
+    """One server for every school's bot: ``POST /telegram/{school}`` (with that bot's
+    secret header), ``GET /healthz`` and ``GET /metrics``."""
+
+    async def telegram(request: Request) -> Response:
+        found = bots.get(request.path_params["school"])
+        if found is None:
+            return JSONResponse({"ok": False}, status_code=404)
+        channel, secret = found
+        given = request.headers.get(WEBHOOK_SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, secret.encode()):
+            return JSONResponse({"ok": False}, status_code=401)
+        try:
+            data = await request.json()
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, channel.api.bot)
+        except Exception:
+            return JSONResponse({"ok": False}, status_code=400)
+        channel.submit(update)  # answered at once; the turn runs in the background
+        return JSONResponse({"ok": True})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def prometheus(request: Request) -> Response:
+        if metrics is None:
+            return Response(status_code=404)
+        return Response(await metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return Starlette(
+        routes=[
+            Route("/telegram/{school}", telegram, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ]
+    )
+
+
+async def serve_webhooks(
+    bots: Mapping[str, tuple[TelegramChannel, str]],
+    stop: asyncio.Event,
+    *,
+    listen: str,
+    public_url: str,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
+) -> bool:
+    """Serve every bot's webhook on ``listen``, register each with Telegram, run until
+    ``stop``. False when the server cannot start or a webhook is refused."""
+    host, port = parse_listen(listen)
+    try:
+        # Bound here, not by uvicorn, so a busy port is an error we report, not sys.exit.
+        sock = _bind(host, port)
+    except OSError as err:
+        log.error("the webhook server cannot listen on %s: %s", listen, err.strerror)
+        return False
+    config = uvicorn.Config(
+        webhook_app(bots, metrics=metrics),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn's flag
+            await asyncio.sleep(0.02)
+        if serving.done():
+            log.error("the webhook server stopped at start")
             return False
-        log.info("webhook registered; serving")
+        for channel, secret in bots.values():
+            if not await channel.register_webhook(public_url, secret):
+                return False
+        log.info("webhooks registered for %d bot(s); serving", len(bots))
         await stop.wait()
         return True
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(serving), 4.0)
+        if not serving.done():
+            server.force_exit = True
+            await asyncio.wait([serving], timeout=1.0)
+        sock.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -799,9 +814,8 @@ class RedactSecrets(logging.Filter):
 
 
 @contextlib.contextmanager
-def _token_redacted(token: str) -> Any:
-    secret_part = token.split(":", 1)[-1]
-    redact = RedactSecrets([token, secret_part])
+def _token_redacted(*tokens: str) -> Any:
+    redact = RedactSecrets([part for t in tokens for part in (t, t.split(":", 1)[-1])])
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:
         handler.addFilter(redact)
@@ -819,14 +833,19 @@ def _token_redacted(token: str) -> Any:
 
 
 async def serve(app: App, settings: Settings) -> int:
-    """Run the school's Telegram bot until SIGTERM/SIGINT; the process exit code.
+    """Run every configured school's Telegram bot until SIGTERM/SIGINT; the exit code.
 
-    Long polling, or a webhook when ``LIENLAC_WEBHOOK__PUBLIC_URL`` is set. On a signal:
-    stop taking updates, give turns in flight up to :data:`DRAIN_SECONDS` (a second signal
-    cuts that short), exit 0.
+    One bot per school with a token (``[[schools]]``, or the single ``LIENLAC_TELEGRAM__TOKEN``);
+    each bot only sees its own school's data. Long polling, or one webhook server for all
+    bots when ``LIENLAC_WEBHOOK__PUBLIC_URL`` is set. On a signal: stop taking updates, give
+    turns in flight up to :data:`DRAIN_SECONDS` (a second signal cuts that short), exit 0.
     """
-    assert settings.telegram.token is not None
-    token = settings.telegram.token.get_secret_value()
+    bots = {
+        school.id: school.telegram
+        for school in settings.school_configs()
+        if school.telegram.token is not None
+    }
+    assert bots, "serve() needs at least one school with a Telegram token"
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     force = asyncio.Event()
@@ -839,19 +858,17 @@ async def serve(app: App, settings: Settings) -> int:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, on_signal)
+    tokens = [t.token.get_secret_value() for t in bots.values() if t.token is not None]
     try:
-        with _token_redacted(token):
-            return await _serve(app, settings, token, stop, force)
+        with _token_redacted(*tokens):
+            return await _serve(app, settings, bots, stop, force)
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
 
 
-async def _serve(
-    app: App, settings: Settings, token: str, stop: asyncio.Event, force: asyncio.Event
-) -> int:
-    base = settings.telegram.api_base_url
-    bot = Bot(
+def _bot(token: str, base: str) -> Bot:
+    return Bot(
         token,
         base_url=f"{base}/bot",
         base_file_url=f"{base}/file/bot",
@@ -866,39 +883,78 @@ async def _serve(
             connection_pool_size=2, read_timeout=10.0, connect_timeout=5.0
         ),
     )
-    channel = TelegramChannel(
-        BotApi(bot), app.router.handle, school_id=settings.school_id, catalog=app.services.catalog
-    )
+
+
+async def _serve(
+    app: App,
+    settings: Settings,
+    bots: Mapping[str, TelegramSettings],
+    stop: asyncio.Event,
+    force: asyncio.Event,
+) -> int:
     from bot.background import run_background
 
-    channel.metrics = app.metrics
+    made = {
+        school: _bot(t.token.get_secret_value(), t.api_base_url)
+        for school, t in bots.items()
+        if t.token is not None
+    }
+    channels = {
+        school: TelegramChannel(
+            BotApi(bot), app.router.handle, school_id=school, catalog=app.services.catalog
+        )
+        for school, bot in made.items()
+    }
+    for channel in channels.values():
+        channel.metrics = app.metrics
     background_stop = asyncio.Event()
-    relay = app.build_relay({CHANNEL: TelegramSender(bot)})
+    relay = app.build_relay({CHANNEL: TelegramSender(made)})
     background = asyncio.create_task(run_background(app, relay, background_stop))
     try:
-        if not await channel.start():
-            log.error("Telegram cannot be reached at LIENLAC_TELEGRAM__API_BASE_URL")
-            return 1
+        for school, channel in channels.items():
+            if not await channel.start():
+                log.error(
+                    "Telegram cannot be reached for school %s at LIENLAC_TELEGRAM__API_BASE_URL",
+                    school,
+                )
+                return 1
         public_url = settings.webhook.public_url
         if public_url:
-            secret = webhook_secret(app.services.secret, school_id=settings.school_id, token=token)
-            registered = await channel.serve_webhook(
-                stop, listen=settings.webhook.listen, public_url=public_url, secret=secret
+            hooks = {
+                school: (
+                    channel,
+                    webhook_secret(
+                        app.services.secret,
+                        school_id=school,
+                        token=made[school].token,
+                    ),
+                )
+                for school, channel in channels.items()
+            }
+            registered = await serve_webhooks(
+                hooks,
+                stop,
+                listen=settings.webhook.listen,
+                public_url=public_url,
+                metrics=app.metrics,
             )
             if not registered and not stop.is_set():
                 return 1
         else:
-            log.info("Telegram bot @%s: long polling", channel.bot_username)
-            await channel.poll(stop)
+            for school, channel in channels.items():
+                log.info("Telegram bot @%s (%s): long polling", channel.bot_username, school)
+            await asyncio.gather(*(channel.poll(stop) for channel in channels.values()))
     except InvalidToken:
-        log.error("Telegram refused the bot token: check LIENLAC_TELEGRAM__TOKEN")
+        stop.set()  # the other bots' polling ends too
+        log.error("Telegram refused a bot token: check LIENLAC_TELEGRAM__TOKEN / [[schools]]")
         return 2
     finally:
-        await channel.drain(DRAIN_SECONDS, force)
+        await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in channels.values()))
         background_stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(background, DRAIN_SECONDS)
-        with contextlib.suppress(Exception):
-            await bot.shutdown()
-    log.info("Telegram bot stopped")
+        for bot in made.values():
+            with contextlib.suppress(Exception):
+                await bot.shutdown()
+    log.info("Telegram bots stopped")
     return 0

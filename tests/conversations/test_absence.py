@@ -468,3 +468,15 @@ async def test_a_teacher_who_is_also_a_parent_keeps_both_roles(
     assert "không thuộc lớp" in both.text
     await both.press_token(card.token("Duyệt"))
     assert "Đã duyệt đơn #1" in both.text
+
+
+async def test_each_school_has_its_own_leave_rules(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    from bot.config import AbsenceSettings, SchoolSettings
+
+    strict = SchoolSettings(id="demo", absence=AbsenceSettings(max_days=2))
+    async with demo_app(sqlite_url, tmp_path, clock, sms, schools=[strict]) as app:
+        parent = await parent_of_an(app, sms)
+        await parent.say("xin nghỉ 25/11-27/11 cả ngày vì ốm")
+        assert "tối đa 2 ngày" in parent.text

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +78,13 @@ class BotProcess:
             PYTHONUNBUFFERED="1",
         )
         env.update(extra)
+        for name in [k for k, v in env.items() if k.startswith("LIENLAC_") and v == ""]:
+            del env[name]  # "" = leave this setting out
         return env
 
-    def start(self, *, ready_call: str = "getUpdates", **extra_env: str) -> None:
+    def start(
+        self, *, ready_call: str = "getUpdates", args: Sequence[str] = (), **extra_env: str
+    ) -> None:
         """Start the bot and wait until it asks the fake for ``ready_call``."""
         assert self.proc is None
         before = len(self.api.calls_to(ready_call))
@@ -89,7 +93,7 @@ class BotProcess:
         err = (self.tmp_path / f"stderr.{self.runs}").open("wb")
         with out, err:
             self.proc = subprocess.Popen(
-                [sys.executable, "run_bot.py"],
+                [sys.executable, "run_bot.py", *args],
                 cwd=REPO,
                 env=self.env(**extra_env),
                 stdin=subprocess.DEVNULL,
@@ -712,3 +716,80 @@ def test_leave_request_parent_asks_teacher_approves_in_chat(
 
     assert bot.stop() < 10
     bot.assert_clean()
+
+
+def test_two_schools_two_bots_in_one_process(
+    tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """Multi-school (``[[schools]]``): one process runs one bot per school; each bot answers
+    with its own school's data, and a link made on one bot does not exist on the other."""
+    from bot.backends.demo_data import build_demo_school
+    from tests.workbooks import demo_rows, fill
+
+    other_token = "654321:OTHER-school-token"
+    api.add_bot(other_token, username="thcs_b_bot")
+    workbook = tmp_path / "b.xlsx"
+    env = BotProcess(tmp_path, api, sms).env()
+    subprocess.run(
+        [sys.executable, "run_bot.py", "import", "--template", str(workbook)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    fill(workbook, demo_rows(build_demo_school()))
+    imported = subprocess.run(
+        [
+            *(sys.executable, "run_bot.py", "import", str(workbook)),
+            *("--school", "thcs-b", "--name", "Trường THCS Bình Minh"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    config = tmp_path / "schools.toml"
+    config.write_text(
+        f"""
+[[schools]]
+id = "demo"
+telegram = {{ token = "{TOKEN}" }}
+
+[[schools]]
+id = "thcs-b"
+timezone = "Asia/Ho_Chi_Minh"
+telegram = {{ token = "{other_token}" }}
+absence = {{ max_days = 2 }}
+""",
+        encoding="utf-8",
+    )
+    bot = BotProcess(tmp_path, api, sms)
+    try:
+        bot.start(args=["--config", str(config)], LIENLAC_TELEGRAM__TOKEN="")
+        api.wait_until(lambda: len(api.calls_to("getUpdates")) >= 2, WAIT, what="both bots polling")
+        chat = 5001
+        first = say(api, chat, "/start", "Xin chào")
+        assert "Nguyễn Du" in first["text"]
+        after = len(api.sent(chat, token=other_token))
+        api.inject_message(chat, "/start", token=other_token)
+        second = api.wait_for(chat, "Xin chào", WAIT, after=after, token=other_token)
+        assert "Bình Minh" in second["text"]
+        link(api, sms, chat, "HS8A03", MOM_8A03)  # linked on the demo bot only
+        after = len(api.sent(chat, token=other_token))
+        api.inject_message(chat, "/huy", token=other_token)  # leave B's "type the code" step
+        api.wait_for(chat, "Đã hủy", WAIT, after=after, token=other_token)
+        after = len(api.sent(chat, token=other_token))
+        api.inject_message(chat, "điểm", token=other_token)
+        assert (
+            "chưa liên kết"
+            in api.wait_for(chat, "chưa liên kết", WAIT, after=after, token=other_token)["text"]
+        )
+        assert bot.stop() < 10
+        output = bot.output()
+        for token in (TOKEN, other_token):
+            assert token.split(":", 1)[1] not in output
+        assert "Traceback" not in output
+        assert api.violations == []
+    finally:
+        bot.kill()
