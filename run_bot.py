@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from bot.config import Settings
 
 DESCRIPTION = """\
@@ -107,6 +109,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_app
     from bot.channels.console import ConsoleChannel
 
+    if settings.zalo_bot.token is not None or settings.zalo_oa.enabled:
+        return await _serve_channels(settings)
     if settings.telegram.token is not None:
         from bot.channels.telegram import serve
 
@@ -150,6 +154,56 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _serve_channels(settings: Settings) -> int:
+    """Zalo Bot and/or Zalo OA (and Telegram when its token is set too) in one process, until
+    SIGTERM/SIGINT (a second signal cuts the drain short). The worst exit code wins."""
+    from bot.bootstrap import build_app
+
+    app = await build_app(settings, console_write=lambda s: print(s, flush=True))
+    loop = asyncio.get_running_loop()
+    stop, force = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            force.set()
+        stop.set()
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal)
+    runs: list[Coroutine[Any, Any, int]] = []
+    if settings.zalo_bot.token is not None:
+        from bot.channels import zalo_bot
+
+        runs.append(zalo_bot.serve(app, settings, stop, force))
+    if settings.zalo_oa.enabled:
+        from bot.channels import zalo_oa
+
+        runs.append(zalo_oa.serve(app, settings, stop, force))
+    if settings.telegram.token is not None:
+        from bot.channels import telegram
+
+        token = settings.telegram.token.get_secret_value()
+
+        async def run_telegram() -> int:
+            with telegram._token_redacted(token):
+                return await telegram._serve(app, settings, token, stop, force)
+
+        runs.append(run_telegram())
+    try:
+        tasks: list[asyncio.Task[int]] = [asyncio.ensure_future(run) for run in runs]
+        # One channel failing at start stops the others: the operator sees one clear error.
+        for done in asyncio.as_completed(tasks):
+            if await done != 0:
+                stop.set()
+        codes: list[int] = [task.result() for task in tasks]
+        return max(codes)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await app.aclose()
+
+
 async def _db_upgrade(settings: Settings) -> int:
     from storage.engine import create_engine
     from storage.migrate import current_revision, upgrade
@@ -186,6 +240,8 @@ async def _check_config(settings: Settings) -> int:
     )
     print(f"  OTP provider: {settings.otp.provider}")
     print(f"  Telegram: {'token set' if settings.telegram.token else 'off'}")
+    print(f"  Zalo Bot: {'token set' if settings.zalo_bot.token else 'off'}")
+    print(f"  Zalo OA: {'app ' + settings.zalo_oa.app_id if settings.zalo_oa.enabled else 'off'}")
     return 0
 
 
