@@ -45,6 +45,7 @@ from bot.channels.zalo_bot import redacted, render_buttons
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.oa_tokens import NewTokens, OaTokenManager, TokenRefreshFailed
+from bot.ports import BackendRegistry, Clock, LinkRole, UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -446,6 +447,86 @@ def make_outbound_sender(
     return ZaloOaSender(
         api, fallback=fallback, fallback_name=fallback_name, phone_of=phone_of, record=record
     )
+
+
+def phone_lookup(uow_factory: UnitOfWorkFactory, backends: BackendRegistry) -> PhoneLookup:
+    """The phone on file of the guardian linked to a chat (for the SMS/ZNS fallback)."""
+
+    async def phone_of(key: ConversationKey) -> str | None:
+        async with uow_factory() as uow:
+            links = await uow.links.active_links(key)
+        backend = backends.for_school(key.school_id)
+        for link in links:
+            if link.role != LinkRole.GUARDIAN:
+                continue
+            for guardian in await backend.guardians(link.subject_id):
+                if guardian.id == link.person_id and guardian.phone:
+                    return guardian.phone
+        return None
+
+    return phone_of
+
+
+def audit_recorder(uow_factory: UnitOfWorkFactory, clock: Clock) -> RecordFallback:
+    """Records each fallback as an audit event ``zalo_oa.fallback`` (ids and reason only)."""
+
+    async def record(key: ConversationKey, how: str, why: str) -> None:
+        async with uow_factory() as uow:
+            await uow.audit.record(
+                school_id=key.school_id,
+                actor=str(key),
+                action="zalo_oa.fallback",
+                detail={"via": how, "why": why},
+                at=clock.now(),
+            )
+            await uow.commit()
+
+    return record
+
+
+def fallback_from_settings(
+    settings: Settings, client: httpx.AsyncClient, zns_token: Callable[[], Awaitable[str]]
+) -> tuple[FallbackSend, str] | None:
+    """``LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK``: ``sms`` (the OTP SMS gateway's keys) or
+    ``zns`` (``ZNS_NOTICE_TEMPLATE_ID``, one ``content`` parameter); None when ``none``."""
+    from bot.otp_senders import SmsGatewayOtpSender, ZnsOtpSender
+
+    how = settings.zalo_oa.notification_fallback
+    if how == "sms":
+        sms = settings.otp.sms
+        if not sms.configured or sms.api_key is None:
+            return None
+        sender = SmsGatewayOtpSender(
+            client,
+            style=sms.style,
+            base_url=sms.base_url,
+            api_key=sms.api_key.get_secret_value(),
+            secret_key=sms.secret_key.get_secret_value() if sms.secret_key else "",
+            brandname=sms.brandname,
+            sms_type=sms.sms_type,
+            sandbox=sms.sandbox,
+            timeout=sms.timeout_seconds,
+        )
+
+        async def by_sms(phone: str, text: str) -> None:
+            await sender.send(phone=phone, text=text)
+
+        return by_sms, "sms"
+    if how == "zns":
+        template = settings.zalo_oa.zns_notice_template_id
+        zns = ZnsOtpSender(
+            client,
+            base_url=settings.otp.zns.url,
+            template_id=template,
+            token=zns_token,
+            timeout=settings.otp.zns.timeout_seconds,
+        )
+
+        async def by_zns(phone: str, text: str) -> None:
+            await zns.send_template(phone=phone, template_id=template, data={"content": text[:400]})
+
+        return by_zns, "zns"
+    return None
 
 
 def signature_key(oa: ZaloOaSettings) -> str | None:
