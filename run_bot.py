@@ -228,6 +228,7 @@ async def _check_config(settings: Settings) -> int:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         revision = await current_revision(engine)
+        oa_line = await _oa_token_line(settings, engine) if revision else ""
     except Exception as err:
         print(f"The database cannot be reached: {type(err).__name__}. Check LIENLAC_DATABASE__URL.")
         return 1
@@ -242,7 +243,23 @@ async def _check_config(settings: Settings) -> int:
     print(f"  Telegram: {'token set' if settings.telegram.token else 'off'}")
     print(f"  Zalo Bot: {'token set' if settings.zalo_bot.token else 'off'}")
     print(f"  Zalo OA: {'app ' + settings.zalo_oa.app_id if settings.zalo_oa.enabled else 'off'}")
+    if oa_line:
+        print(f"  Zalo OA token: {oa_line}")
     return 0
+
+
+async def _oa_token_line(settings: Settings, engine: Any) -> str:
+    """The OA token's stats entry (no token), or "" when there is no OA or no row yet."""
+    if not settings.zalo_oa.enabled:
+        return ""
+    from storage.oa_tokens import SqlOaTokenStore
+
+    state = await SqlOaTokenStore(engine).load(settings.school_id)
+    if state is None:
+        return "not stored yet (the first start uses LIENLAC_ZALO_OA__REFRESH_TOKEN)"
+    expires = state.expires_at.isoformat(timespec="minutes") if state.expires_at else "-"
+    line = f"expires {expires}, {state.refresh_failures} failed refresh(es)"
+    return f"{line}; last error: {state.last_error}" if state.last_error else line
 
 
 async def _demo_reset(settings: Settings) -> int:

@@ -192,7 +192,6 @@ class ZaloOaSettings(BaseModel):
     signature_key: Literal["oa_secret", "app_secret"] = "oa_secret"
     signature_first: Literal["app_id", "oa_id"] = "app_id"
     refresh_margin_seconds: int = Field(default=5 * 3600, ge=60)  # refresh ~20 h into 25 h
-    window_days: int = Field(default=7, ge=1, le=7)  # CS messages need interaction within this
     notification_fallback: Literal["none", "sms", "zns"] = "none"
     zns_notice_template_id: str = ""  # zns fallback: template with one "content" parameter
 

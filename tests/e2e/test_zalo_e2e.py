@@ -396,7 +396,7 @@ def test_zalo_oa_journey_with_zns_otp_and_signed_webhooks(
     assert sum("Chào cờ" in t for t in oa.cs_to(user)[after:]) == 1
     bot.stop()
     assert oa.spent_reuses == 0
-    bot.assert_clean(APP_SECRET, OA_SECRET)
+    bot.assert_clean(APP_SECRET, OA_SECRET, *oa.issued)
 
 
 def test_zns_refusal_falls_back_to_sms_and_a_timeout_lets_the_parent_retry(
@@ -432,3 +432,51 @@ def test_zns_refusal_falls_back_to_sms_and_a_timeout_lets_the_parent_retry(
     chat.say(code, "Liên kết thành công")
     bot.stop()
     bot.assert_clean(APP_SECRET, OA_SECRET, ESMS_SECRET)
+
+
+# --- start-up failures: one clear line, an exit code, no traceback --------------------------
+
+
+def _run(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LIENLAC_") and "proxy" not in k.lower()
+    }
+    full.update(
+        LIENLAC_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'z.sqlite3'}",
+        LIENLAC_DATA_DIR=str(tmp_path),
+        NO_PROXY="127.0.0.1,localhost",
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, "run_bot.py", *args],
+        cwd=REPO,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_refused_token_stops_the_bot_with_a_clear_line(
+    tmp_path: Path, zalo: FakeZaloBotApi, oa: FakeZaloOa
+) -> None:
+    bad_bot = _run(
+        tmp_path,
+        {"LIENLAC_ZALO_BOT__TOKEN": "1:wrong-token", "LIENLAC_ZALO_BOT__API_BASE_URL": zalo.url},
+    )
+    assert bad_bot.returncode == 2
+    assert "check LIENLAC_ZALO_BOT__TOKEN" in bad_bot.stderr
+    assert "wrong-token" not in bad_bot.stderr + bad_bot.stdout
+    assert "Traceback" not in bad_bot.stderr
+
+    env = oa_env(oa, free_port(), LIENLAC_ZALO_OA__REFRESH_TOKEN="rt-spent-or-unknown")
+    bad_oa = _run(tmp_path, env)
+    assert bad_oa.returncode == 2
+    assert "Zalo OA token refresh failed" in bad_oa.stderr
+    assert "rt-spent-or-unknown" not in bad_oa.stderr + bad_oa.stdout
+    assert "Traceback" not in bad_oa.stderr
+    check = _run(tmp_path, env, "check-config")
+    assert check.returncode == 0, check.stderr
+    assert "1 failed refresh(es); last error: Zalo refused the refresh token" in check.stdout

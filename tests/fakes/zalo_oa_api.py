@@ -62,6 +62,7 @@ class FakeZaloOa(LoopbackServer):
         self._outside: set[str] = set()
         self._zns_failures: list[tuple[int, float]] = []  # (error code, hang seconds)
         self.expires_in = "90000"
+        self.issued: list[str] = []  # every access and refresh token handed out
         super().__init__(
             Starlette(
                 routes=[
@@ -79,6 +80,7 @@ class FakeZaloOa(LoopbackServer):
         token = "rt-" + secrets.token_urlsafe(24)
         with self._cond:
             self._refresh_valid.add(token)
+            self.issued.append(token)
         return token
 
     def outside_window(self, user_id: str, outside: bool = True) -> None:
@@ -201,6 +203,7 @@ class FakeZaloOa(LoopbackServer):
             self._access_valid = {access}  # the previous access token stops working
             self._refresh_valid.add(new_refresh)
             self.refreshes += 1
+            self.issued += [access, new_refresh]
             self._cond.notify_all()
         return JSONResponse(
             {"access_token": access, "refresh_token": new_refresh, "expires_in": self.expires_in}
