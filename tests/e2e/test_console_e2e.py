@@ -99,7 +99,7 @@ def test_check_config_and_db_upgrade_on_a_fresh_database(tmp_path: Path) -> None
         env=env,
         check=True,
     )
-    assert "revision 0003" in up.stdout
+    assert "revision 0006" in up.stdout
     check = subprocess.run(
         [sys.executable, "run_bot.py", "check-config"],
         cwd=ROOT,
