@@ -45,7 +45,7 @@ from bot.channels.zalo_bot import redacted, render_buttons
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.oa_tokens import NewTokens, OaTokenManager, TokenRefreshFailed
-from bot.ports import BackendRegistry, Clock, LinkRole, UnitOfWorkFactory
+from bot.ports import BackendRegistry, Clock, LinkRole, OutboundSender, UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
@@ -587,3 +587,33 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asynci
                 await channel.drain(DRAIN_SECONDS, force)
     log.info("Zalo OA stopped")
     return 0
+
+
+async def outbound_senders(
+    app: App, settings: Settings, client: httpx.AsyncClient
+) -> dict[str, OutboundSender]:
+    """The outbox relay's senders for the Zalo channels this school configured:
+    ``{"zalo_bot": ..., "zalo_oa": ...}`` (either may be absent). Pass them to
+    :class:`bot.outbox.OutboxRelay` next to Telegram's; ``DEFAULT_LIMITS`` already has Zalo's
+    rate limits. Give ``client`` a timeout well below the relay's lease margin (10 s)."""
+    from bot.channels import zalo_bot
+    from storage.uow import SqlUnitOfWorkFactory
+
+    senders: dict[str, OutboundSender] = {}
+    zb = settings.zalo_bot
+    if zb.token is not None:
+        senders[zalo_bot.CHANNEL] = zalo_bot.make_outbound_sender(
+            client, base_url=zb.api_base_url, token=zb.token.get_secret_value()
+        )
+    if settings.zalo_oa.enabled:
+        api = await build_api(app, settings, client)
+        fallback = fallback_from_settings(settings, client, api.tokens.access_token)
+        uow = SqlUnitOfWorkFactory(app.sessions)
+        senders[CHANNEL] = make_outbound_sender(
+            api,
+            fallback=fallback[0] if fallback else None,
+            fallback_name=fallback[1] if fallback else "",
+            phone_of=phone_lookup(uow, app.services.backends),
+            record=audit_recorder(uow, app.services.clock),
+        )
+    return senders

@@ -259,3 +259,92 @@ async def test_outside_the_window_a_notification_can_fall_back_to_zns(
             assert oa.zns_sent[-1]["template_data"] == {"content": "Lịch họp phụ huynh"}
     finally:
         await engine.dispose()  # type: ignore[attr-defined]
+
+
+# --- the outbox relay with the Zalo senders built from settings ---------------------------
+
+
+async def test_the_relay_delivers_on_zalo_bot_and_falls_back_outside_the_oa_window(
+    database_url: str, oa: FakeZaloOa
+) -> None:
+    from bot.bootstrap import build_app
+    from bot.channels.zalo_oa import outbound_senders
+    from bot.config import (
+        DatabaseSettings,
+        OtpSettings,
+        Settings,
+        SmsGatewaySettings,
+        ZaloBotSettings,
+        ZaloOaSettings,
+    )
+    from bot.outbox import OutboxRelay
+    from bot.ports import OutgoingMessage
+    from storage.outbox_store import SqlOutboxStore
+    from tests.fakes.zalo_bot_api import FakeZaloBotApi
+
+    token = "555:relay-secret"
+    with FakeZaloBotApi(token=token) as zb, FakeEsms(api_key="k", secret_key="s") as esms:
+        settings = Settings(
+            database=DatabaseSettings(url=database_url),
+            zalo_bot=ZaloBotSettings(token=token, api_base_url=zb.url),  # type: ignore[arg-type]
+            zalo_oa=ZaloOaSettings(
+                app_id=APP_ID,
+                app_secret=APP_SECRET,  # type: ignore[arg-type]
+                oa_secret=OA_SECRET,  # type: ignore[arg-type]
+                refresh_token=oa.issue_refresh_token(),  # type: ignore[arg-type]
+                api_base_url=oa.url,
+                oauth_base_url=oa.url,
+                notification_fallback="sms",
+            ),
+            otp=OtpSettings(
+                sms=SmsGatewaySettings(url=esms.url, api_key="k", secret_key="s")  # type: ignore[arg-type]
+            ),
+        )
+        app = await build_app(settings, console_write=lambda _: None)
+        try:
+            sessions = app.sessions
+            from bot.backends.demo_data import build_demo_school
+
+            demo = build_demo_school()
+            student = next(s for s in demo.students if s.code == "HS8A03")
+            guardian = next(
+                g.guardian_id for g in demo.guardian_links if g.student_id == student.id
+            )
+            parent_oa = ConversationKey(
+                school_id="demo", channel="zalo_oa", chat_id="u-oa", user_id="u-oa"
+            )
+            parent_bot = ConversationKey(
+                school_id="demo", channel="zalo_bot", chat_id="c" * 20, user_id="c" * 20
+            )
+            clock = app.services.clock
+            async with SqlUnitOfWorkFactory(sessions)() as uow:
+                await uow.links.add(
+                    key=parent_oa,
+                    role=LinkRole.GUARDIAN,
+                    subject_id=student.id,
+                    person_id=guardian,
+                    consent_version="1",
+                    consent_at=clock.now(),
+                    verified_at=clock.now(),
+                )
+                for n, key in enumerate((parent_oa, parent_bot)):
+                    await uow.outbox.enqueue(
+                        OutgoingMessage(
+                            recipient=key, kind="notice", text=f"Thông báo {n}", dedupe_key=f"n{n}"
+                        ),
+                        now=clock.now(),
+                    )
+                await uow.commit()
+            oa.outside_window("u-oa")
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                senders = await outbound_senders(app, settings, client)
+                assert sorted(senders) == ["zalo_bot", "zalo_oa"]
+                relay = OutboxRelay(SqlOutboxStore(app.engine), senders, clock, quiet_hours=None)
+                assert await relay.run_once() == 2
+            assert zb.sent_to("c" * 20)[-1]["text"] == "Thông báo 1"
+            assert esms.sent[-1]["Content"] == "Thông báo 0"  # by SMS, outside the window
+            assert esms.sent[-1]["Phone"] == "0900000024"
+            stats = await SqlOutboxStore(app.engine).stats(clock.now())
+            assert [(s.sent, s.failed, s.pending) for s in stats] == [(2, 0, 0)]
+        finally:
+            await app.aclose()
