@@ -480,3 +480,41 @@ def test_a_refused_token_stops_the_bot_with_a_clear_line(
     check = _run(tmp_path, env, "check-config")
     assert check.returncode == 0, check.stderr
     assert "1 failed refresh(es); last error: Zalo refused the refresh token" in check.stdout
+
+
+def test_zalo_bot_oa_and_telegram_in_one_process(
+    bot: Bot, zalo: FakeZaloBotApi, oa: FakeZaloOa, esms: FakeEsms
+) -> None:
+    from tests.fakes.telegram_api import FakeTelegramApi
+
+    telegram_token = "424242:TELEGRAM-secret"
+    port = free_port()
+    with FakeTelegramApi(token=telegram_token) as telegram:
+        env = {
+            "LIENLAC_ZALO_BOT__TOKEN": TOKEN,
+            "LIENLAC_ZALO_BOT__API_BASE_URL": zalo.url,
+            "LIENLAC_ZALO_BOT__POLL_TIMEOUT_SECONDS": "2",
+            "LIENLAC_TELEGRAM__TOKEN": telegram_token,
+            "LIENLAC_TELEGRAM__API_BASE_URL": telegram.url,
+            **oa_env(oa, port),
+            **esms_env(esms),
+        }
+        bot.start(
+            env,
+            lambda: (
+                bool(zalo.calls_to("getUpdates"))
+                and bool(telegram.calls_to("getUpdates"))
+                and listening(port)
+            ),
+        )
+        assert "Xin chào" in BotChat(zalo, "b" * 20).say("/start", "Xin chào")
+        oa_chat = OaChat(oa, f"http://127.0.0.1:{port}/zalo-oa/demo", "8111")
+        assert "Xin chào" in oa_chat.say("/start", "Xin chào")
+        telegram.inject_message(5001, "/start")
+        telegram.wait_for(5001, "Xin chào", WAIT)
+        # A sticker in a private Zalo chat gets a polite answer, not silence or an error.
+        after = len(zalo.sent_to("b" * 20))
+        zalo.inject(zalo.update("b" * 20, "", event="message.sticker.received"))
+        zalo.wait_until(lambda: len(zalo.sent_to("b" * 20)) > after, WAIT, what="an answer")
+        bot.stop()
+    bot.assert_clean(TOKEN, telegram_token, APP_SECRET, OA_SECRET, ESMS_SECRET, *oa.issued)
