@@ -124,6 +124,7 @@ class OaTokenManager:
         self.worker = worker or worker_id()
         self._wait_timeout = wait_timeout
         self._lock = asyncio.Lock()
+        self._cached: OaTokenState | None = None  # the last pair read or written here
         self.refreshes = 0  # refreshes this worker made (tests, logs)
 
     async def seed(self, *, app_id: str, refresh_token: str) -> None:
@@ -144,14 +145,21 @@ class OaTokenManager:
     async def access_token(self, *, force_refresh: bool = False) -> str:
         """A valid access token. ``force_refresh`` after Zalo said the token is invalid
         (-216/-220): refresh unless someone already did since ``stale`` was read."""
-        state = await self._load()
+        cached = self._cached
+        if cached is not None and self._fresh(cached) and not force_refresh:
+            return cached.access_token  # no database read per message
+        state = cached if force_refresh and cached is not None else await self._load()
         if self._fresh(state) and not force_refresh:
+            self._cached = state
             return state.access_token
         async with self._lock:
             again = await self._load()
-            if again.version != state.version and again.access_token:
+            if again.version != state.version and again.access_token and self._fresh(again):
+                self._cached = again
                 return again.access_token  # refreshed meanwhile (here or elsewhere)
-            return await self._refresh_from(again)
+            token = await self._refresh_from(again)
+            self._cached = await self._load()
+            return token
 
     async def _load(self) -> OaTokenState:
         state = await self._store.load(self.school_id)
