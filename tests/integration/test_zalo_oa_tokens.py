@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -31,6 +35,7 @@ from storage.uow import SqlUnitOfWorkFactory
 from tests.fakes.esms_gateway import FakeEsms
 from tests.fakes.zalo_oa_api import FakeZaloOa
 
+ROOT = Path(__file__).resolve().parents[2]
 APP_ID, APP_SECRET, OA_SECRET = "3141592653", "app-secret", "oa-secret"
 NOW = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
 
@@ -348,3 +353,62 @@ async def test_the_relay_delivers_on_zalo_bot_and_falls_back_outside_the_oa_wind
             assert [(s.sent, s.failed, s.pending) for s in stats] == [(2, 0, 0)]
         finally:
             await app.aclose()
+
+
+def test_two_worker_processes_refresh_once(database_url: str, oa: FakeZaloOa) -> None:
+    """Two real processes ask for the token at the same instant, on a row without one."""
+
+    async def seed() -> None:
+        engine = create_engine(database_url)
+        await upgrade(engine)
+        async with httpx.AsyncClient() as client:
+            await manager(engine, client, oa, Clock(), "seeder").seed(
+                app_id=APP_ID, refresh_token=oa.issue_refresh_token()
+            )
+        await engine.dispose()
+
+    async def stored() -> tuple[str, str]:
+        engine = create_engine(database_url)
+        try:
+            state = await SqlOaTokenStore(engine).load("demo")
+        finally:
+            await engine.dispose()
+        assert state is not None
+        return state.access_token, state.refresh_token
+
+    asyncio.run(seed())
+    oa.hold_refresh_seconds = 0.5
+    start_at = time.time() + 3.0  # both processes are up by then
+    command = [
+        sys.executable,
+        "-m",
+        "tests.oa_token_worker",
+        "--db",
+        database_url,
+        "--oauth",
+        oa.url,
+        "--app-id",
+        APP_ID,
+        "--app-secret",
+        APP_SECRET,
+        "--at",
+        str(start_at),
+    ]
+    procs = [
+        subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    lines: list[str] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        lines += out.splitlines()
+    tokens = {line.split()[1] for line in lines if line.startswith("token ")}
+    refreshes = sum(int(line.split()[1]) for line in lines if line.startswith("refreshes "))
+    assert len(tokens) == 1  # both processes got the same access token
+    assert refreshes == 1 and oa.refreshes == 1
+    assert oa.spent_reuses == 0 and oa.refused_refreshes == 0
+    access, refresh = asyncio.run(stored())
+    assert access in tokens and refresh in oa.valid_refresh_tokens()  # no lost refresh
