@@ -59,6 +59,7 @@ RETRIES = 3
 BACKOFF = (0.5, 1.0, 2.0)
 MAX_CONCURRENT_TURNS = 32
 DRAIN_SECONDS = 6.0
+TYPING_AFTER = 0.5  # seconds
 TEXT_EVENT = "message.text.received"
 UNSUPPORTED_EVENT = "message.unsupported.received"
 
@@ -283,15 +284,25 @@ class ZaloBotChannel:
 
     async def process(self, incoming: Incoming) -> None:
         chat_id = incoming.key.chat_id
-        with contextlib.suppress(ZaloBotError):
-            await self.api.call_once("sendChatAction", {"chat_id": chat_id, "action": "typing"})
-        replies = await self._handle(incoming)
+        typing = asyncio.create_task(self._typing(chat_id))
+        try:
+            replies = await self._handle(incoming)
+        finally:
+            typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await typing
         for reply in replies:
             try:
                 await self.api.send_text(chat_id, reply.text)
             except ZaloBotError as err:
                 log.warning("Zalo Bot sendMessage failed: %s", err.code)
                 return
+
+    async def _typing(self, chat_id: str) -> None:
+        """ "typing…" only when a turn is slow: every call may count against the plan's quota."""
+        await asyncio.sleep(TYPING_AFTER)
+        with contextlib.suppress(ZaloBotError):
+            await self.api.call_once("sendChatAction", {"chat_id": chat_id, "action": "typing"})
 
     async def drain(self, seconds: float, force: asyncio.Event | None = None) -> None:
         pending = set(self._tasks)

@@ -357,6 +357,8 @@ def test_sms_gateway_errors_and_timeouts_let_the_parent_retry(
     assert "Chưa gửi được mã" in chat.say("1", "Chưa gửi được mã")
     esms.fail_next("100", hang=3)  # slower than the 1 s timeout
     assert "Chưa gửi được mã" in chat.say("1", "Chưa gửi được mã")
+    typing = zalo.calls_to("sendChatAction")  # the slow turn showed "typing…"
+    assert typing and typing[0].params == {"chat_id": chat.chat_id, "action": "typing"}
     before = len(esms.sent)
     chat.say("1", "Đã gửi mã")  # "1. Thử lại": no attempt was burned
     chat.say(esms.wait_for_code(MOM_8A03, after=before), "Liên kết thành công")
