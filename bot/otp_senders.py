@@ -139,7 +139,7 @@ class SmsGatewayOtpSender:
             "Content": text,
             "Brandname": self._brandname,
             "SmsType": self._sms_type or "2",
-            "IsUnicode": "0",
+            "IsUnicode": "0" if text.isascii() else "1",  # unaccented: 160 chars a part
             "Sandbox": "1" if self._sandbox else "0",
             "RequestId": secrets.token_hex(12),
         }
