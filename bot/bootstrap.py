@@ -161,25 +161,11 @@ def _gateway_otp_sender(
     """``sms`` (eSMS/SpeedSMS) or ``zns`` (ZNS template, then SMS if configured)."""
     import httpx
 
-    from bot.otp_senders import FallbackOtpSender, SmsGatewayOtpSender, ZnsOtpSender
+    from bot.otp_senders import FallbackOtpSender, ZnsOtpSender, sms_gateway_sender
 
     client = httpx.AsyncClient()
     closers.append(client.aclose)
-    sms_sender: OtpSender | None = None
-    sms = settings.otp.sms
-    if sms.configured:
-        assert sms.api_key is not None
-        sms_sender = SmsGatewayOtpSender(
-            client,
-            style=sms.style,
-            base_url=sms.base_url,
-            api_key=sms.api_key.get_secret_value(),
-            secret_key=sms.secret_key.get_secret_value() if sms.secret_key else "",
-            brandname=sms.brandname,
-            sms_type=sms.sms_type,
-            sandbox=sms.sandbox,
-            timeout=sms.timeout_seconds,
-        )
+    sms_sender = sms_gateway_sender(settings.otp.sms, client)
     if settings.otp.provider == "sms":
         assert sms_sender is not None  # checked by the settings model
         return sms_sender

@@ -12,13 +12,16 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from bot.domain.errors import OtpDeliveryFailed
 from bot.domain.phone import mask_phone, normalize_phone
 from bot.ports import OtpSender
+
+if TYPE_CHECKING:
+    from bot.config import SmsGatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,25 @@ class SmsGatewayOtpSender:
                 "SMS gateway (SpeedSMS) refused the message: code %s", str(body.get("code"))[:10]
             )
             raise OtpDeliveryFailed()
+
+
+def sms_gateway_sender(
+    sms: SmsGatewaySettings, client: httpx.AsyncClient
+) -> SmsGatewayOtpSender | None:
+    """The SMS gateway of ``LIENLAC_OTP__SMS__*``, or None when its keys are not set."""
+    if not sms.configured or sms.api_key is None:
+        return None
+    return SmsGatewayOtpSender(
+        client,
+        style=sms.style,
+        base_url=sms.base_url,
+        api_key=sms.api_key.get_secret_value(),
+        secret_key=sms.secret_key.get_secret_value() if sms.secret_key else "",
+        brandname=sms.brandname,
+        sms_type=sms.sms_type,
+        sandbox=sms.sandbox,
+        timeout=sms.timeout_seconds,
+    )
 
 
 # --- Zalo ZNS / ZBS template messages ----------------------------------------------------

@@ -489,24 +489,17 @@ def fallback_from_settings(
 ) -> tuple[FallbackSend, str] | None:
     """``LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK``: ``sms`` (the OTP SMS gateway's keys) or
     ``zns`` (``ZNS_NOTICE_TEMPLATE_ID``, one ``content`` parameter); None when ``none``."""
-    from bot.otp_senders import SmsGatewayOtpSender, ZnsOtpSender
+    from bot.otp_senders import ZnsOtpSender, sms_gateway_sender
 
     how = settings.zalo_oa.notification_fallback
     if how == "sms":
-        sms = settings.otp.sms
-        if not sms.configured or sms.api_key is None:
+        sender = sms_gateway_sender(settings.otp.sms, client)
+        if sender is None:
+            log.warning(
+                "LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK=sms but LIENLAC_OTP__SMS__* is not set: "
+                "notifications outside the messaging window will fail"
+            )
             return None
-        sender = SmsGatewayOtpSender(
-            client,
-            style=sms.style,
-            base_url=sms.base_url,
-            api_key=sms.api_key.get_secret_value(),
-            secret_key=sms.secret_key.get_secret_value() if sms.secret_key else "",
-            brandname=sms.brandname,
-            sms_type=sms.sms_type,
-            sandbox=sms.sandbox,
-            timeout=sms.timeout_seconds,
-        )
 
         async def by_sms(phone: str, text: str) -> None:
             await sender.send(phone=phone, text=text)
