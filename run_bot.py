@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from bot.bootstrap import App
     from bot.config import Settings
 
 DESCRIPTION = """\
@@ -209,6 +212,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.console import ConsoleChannel, ConsoleSender
     from bot.domain.errors import BackendError
 
+    if settings.zalo_bot.token is not None or settings.zalo_oa.enabled:
+        return await _serve_channels(settings)
     if any(school.telegram.token is not None for school in settings.school_configs()):
         from bot.channels.telegram import serve
 
@@ -346,6 +351,85 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _zalo_background(app: App, settings: Settings, stop: asyncio.Event) -> int:
+    """The outbox relay for the Zalo channels, with this process's digest scheduler and
+    leave-request jobs (Telegram's relay runs beside it without them)."""
+    import httpx
+
+    from bot.background import run_background
+    from bot.channels.zalo_oa import outbound_senders
+
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        try:
+            senders = await outbound_senders(app, settings, client)
+        except Exception as err:  # e.g. the OA token cannot be refreshed: say so, stop
+            logging.getLogger("run_bot").error(
+                "the Zalo senders could not start (%s); see the lines above", type(err).__name__
+            )
+            return 1
+        relay = app.build_relay(senders)
+        await run_background(app, relay, stop)
+    return 0
+
+
+async def _serve_channels(settings: Settings) -> int:
+    """Zalo Bot and/or Zalo OA (and Telegram when its token is set too) in one process, until
+    SIGTERM/SIGINT (a second signal cuts the drain short). The worst exit code wins."""
+    from bot.bootstrap import build_app
+
+    app = await build_app(settings, console_write=lambda s: print(s, flush=True))
+    loop = asyncio.get_running_loop()
+    stop, force = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            force.set()
+        stop.set()
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal)
+    runs: list[Coroutine[Any, Any, int]] = []
+    if settings.zalo_bot.token is not None:
+        from bot.channels import zalo_bot
+
+        runs.append(zalo_bot.serve(app, settings, stop, force))
+    if settings.zalo_oa.enabled:
+        from bot.channels import zalo_oa
+
+        runs.append(zalo_oa.serve(app, settings, stop, force))
+    telegram_bots = {
+        school.id: school.telegram
+        for school in settings.school_configs()
+        if school.telegram.token is not None
+    }
+    if telegram_bots:
+        from bot.channels import telegram
+
+        tokens = [t.token.get_secret_value() for t in telegram_bots.values() if t.token]
+
+        async def run_telegram() -> int:
+            with telegram.token_redacted(*tokens):
+                return await telegram.serve_bots(
+                    app, settings, telegram_bots, stop, force, jobs=False
+                )
+
+        runs.append(run_telegram())
+    runs.append(_zalo_background(app, settings, stop))
+    try:
+        tasks: list[asyncio.Task[int]] = [asyncio.ensure_future(run) for run in runs]
+        # One channel failing at start stops the others: the operator sees one clear error.
+        for done in asyncio.as_completed(tasks):
+            if await done != 0:
+                stop.set()
+        codes: list[int] = [task.result() for task in tasks]
+        return max(codes)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await app.aclose()
+
+
 async def _db_upgrade(settings: Settings) -> int:
     from storage.engine import create_engine
     from storage.migrate import current_revision, upgrade
@@ -464,6 +548,7 @@ async def _check_config(settings: Settings) -> int:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         revision = await current_revision(engine)
+        oa_line = await _oa_token_line(settings, engine) if revision else ""
     except Exception as err:
         print(f"The database cannot be reached: {type(err).__name__}. Check LIENLAC_DATABASE__URL.")
         return 1
@@ -474,6 +559,10 @@ async def _check_config(settings: Settings) -> int:
         f"  database: {settings.database_url.split('://', 1)[0]}, revision {revision or 'none yet'}"
     )
     print(f"  OTP provider: {settings.otp.provider}")
+    print(f"  Zalo Bot: {'token set' if settings.zalo_bot.token else 'off'}")
+    print(f"  Zalo OA: {'app ' + settings.zalo_oa.app_id if settings.zalo_oa.enabled else 'off'}")
+    if oa_line:
+        print(f"  Zalo OA token: {oa_line}")
     remote = False
     for school in settings.school_configs():
         kind = school.backend.kind
@@ -523,6 +612,20 @@ async def _check_backend(settings: Settings) -> int:
         return 1
     print(f"The school system answered all {len(results)} checks.")
     return 0
+
+
+async def _oa_token_line(settings: Settings, engine: Any) -> str:
+    """The OA token's stats entry (no token), or "" when there is no OA or no row yet."""
+    if not settings.zalo_oa.enabled:
+        return ""
+    from storage.oa_tokens import SqlOaTokenStore
+
+    state = await SqlOaTokenStore(engine).load(settings.school_id)
+    if state is None:
+        return "not stored yet (the first start uses LIENLAC_ZALO_OA__REFRESH_TOKEN)"
+    expires = state.expires_at.isoformat(timespec="minutes") if state.expires_at else "-"
+    line = f"expires {expires}, {state.refresh_failures} failed refresh(es)"
+    return f"{line}; last error: {state.last_error}" if state.last_error else line
 
 
 async def _demo_reset(settings: Settings) -> int:

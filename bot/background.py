@@ -24,13 +24,19 @@ async def run_background(
     stop: asyncio.Event,
     *,
     jobs_interval: float = ABSENCE_JOBS_INTERVAL,
+    jobs: bool = True,
 ) -> None:
-    jobs = AbsenceJobs(app.uow_factory, app.services)
+    """Drain the outbox with ``relay`` until ``stop``; with ``jobs`` (once per process, next
+    to its first relay) also the digest scheduler and the leave-request jobs."""
+    if not jobs:
+        await relay.run(stop)
+        return
+    absence_jobs = AbsenceJobs(app.uow_factory, app.services)
 
     async def absence_loop() -> None:
         while not stop.is_set():
             try:
-                if await jobs.run_once():
+                if await absence_jobs.run_once():
                     relay.wake()
             except Exception:  # a bad pass must not stop the next one
                 log.exception("absence jobs pass failed")
@@ -47,4 +53,4 @@ async def run_background(
         await asyncio.gather(relay.run(stop), absence_loop())  # relay.run gives its leases back
     finally:
         if scheduler is not None:
-            scheduler.shutdown()
+            await scheduler.aclose()

@@ -176,7 +176,7 @@ class App:
             poll_interval=poll_interval,
             quiet_hours=(self.services.quiet_start, self.services.quiet_end),
         )
-        self.router.after_commit = relay.wake
+        self.router.after_commit.append(relay.wake)
         return relay
 
     async def aclose(self) -> None:
@@ -276,6 +276,8 @@ async def build_app(
             otp_sender = HttpJsonOtpSender(
                 client, settings.otp.url, timeout=settings.otp.timeout_seconds
             )
+        elif settings.otp.provider in ("sms", "zns"):
+            otp_sender = _gateway_otp_sender(settings, engine, clock, closers)
         else:
             otp_sender = ConsoleOtpSender(console_write)
     home = settings.school_configs()[0]  # the defaults; each school's own are in profiles
@@ -337,3 +339,81 @@ def build_scheduler(app: App, *, wake: Callable[[], None] | None = None) -> Dige
     return DigestScheduler(
         notifier, app.services.clock, wake=wake, tick_seconds=app.settings.digest.tick_seconds
     )
+
+
+def _gateway_otp_sender(
+    settings: Settings, engine: AsyncEngine, clock: Clock, closers: list[Callable[[], Any]]
+) -> OtpSender:
+    """``sms`` (eSMS/SpeedSMS) or ``zns`` (ZNS template, then SMS if configured)."""
+    import httpx
+
+    from bot.otp_senders import FallbackOtpSender, ZnsOtpSender, sms_gateway_sender
+
+    client = httpx.AsyncClient()
+    closers.append(client.aclose)
+    sms_sender = sms_gateway_sender(settings.otp.sms, client)
+    if settings.otp.provider == "sms":
+        assert sms_sender is not None  # checked by the settings model
+        return sms_sender
+    zns = settings.otp.zns
+    zns_sender = ZnsOtpSender(
+        client,
+        base_url=zns.url,
+        template_id=zns.template_id,
+        token=zns_token_source(settings, engine, clock, client),
+        otp_param=zns.otp_param,
+        development_mode=zns.development_mode,
+        timeout=zns.timeout_seconds,
+    )
+    if sms_sender is not None and settings.otp.zns_fallback_sms:
+        return FallbackOtpSender(zns_sender, sms_sender)
+    return zns_sender
+
+
+def zns_token_source(
+    settings: Settings, engine: AsyncEngine, clock: Clock, client: Any
+) -> Callable[[], Any]:
+    """The OA access token for ZNS: from the OA token store when the OA is configured (the
+    same rotating pair as the OA channel), else the static ``LIENLAC_OTP__ZNS__ACCESS_TOKEN``."""
+    import datetime as dt
+
+    from bot.oa_tokens import OaTokenManager, TokenRefreshFailed
+
+    oa = settings.zalo_oa
+    if oa.enabled:
+        from bot.channels.zalo_oa import oauth_refresher
+        from storage.oa_tokens import SqlOaTokenStore
+
+        assert oa.app_secret is not None
+        manager = OaTokenManager(
+            SqlOaTokenStore(engine),
+            oauth_refresher(
+                client,
+                oauth_base_url=oa.oauth_base_url,
+                app_id=oa.app_id,
+                app_secret=oa.app_secret.get_secret_value(),
+            ),
+            school_id=settings.school_id,
+            clock=clock,
+            margin=dt.timedelta(seconds=oa.refresh_margin_seconds),
+        )
+        seeded = False
+
+        async def from_store() -> str:
+            nonlocal seeded
+            if not seeded and oa.refresh_token is not None:
+                await manager.seed(
+                    app_id=oa.app_id, refresh_token=oa.refresh_token.get_secret_value()
+                )
+                seeded = True
+            return await manager.access_token()
+
+        return from_store
+    static = settings.otp.zns.access_token
+
+    async def from_settings() -> str:
+        if static is None:
+            raise TokenRefreshFailed("LIENLAC_OTP__ZNS__ACCESS_TOKEN is not set")
+        return static.get_secret_value()
+
+    return from_settings

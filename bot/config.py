@@ -59,9 +59,71 @@ class TelegramSettings(BaseModel):
         return value.rstrip("/")
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+class SmsGatewaySettings(BaseModel):
+    """An SMS brandname gateway (``LIENLAC_OTP__PROVIDER=sms``): eSMS.vn or SpeedSMS style.
+
+    eSMS: ``api_key`` + ``secret_key`` + ``brandname``; SpeedSMS: ``api_key`` (the access
+    token) + ``brandname``. ``url`` is the gateway's base URL (default per ``style``).
+    """
+
+    style: Literal["esms", "speedsms"] = "esms"
+    url: str = ""  # empty: https://rest.esms.vn or https://api.speedsms.vn
+    api_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    brandname: str = ""
+    sms_type: str = ""  # empty: "2" (eSMS CSKH brandname) or "3" (SpeedSMS brandname)
+    sandbox: bool = False  # eSMS Sandbox=1: accepted but neither sent nor charged
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _http_url(value) if value else value
+
+    @property
+    def base_url(self) -> str:
+        if self.url:
+            return self.url
+        return "https://rest.esms.vn" if self.style == "esms" else "https://api.speedsms.vn"
+
+    @property
+    def configured(self) -> bool:
+        if self.api_key is None:
+            return False
+        return self.style == "speedsms" or self.secret_key is not None
+
+
+class ZnsSettings(BaseModel):
+    """Zalo ZNS/ZBS template messages (``LIENLAC_OTP__PROVIDER=zns``): the OTP goes to the
+    parent's Zalo by phone number (``84…``). The OA access token comes from the OA token store
+    when ``LIENLAC_ZALO_OA__*`` is set, else from ``access_token`` (a token you refresh
+    yourself)."""
+
+    url: str = "https://business.openapi.zalo.me"
+    template_id: str = ""  # an approved Authentication template with one parameter
+    otp_param: str = "otp"  # the template parameter that receives the code
+    access_token: SecretStr | None = None
+    development_mode: bool = False  # "mode":"development": only OA admins receive
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _http_url(value)
+
+
 class OtpSettings(BaseModel):
-    provider: Literal["console", "http_json"] = "console"
+    provider: Literal["console", "http_json", "sms", "zns"] = "console"
     url: str | None = None  # http_json: where to POST {"phone", "text"}
+    sms: SmsGatewaySettings = SmsGatewaySettings()
+    zns: ZnsSettings = ZnsSettings()
+    zns_fallback_sms: bool = True  # zns: try the SMS gateway (if configured) when ZNS refuses
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     ttl_seconds: int = Field(default=300, ge=30, le=3600)
     max_attempts: int = Field(default=5, ge=1, le=20)
@@ -76,6 +138,94 @@ class OtpSettings(BaseModel):
             raise ValueError("LIENLAC_OTP__URL must be set when LIENLAC_OTP__PROVIDER is http_json")
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError("LIENLAC_OTP__URL must be an http:// or https:// URL")
+        if self.provider == "sms" and not self.sms.configured:
+            raise ValueError(
+                "LIENLAC_OTP__SMS__API_KEY (and LIENLAC_OTP__SMS__SECRET_KEY for eSMS) must be "
+                "set when LIENLAC_OTP__PROVIDER is sms"
+            )
+        if self.provider == "zns" and not self.zns.template_id:
+            raise ValueError(
+                "LIENLAC_OTP__ZNS__TEMPLATE_ID must be set when LIENLAC_OTP__PROVIDER is zns"
+            )
+        return self
+
+
+class ZaloBotSettings(BaseModel):
+    """A Zalo Bot Platform bot (``LIENLAC_ZALO_BOT__TOKEN``). Long polling by default; a
+    webhook when ``webhook_public_url`` is set (served on ``webhook_listen``)."""
+
+    token: SecretStr | None = None
+    api_base_url: str = "https://bot-api.zaloplatforms.com"
+    webhook_public_url: str | None = None  # public HTTPS base; the path is /zalo-bot/<school>
+    webhook_listen: str = "127.0.0.1:8081"
+    webhook_secret: SecretStr | None = None  # empty: derived from the installation secret
+    poll_timeout_seconds: int = Field(default=30, ge=1, le=60)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 8 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("must be 8-256 characters (Zalo's secret_token rule)")
+        return value
+
+
+class ZaloOaSettings(BaseModel):
+    """A Zalo Official Account (OA Open API v3). The refresh token given here is used once, at
+    the first start; after that the rotated tokens live in the database (table ``oa_token``).
+
+    The webhook signature is uncertain in Zalo's documentation (see the README), hence
+    ``signature_key``, ``signature_first`` and ``verify_signature``.
+    """
+
+    app_id: str = ""
+    app_secret: SecretStr | None = None
+    oa_secret: SecretStr | None = None  # "OA Secret Key": signs webhooks
+    oa_id: str = ""  # needed only with signature_first = "oa_id"
+    refresh_token: SecretStr | None = None
+    api_base_url: str = "https://openapi.zalo.me"
+    oauth_base_url: str = "https://oauth.zaloapp.com"
+    webhook_listen: str = "127.0.0.1:8082"  # serves POST /zalo-oa/<school>
+    verify_signature: bool = True
+    signature_key: Literal["oa_secret", "app_secret"] = "oa_secret"
+    signature_first: Literal["app_id", "oa_id"] = "app_id"
+    refresh_margin_seconds: int = Field(default=5 * 3600, ge=60)  # refresh ~20 h into 25 h
+    notification_fallback: Literal["none", "sms", "zns"] = "none"
+    zns_notice_template_id: str = ""  # zns fallback: template with one "content" parameter
+
+    @field_validator("api_base_url", "oauth_base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return _http_url(value)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ZaloOaSettings:
+        if not self.app_id:
+            return self
+        if self.app_secret is None:
+            raise ValueError("LIENLAC_ZALO_OA__APP_SECRET must be set with LIENLAC_ZALO_OA__APP_ID")
+        if self.verify_signature and self.signature_key == "oa_secret" and self.oa_secret is None:
+            raise ValueError(
+                "LIENLAC_ZALO_OA__OA_SECRET must be set to check webhook signatures "
+                "(or set LIENLAC_ZALO_OA__SIGNATURE_KEY=app_secret)"
+            )
+        if self.signature_first == "oa_id" and not self.oa_id:
+            raise ValueError(
+                "LIENLAC_ZALO_OA__OA_ID must be set with LIENLAC_ZALO_OA__SIGNATURE_FIRST=oa_id"
+            )
+        if self.notification_fallback == "zns" and not self.zns_notice_template_id:
+            raise ValueError(
+                "LIENLAC_ZALO_OA__ZNS_NOTICE_TEMPLATE_ID must be set with "
+                "LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK=zns"
+            )
         return self
 
 
@@ -197,6 +347,8 @@ class Settings(BaseSettings):
     backend: BackendSettings = BackendSettings()
     # Several schools in one process (TOML [[schools]]); empty = the one school above.
     schools: list[SchoolSettings] = Field(default_factory=list)
+    zalo_bot: ZaloBotSettings = ZaloBotSettings()
+    zalo_oa: ZaloOaSettings = ZaloOaSettings()
 
     @field_validator("school_timezone")
     @classmethod

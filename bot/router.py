@@ -86,9 +86,9 @@ class Router:
         self._uow_factory = uow_factory
         self._capabilities = capabilities
         self._locks: dict[ConversationKey, asyncio.Lock] = {}
-        # Called after every committed turn: wakes the outbox relay (a turn may have queued
+        # Called after every committed turn: wake the outbox relays (a turn may have queued
         # a message for someone else, e.g. a leave request for the teacher).
-        self.after_commit: Callable[[], None] | None = None
+        self.after_commit: list[Callable[[], None]] = []
         self._waiting: dict[ConversationKey, int] = {}
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
@@ -148,8 +148,8 @@ class Router:
                 await work(self._uow_factory)
             except Exception:  # the decision is stored; the background jobs retry the rest
                 log.exception("deferred work after a turn failed for %s", incoming.key)
-        if self.after_commit is not None:
-            self.after_commit()
+        for hook in self.after_commit:
+            hook()
         return replies
 
     async def _dispatch(self, turn: Turn, caps: ChannelCapabilities) -> list[Reply]:

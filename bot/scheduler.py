@@ -17,6 +17,8 @@ is stored in its job stores, so there is no state to reconcile between workers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -48,6 +50,8 @@ class DigestScheduler:
         self._wake = wake
         self._tick = tick_seconds
         self._scheduler: AsyncIOScheduler | None = None
+        self._in_flight: asyncio.Task[object] | None = None
+        self._closing = False
 
     async def run_once(self, now: dt.datetime | None = None) -> RunResult:
         """One tick at ``now`` (the clock's time if not given). Tests call this directly."""
@@ -64,10 +68,17 @@ class DigestScheduler:
         return result
 
     async def _job(self) -> None:
+        if self._closing:  # handed to the loop just before aclose(): the database is going
+            return
+        self._in_flight = asyncio.current_task()
         try:
             await self.run_once()
         except Exception:  # a bad tick must not stop the timer; the next one retries
             log.exception("digest scheduler tick failed")
+        except asyncio.CancelledError:  # the process is stopping; the next start catches up
+            log.info("digest scheduler tick cut short by shutdown")
+        finally:
+            self._in_flight = None
 
     def start(self) -> None:
         """Start ticking on the running event loop (call from inside it)."""
@@ -88,9 +99,25 @@ class DigestScheduler:
         self._scheduler = scheduler
 
     def shutdown(self) -> None:
+        """Stop the timer; a tick in flight goes on (see :meth:`aclose`)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+
+    async def aclose(self, grace: float = 10.0) -> None:
+        """Stop the timer and let a tick in flight finish (it only writes rows, each in its
+        own transaction), before the database goes away. Cut short after ``grace`` s."""
+        self._closing = True
+        self.shutdown()
+        task = self._in_flight
+        if task is None or task.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
     @property
     def running(self) -> bool:

@@ -530,3 +530,30 @@ class DigestRun(Base):
     item_count: Mapped[int] = mapped_column(Integer)
     queued: Mapped[bool] = mapped_column(Boolean)  # False: nothing to say, no message
     created_at: Mapped[dt.datetime]
+
+
+# --- Zalo Official Account: OAuth tokens ----------------------------------------------
+
+
+class OaToken(Base):
+    """The OA's current OAuth pair (one OA per school). The refresh token is single-use and
+    rotates at every refresh, so the new pair is stored before it is used, and a refresh is
+    taken with a conditional UPDATE (``refresh_lease_until``) so that two workers never spend
+    the same refresh token. ``refresh_failures``/``last_error``/``last_failed_at`` are the
+    operator's stats entry. ``seed_hash`` identifies the configured first refresh token: a new
+    one (after the admin consents again) replaces the stored pair."""
+
+    __tablename__ = "oa_token"
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(64))
+    access_token: Mapped[str] = mapped_column(Text, default="")
+    refresh_token: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[dt.datetime | None]
+    refreshed_at: Mapped[dt.datetime | None]
+    seed_hash: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    refresh_by: Mapped[str | None] = mapped_column(String(64))
+    refresh_lease_until: Mapped[dt.datetime | None]
+    refresh_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    last_failed_at: Mapped[dt.datetime | None]

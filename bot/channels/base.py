@@ -22,7 +22,9 @@ CONSOLE = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=
 MEMORY = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096)
 MEMORY_TEXT_ONLY = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=2000)
 TELEGRAM = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096, groups=True)
-ZALO = ChannelCapabilities(buttons=False, edit=False, images=True, max_text=2000)
+# Zalo: images off until the adapters can host a PNG (Bot sendPhoto takes a URL; OA needs an
+# upload): the core then sends the text alternative.
+ZALO = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=2000)
 
 
 def split_text(text: str, limit: int) -> list[str]:

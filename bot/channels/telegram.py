@@ -814,7 +814,7 @@ class RedactSecrets(logging.Filter):
 
 
 @contextlib.contextmanager
-def _token_redacted(*tokens: str) -> Any:
+def token_redacted(*tokens: str) -> Any:
     redact = RedactSecrets([part for t in tokens for part in (t, t.split(":", 1)[-1])])
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:
@@ -860,8 +860,8 @@ async def serve(app: App, settings: Settings) -> int:
         loop.add_signal_handler(sig, on_signal)
     tokens = [t.token.get_secret_value() for t in bots.values() if t.token is not None]
     try:
-        with _token_redacted(*tokens):
-            return await _serve(app, settings, bots, stop, force)
+        with token_redacted(*tokens):
+            return await serve_bots(app, settings, bots, stop, force)
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
@@ -885,13 +885,17 @@ def _bot(token: str, base: str) -> Bot:
     )
 
 
-async def _serve(
+async def serve_bots(
     app: App,
     settings: Settings,
     bots: Mapping[str, TelegramSettings],
     stop: asyncio.Event,
     force: asyncio.Event,
+    *,
+    jobs: bool = True,
 ) -> int:
+    """The bots until ``stop``. ``jobs=False`` when another channel of this process already
+    runs the digest scheduler and the leave-request jobs."""
     from bot.background import run_background
 
     made = {
@@ -909,7 +913,7 @@ async def _serve(
         channel.metrics = app.metrics
     background_stop = asyncio.Event()
     relay = app.build_relay({CHANNEL: TelegramSender(made)})
-    background = asyncio.create_task(run_background(app, relay, background_stop))
+    background = asyncio.create_task(run_background(app, relay, background_stop, jobs=jobs))
     try:
         for school, channel in channels.items():
             if not await channel.start():
