@@ -106,16 +106,19 @@ class DigestScheduler:
 
     async def aclose(self, grace: float = 10.0) -> None:
         """Stop the timer and let a tick in flight finish (it only writes rows, each in its
-        own transaction), before the database goes away. Cut short after ``grace`` s."""
+        own transaction) before the database goes away; cut short after ``grace`` s.
+        APScheduler's own shutdown cancels running jobs, so it comes last."""
         self._closing = True
-        self.shutdown()
+        if self._scheduler is not None:
+            self._scheduler.pause()
         task = self._in_flight
-        if task is None or task.done():
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace)
-        except TimeoutError:
-            task.cancel()
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace)
+            except TimeoutError:
+                log.warning("digest scheduler tick still running after %.0f s; cut short", grace)
+        self.shutdown()
+        if task is not None and not task.done():
             with contextlib.suppress(BaseException):
                 await task
 
