@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 
 from bot.absence_jobs import AbsenceJobs
 from bot.bootstrap import App
@@ -32,6 +33,11 @@ async def run_background(
         await relay.run(stop)
         return
     absence_jobs = AbsenceJobs(app.uow_factory, app.services)
+    extra: list[Awaitable[None]] = []
+    if app.settings.metrics.listen:
+        from bot.channels.ops_http import serve_ops
+
+        extra.append(serve_ops(app.metrics, app.settings.metrics.listen, stop))
 
     async def absence_loop() -> None:
         while not stop.is_set():
@@ -50,7 +56,8 @@ async def run_background(
         scheduler = build_scheduler(app, wake=relay.wake)  # digests and instant alerts
         scheduler.start()
     try:
-        await asyncio.gather(relay.run(stop), absence_loop())  # relay.run gives its leases back
+        # relay.run gives its leases back on the way out
+        await asyncio.gather(relay.run(stop), absence_loop(), *extra)
     finally:
         if scheduler is not None:
             await scheduler.aclose()

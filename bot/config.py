@@ -241,6 +241,10 @@ class AbsenceSettings(BaseModel):
     deputy_hours: float = Field(default=24.0, gt=0, le=168)  # then the request expires
 
 
+class MetricsSettings(BaseModel):
+    listen: str | None = None  # e.g. "127.0.0.1:9100": /healthz and /metrics while polling
+
+
 class WebhookSettings(BaseModel):
     listen: str = "127.0.0.1:8080"
     public_url: str | None = None
@@ -342,6 +346,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     otp: OtpSettings = OtpSettings()
     webhook: WebhookSettings = WebhookSettings()
+    metrics: MetricsSettings = MetricsSettings()
     absence: AbsenceSettings = AbsenceSettings()
     digest: DigestSettings = DigestSettings()
     backend: BackendSettings = BackendSettings()

@@ -173,3 +173,35 @@ def test_leave_request_between_two_terminals(tmp_path: Path) -> None:
         parent.close()
         if teacher is not None:
             teacher.close()
+
+
+def test_metrics_and_healthz_while_chatting(tmp_path: Path) -> None:
+    """LIENLAC_METRICS__LISTEN: Prometheus gauges for the outbox and the leave requests."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"LIENLAC_DATA_DIR": str(tmp_path), "LIENLAC_METRICS__LISTEN": f"127.0.0.1:{port}"}
+    bot = BotProcess("run", env=env)
+    try:
+        bot.read_until("/quit")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    body = r.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert "lienlac_outbox_pending" in body and "lienlac_absence_unwritten" in body
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            assert json.loads(r.read()) == {"status": "ok"}
+        bot.type("/quit")
+        assert bot.close() == 0
+    finally:
+        bot.close()
