@@ -4,6 +4,7 @@ an error, not a skip: the storage tests must run on both databases."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,22 +24,21 @@ def _pg_url() -> str | None:
     return url or None
 
 
-def database_params() -> list[object]:
-    params: list[object] = [pytest.param("sqlite", id="sqlite")]
-    params.append(
-        pytest.param(
-            "postgresql",
-            id="postgresql",
-            marks=pytest.mark.skipif(_pg_url() is None, reason=f"{PG_ENV} not set (local run)"),
-        )
+def _pg_param() -> object:
+    return pytest.param(
+        "postgresql",
+        id="postgresql",
+        marks=pytest.mark.skipif(_pg_url() is None, reason=f"{PG_ENV} not set (local run)"),
     )
-    return params
 
 
-@pytest.fixture(params=database_params())
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database for one test, as an async SQLAlchemy URL."""
-    if request.param == "sqlite":
+def database_params() -> list[object]:
+    return [pytest.param("sqlite", id="sqlite"), _pg_param()]
+
+
+@contextlib.contextmanager
+def _database(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
         return
     base = _pg_url()
@@ -49,6 +49,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield base.rsplit("/", 1)[0] + "/" + name
     finally:
         _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for one test, as an async SQLAlchemy URL."""
+    with _database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(params=[_pg_param()])
+def pg_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty PostgreSQL database, for tests that only make sense there (several writer
+    processes): never a SQLite variant, so nothing is skipped in CI."""
+    with _database(request.param, tmp_path) as url:
+        yield url
 
 
 def _pg_admin(url: str, sql: str) -> None:

@@ -1,7 +1,7 @@
 """Several relay worker processes on one PostgreSQL database, delivering over loopback HTTP.
 
-PostgreSQL only (SQLite has one writer; one relay process per SQLite file is the rule): the
-SQLite parametrisation of ``database_url`` is skipped here, PostgreSQL never is.
+PostgreSQL only (SQLite has one writer; one relay process per SQLite file is the rule): these
+tests take ``pg_database_url``, which has no SQLite variant, so nothing is skipped in CI.
 
 The workers (``python -m tests.relay_worker``) POST every message with its idempotency key
 ``outbox-<row id>`` to :class:`tests.relay_worker.CountingSink`, which keeps every raw POST.
@@ -37,10 +37,8 @@ LEASE = 4.0  # seconds; the safety margin is a quarter of it
 
 
 @pytest.fixture
-def pg_url(database_url: str, request: pytest.FixtureRequest) -> str:
-    if request.node.callspec.params["database_url"] == "sqlite":
-        pytest.skip("several relay processes need PostgreSQL (SKIP LOCKED, many writers)")
-    return database_url
+def pg_url(pg_database_url: str) -> str:
+    return pg_database_url
 
 
 @pytest.fixture
