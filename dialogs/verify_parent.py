@@ -64,14 +64,28 @@ def _otp_row(turn: Turn) -> tuple[tuple[Button, ...], ...]:
     )
 
 
-async def start(turn: Turn, code: str = "") -> list[Reply]:
-    """Begin linking; with ``code`` the user already typed it, so look it up at once."""
+async def start(turn: Turn, code: str = "", *, offer_roles: bool = False) -> list[Reply]:
+    """Begin linking; with ``code`` the user already typed it, so look it up at once.
+    ``offer_roles`` (the greeting of ``/start``) adds "I am a parent" / "I am a teacher";
+    a code typed instead is understood just the same."""
     turn.state.clear_dialog()
     turn.state.dialog = NAME
     turn.state.step = Step.ASK_CODE
     if code:
         turn.text = code
         return await _on_code(turn)
+    if offer_roles:
+        return [
+            Reply(
+                text=turn.t("verify.ask_code") + _demo_hint(turn),
+                buttons=(
+                    (
+                        Button(label=turn.t("button.i_am_parent"), action="v:role:parent"),
+                        Button(label=turn.t("button.i_am_teacher"), action="v:role:teacher"),
+                    ),
+                ),
+            )
+        ]
     return [Reply(text=turn.t("verify.ask_code") + _demo_hint(turn))]
 
 
@@ -83,6 +97,13 @@ async def handle(turn: Turn) -> list[Reply]:
     if turn.action == "v:cancel":
         turn.state.clear_dialog()
         return [Reply(text=turn.t("common.cancelled"), edit=True)]
+    if turn.action in {"v:role:parent", "v:role:teacher"}:
+        turn.state.step = Step.ASK_CODE
+        key = (
+            "verify.ask_student_code" if turn.action.endswith("parent") else "verify.ask_staff_code"
+        )
+        hint = _demo_hint(turn) if key == "verify.ask_student_code" else ""
+        return [Reply(text=turn.t(key) + hint, buttons=(_cancel_row(turn),), edit=True)]
     step = Step(turn.state.step or Step.ASK_CODE)
     return await TRANSITIONS[step](turn)
 

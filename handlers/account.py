@@ -19,7 +19,7 @@ async def start(turn: Turn) -> list[Reply]:
         return [
             Reply(text=greeting + "\n\n" + turn.t("start.linked"), buttons=await menu_for(turn))
         ]
-    replies = await verify_parent.start(turn)
+    replies = await verify_parent.start(turn, offer_roles=True)
     return [Reply(text=greeting + "\n\n" + replies[0].text, buttons=replies[0].buttons)]
 
 

@@ -250,3 +250,20 @@ async def test_teacher_links_with_staff_code(app: App, sms: RecordingOtpSender) 
     assert "giáo viên" in chat.text.lower() and "thành công" in chat.text
     await chat.say("điểm")
     assert "dành cho phụ huynh" in chat.text
+
+
+async def test_start_offers_parent_or_teacher_and_a_typed_code_still_works(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    teacher = Chat(app, user="gv")
+    await teacher.say("/start")
+    assert teacher.buttons()[:2] == ["👪 Tôi là phụ huynh", "🧑‍🏫 Tôi là giáo viên"]
+    await teacher.press("Tôi là giáo viên")
+    assert "mã giáo viên" in teacher.text
+    await teacher.say("GV001")
+    assert "Giáo viên: Nguyễn Thị Thanh Hoa" in teacher.text
+    parent = Chat(app, user="me", channel="memory_text")
+    await parent.say("/start")
+    assert "1. 👪 Tôi là phụ huynh" in parent.text
+    await parent.say(ONE_GUARDIAN)  # typed straight away instead of choosing
+    assert "Phạm Quang Huy (8A)" in parent.text
