@@ -285,6 +285,7 @@ class FakeOneRoster(LoopbackServer):
     def __init__(self, *, max_page: int = 50, link_headers: bool = True) -> None:
         self.data = demo_collections()
         self.max_page = max_page
+        self.max_page_of: dict[str, int] = {}  # a smaller page for one collection
         self.link_headers = link_headers
         self.faults = Faults()
         self._lock = threading.Lock()
@@ -402,7 +403,9 @@ class FakeOneRoster(LoopbackServer):
                 ]
             else:
                 return JSONResponse({"imsx_codeMajor": "failure"}, status_code=400)
-        limit = min(int(request.query_params.get("limit", "100")), self.max_page)
+        limit = min(
+            int(request.query_params.get("limit", "100")), self.max_page_of.get(name, self.max_page)
+        )
         offset = int(request.query_params.get("offset", "0"))
         page = records[offset : offset + limit]
         with self._lock:
