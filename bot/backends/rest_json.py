@@ -833,8 +833,8 @@ def _aware(value: Any, zone: ZoneInfo) -> dt.datetime:
 
 
 def _format_since(moment: dt.datetime, endpoint: EndpointConfig) -> str:
-    """``{since}`` as the QLHS wants it. Sub-second precision is cut, never rounded up, so the
-    poll starts a little early rather than late (the keys drop what was already seen)."""
+    """``{since}`` as the QLHS wants it. A format without sub-seconds cuts them, never rounds
+    up: the poll starts a little early rather than late (the keys drop what was seen)."""
     fmt = endpoint.since_format
     if fmt == "epoch":
         return str(int(moment.timestamp()))

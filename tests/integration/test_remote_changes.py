@@ -256,3 +256,33 @@ async def test_a_digest_line_reads_the_same_from_every_backend(
         item = Item(kind=change.kind, payload=change.payload, occurred_at=change.occurred_at)
         lines.add(format_item(partial(catalog.t, "vi"), "vi", item))
     assert lines == {"Điểm mới: Toán giữa kỳ: 9,5"}
+
+
+async def test_a_mark_on_a_line_item_newer_than_the_roster_snapshot_is_not_lost(
+    provider: FakeOneRoster, client: httpx.AsyncClient
+) -> None:
+    backend = oneroster(provider, client)
+    assert (await backend.changes_since(NOW, now=NOW)).changes == ()  # the snapshot is taken
+    item = dict(next(li for li in provider.data["lineItems"] if li["sourcedId"].endswith("tx1")))
+    cid = item["class"]["sourcedId"]  # a new regular assessment, added after the snapshot
+    item |= {"sourcedId": f"{cid}-hk1-tx9", "title": "TX9", "assignDate": "2026-11-23"}
+    provider.data["lineItems"].append(item)
+    student = next(
+        e["user"]["sourcedId"]
+        for e in provider.data["enrollments"]
+        if e["class"]["sourcedId"] == cid and e["role"] == "student"
+    )
+    provider.data["results"].append(
+        {
+            "sourcedId": "r-new",
+            "status": "active",
+            "dateLastModified": "2026-11-23T05:00:00.000Z",
+            "lineItem": {"sourcedId": item["sourcedId"]},
+            "student": {"sourcedId": student},
+            "score": 7.25,
+        }
+    )
+    (change,) = (await backend.changes_since(NOW, now=LATER)).changes
+    assert change.student_id == student
+    assert change.payload["value"] == "7.25"
+    assert change.payload["score_kind"] == "tx"
