@@ -63,12 +63,16 @@ class CachedBackend:
         fresh_for: dt.timedelta = dt.timedelta(seconds=30),
         timeout_seconds: float = 10.0,
         max_entries: int = 20_000,
+        changes_timeout_seconds: float | None = None,
     ) -> None:
         self.inner = inner
         self._clock = clock
         self._max_age = max_age
         self._fresh_for = fresh_for
         self._timeout = timeout_seconds
+        # A change poll reads page after page (a day of marks after an outage): it gets longer
+        # than one read, or a backlog would time out on every tick and never be read.
+        self._changes_timeout = changes_timeout_seconds or timeout_seconds * 6
         self._max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
 
@@ -149,8 +153,14 @@ class CachedBackend:
     async def changes_since(
         self, watermark: dt.datetime | None, *, now: dt.datetime
     ) -> ChangeBatch:
-        """Never cached: a change must not be reported from a stale answer."""
-        return await asyncio.wait_for(self.inner.changes_since(watermark, now=now), self._timeout)
+        """Never cached: a change must not be reported from a stale answer. A poll that hangs
+        is ``BackendUnavailable`` (the scheduler tries again next tick)."""
+        try:
+            return await asyncio.wait_for(
+                self.inner.changes_since(watermark, now=now), self._changes_timeout
+            )
+        except TimeoutError as err:
+            raise BackendUnavailable(f"no answer within {self._changes_timeout} s") from err
 
     async def record_absence(
         self, student_id: str, day: dt.date, session: str, *, excused: bool, reason: str

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.backends.base import BackendDeps, BackendManifest
+from bot.domain.digest import absence_payload, fee_payload, score_payload
 from bot.domain.errors import BackendUnavailable
 from bot.domain.models import (
     AttendanceRecord,
@@ -426,15 +427,13 @@ class LocalBackend:
         newest = watermark
         for score, subject_name in scores:
             newest = max(newest, score.updated_at)
-            payload: dict[str, object] = {
-                "subject": subject_name,
-                "score_kind": score.kind,
-                "term": score.term,
-            }
-            if score.tenths is not None:
-                payload["value"] = str(tenths_to_decimal(score.tenths).normalize())
-            else:
-                payload["passed"] = bool(score.passed)
+            payload = score_payload(
+                subject=subject_name,
+                score_kind=score.kind,
+                term=score.term,
+                value=tenths_to_decimal(score.tenths) if score.tenths is not None else None,
+                passed=bool(score.passed) if score.tenths is None else None,
+            )
             changes.append(
                 Change(
                     kind="scores",
@@ -458,11 +457,9 @@ class LocalBackend:
                         f"{absence.session}:{'e' if absence.excused else 'u'}"
                     ),
                     occurred_at=absence.recorded_at,
-                    payload={
-                        "date": absence.date.isoformat(),
-                        "session": absence.session,
-                        "excused": absence.excused,
-                    },
+                    payload=absence_payload(
+                        date=absence.date, session=absence.session, excused=absence.excused
+                    ),
                     urgent=not absence.excused,  # absent without leave: the family should know now
                 )
             )
@@ -475,11 +472,7 @@ class LocalBackend:
                     student_id=fee.student_id,
                     key=f"fee:{fee.id}:{fee.updated_at.isoformat()}",
                     occurred_at=fee.updated_at,
-                    payload={
-                        "name": fee.name,
-                        "amount": fee.amount,
-                        "due_date": fee.due_date.isoformat() if fee.due_date else None,
-                    },
+                    payload=fee_payload(name=fee.name, amount=fee.amount, due_date=fee.due_date),
                 )
             )
         return ChangeBatch(changes=tuple(changes), watermark=newest)

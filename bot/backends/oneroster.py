@@ -24,6 +24,9 @@ How OneRoster maps to LienLac (the choices, also in the README):
   the category title ("TX"/"Thường xuyên", "GK"/"Giữa kỳ", "CK"/"Cuối kỳ", "NX"/"Nhận xét").
   The number of ``tx`` (or ``nx``) line items is the number of assessments the subject needs;
   a result's ``score`` is the mark, its ``textScore`` "Đ"/"CĐ" a comment result.
+* **Changes** (for the digests): results whose ``dateLastModified`` is after the watermark,
+  read with ``filter=dateLastModified>'…'``; each becomes a new-score item. Only scores:
+  OneRoster has no attendance or fees.
 * Timetable, fees and attendance are not in OneRoster: those capabilities are absent.
 """
 
@@ -44,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from bot.backends.base import BackendDeps, BackendManifest
 from bot.backends.http import CircuitBreaker, JsonHttp, OAuth2ClientCredentials
+from bot.domain.digest import score_payload
 from bot.domain.errors import BackendUnavailable, BackendUnsupported
 from bot.domain.models import (
     AttendanceRecord,
@@ -60,7 +64,7 @@ from bot.domain.models import (
 )
 from bot.domain.phone import normalize_phone
 from bot.domain.text import fold
-from bot.ports import Capability, ChangeBatch, Clock, SchoolBackend
+from bot.ports import Capability, Change, ChangeBatch, Clock, SchoolBackend
 
 Kind = Literal["tx", "gk", "ck", "nx"]
 GUARDIAN_ROLES = {"parent", "guardian", "relative"}
@@ -221,7 +225,7 @@ class OneRosterBackend:
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        return frozenset({Capability.STUDENTS, Capability.SCORES, Capability.STAFF})
+        return manifest.capabilities
 
     @property
     def check_student_code(self) -> str:
@@ -264,10 +268,10 @@ class OneRosterBackend:
 
     # --- the roster snapshot --------------------------------------------------------------
 
-    async def _snapshot(self) -> _Roster:
+    async def _snapshot(self, *, fresh: bool = False) -> _Roster:
         now = self._clock.now()
         ttl = dt.timedelta(seconds=self._config.roster_ttl_seconds)
-        if self._roster is not None and now - self._roster.fetched_at < ttl:
+        if not fresh and self._roster is not None and now - self._roster.fetched_at < ttl:
             return self._roster
         ros = self._config.rostering_path
         gb = self._config.gradebook_path
@@ -420,8 +424,92 @@ class OneRosterBackend:
     async def changes_since(
         self, watermark: dt.datetime | None, *, now: dt.datetime
     ) -> ChangeBatch:
-        del watermark, now
-        raise BackendUnsupported("oneroster does not report changes yet")
+        """New or changed **scores** only: the gradebook ``results`` modified after the
+        watermark (``filter=dateLastModified>'…'``, paged like every collection). OneRoster
+        has no attendance or fees, so those never appear. A result's key is its ``sourcedId``
+        and ``dateLastModified``: one version of one mark."""
+        if watermark is None:
+            return ChangeBatch(changes=(), watermark=now)
+        try:
+            return await self._changes(watermark)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as err:
+            raise BackendUnavailable("gradebook results do not have the OneRoster shape") from err
+
+    async def _changes(self, watermark: dt.datetime) -> ChangeBatch:
+        # whole seconds, cut (not rounded up): the poll starts a little early, keys drop repeats
+        since = watermark.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        results = await self.collection(
+            f"{self._config.gradebook_path}/results",
+            "results",
+            filter_=f"dateLastModified>'{since}'",
+        )
+        results = [x for x in results if _active(x) and x.get("dateLastModified")]
+        r = await self._snapshot()
+        items = {str(li["sourcedId"]): li for lis in r.line_items.values() for li in lis}
+        if any(_ref(x.get("lineItem")) not in items for x in results):
+            r = await self._snapshot(fresh=True)  # a line item newer than our roster snapshot
+            items = {str(li["sourcedId"]): li for lis in r.line_items.values() for li in lis}
+        terms = {session: int(number) for number, session in self._config.terms.items()}
+        newest = watermark
+        changes: dict[str, Change] = {}
+        for x in results:
+            modified = _datetime(str(x["dateLastModified"]))
+            newest = max(newest, modified)
+            payload = self._score_payload(r, items.get(_ref(x.get("lineItem"))), x, terms)
+            student = _ref(x.get("student"))
+            if payload is None or self._student(r, student) is None:
+                continue
+            key = f"result:{x['sourcedId']}:{modified.isoformat()}"
+            changes.setdefault(
+                key,
+                Change(
+                    kind="scores",
+                    student_id=student,
+                    key=key,
+                    occurred_at=modified,
+                    payload=payload,
+                ),
+            )
+        ordered = sorted(changes.values(), key=lambda c: c.occurred_at)
+        return ChangeBatch(changes=tuple(ordered), watermark=newest)
+
+    def _score_payload(
+        self,
+        r: _Roster,
+        line_item: dict[str, Any] | None,
+        result: dict[str, Any],
+        terms: dict[str, int],
+    ) -> dict[str, Any] | None:
+        """The digest payload of one result, or ``None`` when it is not a mark we report (no
+        score yet, another school's class, an unmapped category or term)."""
+        if line_item is None:
+            return None
+        cls = r.scheduled.get(_ref(line_item.get("class")))
+        kind = self._kind(r, _ref(line_item.get("category")))
+        if cls is None or kind is None:
+            return None
+        period = _ref(line_item.get("gradingPeriod"))
+        if terms and period not in terms:
+            return None  # a grading period that is not this year's HK I or HK II
+        term = terms.get(period, 1)
+        names = cls.get("subjects") or [cls.get("title", "")]
+        if kind == "nx":
+            text = fold(str(result.get("textScore") or "")).strip()
+            if not text:
+                return None
+            passed = text in ("d", "dat", "pass")
+            return score_payload(
+                subject=str(names[0]), score_kind="cmt", term=term, value=None, passed=passed
+            )
+        if result.get("score") is None:
+            return None
+        return score_payload(
+            subject=str(names[0]),
+            score_kind=kind,
+            term=term,
+            value=Decimal(str(result["score"])),
+            passed=None,
+        )
 
     async def guardians(self, student_id: str) -> Sequence[Guardian]:
         r = await self._snapshot()
@@ -602,7 +690,9 @@ def _factory(config: Any, deps: BackendDeps) -> SchoolBackend:
 manifest = BackendManifest(
     name="oneroster",
     title="OneRoster 1.2 rostering and gradebook (OAuth2 client credentials)",
-    capabilities=frozenset({Capability.STUDENTS, Capability.SCORES, Capability.STAFF}),
+    capabilities=frozenset(
+        {Capability.STUDENTS, Capability.SCORES, Capability.STAFF, Capability.CHANGES}
+    ),
     config_help=(
         "LIENLAC_BACKEND__MAPPING points at a TOML file: base_url, token_url, client_id, "
         "client_secret, terms (HK1/HK2 academic session ids), optional categories."

@@ -7,6 +7,7 @@ silently: a name clash is an error.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -112,4 +113,9 @@ async def probe(backend: SchoolBackend, student_code: str = "") -> list[ProbeRes
         await ask("fees", backend.fees(student.id))
     if Capability.ATTENDANCE in caps:
         await ask("attendance", backend.attendance(student.id))
+    if Capability.CHANGES in caps:  # what changed in the last day (nothing is notified)
+        now = dt.datetime.now(dt.UTC)
+        batch = await ask("changes", backend.changes_since(now - dt.timedelta(days=1), now=now))
+        if batch is not None:
+            results[-1] = ProbeResult("changes", True, f"{len(batch.changes)} change(s) in a day")
     return results

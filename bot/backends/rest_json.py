@@ -10,14 +10,16 @@ translation) lives in :mod:`bot.backends.http`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import string
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -32,6 +34,7 @@ from bot.backends.http import (
     OAuth2ClientCredentials,
 )
 from bot.backends.jsonpath import JsonPath, PathSyntaxError
+from bot.domain.digest import SCORE_KINDS, absence_payload, fee_payload, score_payload
 from bot.domain.errors import BackendUnavailable, BackendUnsupported
 from bot.domain.models import (
     AttendanceRecord,
@@ -49,9 +52,10 @@ from bot.domain.models import (
 )
 from bot.domain.phone import normalize_phone
 from bot.domain.text import fold
-from bot.ports import Capability, ChangeBatch, Clock, SchoolBackend
+from bot.ports import Capability, Change, ChangeBatch, Clock, SchoolBackend
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # endpoint name -> (placeholders it may use, fields it must map, capability it gives)
 ENDPOINTS: dict[str, tuple[frozenset[str], frozenset[str], Capability | None]] = {
@@ -95,7 +99,15 @@ ENDPOINTS: dict[str, tuple[frozenset[str], frozenset[str], Capability | None]] =
         frozenset(),
         Capability.ABSENCE_WRITE,
     ),
+    # New or changed scores, absences and fees since {since}; see RestJsonBackend.changes_since
+    "changes": (
+        frozenset({"since", "page"}),
+        frozenset({"kind", "id", "student_id", "occurred_at"}),
+        Capability.CHANGES,
+    ),
 }
+CHANGE_KINDS = ("scores", "attendance", "fees")
+MAX_CHANGE_PAGES = 1000  # a QLHS that pages forever is a broken QLHS
 REQUIRED_ENDPOINTS = ("find_student", "get_student", "guardians")
 
 
@@ -131,6 +143,10 @@ class EndpointConfig(BaseModel):
     fields: dict[str, str] = Field(default_factory=dict)  # our field -> path in one record
     body: dict[str, str] = Field(default_factory=dict)  # POST: JSON key -> {placeholder} text
     values: dict[str, dict[str, str]] = Field(default_factory=dict)  # field: QLHS value -> ours
+    # Only for ``changes``:
+    since_format: str = "iso"  # iso | epoch | epoch_ms | a strftime pattern ("%d/%m/%Y %H:%M")
+    time_zone: str = "UTC"  # the zone of {since} and of times the QLHS sends without an offset
+    next: str = ""  # paging by link: path to the next page's URL in the answer (empty = last)
 
     def placeholders(self) -> set[str]:
         names = {n for _, n, _, _ in string.Formatter().parse(self.path) if n}
@@ -205,7 +221,46 @@ class RestJsonConfig(BaseModel):
                 raise ValueError(f"endpoints.{name}: {err}") from err
             if name == "record_absence" and endpoint.method != "POST":
                 raise ValueError("endpoints.record_absence.method must be POST")
+            if name == "changes":
+                _check_changes(endpoint)
+            elif (endpoint.since_format, endpoint.time_zone, endpoint.next) != ("iso", "UTC", ""):
+                raise ValueError(
+                    f"endpoints.{name}: since_format, time_zone and next are for "
+                    "endpoints.changes only"
+                )
         return self
+
+
+def _check_changes(endpoint: EndpointConfig) -> None:
+    """The ``changes`` endpoint: a {since} to poll with, a known time format and zone, one
+    way of paging, and kinds that translate to ours."""
+    used = endpoint.placeholders()
+    if "since" not in used:
+        raise ValueError("endpoints.changes.path must use {since} (changes after that moment)")
+    if endpoint.method != "GET":
+        raise ValueError("endpoints.changes.method must be GET")
+    if "page" in used and endpoint.next:
+        raise ValueError("endpoints.changes: page by {page} or by next, not both")
+    fmt = endpoint.since_format
+    if fmt not in ("iso", "epoch", "epoch_ms") and "%" not in fmt:
+        raise ValueError(
+            "endpoints.changes.since_format must be iso, epoch, epoch_ms or a strftime pattern"
+        )
+    try:
+        ZoneInfo(endpoint.time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"endpoints.changes.time_zone {endpoint.time_zone!r} is unknown") from err
+    if endpoint.next:
+        try:
+            JsonPath.parse(endpoint.next)
+        except PathSyntaxError as err:
+            raise ValueError(f"endpoints.changes.next: {err}") from err
+    wrong = set(endpoint.values.get("kind", {}).values()) - set(CHANGE_KINDS)
+    if wrong:
+        raise ValueError(
+            f"endpoints.changes.values.kind maps to {sorted(wrong)[0]!r}; "
+            f"kinds are {', '.join(CHANGE_KINDS)}"
+        )
 
 
 def load_config(path: Path) -> RestJsonConfig:
@@ -396,8 +451,129 @@ class RestJsonBackend:
     async def changes_since(
         self, watermark: dt.datetime | None, *, now: dt.datetime
     ) -> ChangeBatch:
-        del watermark, now
-        raise BackendUnsupported("rest_json does not report changes yet")
+        """Polls ``endpoints.changes`` with ``{since}`` = the watermark, page by page.
+
+        Each record is one new or changed score, absence or fee (``kind`` after ``values``).
+        The key is kind, student, the QLHS's record ``id`` and its ``version`` (or, unmapped,
+        ``occurred_at``), so the overlap re-reads a record without a second item. Paid fees
+        are not news. A record that does not fit the mapping is skipped with a warning: one
+        bad row must not stop every later change from reaching the parents.
+        """
+        endpoint = self._config.endpoints.get("changes")
+        if endpoint is None:
+            raise BackendUnsupported("no endpoint changes in the mapping")
+        if watermark is None:
+            return ChangeBatch(changes=(), watermark=now)
+        zone = ZoneInfo(endpoint.time_zone)
+        changes: dict[str, Change] = {}
+        newest = watermark
+        skipped = 0
+        async for record in self._change_records(endpoint, _format_since(watermark, endpoint)):
+            try:
+                change = self._change(_Fields(self, "changes", record), zone)
+            except (ValueError, TypeError, KeyError, InvalidOperation):
+                skipped += 1
+                continue
+            if change is None:
+                continue
+            newest = max(newest, change.occurred_at)
+            changes.setdefault(change.key, change)
+        if skipped:
+            log.warning("changes: %d record(s) did not fit the mapping and were skipped", skipped)
+        ordered = sorted(changes.values(), key=lambda c: c.occurred_at)
+        return ChangeBatch(changes=tuple(ordered), watermark=newest)
+
+    async def _change_records(
+        self, endpoint: EndpointConfig, since: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every record of every page: ``{page}`` counts 1, 2, … until a page is empty;
+        ``next`` follows the URL the answer names until it names none."""
+        paged = "page" in endpoint.placeholders()
+        url: str | None = None
+        for page in range(1, MAX_CHANGE_PAGES + 1):
+            if url is None:
+                values = {"since": since, "page": str(page)}
+                url = endpoint.path.format(**{k: quote(v, safe="") for k, v in values.items()})
+            response = await self.http.get(url, endpoint="changes")
+            if response is None:
+                return  # 404: nothing to report
+            found = JsonPath.parse(endpoint.items).find(response.body)
+            records = [r for r in found if isinstance(r, dict)]
+            if len(records) != len(found):
+                raise MappingMiss(f"changes: items at {endpoint.items} are not JSON objects")
+            for record in records:
+                yield record
+            if paged:
+                if not records:
+                    return
+                url = None
+            elif endpoint.next:
+                link = JsonPath.parse(endpoint.next).first(response.body)
+                if not isinstance(link, str) or not link.strip():
+                    return
+                url = self._same_site(link.strip())
+            else:
+                return
+        raise MappingMiss(f"changes: paging did not end after {MAX_CHANGE_PAGES} pages")
+
+    def _same_site(self, link: str) -> str:
+        """The next page's absolute URL; only on the QLHS's own host (it gets our credentials)."""
+        base = self._config.base_url.rstrip("/") + "/"
+        absolute = urljoin(base, link)
+        if urlsplit(absolute)[:2] != urlsplit(base)[:2]:
+            raise MappingMiss("changes: the next page is on another host")
+        return absolute
+
+    def _change(self, f: _Fields, zone: ZoneInfo) -> Change | None:
+        kind = f.text("kind")
+        if kind not in CHANGE_KINDS:
+            return None  # something we do not notify about (conduct, a timetable change…)
+        student_id = f.text("student_id")
+        occurred_at = _aware(f.raw("occurred_at"), zone)
+        version = f.opt_text("version") or occurred_at.isoformat()
+        key = f"{kind}:{student_id}:{f.text('id')}:{version}"
+        urgent = False
+        if kind == "scores":
+            score_kind = f.opt_text("score_kind") or "tx"
+            if score_kind == "nx":
+                score_kind = "cmt"
+            if score_kind not in SCORE_KINDS:
+                raise ValueError("unknown score kind")
+            term = f.opt_text("term")
+            terms = {v: int(k) for k, v in self._config.term_values.items()}
+            passed = f.raw("passed")
+            payload = score_payload(
+                subject=f.text("subject_name"),
+                score_kind=score_kind,
+                term=terms.get(term)
+                or (int(term) if term else int(self._config.school.current_term)),
+                value=f.opt_decimal("value"),
+                passed=None if passed in (None, "") else _bool(passed),
+            )
+        elif kind == "attendance":
+            excused = _bool(f.raw("excused"))
+            session = _session_or_day(f.opt_text("session"))
+            payload = absence_payload(
+                date=_date(f.raw("date")),
+                session=session.value if session else "day",
+                excused=excused,
+            )
+            urgent = not excused  # absent without leave: the family should know now
+        else:
+            paid = f.raw("paid")
+            if paid not in (None, "") and _bool(paid):
+                return None
+            payload = fee_payload(
+                name=f.text("name"), amount=f.integer("amount"), due_date=f.opt_date("due_date")
+            )
+        return Change(
+            kind=kind,
+            student_id=student_id,
+            key=key,
+            occurred_at=occurred_at,
+            payload=payload,
+            urgent=urgent,
+        )
 
     async def guardians(self, student_id: str) -> Sequence[Guardian]:
         records = await self._records("guardians", student_id=student_id) or []
@@ -634,6 +810,41 @@ def _date(value: Any) -> dt.date:
     if m:
         return dt.date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
     return dt.date.fromisoformat(text[:10])
+
+
+def _aware(value: Any, zone: ZoneInfo) -> dt.datetime:
+    """A QLHS time: ISO 8601, ``dd/mm/yyyy hh:mm[:ss]`` (without an offset: in ``zone``), or
+    a Unix time in seconds or milliseconds."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        seconds = float(value) / 1000 if value > 10**11 else float(value)
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    if value is None or isinstance(value, list | dict | bool) or not str(value).strip():
+        raise ValueError("field occurred_at is missing")
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    if m:
+        d, mo, y, h, mi, sec = m.groups()
+        parsed = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec or 0))
+    else:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(dt.UTC)
+
+
+def _format_since(moment: dt.datetime, endpoint: EndpointConfig) -> str:
+    """``{since}`` as the QLHS wants it. A format without sub-seconds cuts them, never rounds
+    up: the poll starts a little early rather than late (the keys drop what was seen)."""
+    fmt = endpoint.since_format
+    if fmt == "epoch":
+        return str(int(moment.timestamp()))
+    if fmt == "epoch_ms":
+        return str(int(moment.timestamp() * 1000))
+    local = moment.astimezone(ZoneInfo(endpoint.time_zone))
+    if fmt == "iso":
+        text = local.isoformat()
+        return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
+    return local.strftime(fmt)
 
 
 def _session_or_day(value: str) -> Session | None:

@@ -19,6 +19,7 @@ import enum
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -192,6 +193,50 @@ def shows_tomorrow(local_date: dt.date) -> bool:
     """Tomorrow's timetable is included only when tomorrow is a school day (no Sunday, no
     public holiday)."""
     return is_school_day(local_date + dt.timedelta(days=1))
+
+
+# --- change payloads -----------------------------------------------------------------------
+# Every backend builds a change's payload with these, so a digest line reads the same whatever
+# school system reported the change (``format_item`` below is their reader).
+
+SCORE_KINDS = ("tx", "gk", "ck", "cmt")  # thường xuyên, giữa kỳ, cuối kỳ, đánh giá (Đ/CĐ)
+
+
+def score_text(value: Decimal) -> str:
+    """A mark as plain digits: ``9.5``, ``8``, ``10`` (never ``1E+1``)."""
+    return format(value.normalize(), "f")
+
+
+def score_payload(
+    *, subject: str, score_kind: str, term: int, value: Decimal | None, passed: bool | None
+) -> dict[str, Any]:
+    """A new or changed mark (``value``) or comment result (``passed``: Đạt / Chưa đạt)."""
+    if score_kind not in SCORE_KINDS:
+        raise ValueError(f"unknown score kind {score_kind!r}")
+    payload: dict[str, Any] = {"subject": subject, "score_kind": score_kind, "term": int(term)}
+    if value is not None:
+        payload["value"] = score_text(value)
+    elif passed is not None:
+        payload["passed"] = bool(passed)
+    else:
+        raise ValueError("a score change needs a value or a pass/fail result")
+    return payload
+
+
+def absence_payload(*, date: dt.date, session: str, excused: bool) -> dict[str, Any]:
+    """An absence; ``session`` is ``day``, ``morning`` or ``afternoon``."""
+    if session not in ("day", "morning", "afternoon"):
+        raise ValueError(f"unknown session {session!r}")
+    return {"date": date.isoformat(), "session": session, "excused": bool(excused)}
+
+
+def fee_payload(*, name: str, amount: int, due_date: dt.date | None) -> dict[str, Any]:
+    """A new or changed fee still to pay."""
+    return {
+        "name": name,
+        "amount": int(amount),
+        "due_date": due_date.isoformat() if due_date else None,
+    }
 
 
 # --- composition ---------------------------------------------------------------------------

@@ -5,12 +5,14 @@ OneRoster 1.2 server). The same questions get the same answers: the demo school'
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bot.backends.demo_data import (
     ROUNDING_TRAP_STUDENT_ID,
@@ -25,9 +27,10 @@ from bot.backends.rest_json import RestJsonBackend, RestJsonConfig
 from bot.domain.errors import BackendUnsupported
 from bot.domain.models import Term
 from bot.domain.tt22 import term_average
-from bot.ports import Capability, SchoolBackend
+from bot.ports import Capability, ChangeBatch, SchoolBackend
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
+from storage.tables import ScoreRow
 from tests.fakes.oneroster import FakeOneRoster
 from tests.fakes.ports import FakeClock
 from tests.fakes.qlhs_rest import FakeQlhs
@@ -43,33 +46,79 @@ def demo() -> DemoSchool:
     return build_demo_school()
 
 
+# The teacher enters (or corrects) a mark: Phạm Quang Huy (st-8a-03), Toán, giữa kỳ, HKI.
+MarkEntered = Callable[[float, dt.datetime], Awaitable[None]]
+
+
+@dataclass
+class Subject:
+    """A backend under test, and how a teacher changes a mark in the system behind it."""
+
+    backend: SchoolBackend
+    enter_mark: MarkEntered
+
+
 @pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SchoolBackend]:
+async def subject(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Subject]:
     if request.param == "local":
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'contract.sqlite3'}")
         await upgrade(engine)
         sessions = session_factory(engine)
         await seed_school(sessions, build_demo_school(), now=NOW)
-        yield LocalBackend(sessions, "demo")
+
+        async def in_the_tables(value: float, at: dt.datetime) -> None:
+            async with sessions() as s:
+                row = await s.scalar(
+                    select(ScoreRow).where(
+                        ScoreRow.school_id == "demo",
+                        ScoreRow.student_id == "st-8a-03",
+                        ScoreRow.subject_code == "toan",
+                        ScoreRow.kind == "gk",
+                    )
+                )
+                assert row is not None
+                row.tenths = round(value * 10)
+                row.updated_at = at
+                await s.commit()
+
+        yield Subject(LocalBackend(sessions, "demo"), in_the_tables)
         await engine.dispose()
     elif request.param == "rest_json":
         with FakeQlhs() as qlhs:
+
+            async def in_the_qlhs(value: float, at: dt.datetime) -> None:
+                version = len(qlhs.changes) + 1
+                qlhs.score_changed(
+                    "st-8a-03", ("toan", "Toán"), "gk", value, at=at, version=version
+                )
+
             async with httpx.AsyncClient() as client:
-                yield RestJsonBackend(
+                backend = RestJsonBackend(
                     RestJsonConfig.model_validate(qlhs.mapping()),
                     school_id="demo",
                     client=client,
                     clock=FakeClock(),
                 )
+                yield Subject(backend, in_the_qlhs)
     elif request.param == "oneroster":
         with FakeOneRoster() as provider:
+
+            async def in_the_gradebook(value: float, at: dt.datetime) -> None:
+                provider.score_changed("st-8a-03", "toan", "gk1", value, at=at)
+
             async with httpx.AsyncClient() as client:
-                yield OneRosterBackend(
+                backend = OneRosterBackend(
                     OneRosterConfig.model_validate(provider.config()),
                     school_id="demo",
                     client=client,
                     clock=FakeClock(),
                 )
+                yield Subject(backend, in_the_gradebook)
+
+
+@pytest.fixture
+def backend(subject: Subject) -> SchoolBackend:
+    return subject.backend
 
 
 async def test_school_info(backend: SchoolBackend, demo: DemoSchool) -> None:
@@ -204,3 +253,45 @@ async def test_absence_write_is_idempotent_or_unsupported(backend: SchoolBackend
         return
     await backend.record_absence("st-6a-01", day, "day", excused=True, reason="ốm")
     await backend.record_absence("st-6a-01", day, "day", excused=True, reason="ốm")
+
+
+# --- change detection (issue 5): every backend reports new marks the same way ---------------
+
+
+async def test_every_backend_reports_changes(backend: SchoolBackend) -> None:
+    assert Capability.CHANGES in backend.capabilities
+
+
+async def test_no_watermark_starts_from_now_without_flooding(backend: SchoolBackend) -> None:
+    batch = await backend.changes_since(None, now=NOW)
+    assert batch == ChangeBatch(changes=(), watermark=NOW)
+
+
+async def test_a_new_mark_is_one_change_with_the_digest_payload(subject: Subject) -> None:
+    backend = subject.backend
+    start = (await backend.changes_since(None, now=NOW)).watermark
+    assert (await backend.changes_since(start, now=NOW)).changes == ()
+
+    entered = NOW + dt.timedelta(hours=3)  # 12:00 in Hà Nội
+    await subject.enter_mark(9.5, entered)
+    batch = await backend.changes_since(start, now=entered + dt.timedelta(minutes=1))
+    assert len(batch.changes) == 1
+    change = batch.changes[0]
+    assert (change.kind, change.student_id, change.urgent) == ("scores", "st-8a-03", False)
+    assert change.payload == {"subject": "Toán", "score_kind": "gk", "term": 1, "value": "9.5"}
+    assert change.occurred_at == entered
+    assert batch.watermark == entered
+
+    # the Notifier polls again with an overlap: the same version has the same key
+    again = await backend.changes_since(batch.watermark - dt.timedelta(minutes=5), now=entered)
+    assert [c.key for c in again.changes] == [change.key]
+    assert (await backend.changes_since(batch.watermark, now=entered)).changes == ()
+
+    # a correction is a new version: a new key, and a 10 is written "10"
+    corrected = entered + dt.timedelta(minutes=30)
+    await subject.enter_mark(10, corrected)
+    later = await backend.changes_since(batch.watermark, now=corrected)
+    assert len(later.changes) == 1
+    assert later.changes[0].key != change.key
+    assert later.changes[0].payload["value"] == "10"
+    assert later.watermark == corrected

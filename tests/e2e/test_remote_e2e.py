@@ -59,9 +59,10 @@ def test_check_config_tries_every_endpoint(tmp_path: Path, qlhs: FakeQlhs) -> No
         "timetable",
         "fees",
         "attendance",
+        "changes",
     ):
         assert re.search(rf"ok\s+{endpoint}\b", result.stdout), result.stdout
-    assert "answered all 10 checks" in result.stdout
+    assert "answered all 11 checks" in result.stdout
     assert "qlhs-test-token" not in result.stdout + result.stderr
 
 
@@ -131,7 +132,8 @@ def test_check_config_on_oneroster(tmp_path: Path) -> None:
         result = _check_config(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"ok\s+scores\s+12 record", result.stdout), result.stdout
-    assert "answered all 7 checks" in result.stdout
+    assert re.search(r"ok\s+changes\s+0 change", result.stdout), result.stdout
+    assert "answered all 8 checks" in result.stdout
     assert "or-secret" not in result.stdout + result.stderr
 
 

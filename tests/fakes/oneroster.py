@@ -5,7 +5,9 @@
   demographics}`` and ``/ims/oneroster/gradebook/v1p2/{categories,lineItems,results}``, paged
   with ``limit``/``offset`` (at most ``max_page`` per page), ``X-Total-Count`` and a
   ``Link: <…>; rel="next"`` header (``link_headers=False`` leaves it out); ``results`` honours
-  ``filter=student.sourcedId='…'``.
+  ``filter=student.sourcedId='…'`` and every collection ``filter=dateLastModified>'…'``.
+* ``score_changed(student, subject, item, score, at=…)`` enters or corrects a mark (a new
+  ``dateLastModified``), as a teacher would in the gradebook.
 * Faults as in ``tests/fakes/faults.py``; ``expire_tokens()`` makes every issued token invalid.
 
 The data is built from ``bot.backends.demo_data`` the way ``bot/backends/oneroster.py``
@@ -15,6 +17,7 @@ documents the mapping (homeroom + scheduled classes, categories TX/GK/CK/NX, age
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 import secrets
 import threading
@@ -282,6 +285,7 @@ class FakeOneRoster(LoopbackServer):
     def __init__(self, *, max_page: int = 50, link_headers: bool = True) -> None:
         self.data = demo_collections()
         self.max_page = max_page
+        self.max_page_of: dict[str, int] = {}  # a smaller page for one collection
         self.link_headers = link_headers
         self.faults = Faults()
         self._lock = threading.Lock()
@@ -315,6 +319,39 @@ class FakeOneRoster(LoopbackServer):
         raw.update(overrides)
         return raw
 
+    def score_changed(
+        self,
+        student_id: str,
+        subject_code: str,
+        item: str,
+        score: float | None = None,
+        *,
+        at: dt.datetime,
+        text_score: str | None = None,
+    ) -> None:
+        """The mark of one line item (``tx1``, ``gk1``, ``ck1``, ``nx1``…) is entered or
+        corrected at ``at``."""
+        homeroom = {st.id: st.class_id for st in build_demo_school().students}[student_id]
+        cid = f"{homeroom}-{subject_code}"
+        rid = f"r-{student_id}-{cid}-{item}"
+        stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value = {"score": score} if text_score is None else {"textScore": text_score}
+        with self._lock:
+            results = self.data["results"]
+            results[:] = [x for x in results if x["sourcedId"] != rid]
+            results.append(
+                {
+                    "sourcedId": rid,
+                    "status": "active",
+                    "dateLastModified": stamp,
+                    "lineItem": {"sourcedId": f"{cid}-hk1-{item}"},
+                    "student": {"sourcedId": student_id},
+                    "scoreStatus": "fully graded",
+                    "scoreDate": at.date().isoformat(),
+                    **value,
+                }
+            )
+
     def expire_tokens(self) -> None:
         with self._lock:
             self._tokens.clear()
@@ -344,16 +381,31 @@ class FakeOneRoster(LoopbackServer):
         if not ok:
             return JSONResponse({"imsx_codeMajor": "failure"}, status_code=401)
         name = request.path_params["collection"]
-        records = self.data.get(name)
+        with self._lock:
+            found = self.data.get(name)
+            records = None if found is None else list(found)
         if records is None:
             return JSONResponse({"imsx_codeMajor": "failure"}, status_code=404)
         wanted = request.query_params.get("filter", "")
         if wanted:
-            m = re.fullmatch(r"student\.sourcedId='([^']*)'", wanted)
-            if m is None:
+            student = re.fullmatch(r"student\.sourcedId='([^']*)'", wanted)
+            modified = re.fullmatch(r"dateLastModified>'([^']*)'", wanted)
+            if student is not None:
+                records = [
+                    r for r in records if r.get("student", {}).get("sourcedId") == student[1]
+                ]
+            elif modified is not None:
+                since = _instant(modified[1])
+                records = [
+                    r
+                    for r in records
+                    if r.get("dateLastModified") and _instant(r["dateLastModified"]) > since
+                ]
+            else:
                 return JSONResponse({"imsx_codeMajor": "failure"}, status_code=400)
-            records = [r for r in records if r.get("student", {}).get("sourcedId") == m.group(1)]
-        limit = min(int(request.query_params.get("limit", "100")), self.max_page)
+        limit = min(
+            int(request.query_params.get("limit", "100")), self.max_page_of.get(name, self.max_page)
+        )
         offset = int(request.query_params.get("offset", "0"))
         page = records[offset : offset + limit]
         with self._lock:
@@ -363,3 +415,7 @@ class FakeOneRoster(LoopbackServer):
             nxt = request.url.include_query_params(limit=limit, offset=offset + limit)
             headers["Link"] = f'<{nxt}>; rel="next"'
         return JSONResponse({name: page}, headers=headers)
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

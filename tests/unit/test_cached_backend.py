@@ -11,7 +11,7 @@ import pytest
 from bot.backends.cached import CachedBackend
 from bot.domain.errors import BackendAuthFailed, BackendNotFound, BackendUnavailable
 from bot.domain.models import FeeItem, Student
-from bot.ports import Capability
+from bot.ports import Capability, Change, ChangeBatch
 from tests.fakes.ports import FakeClock
 
 STUDENT = Student(
@@ -59,6 +59,19 @@ class FlakyBackend:
         self, student_id: str, day: dt.date, session: str, *, excused: bool, reason: str
     ) -> None:
         await self._answer()
+
+    async def changes_since(
+        self, watermark: dt.datetime | None, *, now: dt.datetime
+    ) -> ChangeBatch:
+        await self._answer()
+        change = Change(
+            kind="fees",
+            student_id="st-1",
+            key=f"fee:f:{self.amount}",
+            occurred_at=now,
+            payload={"name": "BHYT", "amount": self.amount, "due_date": None},
+        )
+        return ChangeBatch(changes=(change,), watermark=now)
 
 
 @pytest.fixture
@@ -168,3 +181,33 @@ async def test_the_cache_is_bounded(inner: FlakyBackend, clock: FakeClock) -> No
         await cache.fees(f"st-{i}")
     await cache.fees("st-0")  # evicted: asked again
     assert inner.calls == 6
+
+
+async def test_changes_are_never_served_from_the_cache(
+    cache: CachedBackend, inner: FlakyBackend, clock: FakeClock
+) -> None:
+    first = await cache.changes_since(clock.now(), now=clock.now())
+    inner.amount = 200
+    again = await cache.changes_since(clock.now(), now=clock.now())
+    assert inner.calls == 2
+    assert first.changes[0].key != again.changes[0].key
+    inner.error = BackendUnavailable("down")
+    with pytest.raises(BackendUnavailable):
+        await cache.observed(lambda _: None).changes_since(clock.now(), now=clock.now())
+
+
+async def test_a_change_poll_may_take_longer_than_one_read_but_not_forever(
+    inner: FlakyBackend, clock: FakeClock
+) -> None:
+    cache = CachedBackend(
+        inner,  # type: ignore[arg-type]
+        clock=clock,
+        max_age=dt.timedelta(hours=1),
+        timeout_seconds=0.1,
+        changes_timeout_seconds=0.4,
+    )
+    inner.hang = 0.2  # two reads' time: fine for a poll of several pages
+    assert len((await cache.changes_since(clock.now(), now=clock.now())).changes) == 1
+    inner.hang = 1.0
+    with pytest.raises(BackendUnavailable, match=r"no answer within 0\.4 s"):
+        await cache.changes_since(clock.now(), now=clock.now())
