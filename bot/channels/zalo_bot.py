@@ -466,6 +466,7 @@ async def serve_webhooks(
                     err.description,
                 )
                 return False
+            log.debug("Zalo Bot webhook of school %s registered", school)
         log.info("Zalo Bot webhooks registered for %d bot(s); serving", len(bots))
         await stop.wait()
         return True

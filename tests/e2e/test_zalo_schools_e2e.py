@@ -221,3 +221,52 @@ webhook_listen = "127.0.0.1:{port}"
         *oa_a.issued,
         *oa_b.issued,
     )
+
+
+def test_two_schools_zalo_bots_share_one_webhook_server(bot: Bot, tmp_path: Path) -> None:
+    import_school_b(tmp_path)
+    port = free_port()
+    with (
+        FakeZaloBotApi(token=TOKEN) as zalo_a,
+        FakeZaloBotApi(token=B_TOKEN) as zalo_b,
+    ):
+        config = tmp_path / "schools.toml"
+        config.write_text(
+            f"""
+[zalo_bot]
+webhook_public_url = "http://127.0.0.1:{port}"
+webhook_listen = "127.0.0.1:{port}"
+
+[[schools]]
+id = "demo"
+zalo_bot = {{ token = "{TOKEN}", api_base_url = "{zalo_a.url}" }}
+
+[[schools]]
+id = "thcs-b"
+zalo_bot = {{ token = "{B_TOKEN}", api_base_url = "{zalo_b.url}" }}
+""",
+            encoding="utf-8",
+        )
+        bot.start(
+            {},
+            lambda: bool(zalo_a.webhook_url) and bool(zalo_b.webhook_url),
+            args=("--config", str(config)),
+        )
+        assert zalo_a.webhook_url == f"http://127.0.0.1:{port}/zalo-bot/demo"
+        assert zalo_b.webhook_url == f"http://127.0.0.1:{port}/zalo-bot/thcs-b"
+        assert zalo_a.webhook_secret != zalo_b.webhook_secret  # one secret per bot
+        chat = "f00df00df00df00df00d"
+        assert zalo_a.post_webhook(zalo_a.update(chat, "/start")) == 200
+        assert "Nguyễn Du" in zalo_a.wait_for(chat, "Xin chào", WAIT)["text"]
+        assert zalo_b.post_webhook(zalo_b.update(chat, "/start")) == 200
+        assert "Bình Minh" in zalo_b.wait_for(chat, "Xin chào", WAIT)["text"]
+        # School A's secret on school B's path is refused.
+        b_update = zalo_b.update(chat, "/help")
+        assert zalo_b.post_webhook(b_update, secret=zalo_a.webhook_secret) == 401
+        assert zalo_b.post_webhook(b_update, secret="") == 401
+        time.sleep(0.3)
+        assert len(zalo_b.sent_to(chat)) == 1
+        bot.stop()
+        assert zalo_a.violations == [] and zalo_b.violations == []
+        secrets_ = (zalo_a.webhook_secret, zalo_b.webhook_secret)
+    bot.assert_clean(TOKEN, B_TOKEN, B_TOKEN.split(":", 1)[1], *secrets_)
