@@ -601,9 +601,7 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asynci
                 for school_id, channel in channels.items():
                     if school_id not in secrets_:
                         runs.append(_poll(channel, stop, bots[school_id].poll_timeout_seconds))
-                results = await _all(runs, stop)
-                if not all(results) and not stop.is_set():
-                    stop.set()
+                if not await run_all(runs, stop):
                     return 1
             except ZaloBotAuthError:
                 stop.set()  # the other schools' bots stop too: one clear error
@@ -623,15 +621,26 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asynci
     return 0
 
 
-async def _all(runs: Sequence[Coroutine[Any, Any, bool]], stop: asyncio.Event) -> list[bool]:
-    """Run together; when one raises, the others are stopped and awaited, then it re-raises."""
-    tasks = [asyncio.ensure_future(run) for run in runs]
+async def run_all(runs: Sequence[Coroutine[Any, Any, bool]], stop: asyncio.Event) -> bool:
+    """Run together until ``stop``; False when one of them failed (returned False), which
+    sets ``stop`` so that the others end too. When one raises, the others are stopped and
+    awaited, then it re-raises."""
+    failed = False
+
+    async def one(run: Coroutine[Any, Any, bool]) -> None:
+        nonlocal failed
+        if not await run and not stop.is_set():
+            failed = True
+            stop.set()
+
+    tasks = [asyncio.ensure_future(one(run)) for run in runs]
     try:
-        return list(await asyncio.gather(*tasks))
+        await asyncio.gather(*tasks)
     except BaseException:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+    return not failed
 
 
 async def _poll(channel: ZaloBotChannel, stop: asyncio.Event, poll_seconds: int) -> bool:

@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from bot.channels.base import ZALO, split_text
 from bot.channels.telegram import _bind, _Server, parse_listen
-from bot.channels.zalo_bot import redacted, render_buttons
+from bot.channels.zalo_bot import redacted, render_buttons, run_all
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.oa_tokens import NewTokens, OaTokenManager, TokenRefreshFailed
@@ -626,11 +626,8 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asynci
                 listen = school.zalo_oa.webhook_listen
                 by_listen.setdefault(listen, {})[school.id] = channels[school.id]
             try:
-                results = await asyncio.gather(
-                    *(serve_webhooks(group, stop, listen=at) for at, group in by_listen.items())
-                )
-                if not all(results):
-                    stop.set()
+                groups = [serve_webhooks(g, stop, listen=at) for at, g in by_listen.items()]
+                if not await run_all(groups, stop):
                     return 1
             finally:
                 await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in channels.values()))

@@ -57,3 +57,24 @@ def test_each_school_sees_its_own_otp_sender_and_others_the_default() -> None:
     assert services.for_school("b").otp_sender is own_b
     assert services.for_school("a").otp_sender is default  # a sender given to build_app
     assert services.for_school("unknown").otp_sender is default
+
+
+async def test_one_schools_webhook_server_failing_stops_the_others() -> None:
+    import asyncio
+
+    from bot.channels.zalo_bot import run_all
+
+    stop = asyncio.Event()
+
+    async def serving() -> bool:
+        await stop.wait()
+        return True
+
+    async def cannot_listen() -> bool:
+        return False
+
+    assert not await asyncio.wait_for(run_all([serving(), cannot_listen()], stop), 2.0)
+    assert stop.is_set()
+    stop = asyncio.Event()
+    stop.set()  # a shutdown: servers ending then are not failures
+    assert await asyncio.wait_for(run_all([serving(), serving()], stop), 2.0)
