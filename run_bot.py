@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from bot.bootstrap import App
-    from bot.config import Settings
+    from bot.config import SchoolConfig, Settings
 
 DESCRIPTION = """\
 LienLac: the school contact book (sổ liên lạc) as a chatbot on Telegram and Zalo.
@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     subst = sub.add_parser(
         "substitute", parents=[common], help="substitute homeroom teachers for leave requests"
     )
+    subst.add_argument("--school", default=None, metavar="ID", help="default: the first school")
     subst_sub = subst.add_subparsers(dest="substitute_command", metavar="ACTION", required=True)
     add = subst_sub.add_parser(
         "add", parents=[common], help="a teacher decides a class's requests over some dates"
@@ -212,7 +213,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.console import ConsoleChannel, ConsoleSender
     from bot.domain.errors import BackendError
 
-    if settings.zalo_bot.token is not None or settings.zalo_oa.enabled:
+    if any(
+        school.zalo_bot.token is not None or school.zalo_oa.enabled
+        for school in settings.school_configs()
+    ):
         return await _serve_channels(settings)
     if any(school.telegram.token is not None for school in settings.school_configs()):
         from bot.channels.telegram import serve
@@ -293,7 +297,7 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
     if not text or len(text) > 500:
         print("The notice must have 1 to 500 characters.", file=sys.stderr)
         return 2
-    school_id = args.school or settings.school_id
+    school_id = args.school or settings.school_configs()[0].id
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
@@ -390,11 +394,12 @@ async def _serve_channels(settings: Settings) -> int:
     for sig in signals:
         loop.add_signal_handler(sig, on_signal)
     runs: list[Coroutine[Any, Any, int]] = []
-    if settings.zalo_bot.token is not None:
+    schools = settings.school_configs()
+    if any(school.zalo_bot.token is not None for school in schools):
         from bot.channels import zalo_bot
 
         runs.append(zalo_bot.serve(app, settings, stop, force))
-    if settings.zalo_oa.enabled:
+    if any(school.zalo_oa.enabled for school in schools):
         from bot.channels import zalo_oa
 
         runs.append(zalo_oa.serve(app, settings, stop, force))
@@ -451,7 +456,7 @@ async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
     from bot.domain.text import fold
 
     app = await build_app(settings)
-    school = settings.school_id
+    school = getattr(args, "school", None) or settings.school_configs()[0].id
     try:
         backend = app.services.backends.for_school(school)
         classes = {c.id: c for c in await backend.classes()}
@@ -548,7 +553,10 @@ async def _check_config(settings: Settings) -> int:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         revision = await current_revision(engine)
-        oa_line = await _oa_token_line(settings, engine) if revision else ""
+        oa_lines = {
+            school.id: await _oa_token_line(school, engine) if revision else ""
+            for school in settings.school_configs()
+        }
     except Exception as err:
         print(f"The database cannot be reached: {type(err).__name__}. Check LIENLAC_DATABASE__URL.")
         return 1
@@ -558,11 +566,16 @@ async def _check_config(settings: Settings) -> int:
     print(
         f"  database: {settings.database_url.split('://', 1)[0]}, revision {revision or 'none yet'}"
     )
-    print(f"  OTP provider: {settings.otp.provider}")
-    print(f"  Zalo Bot: {'token set' if settings.zalo_bot.token else 'off'}")
-    print(f"  Zalo OA: {'app ' + settings.zalo_oa.app_id if settings.zalo_oa.enabled else 'off'}")
-    if oa_line:
-        print(f"  Zalo OA token: {oa_line}")
+    several = len(settings.school_configs()) > 1
+    for school in settings.school_configs():
+        # with [[schools]], each school's own lines, labelled
+        where = f" ({school.id})" if several else ""
+        print(f"  OTP provider{where}: {school.otp.provider}")
+        print(f"  Zalo Bot{where}: {'token set' if school.zalo_bot.token else 'off'}")
+        oa = school.zalo_oa
+        print(f"  Zalo OA{where}: {'app ' + oa.app_id if oa.enabled else 'off'}")
+        if oa_lines[school.id]:
+            print(f"  Zalo OA token{where}: {oa_lines[school.id]}")
     remote = False
     for school in settings.school_configs():
         kind = school.backend.kind
@@ -614,13 +627,13 @@ async def _check_backend(settings: Settings) -> int:
     return 0
 
 
-async def _oa_token_line(settings: Settings, engine: Any) -> str:
-    """The OA token's stats entry (no token), or "" when there is no OA or no row yet."""
-    if not settings.zalo_oa.enabled:
+async def _oa_token_line(school: SchoolConfig, engine: Any) -> str:
+    """The school's OA token stats entry (no token), or "" when it has no OA."""
+    if not school.zalo_oa.enabled:
         return ""
     from storage.oa_tokens import SqlOaTokenStore
 
-    state = await SqlOaTokenStore(engine).load(settings.school_id)
+    state = await SqlOaTokenStore(engine).load(school.id)
     if state is None:
         return "not stored yet (the first start uses LIENLAC_ZALO_OA__REFRESH_TOKEN)"
     expires = state.expires_at.isoformat(timespec="minutes") if state.expires_at else "-"

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backends.local import LocalBackend
 from bot.channels import base as channel_caps
 from bot.clock import SystemClock
-from bot.config import AbsenceSettings, ConfigError, Settings
+from bot.config import AbsenceSettings, ConfigError, SchoolConfig, Settings
 from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
@@ -253,8 +253,6 @@ async def build_app(
 ) -> App:
     """Everything wired from ``settings``. ``backend_wrapper`` wraps the configured school's
     backend (tests put a fault-injecting fake around it; instrumentation could too)."""
-    from bot.otp_senders import ConsoleOtpSender, HttpJsonOtpSender
-
     clock = clock or SystemClock()
     engine = await prepare_database(settings, clock=clock)
     sessions = session_factory(engine)
@@ -266,20 +264,15 @@ async def build_app(
         await engine.dispose()
         raise
     closers: list[Callable[[], Any]] = list(built.closers)
+    # Each school's OTP goes through its own provider; a sender given here serves them all.
+    school_otp: dict[str, OtpSender] = {}
     if otp_sender is None:
-        if settings.otp.provider == "http_json":
-            import httpx
-
-            assert settings.otp.url is not None  # checked by the settings model
-            client = httpx.AsyncClient(timeout=settings.otp.timeout_seconds)
-            closers.append(client.aclose)
-            otp_sender = HttpJsonOtpSender(
-                client, settings.otp.url, timeout=settings.otp.timeout_seconds
+        otp_http: list[httpx.AsyncClient] = []
+        for school in settings.school_configs():
+            school_otp[school.id] = _otp_sender_for(
+                school, engine, clock, closers, console_write, otp_http
             )
-        elif settings.otp.provider in ("sms", "zns"):
-            otp_sender = _gateway_otp_sender(settings, engine, clock, closers)
-        else:
-            otp_sender = ConsoleOtpSender(console_write)
+        otp_sender = school_otp[settings.school_configs()[0].id]
     home = settings.school_configs()[0]  # the defaults; each school's own are in profiles
     services = CoreServices(
         clock=clock,
@@ -301,6 +294,7 @@ async def build_app(
                 quiet_start=school.quiet_start,
                 quiet_end=school.quiet_end,
                 school_staff=frozenset(school.school_staff),
+                otp_sender=school_otp.get(school.id),
             )
             for school in settings.school_configs()
         },
@@ -341,45 +335,70 @@ def build_scheduler(app: App, *, wake: Callable[[], None] | None = None) -> Dige
     )
 
 
+def _otp_sender_for(
+    school: SchoolConfig,
+    engine: AsyncEngine,
+    clock: Clock,
+    closers: list[Callable[[], Any]],
+    console_write: Callable[[str], None],
+    shared_http: list[httpx.AsyncClient],
+) -> OtpSender:
+    """The school's OTP provider (``otp`` of its ``[[schools]]`` entry, else the top-level
+    one): ``console``, ``http_json``, ``sms`` or ``zns``. One HTTP client serves them all."""
+    from bot.otp_senders import ConsoleOtpSender, HttpJsonOtpSender
+
+    otp = school.otp
+    if otp.provider == "console":
+        return ConsoleOtpSender(console_write)
+    if not shared_http:
+        import httpx
+
+        shared_http.append(httpx.AsyncClient(timeout=otp.timeout_seconds))
+        closers.append(shared_http[0].aclose)
+    client = shared_http[0]
+    if otp.provider == "http_json":
+        assert otp.url is not None  # checked by the settings model
+        return HttpJsonOtpSender(client, otp.url, timeout=otp.timeout_seconds)
+    return _gateway_otp_sender(school, engine, clock, client)
+
+
 def _gateway_otp_sender(
-    settings: Settings, engine: AsyncEngine, clock: Clock, closers: list[Callable[[], Any]]
+    school: SchoolConfig, engine: AsyncEngine, clock: Clock, client: httpx.AsyncClient
 ) -> OtpSender:
     """``sms`` (eSMS/SpeedSMS) or ``zns`` (ZNS template, then SMS if configured)."""
-    import httpx
-
     from bot.otp_senders import FallbackOtpSender, ZnsOtpSender, sms_gateway_sender
 
-    client = httpx.AsyncClient()
-    closers.append(client.aclose)
-    sms_sender = sms_gateway_sender(settings.otp.sms, client)
-    if settings.otp.provider == "sms":
+    otp = school.otp
+    sms_sender = sms_gateway_sender(otp.sms, client)
+    if otp.provider == "sms":
         assert sms_sender is not None  # checked by the settings model
         return sms_sender
-    zns = settings.otp.zns
+    zns = otp.zns
     zns_sender = ZnsOtpSender(
         client,
         base_url=zns.url,
         template_id=zns.template_id,
-        token=zns_token_source(settings, engine, clock, client),
+        token=zns_token_source(school, engine, clock, client),
         otp_param=zns.otp_param,
         development_mode=zns.development_mode,
         timeout=zns.timeout_seconds,
     )
-    if sms_sender is not None and settings.otp.zns_fallback_sms:
+    if sms_sender is not None and otp.zns_fallback_sms:
         return FallbackOtpSender(zns_sender, sms_sender)
     return zns_sender
 
 
 def zns_token_source(
-    settings: Settings, engine: AsyncEngine, clock: Clock, client: Any
+    school: SchoolConfig, engine: AsyncEngine, clock: Clock, client: Any
 ) -> Callable[[], Any]:
-    """The OA access token for ZNS: from the OA token store when the OA is configured (the
-    same rotating pair as the OA channel), else the static ``LIENLAC_OTP__ZNS__ACCESS_TOKEN``."""
+    """The OA access token for ZNS: from the school's OA token store when its OA is
+    configured (the same rotating pair as its OA channel), else the static
+    ``LIENLAC_OTP__ZNS__ACCESS_TOKEN``."""
     import datetime as dt
 
     from bot.oa_tokens import OaTokenManager, TokenRefreshFailed
 
-    oa = settings.zalo_oa
+    oa = school.zalo_oa
     if oa.enabled:
         from bot.channels.zalo_oa import oauth_refresher
         from storage.oa_tokens import SqlOaTokenStore
@@ -393,7 +412,7 @@ def zns_token_source(
                 app_id=oa.app_id,
                 app_secret=oa.app_secret.get_secret_value(),
             ),
-            school_id=settings.school_id,
+            school_id=school.id,
             clock=clock,
             margin=dt.timedelta(seconds=oa.refresh_margin_seconds),
         )
@@ -409,7 +428,7 @@ def zns_token_source(
             return await manager.access_token()
 
         return from_store
-    static = settings.otp.zns.access_token
+    static = school.otp.zns.access_token
 
     async def from_settings() -> str:
         if static is None:

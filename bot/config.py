@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -120,6 +120,13 @@ class ZnsSettings(BaseModel):
 
 class OtpSettings(BaseModel):
     provider: Literal["console", "http_json", "sms", "zns"] = "console"
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider_alias(cls, value: object) -> object:
+        # ARCHITECTURE.md's public contract names the ZNS provider "zalo_zns"
+        return "zns" if value == "zalo_zns" else value
+
     url: str | None = None  # http_json: where to POST {"phone", "text"}
     sms: SmsGatewaySettings = SmsGatewaySettings()
     zns: ZnsSettings = ZnsSettings()
@@ -282,6 +289,8 @@ class BackendSettings(BaseModel):
         return self
 
 
+_Block = TypeVar("_Block", bound=BaseModel)
+
 SCHOOL_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 
@@ -308,6 +317,10 @@ class SchoolSettings(BaseModel):
     quiet_start: dt.time | None = None
     quiet_end: dt.time | None = None
     school_staff: list[str] | None = None
+    # Zalo and OTP delivery per school (keys not given come from the top-level blocks)
+    zalo_bot: ZaloBotSettings | None = None
+    zalo_oa: ZaloOaSettings | None = None
+    otp: OtpSettings | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -327,6 +340,33 @@ class SchoolConfig:
     quiet_start: dt.time
     quiet_end: dt.time
     school_staff: tuple[str, ...]
+    zalo_bot: ZaloBotSettings = field(default_factory=ZaloBotSettings)
+    zalo_oa: ZaloOaSettings = field(default_factory=ZaloOaSettings)
+    otp: OtpSettings = field(default_factory=OtpSettings)
+
+
+# Settings a school's own Zalo/OTP block takes from the top-level block unless it sets them:
+# where the platforms are, and the process-wide webhook server and polling (one per process).
+_ZALO_BOT_SHARED = ("api_base_url", "webhook_public_url", "webhook_listen", "poll_timeout_seconds")
+_ZALO_OA_SHARED = ("api_base_url", "oauth_base_url", "webhook_listen")
+_OTP_SHARED = (
+    "timeout_seconds",
+    "ttl_seconds",
+    "max_attempts",
+    "lockout_seconds",
+    "resend_cooldown_seconds",
+    "max_sends_per_hour",
+    "code_lookups_per_hour",
+)
+
+
+def _inherit(top: _Block, own: _Block | None, shared: tuple[str, ...]) -> _Block:
+    """The school's own block (else the top-level one), with the ``shared`` keys it leaves
+    unset taken from the top-level block."""
+    if own is None:
+        return top
+    update = {name: getattr(top, name) for name in shared if name not in own.model_fields_set}
+    return own.model_copy(update=update) if update else own
 
 
 class Settings(BaseSettings):
@@ -374,6 +414,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LIENLAC_SCHOOLS gives two schools the same Telegram token: one bot per school"
             )
+        if self.schools:
+            configs = self.school_configs()
+            bots = [
+                c.zalo_bot.token.get_secret_value() for c in configs if c.zalo_bot.token is not None
+            ]
+            if len(set(bots)) != len(bots):
+                raise ValueError(
+                    "LIENLAC_SCHOOLS gives two schools the same Zalo bot token: "
+                    "one Zalo bot per school"
+                )
+            apps = [c.zalo_oa.app_id for c in configs if c.zalo_oa.enabled]
+            if len(set(apps)) != len(apps):
+                raise ValueError(
+                    "LIENLAC_SCHOOLS gives two schools the same Zalo OA app id: "
+                    "one Official Account per school"
+                )
         return self
 
     def school_configs(self) -> list[SchoolConfig]:
@@ -395,9 +451,20 @@ class Settings(BaseSettings):
                         e.school_staff if e.school_staff is not None else self.digest.school_staff
                     )
                 ),
+                zalo_bot=_inherit(self.zalo_bot, e.zalo_bot, _ZALO_BOT_SHARED),
+                zalo_oa=_inherit(self.zalo_oa, e.zalo_oa, _ZALO_OA_SHARED),
+                otp=self._otp_of(e),
             )
             for e in entries
         ]
+
+    def _otp_of(self, entry: SchoolSettings) -> OtpSettings:
+        otp = _inherit(self.otp, entry.otp, _OTP_SHARED)
+        if otp is self.otp or "url" in otp.zns.model_fields_set:
+            return otp
+        # one ZNS API server for every school unless a school names its own
+        zns = otp.zns.model_copy(update={"url": self.otp.zns.url})
+        return otp.model_copy(update={"zns": zns})
 
     def _telegram_of(self, entry: SchoolSettings) -> TelegramSettings:
         if entry.telegram is None:

@@ -47,6 +47,7 @@ class SchoolProfile:
     quiet_start: dt.time
     quiet_end: dt.time
     school_staff: frozenset[str]
+    otp_sender: OtpSender | None = None  # None: the process-wide one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,7 +67,8 @@ class CoreServices:
     profiles: Mapping[str, SchoolProfile] = field(default_factory=dict)
 
     def for_school(self, school_id: str) -> CoreServices:
-        """These services as seen from one school: its time zone, leave rules, quiet hours."""
+        """These services as seen from one school: its time zone, leave rules, quiet hours,
+        OTP provider."""
         profile = self.profiles.get(school_id)
         if profile is None:
             return self
@@ -77,6 +79,7 @@ class CoreServices:
             quiet_start=profile.quiet_start,
             quiet_end=profile.quiet_end,
             school_staff=profile.school_staff,
+            otp_sender=profile.otp_sender or self.otp_sender,
         )
 
     @property

@@ -30,7 +30,7 @@ import hmac
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -47,7 +47,7 @@ from bot.messages import Button, ConversationKey, Incoming, Reply
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
-    from bot.config import Settings
+    from bot.config import Settings, ZaloBotSettings
 
 log = logging.getLogger(__name__)
 
@@ -365,82 +365,119 @@ class ZaloBotChannel:
     # -- webhook ---------------------------------------------------------------------------
 
     def webhook_app(self, secret: str) -> Starlette:
-        """``POST /zalo-bot/{school}`` (needs ``X-Bot-Api-Secret-Token``) and ``GET /healthz``.
-        Answers at once; the turn runs in the background."""
-        expected = secret.encode()
-
-        async def receive(request: Request) -> Response:
-            if request.path_params["school"] != self.school_id:
-                return JSONResponse({"ok": False}, status_code=404)
-            given = request.headers.get(SECRET_HEADER, "").encode()
-            if not given or not hmac.compare_digest(given, expected):
-                return JSONResponse({"ok": False}, status_code=401)
-            raw = await request.body()
-            if not raw.strip():
-                return JSONResponse({"ok": True})  # an empty probe
-            try:
-                import json
-
-                payload = json.loads(raw)
-            except ValueError:
-                return JSONResponse({"ok": False}, status_code=400)
-            self.submit(payload)
-            return JSONResponse({"ok": True})
-
-        async def healthz(request: Request) -> Response:
-            return JSONResponse({"status": "ok"})
-
-        return Starlette(
-            routes=[
-                Route("/zalo-bot/{school}", receive, methods=["POST"]),
-                Route("/healthz", healthz, methods=["GET"]),
-            ]
-        )
+        """This bot alone on :func:`webhook_app`."""
+        return webhook_app({self.school_id: (self, secret)})
 
     async def serve_webhook(
         self, stop: asyncio.Event, *, listen: str, public_url: str, secret: str
     ) -> bool:
-        host, port = parse_listen(listen)
-        try:
-            sock = _bind(host, port)
-        except OSError as err:
-            log.error("the Zalo Bot webhook server cannot listen on %s: %s", listen, err.strerror)
-            return False
-        server = _Server(
-            uvicorn.Config(
-                self.webhook_app(secret),
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                server_header=False,
-                timeout_graceful_shutdown=2,
-            )
+        """This bot alone on :func:`serve_webhooks`."""
+        return await serve_webhooks(
+            {self.school_id: (self, secret)},
+            stop,
+            listen=listen,
+            public_urls={},
+            default=public_url,
         )
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
+
+
+# --- one webhook server for every school's bot -------------------------------------------
+
+
+def webhook_app(bots: Mapping[str, tuple[ZaloBotChannel, str]]) -> Starlette:
+    """``POST /zalo-bot/{school}`` (with that bot's ``X-Bot-Api-Secret-Token``) and
+    ``GET /healthz``. Answers at once; the turn runs in the background."""
+    import json
+
+    async def receive(request: Request) -> Response:
+        found = bots.get(request.path_params["school"])
+        if found is None:
+            return JSONResponse({"ok": False}, status_code=404)
+        channel, secret = found
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not given or not hmac.compare_digest(given, secret.encode()):
+            return JSONResponse({"ok": False}, status_code=401)
+        raw = await request.body()
+        if not raw.strip():
+            return JSONResponse({"ok": True})  # an empty probe
         try:
-            while not server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            if serving.done():
-                return False
-            url = f"{public_url.rstrip('/')}/zalo-bot/{self.school_id}"
+            payload = json.loads(raw)
+        except ValueError:
+            return JSONResponse({"ok": False}, status_code=400)
+        channel.submit(payload)
+        return JSONResponse({"ok": True})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/zalo-bot/{school}", receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+async def serve_webhooks(
+    bots: Mapping[str, tuple[ZaloBotChannel, str]],
+    stop: asyncio.Event,
+    *,
+    listen: str,
+    public_urls: Mapping[str, str],
+    default: str = "",
+) -> bool:
+    """Serve every bot's webhook on ``listen``, register each with Zalo (at its school's
+    public URL, else ``default``, + ``/zalo-bot/<school>``), run until ``stop``. False when the
+    server cannot start or Zalo refuses an address."""
+    host, port = parse_listen(listen)
+    try:
+        sock = _bind(host, port)
+    except OSError as err:
+        log.error("the Zalo Bot webhook server cannot listen on %s: %s", listen, err.strerror)
+        return False
+    server = _Server(
+        uvicorn.Config(
+            webhook_app(bots),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if serving.done():
+            return False
+        for school, (channel, secret) in bots.items():
+            base = public_urls.get(school) or default
+            url = f"{base.rstrip('/')}/zalo-bot/{school}"
             try:
-                await self.api.call("setWebhook", {"url": url, "secret_token": secret})
+                await channel.api.call("setWebhook", {"url": url, "secret_token": secret})
             except ZaloBotAuthError:
                 raise
             except ZaloBotError as err:
-                log.error("Zalo refused the webhook address (%s %s)", err.code, err.description)
+                log.error(
+                    "Zalo refused the webhook address of school %s (%s %s)",
+                    school,
+                    err.code,
+                    err.description,
+                )
                 return False
-            log.info("Zalo Bot webhook registered; serving")
-            await stop.wait()
-            return True
-        finally:
-            server.should_exit = True
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(serving), 4.0)
-            if not serving.done():
-                server.force_exit = True
-                await asyncio.wait([serving], timeout=1.0)
-            sock.close()
+            log.debug("Zalo Bot webhook of school %s registered", school)
+        log.info("Zalo Bot webhooks registered for %d bot(s); serving", len(bots))
+        await stop.wait()
+        return True
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(serving), 4.0)
+        if not serving.done():
+            server.force_exit = True
+            await asyncio.wait([serving], timeout=1.0)
+        sock.close()
 
 
 # --- the outbox relay's sender -----------------------------------------------------------
@@ -510,51 +547,104 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
+def school_bots(settings: Settings) -> dict[str, ZaloBotSettings]:
+    """Each school's Zalo bot (``zalo_bot`` of its ``[[schools]]`` entry, else the top-level
+    one), for the schools that have a token."""
+    return {
+        school.id: school.zalo_bot
+        for school in settings.school_configs()
+        if school.zalo_bot.token is not None
+    }
+
+
 async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asyncio.Event) -> int:
-    """Run the Zalo bot until ``stop``; the exit code (0 clean, 1 unreachable, 2 bad token).
-    Signals are handled by the caller (``run_bot.py``), which may run several channels."""
-    zb = settings.zalo_bot
-    assert zb.token is not None
-    token = zb.token.get_secret_value()
+    """Run every school's Zalo bot until ``stop``; the exit code (0 clean, 1 unreachable,
+    2 bad token). Bots with a ``webhook_public_url`` share one webhook server per listen
+    address; the others poll. Signals are handled by the caller (``run_bot.py``)."""
+    bots = school_bots(settings)
+    tokens = {school: zb.token.get_secret_value() for school, zb in bots.items() if zb.token}
     async with httpx.AsyncClient(timeout=15.0) as client:
-        api = ZaloBotApi(client, base_url=zb.api_base_url, token=token)
-        channel = ZaloBotChannel(api, app.router.handle, school_id=settings.school_id)
-        with redacted(token):
+        channels = {
+            school: ZaloBotChannel(
+                ZaloBotApi(client, base_url=bots[school].api_base_url, token=token),
+                app.router.handle,
+                school_id=school,
+            )
+            for school, token in tokens.items()
+        }
+        secrets_ = {
+            school: (
+                zb.webhook_secret.get_secret_value()
+                if zb.webhook_secret is not None
+                else webhook_secret(app.services.secret, school_id=school, token=tokens[school])
+            )
+            for school, zb in bots.items()
+            if zb.webhook_public_url
+        }
+        with redacted(*tokens.values(), *secrets_.values()):
+            school = ""
             try:
-                me = await api.call("getMe")
-                name = me.get("account_name", "") if isinstance(me, dict) else ""
-                if zb.webhook_public_url:
-                    secret = (
-                        zb.webhook_secret.get_secret_value()
-                        if zb.webhook_secret is not None
-                        else webhook_secret(
-                            app.services.secret, school_id=settings.school_id, token=token
-                        )
-                    )
-                    with redacted(secret):
-                        ok = await channel.serve_webhook(
-                            stop,
-                            listen=zb.webhook_listen,
-                            public_url=zb.webhook_public_url,
-                            secret=secret,
-                        )
-                    if not ok and not stop.is_set():
-                        return 1
-                else:
-                    log.info("Zalo bot %s: long polling", name)
-                    started = time.monotonic()
-                    await channel.poll(stop, poll_seconds=zb.poll_timeout_seconds)
-                    log.debug("Zalo Bot polled for %.0f s", time.monotonic() - started)
+                for school, channel in channels.items():
+                    me = await channel.api.call("getMe")
+                    name = me.get("account_name", "") if isinstance(me, dict) else ""
+                    mode = "webhook" if school in secrets_ else "long polling"
+                    log.info("Zalo bot %s (%s): %s", name, school, mode)
+                school = ""
+                runs: list[Coroutine[Any, Any, bool]] = []
+                by_listen: dict[str, dict[str, tuple[ZaloBotChannel, str]]] = {}
+                for school_id, secret in secrets_.items():
+                    listen = bots[school_id].webhook_listen
+                    by_listen.setdefault(listen, {})[school_id] = (channels[school_id], secret)
+                public = {s: bots[s].webhook_public_url or "" for s in secrets_}
+                for listen, hooks in by_listen.items():
+                    runs.append(serve_webhooks(hooks, stop, listen=listen, public_urls=public))
+                for school_id, channel in channels.items():
+                    if school_id not in secrets_:
+                        runs.append(_poll(channel, stop, bots[school_id].poll_timeout_seconds))
+                if not await run_all(runs, stop):
+                    return 1
             except ZaloBotAuthError:
-                log.error("Zalo refused the bot token: check LIENLAC_ZALO_BOT__TOKEN")
+                stop.set()  # the other schools' bots stop too: one clear error
+                where = f" of school {school}" if school and len(channels) > 1 else ""
+                log.error("Zalo refused the bot token%s: check LIENLAC_ZALO_BOT__TOKEN", where)
                 return 2
             except ZaloBotError as err:
+                stop.set()
                 log.error(
                     "Zalo Bot cannot be reached (%s): check LIENLAC_ZALO_BOT__API_BASE_URL",
                     err.code,
                 )
                 return 1
             finally:
-                await channel.drain(DRAIN_SECONDS, force)
-    log.info("Zalo bot stopped")
+                await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in channels.values()))
+    log.info("Zalo bot(s) stopped")
     return 0
+
+
+async def run_all(runs: Sequence[Coroutine[Any, Any, bool]], stop: asyncio.Event) -> bool:
+    """Run together until ``stop``; False when one of them failed (returned False), which
+    sets ``stop`` so that the others end too. When one raises, the others are stopped and
+    awaited, then it re-raises."""
+    failed = False
+
+    async def one(run: Coroutine[Any, Any, bool]) -> None:
+        nonlocal failed
+        if not await run and not stop.is_set():
+            failed = True
+            stop.set()
+
+    tasks = [asyncio.ensure_future(one(run)) for run in runs]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return not failed
+
+
+async def _poll(channel: ZaloBotChannel, stop: asyncio.Event, poll_seconds: int) -> bool:
+    started = time.monotonic()
+    await channel.poll(stop, poll_seconds=poll_seconds)
+    log.debug("Zalo Bot polled for %.0f s", time.monotonic() - started)
+    return True

@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from bot.channels.base import ZALO, split_text
 from bot.channels.telegram import _bind, _Server, parse_listen
-from bot.channels.zalo_bot import redacted, render_buttons
+from bot.channels.zalo_bot import redacted, render_buttons, run_all
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.oa_tokens import NewTokens, OaTokenManager, TokenRefreshFailed
@@ -49,7 +49,7 @@ from bot.ports import BackendRegistry, Clock, LinkRole, OutboundSender, UnitOfWo
 
 if TYPE_CHECKING:
     from bot.bootstrap import App
-    from bot.config import Settings, ZaloOaSettings
+    from bot.config import SchoolConfig, Settings, ZaloOaSettings
 
 log = logging.getLogger(__name__)
 
@@ -293,71 +293,18 @@ class ZaloOaChannel:
             log.exception("Zalo OA turn failed")
 
     def webhook_app(self) -> Starlette:
-        async def receive(request: Request) -> Response:
-            if request.path_params["school"] != self.school_id:
-                return JSONResponse({"error": 404}, status_code=404)
-            raw = await request.body()
-            try:
-                event = json.loads(raw)
-                if not isinstance(event, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                return JSONResponse({"error": 400}, status_code=400)
-            if not self.check_signature(raw, event, request.headers.get(SIGNATURE_HEADER, "")):
-                log.warning("Zalo OA webhook with a missing or wrong signature: rejected")
-                return JSONResponse({"error": 401}, status_code=401)
-            if str(event.get("app_id", self._app_id)) != self._app_id:
-                return JSONResponse({"error": 403}, status_code=403)
-            # Answer first (Zalo wants 200 within 2 s), then queue the turn.
-            return JSONResponse({"error": 0}, background=BackgroundTask(self._submit, event))
-
-        async def healthz(request: Request) -> Response:
-            return JSONResponse({"status": "ok"})
-
-        return Starlette(
-            routes=[
-                Route("/zalo-oa/{school}", receive, methods=["POST"]),
-                Route("/healthz", healthz, methods=["GET"]),
-            ]
-        )
+        """This OA alone on :func:`webhook_app`."""
+        return webhook_app({self.school_id: self})
 
     async def _submit(self, event: Mapping[str, Any]) -> None:
         self.submit(event)
 
     async def serve_webhook(self, stop: asyncio.Event, *, listen: str) -> bool:
-        host, port = parse_listen(listen)
-        try:
-            sock = _bind(host, port)
-        except OSError as err:
-            log.error("the Zalo OA webhook server cannot listen on %s: %s", listen, err.strerror)
-            return False
-        server = _Server(
-            uvicorn.Config(
-                self.webhook_app(),
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                server_header=False,
-                timeout_graceful_shutdown=2,
-            )
-        )
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            while not server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            if serving.done():
-                return False
-            log.info("Zalo OA webhook listening on %s (path /zalo-oa/%s)", listen, self.school_id)
-            await stop.wait()
-            return True
-        finally:
-            server.should_exit = True
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(serving), 4.0)
-            if not serving.done():
-                server.force_exit = True
-                await asyncio.wait([serving], timeout=1.0)
-            sock.close()
+        """This OA alone on :func:`serve_webhooks`."""
+        return await serve_webhooks({self.school_id: self}, stop, listen=listen)
+
+    def accepts_app(self, event: Mapping[str, Any]) -> bool:
+        return str(event.get("app_id", self._app_id)) == self._app_id
 
     async def drain(self, seconds: float, force: asyncio.Event | None = None) -> None:
         pending = set(self._tasks)
@@ -370,6 +317,82 @@ class ZaloOaChannel:
                 waiter.cancel()
         for task in set(self._tasks):
             task.cancel()
+
+
+# --- one webhook server for every school's OA -------------------------------------------
+
+
+def webhook_app(channels: Mapping[str, ZaloOaChannel]) -> Starlette:
+    """``POST /zalo-oa/{school}`` (signed with that school's keys) and ``GET /healthz``."""
+
+    async def receive(request: Request) -> Response:
+        channel = channels.get(request.path_params["school"])
+        if channel is None:
+            return JSONResponse({"error": 404}, status_code=404)
+        raw = await request.body()
+        try:
+            event = json.loads(raw)
+            if not isinstance(event, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return JSONResponse({"error": 400}, status_code=400)
+        if not channel.check_signature(raw, event, request.headers.get(SIGNATURE_HEADER, "")):
+            log.warning("Zalo OA webhook with a missing or wrong signature: rejected")
+            return JSONResponse({"error": 401}, status_code=401)
+        if not channel.accepts_app(event):
+            return JSONResponse({"error": 403}, status_code=403)
+        # Answer first (Zalo wants 200 within 2 s), then queue the turn.
+        return JSONResponse({"error": 0}, background=BackgroundTask(channel._submit, event))
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/zalo-oa/{school}", receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+async def serve_webhooks(
+    channels: Mapping[str, ZaloOaChannel], stop: asyncio.Event, *, listen: str
+) -> bool:
+    """Serve every OA's webhook on ``listen`` until ``stop``; False when it cannot start."""
+    host, port = parse_listen(listen)
+    try:
+        sock = _bind(host, port)
+    except OSError as err:
+        log.error("the Zalo OA webhook server cannot listen on %s: %s", listen, err.strerror)
+        return False
+    server = _Server(
+        uvicorn.Config(
+            webhook_app(channels),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if serving.done():
+            return False
+        paths = ", ".join(f"/zalo-oa/{school}" for school in channels)
+        log.info("Zalo OA webhook listening on %s (%s)", listen, paths)
+        await stop.wait()
+        return True
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(serving), 4.0)
+        if not serving.done():
+            server.force_exit = True
+            await asyncio.wait([serving], timeout=1.0)
+        sock.close()
 
 
 # --- the outbox relay's sender, with the fallback -----------------------------------------
@@ -485,19 +508,21 @@ def audit_recorder(uow_factory: UnitOfWorkFactory, clock: Clock) -> RecordFallba
 
 
 def fallback_from_settings(
-    settings: Settings, client: httpx.AsyncClient, zns_token: Callable[[], Awaitable[str]]
+    school: SchoolConfig, client: httpx.AsyncClient, zns_token: Callable[[], Awaitable[str]]
 ) -> tuple[FallbackSend, str] | None:
-    """``LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK``: ``sms`` (the OTP SMS gateway's keys) or
-    ``zns`` (``ZNS_NOTICE_TEMPLATE_ID``, one ``content`` parameter); None when ``none``."""
+    """The school's ``LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK``: ``sms`` (its OTP SMS
+    gateway's keys) or ``zns`` (``ZNS_NOTICE_TEMPLATE_ID``, one ``content`` parameter); None
+    when ``none``."""
     from bot.otp_senders import ZnsOtpSender, sms_gateway_sender
 
-    how = settings.zalo_oa.notification_fallback
+    how = school.zalo_oa.notification_fallback
     if how == "sms":
-        sender = sms_gateway_sender(settings.otp.sms, client)
+        sender = sms_gateway_sender(school.otp.sms, client)
         if sender is None:
             log.warning(
-                "LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK=sms but LIENLAC_OTP__SMS__* is not set: "
-                "notifications outside the messaging window will fail"
+                "LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK=sms but LIENLAC_OTP__SMS__* is not set "
+                "(school %s): notifications outside the messaging window will fail",
+                school.id,
             )
             return None
 
@@ -506,13 +531,13 @@ def fallback_from_settings(
 
         return by_sms, "sms"
     if how == "zns":
-        template = settings.zalo_oa.zns_notice_template_id
+        template = school.zalo_oa.zns_notice_template_id
         zns = ZnsOtpSender(
             client,
-            base_url=settings.otp.zns.url,
+            base_url=school.otp.zns.url,
             template_id=template,
             token=zns_token,
-            timeout=settings.otp.zns.timeout_seconds,
+            timeout=school.otp.zns.timeout_seconds,
         )
 
         async def by_zns(phone: str, text: str) -> None:
@@ -530,11 +555,18 @@ def signature_key(oa: ZaloOaSettings) -> str | None:
     return secret.get_secret_value()
 
 
-async def build_api(app: App, settings: Settings, client: httpx.AsyncClient) -> ZaloOaApi:
-    """The OA API with its token manager (the configured refresh token seeded if new)."""
+def school_oas(settings: Settings) -> list[SchoolConfig]:
+    """The schools with an OA (``zalo_oa`` of their ``[[schools]]`` entry, else the top-level
+    one)."""
+    return [school for school in settings.school_configs() if school.zalo_oa.enabled]
+
+
+async def build_api(app: App, school: SchoolConfig, client: httpx.AsyncClient) -> ZaloOaApi:
+    """The school's OA API with its token manager (its own ``oa_token`` row; the configured
+    refresh token seeded if new)."""
     from storage.oa_tokens import SqlOaTokenStore
 
-    oa = settings.zalo_oa
+    oa = school.zalo_oa
     assert oa.app_secret is not None
     manager = OaTokenManager(
         SqlOaTokenStore(app.engine),
@@ -544,7 +576,7 @@ async def build_api(app: App, settings: Settings, client: httpx.AsyncClient) -> 
             app_id=oa.app_id,
             app_secret=oa.app_secret.get_secret_value(),
         ),
-        school_id=settings.school_id,
+        school_id=school.id,
         clock=app.services.clock,
         margin=dt.timedelta(seconds=oa.refresh_margin_seconds),
     )
@@ -553,31 +585,52 @@ async def build_api(app: App, settings: Settings, client: httpx.AsyncClient) -> 
     return ZaloOaApi(client, base_url=oa.api_base_url, tokens=manager)
 
 
+def _secrets(schools: list[SchoolConfig]) -> list[str]:
+    return [
+        s.get_secret_value()
+        for school in schools
+        for s in (school.zalo_oa.app_secret, school.zalo_oa.oa_secret, school.zalo_oa.refresh_token)
+        if s is not None
+    ]
+
+
 async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asyncio.Event) -> int:
-    """Serve the OA webhook until ``stop``; the exit code."""
-    oa = settings.zalo_oa
-    secrets_ = [s.get_secret_value() for s in (oa.app_secret, oa.oa_secret, oa.refresh_token) if s]
+    """Serve every school's OA webhook until ``stop`` (one server per listen address,
+    ``/zalo-oa/<school>``); the exit code."""
+    schools = school_oas(settings)
+    channels: dict[str, ZaloOaChannel] = {}
     async with httpx.AsyncClient(timeout=10.0) as client:
-        with redacted(*secrets_):
-            api = await build_api(app, settings, client)
+        with redacted(*_secrets(schools)):
+            for school in schools:
+                oa = school.zalo_oa
+                api = await build_api(app, school, client)
+                try:
+                    await api.tokens.access_token()  # fail early on a refused refresh token
+                except TokenRefreshFailed:
+                    where = f" (school {school.id})" if len(schools) > 1 else ""
+                    log.error(
+                        "Zalo OA has no usable token%s: check LIENLAC_ZALO_OA__REFRESH_TOKEN",
+                        where,
+                    )
+                    return 2
+                channels[school.id] = ZaloOaChannel(
+                    api,
+                    app.router.handle,
+                    school_id=school.id,
+                    app_id=oa.app_id,
+                    signature_first=oa.app_id if oa.signature_first == "app_id" else oa.oa_id,
+                    signature_key=signature_key(oa),
+                )
+            by_listen: dict[str, dict[str, ZaloOaChannel]] = {}
+            for school in schools:
+                listen = school.zalo_oa.webhook_listen
+                by_listen.setdefault(listen, {})[school.id] = channels[school.id]
             try:
-                await api.tokens.access_token()  # fail early on a refused refresh token
-            except TokenRefreshFailed:
-                log.error("Zalo OA has no usable token: check LIENLAC_ZALO_OA__REFRESH_TOKEN")
-                return 2
-            channel = ZaloOaChannel(
-                api,
-                app.router.handle,
-                school_id=settings.school_id,
-                app_id=oa.app_id,
-                signature_first=oa.app_id if oa.signature_first == "app_id" else oa.oa_id,
-                signature_key=signature_key(oa),
-            )
-            try:
-                if not await channel.serve_webhook(stop, listen=oa.webhook_listen):
+                groups = [serve_webhooks(g, stop, listen=at) for at, g in by_listen.items()]
+                if not await run_all(groups, stop):
                     return 1
             finally:
-                await channel.drain(DRAIN_SECONDS, force)
+                await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in channels.values()))
     log.info("Zalo OA stopped")
     return 0
 
@@ -585,28 +638,37 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asynci
 async def outbound_senders(
     app: App, settings: Settings, client: httpx.AsyncClient
 ) -> dict[str, OutboundSender]:
-    """The outbox relay's senders for the Zalo channels this school configured:
-    ``{"zalo_bot": ..., "zalo_oa": ...}`` (either may be absent). Pass them to
+    """The outbox relay's senders for the Zalo channels the schools configured:
+    ``{"zalo_bot": ..., "zalo_oa": ...}`` (either may be absent), each routing by
+    ``recipient.school_id`` to that school's bot or OA. Pass them to
     :class:`bot.outbox.OutboxRelay` next to Telegram's; ``DEFAULT_LIMITS`` already has Zalo's
     rate limits. Give ``client`` a timeout well below the relay's lease margin (10 s)."""
     from bot.channels import zalo_bot
+    from bot.channels.per_school import PerSchoolSender
     from storage.uow import SqlUnitOfWorkFactory
 
     senders: dict[str, OutboundSender] = {}
-    zb = settings.zalo_bot
-    if zb.token is not None:
-        senders[zalo_bot.CHANNEL] = zalo_bot.make_outbound_sender(
+    bots = {
+        school: zalo_bot.make_outbound_sender(
             client, base_url=zb.api_base_url, token=zb.token.get_secret_value()
         )
-    if settings.zalo_oa.enabled:
-        api = await build_api(app, settings, client)
-        fallback = fallback_from_settings(settings, client, api.tokens.access_token)
-        uow = SqlUnitOfWorkFactory(app.sessions)
-        senders[CHANNEL] = make_outbound_sender(
+        for school, zb in zalo_bot.school_bots(settings).items()
+        if zb.token is not None
+    }
+    if bots:
+        senders[zalo_bot.CHANNEL] = PerSchoolSender(zalo_bot.CHANNEL, bots)
+    uow = SqlUnitOfWorkFactory(app.sessions)
+    oas: dict[str, OutboundSender] = {}
+    for school in school_oas(settings):
+        api = await build_api(app, school, client)
+        fallback = fallback_from_settings(school, client, api.tokens.access_token)
+        oas[school.id] = make_outbound_sender(
             api,
             fallback=fallback[0] if fallback else None,
             fallback_name=fallback[1] if fallback else "",
             phone_of=phone_lookup(uow, app.services.backends),
             record=audit_recorder(uow, app.services.clock),
         )
+    if oas:
+        senders[CHANNEL] = PerSchoolSender(CHANNEL, oas)
     return senders

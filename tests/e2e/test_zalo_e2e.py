@@ -60,7 +60,9 @@ class Bot:
         self.runs = 0
         self.secrets: list[str] = []
 
-    def start(self, env: dict[str, str], ready: Callable[[], bool]) -> None:
+    def start(
+        self, env: dict[str, str], ready: Callable[[], bool], args: tuple[str, ...] = ()
+    ) -> None:
         base = {
             k: v
             for k, v in os.environ.items()
@@ -79,7 +81,7 @@ class Bot:
         err = (self.tmp_path / f"stderr.{self.runs}").open("wb")
         with out, err:
             self.proc = subprocess.Popen(
-                [sys.executable, "run_bot.py"],
+                [sys.executable, "run_bot.py", *args],
                 cwd=REPO,
                 env=base,
                 stdin=subprocess.DEVNULL,
