@@ -34,6 +34,7 @@ from bot.domain.text import fold
 from bot.messages import Button, ConversationKey, Reply
 from bot.ports import (
     AbsenceRequest,
+    Capability,
     LinkRole,
     OutgoingMessage,
     SchoolBackend,
@@ -410,12 +411,9 @@ async def approve(turn: Turn, request_id: int) -> list[Reply]:
     assert approved is not None
     await notify_parent(desk, approved, student, what="approved", teacher=teacher.full_name)
     turn.after_commit(partial(write_now, services=turn.services, request=approved))
-    return [
-        Reply(
-            text=turn.t("absence.approved_done", id=request_id, child=child_label(student)),
-            edit=True,
-        )
-    ]
+    writes = Capability.ABSENCE_WRITE in turn.backend.capabilities
+    key = "absence.approved_done" if writes else "absence.approved_done_by_hand"
+    return [Reply(text=turn.t(key, id=request_id, child=child_label(student)), edit=True)]
 
 
 async def write_now(

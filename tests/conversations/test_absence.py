@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from bot.bootstrap import App
-from bot.domain.errors import BackendUnavailable
-from bot.ports import SchoolBackend
+from bot.domain.errors import BackendUnavailable, BackendUnsupported
+from bot.ports import Capability, SchoolBackend
 from storage.stats import absence_stats
 from tests.chat import Chat, Postman, demo_app
 from tests.fakes.ports import FakeClock, RecordingOtpSender
@@ -480,3 +480,36 @@ async def test_each_school_has_its_own_leave_rules(
         parent = await parent_of_an(app, sms)
         await parent.say("xin nghỉ 25/11-27/11 cả ngày vì ốm")
         assert "tối đa 2 ngày" in parent.text
+
+
+class NoWrites(FailingWrites):
+    """A school system that takes no absence writes (OneRoster, a read-only mapping)."""
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self._inner.capabilities - {Capability.ABSENCE_WRITE}
+
+    async def record_absence(self, *args: Any, **kwargs: Any) -> None:
+        raise BackendUnsupported("no absence writes")
+
+
+async def test_a_school_system_without_writes_asks_the_teacher_to_record_it(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    def wrap(backend: SchoolBackend) -> SchoolBackend:
+        return cast(SchoolBackend, NoWrites(backend))
+
+    async with demo_app(sqlite_url, tmp_path, clock, sms, backend_wrapper=wrap) as app:
+        parent = await parent_of_an(app, sms)
+        gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+        post = Postman(app)
+        await send_request(parent)
+        [card] = await post.deliver()
+        await gv.press_token(card.token("Duyệt"))
+        assert "ghi vào sổ điểm danh giúp" in gv.text
+        [row] = await absence_stats(app.sessions, now=clock.now())
+        assert (row.unwritten, row.last_write_error) == (1, "BackendUnsupported")
+        clock.advance(hours=7)
+        await post.tick()  # never retried: nothing to wait for
+        [row] = await absence_stats(app.sessions, now=clock.now())
+        assert row.unwritten == 1
