@@ -27,15 +27,13 @@ import hashlib
 import hmac
 import logging
 import signal
-import socket
 import warnings
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,6 +59,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.channels.base import TELEGRAM, split_text
+from bot.channels.http_server import running
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.i18n import LOCALES, Catalog
 from bot.messages import Button, ConversationKey, Incoming, Reply
@@ -689,28 +688,8 @@ async def serve_webhooks(
 ) -> bool:
     """Serve every bot's webhook on ``listen``, register each with Telegram, run until
     ``stop``. False when the server cannot start or a webhook is refused."""
-    host, port = parse_listen(listen)
-    try:
-        # Bound here, not by uvicorn, so a busy port is an error we report, not sys.exit.
-        sock = _bind(host, port)
-    except OSError as err:
-        log.error("the webhook server cannot listen on %s: %s", listen, err.strerror)
-        return False
-    config = uvicorn.Config(
-        webhook_app(bots, metrics=metrics),
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        server_header=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = _Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn's flag
-            await asyncio.sleep(0.02)
-        if serving.done():
-            log.error("the webhook server stopped at start")
+    async with running(webhook_app(bots, metrics=metrics), listen, what="webhook server") as up:
+        if not up:
             return False
         for channel, secret in bots.values():
             if not await channel.register_webhook(public_url, secret):
@@ -718,26 +697,6 @@ async def serve_webhooks(
         log.info("webhooks registered for %d bot(s); serving", len(bots))
         await stop.wait()
         return True
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(serving), 4.0)
-        if not serving.done():
-            server.force_exit = True
-            await asyncio.wait([serving], timeout=1.0)
-        sock.close()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def _lane(update: Update) -> tuple[int, int]:
@@ -752,14 +711,6 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"`` / ``"[::1]:8080"`` -> (host, port)."""
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"LIENLAC_WEBHOOK__LISTEN must be host:port, not {listen!r}")
-    return host.strip("[]"), int(port)
-
-
 def webhook_secret(installation_secret: bytes, *, school_id: str, token: str) -> str:
     """The ``secret_token`` for setWebhook: 32 characters of ``[A-Za-z0-9_-]``.
 
@@ -770,15 +721,6 @@ def webhook_secret(installation_secret: bytes, *, school_id: str, token: str) ->
     label = f"telegram-webhook|{school_id}|{hashlib.sha256(token.encode()).hexdigest()}"
     digest = hmac.new(installation_secret, label.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:24]).decode()
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own SIGINT/SIGTERM capture, which would fight ours (and re-raise
-    the signal after shutdown): :func:`serve` owns the signals and stops the server itself."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 # --- keeping the token out of logs -------------------------------------------------------

@@ -34,14 +34,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, S
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels.base import ZALO, split_text
-from bot.channels.telegram import RedactSecrets, _bind, _Server, parse_listen
+from bot.channels.http_server import running
+from bot.channels.telegram import RedactSecrets
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
 
@@ -429,27 +429,8 @@ async def serve_webhooks(
     """Serve every bot's webhook on ``listen``, register each with Zalo (at its school's
     public URL, else ``default``, + ``/zalo-bot/<school>``), run until ``stop``. False when the
     server cannot start or Zalo refuses an address."""
-    host, port = parse_listen(listen)
-    try:
-        sock = _bind(host, port)
-    except OSError as err:
-        log.error("the Zalo Bot webhook server cannot listen on %s: %s", listen, err.strerror)
-        return False
-    server = _Server(
-        uvicorn.Config(
-            webhook_app(bots),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started and not serving.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        if serving.done():
+    async with running(webhook_app(bots), listen, what="Zalo Bot webhook server") as up:
+        if not up:
             return False
         for school, (channel, secret) in bots.items():
             base = public_urls.get(school) or default
@@ -470,14 +451,6 @@ async def serve_webhooks(
         log.info("Zalo Bot webhooks registered for %d bot(s); serving", len(bots))
         await stop.wait()
         return True
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(serving), 4.0)
-        if not serving.done():
-            server.force_exit = True
-            await asyncio.wait([serving], timeout=1.0)
-        sock.close()
 
 
 # --- the outbox relay's sender -----------------------------------------------------------

@@ -21,7 +21,6 @@ Facts from ``reference/zalo.md`` §2:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -32,7 +31,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -40,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels.base import ZALO, split_text
-from bot.channels.telegram import _bind, _Server, parse_listen
+from bot.channels.http_server import running
 from bot.channels.zalo_bot import redacted, render_buttons, run_all
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
@@ -359,40 +357,13 @@ async def serve_webhooks(
     channels: Mapping[str, ZaloOaChannel], stop: asyncio.Event, *, listen: str
 ) -> bool:
     """Serve every OA's webhook on ``listen`` until ``stop``; False when it cannot start."""
-    host, port = parse_listen(listen)
-    try:
-        sock = _bind(host, port)
-    except OSError as err:
-        log.error("the Zalo OA webhook server cannot listen on %s: %s", listen, err.strerror)
-        return False
-    server = _Server(
-        uvicorn.Config(
-            webhook_app(channels),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started and not serving.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        if serving.done():
+    async with running(webhook_app(channels), listen, what="Zalo OA webhook server") as up:
+        if not up:
             return False
         paths = ", ".join(f"/zalo-oa/{school}" for school in channels)
         log.info("Zalo OA webhook listening on %s (%s)", listen, paths)
         await stop.wait()
         return True
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(serving), 4.0)
-        if not serving.done():
-            server.force_exit = True
-            await asyncio.wait([serving], timeout=1.0)
-        sock.close()
 
 
 # --- the outbox relay's sender, with the fallback -----------------------------------------

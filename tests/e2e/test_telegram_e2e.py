@@ -32,6 +32,7 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TimedOut
 
 from bot.channels import telegram as tg
+from bot.channels.http_server import parse_listen
 from bot.messages import Button, Incoming, Reply
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram_api import FakeTelegramApi
@@ -612,7 +613,7 @@ def test_token_redaction_and_webhook_secret() -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]{32}", a)
     assert a == tg.webhook_secret(b"k" * 32, school_id="demo", token=TOKEN)
     assert a != tg.webhook_secret(b"k" * 32, school_id="other", token=TOKEN)
-    assert tg.parse_listen("[::1]:8443") == ("::1", 8443)
+    assert parse_listen("[::1]:8443") == ("::1", 8443)
 
 
 class _FlakyCall:
