@@ -60,6 +60,7 @@ from telegram.request import HTTPXRequest
 
 from bot.channels.base import TELEGRAM, split_text
 from bot.channels.http_server import running
+from bot.channels.lanes import TurnLanes
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.i18n import LOCALES, Catalog
 from bot.messages import Button, ConversationKey, Incoming, Reply
@@ -442,9 +443,7 @@ class TelegramChannel:
             notices.update(catalog.t(locale, key) for locale in LOCALES for key in NOTICE_KEYS)
         self._notices = frozenset(notices)
         self._dedupe = UpdateDeduper()
-        self._tails: dict[tuple[int, int], asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
+        self._lanes = TurnLanes(limit=MAX_CONCURRENT_TURNS, name="Telegram turn")
         # ``GET /metrics`` in webhook mode: the outbox and leave-request gauges (Prometheus).
         self.metrics: Callable[[], Awaitable[bytes]] | None = None
 
@@ -478,28 +477,8 @@ class TelegramChannel:
         if not self._dedupe.first_time(update.update_id):
             log.info("update %s seen before; dropped", update.update_id)
             return False
-        lane = _lane(update)
-        previous = self._tails.get(lane)
-        task = asyncio.create_task(self._run_after(previous, update))
-        self._tails[lane] = task
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            self._tasks.discard(t)
-            if self._tails.get(lane) is t:
-                del self._tails[lane]
-
-        task.add_done_callback(done)
+        self._lanes.submit(_lane(update), lambda: self.process(update))
         return True
-
-    async def _run_after(self, previous: asyncio.Task[None] | None, update: Update) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
-        async with self._slots:
-            try:
-                await self.process(update)
-            except Exception:
-                log.exception("update %s failed", update.update_id)
 
     async def process(self, update: Update) -> None:
         """One turn: update -> Incoming -> router -> Bot API calls."""
@@ -540,23 +519,7 @@ class TelegramChannel:
             await asyncio.sleep(TYPING_EVERY)
 
     async def drain(self, seconds: float, force: asyncio.Event | None = None) -> None:
-        """Let turns in flight finish for up to ``seconds`` (or until ``force``), then cancel
-        the rest."""
-        pending = set(self._tasks)
-        if pending:
-            log.info("waiting for %d turn(s) in flight", len(pending))
-            waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(asyncio.wait(pending))}
-            if force is not None:
-                waiters.add(asyncio.ensure_future(force.wait()))
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
-        left = set(self._tasks)
-        for task in left:
-            task.cancel()
-        if left:
-            log.warning("cancelled %d turn(s) still running at shutdown", len(left))
-            await asyncio.wait(left, timeout=1.0)
+        await self._lanes.drain(seconds, force)
 
     # -- long polling ----------------------------------------------------------------------
 

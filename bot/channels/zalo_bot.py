@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from bot.channels.base import ZALO, split_text
 from bot.channels.http_server import running
+from bot.channels.lanes import TurnLanes
 from bot.channels.telegram import RedactSecrets
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
@@ -243,9 +244,7 @@ class ZaloBotChannel:
         self._handle = handle
         self.school_id = school_id
         self._dedupe = EventDeduper()
-        self._tails: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
+        self._lanes = TurnLanes(limit=MAX_CONCURRENT_TURNS, name="Zalo Bot turn")
 
     def submit(self, payload: Any) -> bool:
         """Queue one update (wrapped or flat). False for a duplicate or something that is not
@@ -259,28 +258,8 @@ class ZaloBotChannel:
         incoming = normalize(update, school_id=self.school_id)
         if incoming is None:
             return False
-        lane = incoming.key.chat_id
-        previous = self._tails.get(lane)
-        task = asyncio.create_task(self._run_after(previous, incoming))
-        self._tails[lane] = task
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            self._tasks.discard(t)
-            if self._tails.get(lane) is t:
-                del self._tails[lane]
-
-        task.add_done_callback(done)
+        self._lanes.submit(incoming.key.chat_id, lambda: self.process(incoming))
         return True
-
-    async def _run_after(self, previous: asyncio.Task[None] | None, incoming: Incoming) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
-        async with self._slots:
-            try:
-                await self.process(incoming)
-            except Exception:
-                log.exception("Zalo Bot turn failed")
 
     async def process(self, incoming: Incoming) -> None:
         chat_id = incoming.key.chat_id
@@ -305,20 +284,7 @@ class ZaloBotChannel:
             await self.api.call_once("sendChatAction", {"chat_id": chat_id, "action": "typing"})
 
     async def drain(self, seconds: float, force: asyncio.Event | None = None) -> None:
-        pending = set(self._tasks)
-        if pending:
-            waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(asyncio.wait(pending))}
-            if force is not None:
-                waiters.add(asyncio.ensure_future(force.wait()))
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
-        left = set(self._tasks)
-        for task in left:
-            task.cancel()
-        if left:
-            log.warning("cancelled %d Zalo Bot turn(s) at shutdown", len(left))
-            await asyncio.wait(left, timeout=1.0)
+        await self._lanes.drain(seconds, force)
 
     # -- long polling ----------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from bot.channels.base import ZALO, split_text
 from bot.channels.http_server import running
+from bot.channels.lanes import TurnLanes
 from bot.channels.zalo_bot import redacted, render_buttons, run_all
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
@@ -227,8 +228,7 @@ class ZaloOaChannel:
         self._first = signature_first
         self._key = signature_key  # None: signatures are not checked
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._tails: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._lanes = TurnLanes(name="Zalo OA turn")
         self.followers: dict[str, bool] = {}  # follow / unfollow seen by this process
 
     def _first_time(self, key: str) -> bool:
@@ -264,23 +264,10 @@ class ZaloOaChannel:
         incoming = to_incoming(event, school_id=self.school_id)
         if incoming is None:
             return False
-        lane = incoming.key.chat_id
-        previous = self._tails.get(lane)
-        task = asyncio.create_task(self._run_after(previous, incoming))
-        self._tails[lane] = task
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            self._tasks.discard(t)
-            if self._tails.get(lane) is t:
-                del self._tails[lane]
-
-        task.add_done_callback(done)
+        self._lanes.submit(incoming.key.chat_id, lambda: self._turn(incoming))
         return True
 
-    async def _run_after(self, previous: asyncio.Task[None] | None, incoming: Incoming) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
+    async def _turn(self, incoming: Incoming) -> None:
         try:
             replies = await self._handle(incoming)
             for reply in replies:
@@ -305,16 +292,7 @@ class ZaloOaChannel:
         return str(event.get("app_id", self._app_id)) == self._app_id
 
     async def drain(self, seconds: float, force: asyncio.Event | None = None) -> None:
-        pending = set(self._tasks)
-        if pending:
-            waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(asyncio.wait(pending))}
-            if force is not None:
-                waiters.add(asyncio.ensure_future(force.wait()))
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
-        for task in set(self._tasks):
-            task.cancel()
+        await self._lanes.drain(seconds, force)
 
 
 # --- one webhook server for every school's OA -------------------------------------------
