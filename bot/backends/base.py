@@ -12,10 +12,13 @@ configure"), then calls ``factory(config, deps)`` from the composition root.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from bot.ports import Capability, Clock, SchoolBackend
 
@@ -47,3 +50,25 @@ class BackendManifest:
     load_config: Callable[[Path], Any] | None = None
     factory: Callable[[Any, BackendDeps], SchoolBackend] | None = None
     needs_http: bool = False  # the composition root builds and closes an httpx.AsyncClient
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def load_toml_config(path: Path, model: type[ConfigT], *, what: str) -> ConfigT:
+    """Read and validate a backend's TOML file; ``ValueError`` with one sentence (``what``
+    names the file for the operator, e.g. "the mapping file") if it is wrong."""
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as err:
+        raise ValueError(f"{what} {path} cannot be read: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{what} {path} is not valid TOML: {err}") from err
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the file"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ValueError(f"{path}: {where}: {message}") from err

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,9 +42,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from bot.backends.base import BackendDeps, BackendManifest
+from bot.backends.base import BackendDeps, BackendManifest, load_toml_config
 from bot.backends.http import CircuitBreaker, JsonHttp, OAuth2ClientCredentials
 from bot.domain.digest import score_payload
 from bot.domain.errors import BackendUnavailable, BackendUnsupported
@@ -112,20 +111,7 @@ class OneRosterConfig(BaseModel):
 
 
 def load_config(path: Path) -> OneRosterConfig:
-    try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except OSError as err:
-        raise ValueError(f"the OneRoster config {path} cannot be read: {err.strerror}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"the OneRoster config {path} is not valid TOML: {err}") from err
-    try:
-        return OneRosterConfig.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the config"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ValueError(f"{path}: {where}: {message}") from err
+    return load_toml_config(path, OneRosterConfig, what="the OneRoster config")
 
 
 @dataclass(slots=True)

@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import re
 import string
-import tomllib
 from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,9 +21,9 @@ from urllib.parse import quote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from bot.backends.base import BackendDeps, BackendManifest
+from bot.backends.base import BackendDeps, BackendManifest, load_toml_config
 from bot.backends.http import (
     Auth,
     CircuitBreaker,
@@ -265,20 +264,7 @@ def _check_changes(endpoint: EndpointConfig) -> None:
 
 def load_config(path: Path) -> RestJsonConfig:
     """Read and validate a mapping file; ``ValueError`` with one sentence if it is wrong."""
-    try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except OSError as err:
-        raise ValueError(f"the mapping file {path} cannot be read: {err.strerror}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"the mapping file {path} is not valid TOML: {err}") from err
-    try:
-        return RestJsonConfig.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the mapping"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ValueError(f"{path}: {where}: {message}") from err
+    return load_toml_config(path, RestJsonConfig, what="the mapping file")
 
 
 def build_auth(config: RestJsonConfig, clock: Clock, http_base: str) -> Auth:
