@@ -516,9 +516,14 @@ class RejectReasonDialog:
 async def cancel(turn: Turn, request_id: int) -> list[Reply]:
     """The parent withdraws a pending request (only their own, only while pending)."""
     request = await turn.uow.absences.get(turn.key.school_id, request_id)
-    if request is None or (request.requester.channel, request.requester.user_id) != (
-        turn.key.channel,
-        turn.key.user_id,
+    guardian_of = {link.subject_id for link in await turn.guardian_links()}
+    if (
+        request is None
+        or (request.requester.channel, request.requester.user_id)
+        != (turn.key.channel, turn.key.user_id)
+        # the chat must still be linked to the pupil: a link the school revoked, or a
+        # /forget, takes the request out of this chat's hands
+        or request.student_id not in guardian_of
     ):
         return [Reply(text=turn.t("absence.not_found", id=request_id))]
     if request.status != AbsenceStatus.PENDING:
@@ -535,7 +540,12 @@ async def cancel(turn: Turn, request_id: int) -> list[Reply]:
 
 async def my_requests(turn: Turn) -> list[Reply]:
     """A parent's pending requests, each with a Cancel button."""
-    pending = await turn.uow.absences.pending_for_requester(turn.key)
+    guardian_of = {link.subject_id for link in await turn.guardian_links()}
+    pending = [
+        request
+        for request in await turn.uow.absences.pending_for_requester(turn.key)
+        if request.student_id in guardian_of  # not after the link was revoked
+    ]
     if not pending:
         return [Reply(text=turn.t("absence.none_pending_parent"))]
     desk = desk_of(turn)
