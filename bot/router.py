@@ -66,8 +66,6 @@ DIALOG_ACTIONS: dict[str, tuple[str, DialogModule]] = {
     "n:": (notice.NAME, notice),
     absence_request.ACTION: (absence_request.NAME, absence_request),
 }
-# Intents that never show personal data, so they are fine in a group chat.
-GROUP_SAFE = {IntentName.START, IntentName.HELP, IntentName.UNKNOWN, IntentName.LANG}
 
 
 class Router:
@@ -154,6 +152,8 @@ class Router:
 
     async def _dispatch(self, turn: Turn, caps: ChannelCapabilities) -> list[Reply]:
         incoming = turn.incoming
+        if incoming.is_group:
+            return self._in_group(turn)
         # 1. a pressed button, or a typed menu number on a channel without buttons
         token = incoming.button_token
         if not token and not caps.buttons and turn.text in turn.state.menu:
@@ -169,8 +169,6 @@ class Router:
             return [Reply(text=turn.t("common.text_only"))]
 
         intent = match(turn.text)
-        if incoming.is_group and intent.name not in GROUP_SAFE:
-            return [Reply(text=turn.t("group.private_only"))]
         # 2. commands that work everywhere, even in the middle of a dialog
         if intent.name is IntentName.CANCEL and parse_cancel_request(intent.folded) is None:
             had_dialog = turn.state.dialog is not None
@@ -208,6 +206,27 @@ class Router:
             return await dialog.handle(turn)
         # 4. a question
         return await self._on_intent(turn, intent.name, intent.folded, intent.code)
+
+    @staticmethod
+    def _in_group(turn: Turn) -> list[Reply]:
+        """A group chat gets no personal data and takes no decision, whoever writes: one gate
+        before anything is loaded (links, dialogs, buttons, typed approvals). A command or a
+        question addressed to the bot gets one short line pointing to the private chat; other
+        chatter in the group is left alone."""
+        turn.state.clear_dialog()
+        turn.state.menu = {}
+        if turn.incoming.button_token:
+            return [Reply(text=turn.t("group.private_only"), notice=True)]
+        intent = match(turn.text)
+        chatter = (
+            intent.name is IntentName.UNKNOWN
+            and not turn.text.startswith("/")
+            and parse_decision(turn.text) is None
+            and parse_cancel_request(fold(turn.text)) is None
+        )
+        if chatter:
+            return []
+        return [Reply(text=turn.t("group.private_only"))]
 
     async def _on_intent(self, turn: Turn, name: IntentName, folded: str, code: str) -> list[Reply]:
         if name is IntentName.ABSENCE:

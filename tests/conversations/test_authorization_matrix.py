@@ -186,7 +186,9 @@ async def test_parent_of_a_cannot_read_or_touch_child_b(world: World) -> None:
 
 
 async def test_teacher_of_6a_cannot_read_or_decide_for_8a(world: World) -> None:
-    await world.attack(world.gv_6a, student_id=HUY_ID, secret=HUY_NAME, request_id=world.huy_request)
+    await world.attack(
+        world.gv_6a, student_id=HUY_ID, secret=HUY_NAME, request_id=world.huy_request
+    )
 
 
 async def test_teacher_of_8a_cannot_read_or_decide_for_6a(world: World) -> None:
@@ -246,4 +248,3 @@ async def test_group_chat_gets_no_personal_data_and_takes_no_decision(world: Wor
     # The same people, in private, still can.
     await world.gv_6a.say(f"duyet {world.ngoc_request}")
     assert "Đã duyệt" in world.gv_6a.text
-

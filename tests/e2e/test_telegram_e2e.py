@@ -397,7 +397,7 @@ def test_forged_button_presses_change_nothing(
     press(api, owner, "Đồng ý", "Đã gửi mã")
     assert sms.wait_for_sms(MOM_8A03, timeout=WAIT)
 
-    # In a group the bot greets, but never answers about a student.
+    # In a group the bot never answers about a student: one line points to the private chat.
     group = -100_555
     after = len(api.sent(group))
     api.inject_message(group, "/diem@lienlac_test_123456_bot", user_id=owner, chat_type="group")
@@ -407,7 +407,7 @@ def test_forged_button_presses_change_nothing(
     assert private["params"]["reply_parameters"]["message_id"] == asked["message_id"]
     api.inject_message(group, "/diem@SomeOtherBot", user_id=owner, chat_type="group")
     api.inject_message(group, "/help", user_id=owner, chat_type="group")
-    api.wait_for(group, "mã học sinh", WAIT, after=after + 1)
+    api.wait_for(group, "tin nhắn riêng", WAIT, after=after + 1)
     assert len(api.sent(group)) == after + 2  # "/diem@SomeOtherBot" was not for us
 
     bot.stop()
@@ -686,6 +686,45 @@ def _next_school_day(days_ahead: int = 2) -> dt.date:
     while not school_days(day, day):
         day += dt.timedelta(days=1)
     return day
+
+
+def test_group_chat_shows_no_child_and_takes_no_decision(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """Issue 13.1: a linked parent and the homeroom teacher in a class group."""
+    parent, teacher, group = 5101, 5102, -100_777
+    bot.start()
+    link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
+    say(api, teacher, "GV001", "Điều khoản")
+    sent_before = len(sms.sent)
+    press(api, teacher, "Đồng ý", "Đã gửi mã")
+    say(
+        api, teacher, sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT), "thành công"
+    )
+    say(api, parent, "xin nghỉ cho cháu thứ 4 cả ngày vì ốm", "Gửi đơn")
+    press(api, parent, "Gửi đơn", "đơn #1")
+
+    for who, text in (
+        (parent, "điểm"),
+        (parent, "tkb"),
+        (parent, "/diem"),
+        (parent, "chuyên cần"),
+        (parent, "đơn đã gửi"),
+        (teacher, "duyet 1"),
+        (teacher, "đơn chờ duyệt"),
+        (teacher, "ai nghỉ thứ 4"),
+    ):
+        after = len(api.sent(group))
+        api.inject_message(group, text, user_id=who, chat_type="supergroup")
+        answer = api.wait_for(group, "tin nhắn riêng", WAIT, after=after)
+        assert not labels(answer), answer  # no "which child?" buttons with names
+    posted = " ".join(str(m.get("text")) for m in api.sent(group))
+    assert "Nguyễn Minh An" not in posted and "Chào cờ" not in posted and "#1" not in posted
+
+    # The request was not approved from the group: still pending in private.
+    assert "#1" in say(api, teacher, "đơn chờ duyệt", "#1")["text"]
+    bot.stop()
+    bot.assert_clean()
 
 
 def test_leave_request_parent_asks_teacher_approves_in_chat(
