@@ -286,14 +286,14 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
     """``run_bot.py notice``: preview, confirm, then record the notice for the parents."""
     from bot.backends.local import LocalBackend
     from bot.clock import SystemClock
-    from bot.domain.text import fold
+    from bot.domain.text import clean, fold
     from bot.i18n import Catalog
     from bot.notifications import publish_notice
     from storage.engine import create_engine, session_factory
     from storage.migrate import upgrade
     from storage.uow import SqlUnitOfWorkFactory
 
-    text = args.text.strip()
+    text = clean(args.text).strip()  # no control or bidi characters reach the parents
     if not text or len(text) > 500:
         print("The notice must have 1 to 500 characters.", file=sys.stderr)
         return 2

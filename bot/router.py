@@ -22,7 +22,7 @@ from typing import Protocol
 from bot.channels.base import ChannelCapabilities
 from bot.domain.absence import parse_dates, parse_decision
 from bot.domain.errors import BackendError, ConcurrentTurn
-from bot.domain.text import fold, nfc
+from bot.domain.text import clean, fold
 from bot.i18n import normalise_locale
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.ports import LinkRole, UnitOfWork, UnitOfWorkFactory
@@ -129,7 +129,7 @@ class Router:
                 uow=uow,
                 services=self._services.for_school(incoming.key.school_id),
                 locale=state.locale or normalise_locale(incoming.locale_hint),
-                text=nfc(incoming.text).strip()[:MAX_TEXT],
+                text=clean(incoming.text).strip()[:MAX_TEXT],
             )
             if incoming.locale_hint:
                 turn.state.platform_locale = normalise_locale(incoming.locale_hint)

@@ -31,6 +31,25 @@ def nfc(s: str) -> str:
     return unicodedata.normalize("NFC", s)
 
 
+# Kept although they are "format" characters: the zero-width joiner and variation selectors
+# hold emoji sequences together (👨‍👩‍👧, ❤️).
+_KEEP_FORMAT = frozenset({"\u200d", "\ufe0e", "\ufe0f"})
+
+
+def clean(s: str) -> str:
+    """User text as it may reach a person or the database: NFC, with control characters
+    (NUL, bell, escape …), bidirectional overrides and isolates (U+202A–U+202E,
+    U+2066–U+2069) and other invisible format characters removed. Line breaks and tabs stay;
+    a carriage return becomes a line break. PostgreSQL refuses NUL in text, and a right-to-left
+    override lets a message show something other than what it says (issue 13.7)."""
+    s = nfc(s.replace("\r\n", "\n").replace("\r", "\n"))
+    return "".join(
+        ch
+        for ch in s
+        if ch in "\n\t" or ch in _KEEP_FORMAT or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    )
+
+
 def _strip_marks(s: str) -> str:
     """Drop every combining mark, and map đ (which has no decomposition) to d."""
     decomposed = unicodedata.normalize("NFD", s)

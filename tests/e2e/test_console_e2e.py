@@ -205,3 +205,75 @@ def test_metrics_and_healthz_while_chatting(tmp_path: Path) -> None:
         assert bot.close() == 0
     finally:
         bot.close()
+
+
+def test_control_and_bidi_characters_never_reach_a_person_or_the_database(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Issue 13.7, on SQLite and PostgreSQL: a NUL and a bell in a leave reason (PostgreSQL
+    refused the NUL, so "Gửi" failed) and a right-to-left override in a notice are cleaned at
+    the edge; the teacher's card and the parent's notice arrive without them."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.absence import school_days
+
+    day = dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + dt.timedelta(days=2)
+    while not school_days(day, day):
+        day += dt.timedelta(days=1)
+    env = {"LIENLAC_DATA_DIR": str(tmp_path), "LIENLAC_DATABASE__URL": database_url}
+    parent = BotProcess("run", "--user", "me", env=env)
+    teacher: BotProcess | None = None
+    try:
+        parent.read_until("/quit")
+        teacher = BotProcess("run", "--user", "co-hoa", env=env)
+        teacher.read_until("/quit")
+        for bot, code, choices in ((parent, "HS6A01", ("1", "1")), (teacher, "GV001", ("1",))):
+            bot.type(code)
+            for choice in choices:
+                bot.read_until("Gõ số để chọn")
+                bot.type(choice)
+            sms = bot.read_until("SMS giả lập")
+            otp = re.search(r"\b(\d{6})\b", sms.splitlines()[-1])
+            assert otp, sms
+            bot.type(otp.group(1))
+            bot.read_until("Liên kết thành công")
+        parent.type(f"xin nghỉ cho cháu {day:%d/%m} cả ngày vì ốm\x00\x07 sốt\u202e cao")
+        parent.read_until("Gửi đơn")
+        parent.type("gửi")
+        parent.read_until("Đã gửi đơn #1")
+        card = teacher.read_until("Lý do: ốm", timeout=30)
+        assert "Nguyễn Minh An (6A)" in card
+        for bad in ("\x00", "\x07", "\u202e"):
+            assert bad not in card
+
+        notice = "\u202eHọp phụ huynh\x07 19h thứ Sáu\u2066"
+        done = subprocess.run(
+            [*NOTICE_CLI, "--text", notice, "--urgent", "--yes"],
+            cwd=ROOT,
+            env={**_clean_env(), **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        got = parent.read_until("19h thứ Sáu", timeout=30)
+        assert "Họp phụ huynh 19h thứ Sáu" in got
+        for bad in ("\x07", "\u202e", "\u2066"):
+            assert bad not in got
+        for bot in (parent, teacher):
+            bot.type("/quit")
+            assert bot.close() == 0
+    finally:
+        parent.close()
+        if teacher is not None:
+            teacher.close()
+
+
+NOTICE_CLI = (sys.executable, "run_bot.py", "notice", "--class", "6A")
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("LIENLAC_")}

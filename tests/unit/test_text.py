@@ -3,6 +3,8 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.domain.text import (
     contains_phrase,
@@ -192,3 +194,25 @@ def test_truncate() -> None:
     assert truncate(nfd, 4) == "Điểm"
     with pytest.raises(ValueError, match="limit"):
         truncate("abc", 0)
+
+
+@given(st.text())
+def test_clean_leaves_no_control_or_bidi_character(raw: str) -> None:
+    import unicodedata
+
+    from bot.domain.text import clean
+
+    out = clean(raw)
+    assert "\x00" not in out and "\r" not in out
+    for ch in out:
+        category = unicodedata.category(ch)
+        assert ch in "\n\t\u200d\ufe0e\ufe0f" or category not in ("Cc", "Cf", "Cs")
+    assert clean(out) == out  # once is enough
+
+
+def test_clean_keeps_vietnamese_and_emoji_sequences() -> None:
+    from bot.domain.text import clean
+
+    text = "Cháu bị sốt 👨‍👩‍👧 ❤️\nđi khám\tngay"
+    assert clean(text) == text
+    assert clean("a\u202eb\x07c\x00d\u2066e\r\nf") == "abcde\nf"
