@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +31,7 @@ from bot.domain.attendance import YEAR_LIMIT, sessions_absent
 from bot.domain.errors import BackendError, BackendUnsupported
 from bot.domain.formatting import format_date, weekday_name
 from bot.domain.models import Student, Teacher
-from bot.domain.text import fold
+from bot.domain.text import contains_phrase, fold
 from bot.messages import Button, ConversationKey, Reply
 from bot.ports import (
     AbsenceRequest,
@@ -647,6 +648,31 @@ async def absent_on(turn: Turn, day: dt.date) -> list[Reply]:
     return [Reply(text="\n".join(lines), private_only=True)]
 
 
+def pupils_named(folded: str, pupils: Sequence[Student]) -> list[Student]:
+    """The pupils a question names (issue 13.9: "Phạm Quang Huy" is not "Đỗ Gia Huy").
+
+    The name typed after "của" (or the whole question) is compared word by word with the end
+    of each full name, so "Huy", "Gia Huy" and "Đỗ Gia Huy" all name Đỗ Gia Huy, and
+    "Phạm Quang Huy" names nobody in a class without him. A full name found anywhere in the
+    question wins over a given name alone."""
+    words = re.findall(r"[^\W_]+", folded)
+    typed = words[words.index("cua") + 1 :] if "cua" in words else []
+    full = [p for p in pupils if contains_phrase(folded, fold(p.full_name))]
+    if full:
+        return full
+    for size in range(len(typed), 0, -1):  # "Huy lớp 6A": the name is the first words
+        named = [p for p in pupils if _ends_with(fold(p.full_name).split(), typed[:size])]
+        if named:
+            return named
+    if typed:
+        return []
+    return [p for p in pupils if fold(p.given_name) in words]
+
+
+def _ends_with(name: list[str], typed: list[str]) -> bool:
+    return 0 < len(typed) <= len(name) and name[-len(typed) :] == typed
+
+
 async def pupil_total(turn: Turn, folded: str) -> list[Reply]:
     """A pupil's year total, for a teacher: the pupil is named in the question."""
     teachers = await my_teachers(turn)
@@ -654,16 +680,15 @@ async def pupil_total(turn: Turn, folded: str) -> list[Reply]:
         return [Reply(text=turn.t("absence.teachers_only"))]
     desk = desk_of(turn)
     classes = sorted({c for t in teachers for c in await classes_in_charge(desk, t)})
-    matches: list[Student] = []
-    for class_id in classes:
-        for student in await turn.backend.class_students(class_id):
-            name = fold(student.full_name)
-            if name and (name in folded or fold(student.given_name) in folded.split()):
-                matches.append(student)
+    pupils = [s for class_id in classes for s in await turn.backend.class_students(class_id)]
+    matches = pupils_named(folded, pupils)
     if not matches:
         return [Reply(text=turn.t("absence.which_pupil"))]
+    if len(matches) > 1:
+        names = "\n".join(f"• {child_label(student)}" for student in matches[:10])
+        return [Reply(text=turn.t("absence.which_of_pupils", names=names), private_only=True)]
     lines = []
-    for student in matches[:5]:
+    for student in matches:
         records = list(await turn.backend.attendance(student.id))
         excused = sum(1 for r in records if r.excused)
         total = sessions_absent(records)

@@ -513,3 +513,33 @@ async def test_a_school_system_without_writes_asks_the_teacher_to_record_it(
         await post.tick()  # never retried: nothing to wait for
         [row] = await absence_stats(app.sessions, now=clock.now())
         assert row.unwritten == 1
+
+
+async def test_pupil_total_matches_the_full_name_first_and_asks_when_ambiguous(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    """Issue 13.9: the teacher of 6A (Đỗ Gia Huy) asks about Phạm Quang Huy (8A)."""
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    await gv.say("số buổi nghỉ của Phạm Quang Huy")
+    assert "Đỗ Gia Huy" not in gv.text and "Phạm Quang Huy (8A)" not in gv.text
+    assert "gõ tên học sinh" in gv.text
+    for question in (
+        "số buổi nghỉ của Đỗ Gia Huy",
+        "số buổi nghỉ của Huy?",
+        "so buoi nghi cua gia huy lop 6a",
+    ):
+        await gv.say(question)
+        assert "Đỗ Gia Huy (6A): đã nghỉ" in gv.text, question
+
+
+def test_pupils_named_prefers_the_full_name_and_returns_every_namesake() -> None:
+    from bot.backends.demo_data import build_demo_school
+    from bot.domain.text import fold
+    from handlers.absence import pupils_named
+
+    pupils = list(build_demo_school().students)
+    named = {p.full_name for p in pupils_named(fold("số buổi nghỉ của Huy"), pupils)}
+    assert named == {"Đỗ Gia Huy", "Phạm Quang Huy"}
+    full = pupils_named(fold("Phạm Quang Huy nghỉ mấy buổi"), pupils)
+    assert [p.full_name for p in full] == ["Phạm Quang Huy"]
+    assert pupils_named(fold("số buổi nghỉ của Lê Gia Huy"), pupils) == []

@@ -277,3 +277,26 @@ def _clean_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("LIENLAC_")}
+
+
+def test_a_teacher_asking_about_a_pupil_gets_that_pupil_not_a_namesake(tmp_path: Path) -> None:
+    """Issue 13.9 through the real process: Phạm Quang Huy (8A) is not Đỗ Gia Huy (6A)."""
+    teacher = BotProcess("run", "--user", "co-hoa", env={"LIENLAC_DATA_DIR": str(tmp_path)})
+    try:
+        teacher.read_until("/quit")
+        teacher.type("GV001")
+        teacher.read_until("Gõ số để chọn")
+        teacher.type("1")
+        otp = re.search(r"\b(\d{6})\b", teacher.read_until("SMS giả lập").splitlines()[-1])
+        assert otp
+        teacher.type(otp.group(1))
+        teacher.read_until("Liên kết thành công")
+        teacher.type("số buổi nghỉ của Phạm Quang Huy")
+        answer = teacher.read_until("gõ tên học sinh")
+        assert "Đỗ Gia Huy" not in answer
+        teacher.type("số buổi nghỉ của Đỗ Gia Huy")
+        teacher.read_until("Đỗ Gia Huy (6A): đã nghỉ")
+        teacher.type("/quit")
+        assert teacher.close() == 0
+    finally:
+        teacher.close()
