@@ -197,7 +197,14 @@ def otp_policy(settings: Settings) -> OtpPolicy:
         lockout=dt.timedelta(seconds=o.lockout_seconds),
         resend_cooldown=dt.timedelta(seconds=o.resend_cooldown_seconds),
         max_sends_per_hour=o.max_sends_per_hour,
+        max_sends_per_day=o.max_sends_per_day,
+        phones_per_chat_per_day=o.phones_per_chat_per_day,
+        school_sends_per_day=o.school_sends_per_day,
+        school_alert_ratio=o.school_alert_ratio,
+        wrong_codes_per_student_per_day=o.wrong_codes_per_student_per_day,
         code_lookups_per_hour=o.code_lookups_per_hour,
+        unknown_codes_per_hour=o.unknown_codes_per_hour,
+        unknown_codes_per_school_per_day=o.unknown_codes_per_school_per_day,
     )
 
 

@@ -136,8 +136,16 @@ class OtpSettings(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=20)
     lockout_seconds: int = Field(default=900, ge=0)
     resend_cooldown_seconds: int = Field(default=60, ge=0)
-    max_sends_per_hour: int = Field(default=5, ge=1)  # per phone on file, all chats together
+    # The OTP guard (bot/domain/otp.py has the policy in words). Per phone on file:
+    max_sends_per_hour: int = Field(default=3, ge=1)  # codes to one phone from one chat
+    max_sends_per_day: int = Field(default=10, ge=1)  # codes to one phone, all chats
+    phones_per_chat_per_day: int = Field(default=3, ge=1)  # different phones one chat may use
+    school_sends_per_day: int = Field(default=500, ge=1)  # the school's SMS bill
+    school_alert_ratio: float = Field(default=0.8, gt=0, le=1)  # warn from this share
+    wrong_codes_per_student_per_day: int = Field(default=20, ge=1)  # all chats together
     code_lookups_per_hour: int = Field(default=10, ge=1)  # per chat: stops code enumeration
+    unknown_codes_per_hour: int = Field(default=5, ge=1)  # per chat
+    unknown_codes_per_school_per_day: int = Field(default=200, ge=1)  # all chats together
 
     @model_validator(mode="after")
     def _provider_needs_url(self) -> OtpSettings:

@@ -320,8 +320,26 @@ class AuditRepo(Protocol):
         ...
 
     async def count(
+        self,
+        *,
+        school_id: str,
+        action: str,
+        since: dt.datetime,
+        actor: str | None = None,
+        subject: str | None = None,
+    ) -> int:
+        """Events of ``action`` since ``since``, of one actor and/or about one subject (None:
+        any). The OTP guard counts sends, wrong codes and look-ups with it (durable, so a
+        restart or another worker does not reset a limit)."""
+        ...
+
+    async def distinct_subjects(
         self, *, school_id: str, actor: str, action: str, since: dt.datetime
-    ) -> int: ...
+    ) -> set[str]: ...
+
+    async def last_at(
+        self, *, school_id: str, action: str, subject: str, actor: str | None = None
+    ) -> dt.datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

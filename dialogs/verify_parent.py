@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from bot.domain.errors import OtpDeliveryFailed
@@ -34,7 +36,16 @@ from bot.ports import LinkRole, OtpChallenge
 from bot.turn import CONSENT_VERSION, Turn
 from dialogs.menus import main_menu, teacher_menu
 
+log = logging.getLogger(__name__)
+
 NAME = "verify"
+# Audit actions the OTP guard counts (bot/domain/otp.py). Subjects are opaque ids:
+# "p:<guardian or teacher id>" for a phone on file, "s:<student or teacher id>" for a record.
+SENT = "verify.otp_sent"
+WRONG = "verify.otp_wrong"
+UNKNOWN = "verify.unknown_code"
+UNLOCK = "otp.unlock"
+USED = "verify.otp_used"  # the phone's code was typed back: no cooldown for the next one
 MAX_CODE_LENGTH = 32
 
 AGREE_WORDS = frozenset({"dong y", "co", "ok", "yes", "agree", "y", "đong y"})
@@ -142,6 +153,18 @@ async def _on_code(turn: Turn) -> list[Reply]:
     if lookups >= policy.code_lookups_per_hour:
         turn.state.clear_dialog()
         return [Reply(text=turn.t("verify.too_many_lookups"))]
+    unknown_limit = policy.unknown_codes_per_hour
+    school_unknown = await turn.uow.audit.count(
+        school_id=turn.key.school_id, action=UNKNOWN, since=turn.now() - dt.timedelta(days=1)
+    )
+    if school_unknown >= policy.unknown_codes_per_school_per_day:
+        unknown_limit = 1  # someone is walking the school's codes: one miss per chat an hour
+    unknown = await turn.uow.audit.count(
+        school_id=turn.key.school_id, actor=turn.actor, action=UNKNOWN, since=since
+    )
+    if unknown >= unknown_limit:
+        turn.state.clear_dialog()
+        return [Reply(text=turn.t("otp_guard.too_many_unknown"))]
     await turn.audit("verify.lookup")  # counts tries; the code itself is never stored
 
     student = await turn.backend.find_student(code)
@@ -160,10 +183,12 @@ async def _on_code(turn: Turn) -> list[Reply]:
         if not guardians:
             turn.state.clear_dialog()
             return [Reply(text=turn.t("verify.no_phone_on_file"))]
+        # Until the code is typed back the chat sees the relation and the masked phone only,
+        # never the pupil's name or class (issue 13.4: codes are easy to guess).
         turn.state.data = {
             "role": LinkRole.GUARDIAN.value,
             "subject_id": student.id,
-            "label": f"{student.full_name} ({student.class_name})",
+            "label": f"{student.full_name} ({student.class_name})",  # shown once linked
             "phones": {g.id: _masked(g.phone) for g in guardians},
             "relations": {g.id: g.relation for g in guardians},
         }
@@ -182,7 +207,7 @@ async def _on_code(turn: Turn) -> list[Reply]:
         )
         return [
             Reply(
-                text=turn.t("verify.choose_phone", child=student.full_name),
+                text=turn.t("verify.choose_phone"),
                 buttons=(*rows, _cancel_row(turn)),
             )
         ]
@@ -204,6 +229,13 @@ async def _on_code(turn: Turn) -> list[Reply]:
         }
         return _ask_consent(turn)
 
+    await turn.audit(UNKNOWN)  # for the school's eyes; the code typed is not kept
+    if school_unknown + 1 == policy.unknown_codes_per_school_per_day:
+        log.warning(
+            "school %s: %d unknown student codes typed in 24 hours; someone may be guessing",
+            turn.key.school_id,
+            school_unknown + 1,
+        )
     return [Reply(text=turn.t("verify.code_not_found"), buttons=(_cancel_row(turn),))]
 
 
@@ -232,10 +264,15 @@ async def _on_choose_phone(turn: Turn) -> list[Reply]:
 def _ask_consent(turn: Turn) -> list[Reply]:
     turn.state.step = Step.ASK_CONSENT
     data = turn.state.data
-    key = "verify.consent_staff" if data["role"] == LinkRole.STAFF else "verify.consent"
+    phone = data["phones"][data["person_id"]]
+    if data["role"] == LinkRole.STAFF:
+        text = turn.t("verify.consent_staff", who=data["label"], phone=phone)
+    else:
+        relation = data.get("relations", {}).get(data["person_id"]) or turn.t("otp_guard.guardian")
+        text = turn.t("verify.consent", who=relation, phone=phone)
     return [
         Reply(
-            text=turn.t(key, who=data["label"], phone=data["phones"][data["person_id"]]),
+            text=text,
             buttons=_consent_rows(turn),
         )
     ]
@@ -266,11 +303,9 @@ async def _send_code(turn: Turn, *, resend: bool) -> list[Reply]:
     policy = turn.services.otp_policy
     person_id: str = data["person_id"]
     now = turn.now()
-    sent = await turn.uow.otps.sends_since(
-        school_id=turn.key.school_id, person_id=person_id, since=now - dt.timedelta(hours=1)
-    )
-    if sent >= policy.max_sends_per_hour:
-        return [Reply(text=turn.t("verify.too_many_sends"), buttons=(_cancel_row(turn),))]
+    refused = await _guess_lock(turn, data["subject_id"]) or await _send_refused(turn, person_id)
+    if refused is not None:
+        return refused
     phone = await _phone_on_file(turn)
     if phone is None:
         turn.state.clear_dialog()
@@ -298,8 +333,12 @@ async def _send_code(turn: Turn, *, resend: bool) -> list[Reply]:
         ]
     code_hash = hash_code(turn.services.secret, _scope(turn, person_id), code)
     expires = now + policy.ttl
-    latest = await turn.uow.otps.latest(turn.key) if resend else None
-    if latest is not None:
+    # Starting again re-sends to the open challenge: its wrong tries are kept.
+    latest = await turn.uow.otps.latest(turn.key)
+    if latest is not None and (latest.subject_id, latest.person_id) == (
+        data["subject_id"],
+        person_id,
+    ):
         await turn.uow.otps.record_resend(
             latest.id, code_hash=code_hash, now=now, expires_at=expires
         )
@@ -313,7 +352,8 @@ async def _send_code(turn: Turn, *, resend: bool) -> list[Reply]:
             now=now,
             expires_at=expires,
         )
-    await turn.audit("verify.otp_sent")
+    await turn.audit(SENT, f"p:{person_id}")
+    await _watch_school_bill(turn)
     turn.state.step = Step.ASK_OTP
     return [
         Reply(
@@ -321,6 +361,102 @@ async def _send_code(turn: Turn, *, resend: bool) -> list[Reply]:
             buttons=_otp_row(turn),
         )
     ]
+
+
+async def _since(turn: Turn, delta: dt.timedelta, subject: str) -> dt.datetime:
+    """The start of a counting window, or the school's last unlock of ``subject`` if later."""
+    start = turn.now() - delta
+    unlocked = await turn.uow.audit.last_at(
+        school_id=turn.key.school_id, action=UNLOCK, subject=subject
+    )
+    return max(start, unlocked) if unlocked is not None else start
+
+
+async def _guess_lock(turn: Turn, subject_id: str) -> list[Reply] | None:
+    """This chat's lock on this record (its own wrong codes, over every code it asked for),
+    or the record's lock for every chat (wrong codes of all chats in a day)."""
+    policy = turn.services.otp_policy
+    audit, school, subject = turn.uow.audit, turn.key.school_id, f"s:{subject_id}"
+    since = await _since(turn, policy.lockout, subject)
+    mine = await audit.count(
+        school_id=school, actor=turn.actor, action=WRONG, subject=subject, since=since
+    )
+    if mine >= policy.max_attempts:
+        last = await audit.last_at(
+            school_id=school, action=WRONG, subject=subject, actor=turn.actor
+        )
+        until = (last or turn.now()) + policy.lockout
+        text = turn.t("verify.otp_locked", until=_local_time(turn, until))
+        return [Reply(text=text, buttons=_otp_row(turn))]
+    day = await _since(turn, dt.timedelta(days=1), subject)
+    everyone = await audit.count(school_id=school, action=WRONG, subject=subject, since=day)
+    if everyone >= policy.wrong_codes_per_student_per_day:
+        return [Reply(text=turn.t("otp_guard.record_locked"), buttons=(_cancel_row(turn),))]
+    return None
+
+
+async def _send_refused(turn: Turn, person_id: str) -> list[Reply] | None:
+    """Why no code may go to this phone now, or None. The caps keep a stranger from flooding
+    a parent's phone or the school's SMS bill; none of them is this chat's lock-out."""
+    policy = turn.services.otp_policy
+    audit, school, phone = turn.uow.audit, turn.key.school_id, f"p:{person_id}"
+    masked = turn.state.data.get("phones", {}).get(person_id, "")
+    last = await audit.last_at(school_id=school, action=SENT, subject=phone)
+    used = await audit.last_at(school_id=school, action=USED, subject=phone)
+    if last is not None and (used is None or used < last):  # the last code is still out
+        wait = seconds_until_resend(last, now=turn.now(), policy=policy)
+        if wait > 0:
+            latest = await turn.uow.otps.latest(turn.key)
+            if (
+                latest is not None
+                and latest.person_id == person_id
+                and latest.expires_at > turn.now()
+            ):  # started again: the code already on its way still works
+                turn.state.step = Step.ASK_OTP
+                text = turn.t("otp_guard.already_sent", phone=masked, seconds=wait)
+                return [Reply(text=text, buttons=_otp_row(turn))]
+            return [Reply(text=turn.t("verify.resend_wait", seconds=wait))]
+    hour = await _since(turn, dt.timedelta(hours=1), phone)
+    day = await _since(turn, dt.timedelta(days=1), phone)
+    if (
+        await audit.count(
+            school_id=school, actor=turn.actor, action=SENT, subject=phone, since=hour
+        )
+        >= policy.max_sends_per_hour
+    ):
+        return [Reply(text=turn.t("otp_guard.phone_hour", phone=masked))]
+    if await audit.count(school_id=school, action=SENT, subject=phone, since=day) >= (
+        policy.max_sends_per_day
+    ):
+        return [Reply(text=turn.t("otp_guard.phone_day", phone=masked))]
+    phones = await audit.distinct_subjects(
+        school_id=school, actor=turn.actor, action=SENT, since=turn.now() - dt.timedelta(days=1)
+    )
+    if phone not in phones and len(phones) >= policy.phones_per_chat_per_day:
+        return [Reply(text=turn.t("otp_guard.too_many_phones"))]
+    school_sent = await audit.count(
+        school_id=school, action=SENT, since=turn.now() - dt.timedelta(days=1)
+    )
+    if school_sent >= policy.school_sends_per_day:
+        log.warning("school %s reached its %d OTP SMS a day", school, policy.school_sends_per_day)
+        return [Reply(text=turn.t("otp_guard.school_cap"))]
+    return None
+
+
+async def _watch_school_bill(turn: Turn) -> None:
+    """A warning in the log when the school's daily OTP SMS pass the alert share."""
+    policy = turn.services.otp_policy
+    sent = await turn.uow.audit.count(
+        school_id=turn.key.school_id, action=SENT, since=turn.now() - dt.timedelta(days=1)
+    )
+    alert = math.ceil(policy.school_sends_per_day * policy.school_alert_ratio)
+    if sent == alert or (sent > alert and sent % 10 == 0):
+        log.warning(
+            "school %s has sent %d of its %d OTP SMS allowed in 24 hours",
+            turn.key.school_id,
+            sent,
+            policy.school_sends_per_day,
+        )
 
 
 async def _phone_on_file(turn: Turn) -> str | None:
@@ -354,6 +490,9 @@ async def _on_otp(turn: Turn) -> list[Reply]:
     code = extract_code(turn.text, policy.length)
     if code is None:
         return reminder(turn)
+    locked = await _guess_lock(turn, challenge.subject_id)
+    if locked is not None:
+        return locked
     outcome = check_code(
         secret=turn.services.secret,
         scope=_scope(turn, challenge.person_id),
@@ -368,13 +507,23 @@ async def _on_otp(turn: Turn) -> list[Reply]:
     if outcome is CodeCheck.EXPIRED:
         return [Reply(text=turn.t("verify.otp_expired"), buttons=_otp_row(turn))]
     if outcome is CodeCheck.WRONG:
-        locked_until = lock_after_failure(challenge.attempts, now=now, policy=policy)
+        subject = f"s:{challenge.subject_id}"
+        since = await _since(turn, policy.lockout, subject)
+        before = await turn.uow.audit.count(
+            school_id=turn.key.school_id,
+            actor=turn.actor,
+            action=WRONG,
+            subject=subject,
+            since=since,
+        )
+        tries = max(before, challenge.attempts)
+        locked_until = lock_after_failure(tries, now=now, policy=policy)
         await turn.uow.otps.record_failure(challenge.id, locked_until=locked_until)
-        await turn.audit("verify.otp_wrong")
+        await turn.audit(WRONG, subject)
         if locked_until is not None:
             text = turn.t("verify.otp_locked", until=_local_time(turn, locked_until))
             return [Reply(text=text, buttons=_otp_row(turn))]
-        left = policy.max_attempts - challenge.attempts - 1
+        left = policy.max_attempts - tries - 1
         return [Reply(text=turn.t("verify.otp_wrong", left=left), buttons=_otp_row(turn))]
     return await _link(turn, challenge)
 
@@ -415,6 +564,7 @@ async def _link(turn: Turn, challenge: OtpChallenge) -> list[Reply]:
         verified_at=now,
     )
     await turn.audit("verify.linked", subject=str(link.id), role=link.role.value)
+    await turn.audit(USED, f"p:{challenge.person_id}")
     turn.forget_cached_links()
     label = data.get("label", "")
     turn.state.clear_dialog()

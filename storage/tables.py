@@ -167,7 +167,10 @@ class ButtonToken(Base):
 
 class AuditEvent(Base):
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_actor", "school_id", "actor", "action", "at"),)
+    __table_args__ = (
+        Index("ix_audit_event_actor", "school_id", "actor", "action", "at"),
+        Index("ix_audit_event_subject", "school_id", "action", "subject", "at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     school_id: Mapped[str] = mapped_column(String(40))
     at: Mapped[dt.datetime]

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain.errors import ConcurrentTurn
 from bot.messages import ConversationKey
@@ -401,19 +402,55 @@ class SqlAuditRepo:
             )
         )
 
-    async def count(self, *, school_id: str, actor: str, action: str, since: dt.datetime) -> int:
+    async def count(
+        self,
+        *,
+        school_id: str,
+        action: str,
+        since: dt.datetime,
+        actor: str | None = None,
+        subject: str | None = None,
+    ) -> int:
         await self._s.flush()
         n = await self._s.scalar(
             select(func.count())
             .select_from(AuditEvent)
-            .where(
-                AuditEvent.school_id == school_id,
-                AuditEvent.actor == actor,
-                AuditEvent.action == action,
-                AuditEvent.at >= since,
-            )
+            .where(*self._where(school_id, action, actor, subject), AuditEvent.at >= since)
         )
         return int(n or 0)
+
+    async def distinct_subjects(
+        self, *, school_id: str, actor: str, action: str, since: dt.datetime
+    ) -> set[str]:
+        await self._s.flush()
+        rows = await self._s.scalars(
+            select(AuditEvent.subject)
+            .distinct()
+            .where(*self._where(school_id, action, actor, None), AuditEvent.at >= since)
+        )
+        return set(rows)
+
+    async def last_at(
+        self, *, school_id: str, action: str, subject: str, actor: str | None = None
+    ) -> dt.datetime | None:
+        await self._s.flush()
+        at = await self._s.scalar(
+            select(func.max(AuditEvent.at)).where(*self._where(school_id, action, actor, subject))
+        )
+        if at is not None and at.tzinfo is None:  # SQLite keeps no zone
+            at = at.replace(tzinfo=dt.UTC)
+        return at
+
+    @staticmethod
+    def _where(
+        school_id: str, action: str, actor: str | None, subject: str | None
+    ) -> list[ColumnElement[bool]]:
+        where = [AuditEvent.school_id == school_id, AuditEvent.action == action]
+        if actor is not None:
+            where.append(AuditEvent.actor == actor)
+        if subject is not None:
+            where.append(AuditEvent.subject == subject)
+        return where
 
 
 class SqlOutboxRepo:

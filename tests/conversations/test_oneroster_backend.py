@@ -65,7 +65,7 @@ async def test_a_parent_verifies_through_oneroster_agents_and_reads_scores(
 ) -> None:
     chat = Chat(app)
     await chat.say(CHILD)
-    assert "Phạm Quang Huy (8A)" in chat.text
+    assert "Người nhận mã: Mẹ" in chat.text and "Phạm Quang Huy" not in chat.text
     assert "09x xxx x24" in chat.text  # "+84 900 000 024" on file, normalised and masked
     await chat.press("Đồng ý")
     assert sms.sent[-1].phone == "0900000024"

@@ -73,7 +73,7 @@ async def test_a_parent_verifies_against_the_qlhs_and_reads_scores(
 ) -> None:
     chat = Chat(app)
     await chat.say(CHILD)
-    assert "Phạm Quang Huy (8A)" in chat.text
+    assert "Người nhận mã: Mẹ" in chat.text and "Phạm Quang Huy" not in chat.text
     assert "09x xxx x24" in chat.text  # the guardian's phone, from the QLHS
     await chat.press("Đồng ý")
     assert sms.sent[-1].phone == "0900000024"
