@@ -101,6 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     subst_sub.add_parser("list", parents=[common], help="every substitution of the school")
     remove = subst_sub.add_parser("remove", parents=[common], help="end a substitution early")
     remove.add_argument("id", type=int, help="the number shown by `substitute list`")
+    otp = sub.add_parser("otp", parents=[common], help="one-time codes: lift a lock-out")
+    otp_sub = otp.add_subparsers(dest="otp_command", metavar="ACTION", required=True)
+    unlock = otp_sub.add_parser(
+        "unlock",
+        parents=[common],
+        help="let a family link again after wrong codes or too many texts (their own phone)",
+    )
+    unlock.add_argument("--student", required=True, metavar="CODE", help="the student code")
+    unlock.add_argument("--school", default=None, metavar="ID", help="default: the first school")
     demo = sub.add_parser("demo", parents=[common], help="the built-in demo school")
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     info = demo_sub.add_parser(
@@ -521,11 +530,11 @@ async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
 async def _stats(settings: Settings) -> int:
     import datetime as dt
 
-    from bot.stats import collect_stats, format_absence_stats, format_stats
+    from bot.stats import collect_stats, format_absence_stats, format_otp_stats, format_stats
     from storage.engine import create_engine, session_factory
     from storage.migrate import upgrade
     from storage.outbox_store import SqlOutboxStore
-    from storage.stats import absence_stats
+    from storage.stats import absence_stats, otp_stats
 
     engine = create_engine(settings.database_url)
     try:
@@ -533,12 +542,15 @@ async def _stats(settings: Settings) -> int:
         now = dt.datetime.now(dt.UTC)
         outbox = await collect_stats(SqlOutboxStore(engine), now=now)
         absences = await absence_stats(session_factory(engine), now=now)
+        otps = await otp_stats(session_factory(engine), now=now)
     finally:
         await engine.dispose()
     print("Outbox (messages to parents and teachers):")
     print(format_stats(outbox))
     print("Leave requests:")
     print(format_absence_stats(absences))
+    print("One-time codes, last 24 hours:")
+    print(format_otp_stats(otps, {s.id: settings.otp for s in settings.school_configs()}))
     return 0
 
 
@@ -727,6 +739,39 @@ def _print_demo_info(as_json: bool) -> int:
     return 0
 
 
+async def _otp_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    """Lift every OTP lock of one pupil and the phones of its guardians (wrong codes, texts
+    per phone): the counters start again from now. Recorded in the audit log."""
+    import datetime as dt
+
+    from bot.bootstrap import build_app
+    from dialogs.verify_parent import UNLOCK
+
+    app = await build_app(settings)
+    school = args.school or settings.school_configs()[0].id
+    try:
+        backend = app.services.backends.for_school(school)
+        student = await backend.find_student(args.student)
+        if student is None:
+            print(f"No student with that code in school {school!r}.", file=sys.stderr)
+            return 2
+        guardians = await backend.guardians(student.id)
+        now = dt.datetime.now(dt.UTC)
+        async with app.uow_factory() as uow:
+            for subject in [f"s:{student.id}", *(f"p:{g.id}" for g in guardians)]:
+                await uow.audit.record(
+                    school_id=school, actor="cli", action=UNLOCK, subject=subject, at=now
+                )
+            await uow.commit()
+        print(
+            f"Unlocked: the family of {student.full_name} ({student.class_name}) can ask for "
+            f"a code again ({len(guardians)} phone(s) on file)."
+        )
+        return 0
+    finally:
+        await app.aclose()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
@@ -753,6 +798,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_stats(settings))
         if command == "substitute":
             return asyncio.run(_substitute(args, settings))
+        if command == "otp":
+            return asyncio.run(_otp_unlock(args, settings))
         if command == "demo":
             return asyncio.run(_demo_reset(settings))
         if command == "notice":

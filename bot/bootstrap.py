@@ -149,11 +149,16 @@ class App:
         import datetime as dt
 
         from bot.stats import collect_stats, outbox_metrics
-        from storage.stats import absence_stats
+        from storage.stats import absence_stats, otp_stats
 
         now = dt.datetime.now(dt.UTC)
         outbox = await collect_stats(SqlOutboxStore(self.engine), now=now)
-        return outbox_metrics(outbox, await absence_stats(self.sessions, now=now))
+        return outbox_metrics(
+            outbox,
+            await absence_stats(self.sessions, now=now),
+            await otp_stats(self.sessions, now=now),
+            {school.id: self.settings.otp for school in self.settings.school_configs()},
+        )
 
     def build_relay(
         self,

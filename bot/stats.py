@@ -6,8 +6,9 @@ No personal data: only school ids and counts.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
@@ -15,6 +16,7 @@ from bot.outbox import OutboxStore, SchoolQueueStats
 
 __all__ = [
     "AbsenceStats",
+    "OtpStats",
     "SchoolQueueStats",
     "collect_stats",
     "format_absence_stats",
@@ -34,6 +36,47 @@ class AbsenceStats:
     unwritten: int
     oldest_unwritten_seconds: float
     last_write_error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OtpStats:
+    """One school's one-time codes in the last 24 hours (counts only)."""
+
+    school_id: str
+    sent: int
+    wrong: int
+    unknown_codes: int
+
+
+class _OtpCaps(Protocol):
+    school_sends_per_day: int
+    school_alert_ratio: float
+
+
+def otp_alert(row: OtpStats, caps: _OtpCaps | None) -> str:
+    """ "" when fine; else why the school's SMS bill needs a look."""
+    if caps is None:
+        return ""
+    if row.sent >= caps.school_sends_per_day:
+        return "LIMIT REACHED: no more codes today"
+    if row.sent >= caps.school_sends_per_day * caps.school_alert_ratio:
+        return "ALERT: near the daily limit"
+    return ""
+
+
+def format_otp_stats(rows: Sequence[OtpStats], caps: Mapping[str, _OtpCaps]) -> str:
+    if not rows:
+        return "no codes sent\n"
+    lines = ["school  sent/limit  wrong-codes  unknown-student-codes"]
+    for r in rows:
+        cap = caps.get(r.school_id)
+        limit = str(cap.school_sends_per_day) if cap else "?"
+        alert = otp_alert(r, cap)
+        lines.append(
+            f"{r.school_id}  {r.sent}/{limit}  {r.wrong}  {r.unknown_codes}"
+            + (f"  {alert}" if alert else "")
+        )
+    return "\n".join(lines) + "\n"
 
 
 def format_absence_stats(rows: Sequence[AbsenceStats]) -> str:
@@ -99,7 +142,10 @@ def format_stats(rows: Sequence[SchoolQueueStats]) -> str:
 
 
 def outbox_metrics(
-    rows: Sequence[SchoolQueueStats], absences: Sequence[AbsenceStats] = ()
+    rows: Sequence[SchoolQueueStats],
+    absences: Sequence[AbsenceStats] = (),
+    otps: Sequence[OtpStats] = (),
+    otp_caps: Mapping[str, _OtpCaps] | None = None,
 ) -> bytes:
     """The rows in the Prometheus text format, from a fresh registry (safe to call per
     scrape, in any process)."""
@@ -148,6 +194,44 @@ def outbox_metrics(
         ["school"],
         registry=registry,
     )
+    otp_sent = Gauge(
+        "lienlac_otp_sms_24h",
+        "One-time codes texted in the last 24 hours",
+        ["school"],
+        registry=registry,
+    )
+    otp_limit = Gauge(
+        "lienlac_otp_sms_limit_24h",
+        "The school's limit of one-time codes in 24 hours",
+        ["school"],
+        registry=registry,
+    )
+    otp_alert_gauge = Gauge(
+        "lienlac_otp_sms_alert",
+        "1 when the school's one-time codes are near or at the daily limit",
+        ["school"],
+        registry=registry,
+    )
+    otp_wrong = Gauge(
+        "lienlac_otp_wrong_codes_24h",
+        "Wrong one-time codes typed in the last 24 hours",
+        ["school"],
+        registry=registry,
+    )
+    unknown = Gauge(
+        "lienlac_unknown_student_codes_24h",
+        "Unknown student codes typed in the last 24 hours",
+        ["school"],
+        registry=registry,
+    )
+    for o in otps:
+        cap = (otp_caps or {}).get(o.school_id)
+        otp_sent.labels(school=o.school_id).set(o.sent)
+        otp_wrong.labels(school=o.school_id).set(o.wrong)
+        unknown.labels(school=o.school_id).set(o.unknown_codes)
+        otp_alert_gauge.labels(school=o.school_id).set(1 if otp_alert(o, cap) else 0)
+        if cap is not None:
+            otp_limit.labels(school=o.school_id).set(cap.school_sends_per_day)
     for a in absences:
         pending_requests.labels(school=a.school_id).set(a.pending)
         unwritten.labels(school=a.school_id).set(a.unwritten)

@@ -303,7 +303,12 @@ async def _send_code(turn: Turn, *, resend: bool) -> list[Reply]:
     policy = turn.services.otp_policy
     person_id: str = data["person_id"]
     now = turn.now()
-    refused = await _guess_lock(turn, data["subject_id"]) or await _send_refused(turn, person_id)
+    locked = await _guess_lock(turn, data["subject_id"])
+    if locked is not None:
+        if await turn.uow.otps.latest(turn.key) is not None:
+            turn.state.step = Step.ASK_OTP  # the open code stays locked too
+        return locked
+    refused = await _send_refused(turn, person_id)
     if refused is not None:
         return refused
     phone = await _phone_on_file(turn)
@@ -499,7 +504,7 @@ async def _on_otp(turn: Turn) -> list[Reply]:
         code=code,
         code_hash=challenge.code_hash,
         expires_at=challenge.expires_at,
-        locked_until=challenge.locked_until,
+        locked_until=None,  # the guard above decides: its counts outlive the challenge
         now=now,
     )
     if outcome is CodeCheck.LOCKED:
@@ -516,7 +521,7 @@ async def _on_otp(turn: Turn) -> list[Reply]:
             subject=subject,
             since=since,
         )
-        tries = max(before, challenge.attempts)
+        tries = before
         locked_until = lock_after_failure(tries, now=now, policy=policy)
         await turn.uow.otps.record_failure(challenge.id, locked_until=locked_until)
         await turn.audit(WRONG, subject)
@@ -530,8 +535,9 @@ async def _on_otp(turn: Turn) -> list[Reply]:
 
 async def _resend(turn: Turn, challenge: OtpChallenge) -> list[Reply]:
     now = turn.now()
-    if challenge.locked_until is not None and now < challenge.locked_until:
-        return [Reply(text=_locked_text(turn, challenge), buttons=_otp_row(turn))]
+    locked = await _guess_lock(turn, challenge.subject_id)
+    if locked is not None:
+        return locked
     wait = seconds_until_resend(challenge.last_sent_at, now=now, policy=turn.services.otp_policy)
     if wait > 0:
         return [Reply(text=turn.t("verify.resend_wait", seconds=wait), buttons=_otp_row(turn))]

@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.stats import AbsenceStats
-from storage.tables import AbsenceRequestRow
+from bot.stats import AbsenceStats, OtpStats
+from storage.tables import AbsenceRequestRow, AuditEvent
 
 
 async def absence_stats(
@@ -49,3 +49,35 @@ async def absence_stats(
             )
         )
     return out
+
+
+async def otp_stats(
+    sessions: async_sessionmaker[AsyncSession], *, now: dt.datetime
+) -> list[OtpStats]:
+    """Per school, the last 24 hours: codes texted, wrong codes typed, unknown student codes."""
+    actions = {
+        "verify.otp_sent": "sent",
+        "verify.otp_wrong": "wrong",
+        "verify.unknown_code": "unknown",
+    }
+    a = AuditEvent
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(a.school_id, a.action, func.count())
+                .where(a.action.in_(actions), a.at >= now - dt.timedelta(days=1))
+                .group_by(a.school_id, a.action)
+            )
+        ).all()
+    counts: dict[str, dict[str, int]] = {}
+    for school_id, action, n in rows:
+        counts.setdefault(school_id, {})[actions[action]] = int(n)
+    return [
+        OtpStats(
+            school_id=school_id,
+            sent=c.get("sent", 0),
+            wrong=c.get("wrong", 0),
+            unknown_codes=c.get("unknown", 0),
+        )
+        for school_id, c in sorted(counts.items())
+    ]
