@@ -101,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     subst_sub.add_parser("list", parents=[common], help="every substitution of the school")
     remove = subst_sub.add_parser("remove", parents=[common], help="end a substitution early")
     remove.add_argument("id", type=int, help="the number shown by `substitute list`")
+    forget = sub.add_parser(
+        "forget",
+        parents=[common],
+        help="the school erases a pupil's family chats: links, requests' text, messages",
+    )
+    forget.add_argument("--student", required=True, metavar="CODE", help="the student code")
+    forget.add_argument("--school", default=None, metavar="ID", help="default: the first school")
     otp = sub.add_parser("otp", parents=[common], help="one-time codes: lift a lock-out")
     otp_sub = otp.add_subparsers(dest="otp_command", metavar="ACTION", required=True)
     unlock = otp_sub.add_parser(
@@ -772,6 +779,35 @@ async def _otp_unlock(args: argparse.Namespace, settings: Settings) -> int:
         await app.aclose()
 
 
+async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
+    """Every chat ever linked as a guardian of the pupil is forgotten, as if it had sent
+    /forget (storage/privacy.py); one anonymised audit event records that it happened."""
+    import datetime as dt
+
+    from bot.bootstrap import build_app
+
+    app = await build_app(settings)
+    school = args.school or settings.school_configs()[0].id
+    try:
+        student = await app.services.backends.for_school(school).find_student(args.student)
+        if student is None:
+            print(f"No student with that code in school {school!r}.", file=sys.stderr)
+            return 2
+        now = dt.datetime.now(dt.UTC)
+        async with app.uow_factory() as uow:
+            users = await uow.privacy.users_of_student(school, student.id)
+            for key in users:
+                await uow.privacy.forget_user(key, now=now)
+            await uow.audit.record(
+                school_id=school, actor="cli", action="account.forget", detail={}, at=now
+            )
+            await uow.commit()
+        print(f"Forgotten: {len(users)} chat(s) linked to that pupil's family.")
+        return 0
+    finally:
+        await app.aclose()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
@@ -798,6 +834,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_stats(settings))
         if command == "substitute":
             return asyncio.run(_substitute(args, settings))
+        if command == "forget":
+            return asyncio.run(_forget_student(args, settings))
         if command == "otp":
             return asyncio.run(_otp_unlock(args, settings))
         if command == "demo":

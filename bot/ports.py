@@ -610,6 +610,14 @@ class NotificationRepo(Protocol):
     ) -> int: ...
 
 
+class PrivacyRepo(Protocol):
+    """Erasure (Decree 13/2023 Art. 16): see ``storage/privacy.py`` for what goes."""
+
+    async def users_of_student(self, school_id: str, student_id: str) -> list[ConversationKey]: ...
+
+    async def forget_user(self, key: ConversationKey, *, now: dt.datetime) -> Any: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the context without ``commit()`` rolls back."""
 
@@ -622,6 +630,7 @@ class UnitOfWork(Protocol):
     absences: AbsenceRepo
     substitutes: SubstituteRepo
     notifications: NotificationRepo
+    privacy: PrivacyRepo
 
     async def commit(self) -> None: ...
 

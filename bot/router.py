@@ -139,7 +139,8 @@ class Router:
                 log.warning("school system error for %s: %s", incoming.key, type(err).__name__)
                 replies = [Reply(text=turn.t(err.message_key))]
             replies = await self._finish(turn, uow, replies, caps)
-            await uow.conversations.save(incoming.key, turn.state)
+            if not turn.forgotten:
+                await uow.conversations.save(incoming.key, turn.state)
             await uow.commit()
         for work in turn.deferred:
             try:

@@ -109,6 +109,7 @@ class Turn:
     data_as_of: dt.datetime | None = None
     _links: list[Link] | None = field(default=None, repr=False)
     deferred: list[Deferred] = field(default_factory=list, repr=False)
+    forgotten: bool = False  # /forget ran: keep no conversation row for this user
 
     @property
     def key(self) -> ConversationKey:

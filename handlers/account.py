@@ -56,15 +56,13 @@ def forget_confirm(turn: Turn) -> list[Reply]:
 
 async def forget(turn: Turn) -> list[Reply]:
     """Unlink this chat user and delete what we hold about them (Decree 13/2023 Art. 9, 16)."""
-    removed = await turn.uow.links.delete_all(turn.key)
-    await turn.uow.otps.delete_for(turn.key)
-    await turn.uow.buttons.delete_for(turn.key)
-    await turn.uow.notifications.delete_for(turn.key)
-    await turn.audit("account.forget", links=removed)
+    await turn.uow.privacy.forget_user(turn.key, now=turn.now())
+    await turn.audit("account.forget")  # the anonymised trace: a keyed hash, no ids
     turn.forget_cached_links()
     turn.state.clear_dialog()
     turn.state.menu = {}
     turn.state.locale = None
+    turn.forgotten = True  # the router saves no state for this user after the turn
     return [Reply(text=turn.t("forget.done"), edit=True)]
 
 

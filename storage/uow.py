@@ -32,11 +32,13 @@ from bot.ports import (
     OtpRepo,
     OutboxRepo,
     OutgoingMessage,
+    PrivacyRepo,
     Substitute,
     SubstituteRepo,
     UnitOfWork,
 )
 from storage.notification_store import SqlNotificationRepo
+from storage.privacy import SqlPrivacyRepo
 from storage.tables import (
     AbsenceRequestRow,
     AppSecret,
@@ -801,6 +803,7 @@ class SqlUnitOfWork:
         self.absences: AbsenceRepo = SqlAbsenceRepo(session)
         self.substitutes: SubstituteRepo = SqlSubstituteRepo(session)
         self.notifications: NotificationRepo = SqlNotificationRepo(session)
+        self.privacy: PrivacyRepo = SqlPrivacyRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()
