@@ -43,6 +43,7 @@ from bot.channels.base import ZALO, split_text
 from bot.channels.http_server import running
 from bot.channels.lanes import TurnLanes
 from bot.channels.telegram import RedactSecrets
+from bot.channels.webhook import Refused, parse_object, read_body
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
 
@@ -353,7 +354,6 @@ class ZaloBotChannel:
 def webhook_app(bots: Mapping[str, tuple[ZaloBotChannel, str]]) -> Starlette:
     """``POST /zalo-bot/{school}`` (with that bot's ``X-Bot-Api-Secret-Token``) and
     ``GET /healthz``. Answers at once; the turn runs in the background."""
-    import json
 
     async def receive(request: Request) -> Response:
         found = bots.get(request.path_params["school"])
@@ -363,13 +363,13 @@ def webhook_app(bots: Mapping[str, tuple[ZaloBotChannel, str]]) -> Starlette:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not given or not hmac.compare_digest(given, secret.encode()):
             return JSONResponse({"ok": False}, status_code=401)
-        raw = await request.body()
-        if not raw.strip():
-            return JSONResponse({"ok": True})  # an empty probe
         try:
-            payload = json.loads(raw)
-        except ValueError:
-            return JSONResponse({"ok": False}, status_code=400)
+            raw = await read_body(request)
+            if not raw.strip():
+                return JSONResponse({"ok": True})  # an empty probe
+            payload = parse_object(raw)
+        except Refused as refused:
+            return refused.response()
         channel.submit(payload)
         return JSONResponse({"ok": True})
 

@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,6 +39,7 @@ from starlette.routing import Route
 from bot.channels.base import ZALO, split_text
 from bot.channels.http_server import running
 from bot.channels.lanes import TurnLanes
+from bot.channels.webhook import Refused, parse_object, read_body, too_old
 from bot.channels.zalo_bot import redacted, render_buttons, run_all
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
@@ -305,18 +305,20 @@ def webhook_app(channels: Mapping[str, ZaloOaChannel]) -> Starlette:
         channel = channels.get(request.path_params["school"])
         if channel is None:
             return JSONResponse({"error": 404}, status_code=404)
-        raw = await request.body()
         try:
-            event = json.loads(raw)
-            if not isinstance(event, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            return JSONResponse({"error": 400}, status_code=400)
+            raw = await read_body(request)
+            event = parse_object(raw)
+        except Refused as refused:
+            return JSONResponse({"error": refused.status}, status_code=refused.status)
+        # The signature covers the body and the timestamp inside it: checked once parsed.
         if not channel.check_signature(raw, event, request.headers.get(SIGNATURE_HEADER, "")):
             log.warning("Zalo OA webhook with a missing or wrong signature: rejected")
             return JSONResponse({"error": 401}, status_code=401)
         if not channel.accepts_app(event):
             return JSONResponse({"error": 403}, status_code=403)
+        if too_old(event.get("timestamp"), dt.datetime.now(dt.UTC)):
+            log.warning("Zalo OA event too old or dated ahead: dropped")
+            return JSONResponse({"error": 0})  # answered, so Zalo does not send it again
         # Answer first (Zalo wants 200 within 2 s), then queue the turn.
         return JSONResponse({"error": 0}, background=BackgroundTask(channel._submit, event))
 

@@ -435,6 +435,8 @@ def test_zns_refusal_falls_back_to_sms_and_a_timeout_lets_the_parent_retry(
         **esms_env(esms),
         **zns_env(oa),
         "LIENLAC_OTP__ZNS__TIMEOUT_SECONDS": "1",
+        # starting again at once must be allowed to send again here (the guard's cooldown)
+        "LIENLAC_OTP__RESEND_COOLDOWN_SECONDS": "0",
     }
     webhook = f"http://127.0.0.1:{port}/zalo-oa/demo"
 
