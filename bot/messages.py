@@ -61,4 +61,7 @@ class Incoming:
     )
     is_group: bool = False  # group chat: never answer with personal data
     message_id: str = ""  # platform id of the user's message, for editing and dedupe
+    # The platform's id of this event (update id, message id): the router records it in the
+    # turn's own transaction, so an event delivered again, even after a restart, runs once.
+    event_id: str = ""
     display_name: str = ""

@@ -610,6 +610,20 @@ class NotificationRepo(Protocol):
     ) -> int: ...
 
 
+class EventRepo(Protocol):
+    """Platform events already handled. The router asks ``seen`` before the turn (a read)
+    and calls ``record`` just before its commit: no write lock is held while the turn waits
+    on the network (SQLite has one writer)."""
+
+    async def seen(self, *, school_id: str, channel: str, event_id: str) -> bool: ...
+
+    async def record(
+        self, *, school_id: str, channel: str, event_id: str, now: dt.datetime
+    ) -> bool:
+        """False if another worker recorded it meanwhile: the turn must not commit."""
+        ...
+
+
 class PrivacyRepo(Protocol):
     """Erasure (Decree 13/2023 Art. 16): see ``storage/privacy.py`` for what goes."""
 
@@ -631,6 +645,7 @@ class UnitOfWork(Protocol):
     substitutes: SubstituteRepo
     notifications: NotificationRepo
     privacy: PrivacyRepo
+    events: EventRepo
 
     async def commit(self) -> None: ...
 

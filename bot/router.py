@@ -122,6 +122,14 @@ class Router:
     async def _turn(self, incoming: Incoming) -> list[Reply]:
         caps = self._capabilities[incoming.key.channel]
         async with self._uow_factory() as uow:
+            event = {
+                "school_id": incoming.key.school_id,
+                "channel": incoming.key.channel,
+                "event_id": incoming.event_id,
+            }
+            if incoming.event_id and await uow.events.seen(**event):
+                log.info("event delivered again for %s; dropped", incoming.key)
+                return []
             state = await uow.conversations.load(incoming.key)
             turn = Turn(
                 incoming=incoming,
@@ -141,6 +149,9 @@ class Router:
             replies = await self._finish(turn, uow, replies, caps)
             if not turn.forgotten:
                 await uow.conversations.save(incoming.key, turn.state)
+            if incoming.event_id and not await uow.events.record(**event, now=turn.now()):
+                log.info("event handled meanwhile by another worker for %s", incoming.key)
+                return []  # rolled back: the other worker's turn stands
             await uow.commit()
         for work in turn.deferred:
             try:

@@ -560,3 +560,16 @@ class OaToken(Base):
     refresh_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(200), default="")
     last_failed_at: Mapped[dt.datetime | None]
+
+
+class SeenEvent(Base):
+    """Platform events already handled (Telegram update ids, Zalo message ids), written in
+    the turn's transaction: a redelivery, even after a restart, runs once. Pruned after
+    ``storage.uow.SEEN_EVENT_DAYS``."""
+
+    __tablename__ = "seen_event"
+    __table_args__ = (Index("ix_seen_event_at", "seen_at"),)
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[dt.datetime]

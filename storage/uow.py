@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from bot.ports import (
     ButtonRepo,
     ConversationRepo,
     ConversationState,
+    EventRepo,
     Link,
     LinkRepo,
     LinkRole,
@@ -49,6 +51,7 @@ from storage.tables import (
     HomeroomSubstitute,
     OtpChallengeRow,
     OutboxMessage,
+    SeenEvent,
 )
 
 
@@ -493,6 +496,38 @@ class SqlOutboxRepo:
         return bool(getattr(result, "rowcount", 0))
 
 
+SEEN_EVENT_DAYS = 7  # platforms redeliver for hours at most
+
+
+def _digest(event_id: str) -> str:
+    """Event ids may name a user (a Zalo event without a message id): keep only a hash."""
+    return hashlib.sha256(event_id.encode()).hexdigest()
+
+
+class SqlEventRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def seen(self, *, school_id: str, channel: str, event_id: str) -> bool:
+        found = await self._s.get(SeenEvent, (school_id, channel, _digest(event_id)))
+        return found is not None
+
+    async def record(
+        self, *, school_id: str, channel: str, event_id: str, now: dt.datetime
+    ) -> bool:
+        dialect = self._s.get_bind().dialect.name
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        result = await self._s.execute(
+            insert(SeenEvent)
+            .values(school_id=school_id, channel=channel, event_id=_digest(event_id), seen_at=now)
+            .on_conflict_do_nothing(index_elements=["school_id", "channel", "event_id"])
+        )
+        if secrets.randbelow(500) == 0:  # now and then, forget events nobody redelivers
+            cutoff = now - dt.timedelta(days=SEEN_EVENT_DAYS)
+            await self._s.execute(delete(SeenEvent).where(SeenEvent.seen_at < cutoff))
+        return bool(getattr(result, "rowcount", 0))
+
+
 def _absence(row: AbsenceRequestRow) -> AbsenceRequest:
     return AbsenceRequest(
         id=row.id,
@@ -804,6 +839,7 @@ class SqlUnitOfWork:
         self.substitutes: SubstituteRepo = SqlSubstituteRepo(session)
         self.notifications: NotificationRepo = SqlNotificationRepo(session)
         self.privacy: PrivacyRepo = SqlPrivacyRepo(session)
+        self.events: EventRepo = SqlEventRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()

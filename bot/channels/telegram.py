@@ -30,7 +30,7 @@ import signal
 import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -485,6 +485,8 @@ class TelegramChannel:
         """One turn: update -> Incoming -> router -> Bot API calls."""
         query = update.callback_query
         incoming = to_incoming(update, school_id=self.school_id, bot_username=self.bot_username)
+        if incoming is not None:
+            incoming = replace(incoming, event_id=f"update:{update.update_id}")
         if incoming is None:
             if query is not None:
                 await self.api.perform(

@@ -31,6 +31,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -259,6 +260,7 @@ class ZaloBotChannel:
         incoming = normalize(update, school_id=self.school_id)
         if incoming is None:
             return False
+        incoming = replace(incoming, event_id=event_key(update))
         self._lanes.submit(incoming.key.chat_id, lambda: self.process(incoming))
         return True
 

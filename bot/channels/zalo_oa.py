@@ -27,6 +27,7 @@ import hmac
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -264,6 +265,7 @@ class ZaloOaChannel:
         incoming = to_incoming(event, school_id=self.school_id)
         if incoming is None:
             return False
+        incoming = replace(incoming, event_id=event_key(event))
         self._lanes.submit(incoming.key.chat_id, lambda: self._turn(incoming))
         return True
 

@@ -135,3 +135,23 @@ def test_zalo_oa_and_zalo_bot_webhooks_refuse_hostile_bodies(
         never_5xx()
     bot.stop()
     assert "Traceback" not in bot.output()
+
+
+def test_an_event_delivered_again_after_a_restart_runs_once(bot: Bot, oa: FakeZaloOa) -> None:
+    port = free_port()
+    env = oa_env(oa, port)
+    url = f"http://127.0.0.1:{port}/zalo-oa/demo"
+    user = "8123456789012345777"
+    event = oa.text_event(user, "/start")
+    bot.start(env, lambda: oa.refreshes > 0 and listening(port))
+    assert oa.send_event(url, event) == 200
+    oa.wait_for(user, "Xin chào", 10)
+    bot.stop()
+    bot.start(env, lambda: listening(port))  # the OA token is kept in the database
+    assert oa.send_event(url, event) == 200  # Zalo retries what it thinks was lost
+    fresh = oa.text_event(user, "/help")
+    assert oa.send_event(url, fresh) == 200
+    oa.wait_for(user, "mã học sinh", 10, after=1)
+    time.sleep(0.5)
+    assert sum("Xin chào" in text for text in oa.cs_to(user)) == 1
+    bot.stop()
