@@ -808,6 +808,44 @@ async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
         await app.aclose()
 
 
+def _database_problem(err: BaseException, url: str) -> str | None:
+    """One line for an operator when the database cannot be reached or opened (issue 13.11),
+    instead of a traceback; None when ``err`` is about something else."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    chain: list[BaseException] = []
+    cause: BaseException | None = err
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    postgres = any(type(e).__module__.startswith("asyncpg") for e in chain)
+    refused = next((e for e in chain if isinstance(e, ConnectionRefusedError)), None)
+    if not (postgres or refused or any(isinstance(e, (DBAPIError, InterfaceError)) for e in chain)):
+        return None
+    try:
+        parsed = make_url(url)
+        where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+        if parsed.get_backend_name() == "sqlite":
+            where = parsed.database or "(memory)"
+        shown = parsed.render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is the settings' job to report
+        where, shown = "?", "?"
+    if refused is not None or any(isinstance(e, OSError) for e in chain):
+        reason = "connection refused" if refused else "cannot connect"
+        return (
+            f"Cannot reach the database at {where} ({reason}). Check LIENLAC_DATABASE__URL "
+            f"({shown}) or start the database server."
+        )
+    detail = type(chain[-1]).__name__
+    if any(isinstance(e, OperationalError) for e in chain) and "sqlite" in shown:
+        return f"Cannot open the SQLite database {where} ({detail}). Check the path and its folder."
+    return (
+        f"The database at {where} refused us ({detail}). Check LIENLAC_DATABASE__URL ({shown}): "
+        "user, password and database name."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
@@ -849,6 +887,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as err:
+        problem = _database_problem(err, settings.database_url if "settings" in locals() else "")
+        if problem is None:
+            raise
+        print(problem, file=sys.stderr)
+        return 3
     raise AssertionError(f"unknown command {command}")
 
 

@@ -300,3 +300,28 @@ def test_a_teacher_asking_about_a_pupil_gets_that_pupil_not_a_namesake(tmp_path:
         assert teacher.close() == 0
     finally:
         teacher.close()
+
+
+def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """Issue 13.11: `run` (and the other commands) with a wrong database port."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{port}/test"
+    for command in (["run"], ["db", "upgrade"], ["stats"]):
+        done = subprocess.run(
+            [sys.executable, "run_bot.py", *command],
+            cwd=ROOT,
+            env={**_clean_env(), "LIENLAC_DATABASE__URL": url, "LIENLAC_DATA_DIR": str(tmp_path)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 3, (command, done.stderr)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert "Traceback" not in done.stderr and len(lines) <= 3, done.stderr
+        assert f"Cannot reach the database at 127.0.0.1:{port}" in done.stderr
+        assert "hunter2" not in done.stderr + done.stdout
