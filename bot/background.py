@@ -37,7 +37,9 @@ async def run_background(
     if app.settings.metrics.listen:
         from bot.channels.ops_http import serve_ops
 
-        extra.append(serve_ops(app.metrics, app.settings.metrics.listen, stop))
+        token = app.settings.metrics.token
+        secret = token.get_secret_value() if token is not None else None
+        extra.append(serve_ops(app.metrics, app.settings.metrics.listen, stop, secret))
 
     async def absence_loop() -> None:
         while not stop.is_set():

@@ -257,7 +257,9 @@ class AbsenceSettings(BaseModel):
 
 
 class MetricsSettings(BaseModel):
-    listen: str | None = None  # e.g. "127.0.0.1:9100": /healthz and /metrics while polling
+    listen: str | None = None  # e.g. "127.0.0.1:9100": /healthz and /metrics, private
+    # Bearer token for /metrics; required on the webhook server (no token: not served there)
+    token: SecretStr | None = None
 
 
 class WebhookSettings(BaseModel):

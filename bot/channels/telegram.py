@@ -61,6 +61,7 @@ from telegram.request import HTTPXRequest
 from bot.channels.base import TELEGRAM, split_text
 from bot.channels.http_server import running
 from bot.channels.lanes import TurnLanes
+from bot.channels.ops_http import Endpoint, metrics_endpoint
 from bot.channels.webhook import Refused, parse_object, read_body
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.i18n import LOCALES, Catalog
@@ -445,8 +446,8 @@ class TelegramChannel:
         self._notices = frozenset(notices)
         self._dedupe = UpdateDeduper()
         self._lanes = TurnLanes(limit=MAX_CONCURRENT_TURNS, name="Telegram turn")
-        # ``GET /metrics`` in webhook mode: the outbox and leave-request gauges (Prometheus).
-        self.metrics: Callable[[], Awaitable[bytes]] | None = None
+        # ``GET /metrics`` in webhook mode (behind LIENLAC_METRICS__TOKEN, see ops_http).
+        self.metrics: Endpoint | None = None
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -604,7 +605,7 @@ class TelegramChannel:
 def webhook_app(
     bots: Mapping[str, tuple[TelegramChannel, str]],
     *,
-    metrics: Callable[[], Awaitable[bytes]] | None = None,
+    metrics: Endpoint | None = None,
 ) -> Starlette:
     """One server for every school's bot: ``POST /telegram/{school}`` (with that bot's
     secret header), ``GET /healthz`` and ``GET /metrics``."""
@@ -636,7 +637,7 @@ def webhook_app(
     async def prometheus(request: Request) -> Response:
         if metrics is None:
             return Response(status_code=404)
-        return Response(await metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return await metrics(request)
 
     return Starlette(
         routes=[
@@ -653,7 +654,7 @@ async def serve_webhooks(
     *,
     listen: str,
     public_url: str,
-    metrics: Callable[[], Awaitable[bytes]] | None = None,
+    metrics: Endpoint | None = None,
 ) -> bool:
     """Serve every bot's webhook on ``listen``, register each with Telegram, run until
     ``stop``. False when the server cannot start or a webhook is refused."""
@@ -820,8 +821,12 @@ async def serve_bots(
         )
         for school, bot in made.items()
     }
+    token = settings.metrics.token
+    metrics = metrics_endpoint(
+        app.metrics, token.get_secret_value() if token else None, public=True
+    )
     for channel in channels.values():
-        channel.metrics = app.metrics
+        channel.metrics = metrics
     background_stop = asyncio.Event()
     relay = app.build_relay({CHANNEL: TelegramSender(made)})
     background = asyncio.create_task(run_background(app, relay, background_stop, jobs=jobs))
@@ -851,7 +856,7 @@ async def serve_bots(
                 stop,
                 listen=settings.webhook.listen,
                 public_url=public_url,
-                metrics=app.metrics,
+                metrics=metrics,
             )
             if not registered and not stop.is_set():
                 return 1

@@ -447,10 +447,18 @@ def test_webhook_secret_duplicates_and_healthz(bot: BotProcess, api: FakeTelegra
         ready_call="setWebhook",
         LIENLAC_WEBHOOK__LISTEN=f"127.0.0.1:{port}",
         LIENLAC_WEBHOOK__PUBLIC_URL=public,
+        LIENLAC_METRICS__TOKEN="metrics-token-for-prometheus",
     )
     hook = api.webhook()
     assert hook is not None
     assert hook["url"] == f"{public}/telegram/demo"
+    # /metrics on the public webhook server: only with the operator's bearer token.
+    assert httpx.get(f"{public}/metrics", timeout=5).status_code == 401
+    bad = {"Authorization": "Bearer wrong"}
+    assert httpx.get(f"{public}/metrics", headers=bad, timeout=5).status_code == 401
+    good = {"Authorization": "Bearer metrics-token-for-prometheus"}
+    scraped = httpx.get(f"{public}/metrics", headers=good, timeout=5)
+    assert scraped.status_code == 200 and "lienlac_" in scraped.text
     assert re.fullmatch(r"[A-Za-z0-9_-]{32}", hook["secret_token"])
     assert sorted(hook["allowed_updates"]) == ["callback_query", "message"]
     assert api.calls_to("getUpdates") == []  # no polling in webhook mode
