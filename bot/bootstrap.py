@@ -24,6 +24,7 @@ from bot.messages import ConversationKey
 from bot.outbox import DEFAULT_LIMITS, UNLIMITED, OutboxRelay
 from bot.ports import Clock, OtpSender, OutboundSender, SchoolBackend
 from bot.router import Router
+from bot.throttle import Throttle
 from bot.turn import CoreServices, SchoolProfile
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
@@ -311,8 +312,14 @@ async def build_app(
             for school in settings.school_configs()
         },
     )
+    throttle = settings.throttle
     router = Router(
-        services=services, uow_factory=SqlUnitOfWorkFactory(sessions), capabilities=CAPABILITIES
+        services=services,
+        uow_factory=SqlUnitOfWorkFactory(sessions),
+        capabilities=CAPABILITIES,
+        throttle=Throttle(burst=throttle.burst, per_second=throttle.per_second)
+        if throttle.burst
+        else None,
     )
     return App(
         settings=settings,

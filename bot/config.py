@@ -262,6 +262,13 @@ class MetricsSettings(BaseModel):
     token: SecretStr | None = None
 
 
+class ThrottleSettings(BaseModel):
+    """Per chat user: ``burst`` messages at once, then ``per_second`` (0 burst: off)."""
+
+    burst: int = Field(default=8, ge=0)
+    per_second: float = Field(default=1.0, gt=0)
+
+
 class WebhookSettings(BaseModel):
     listen: str = "127.0.0.1:8080"
     public_url: str | None = None
@@ -397,6 +404,7 @@ class Settings(BaseSettings):
     otp: OtpSettings = OtpSettings()
     webhook: WebhookSettings = WebhookSettings()
     metrics: MetricsSettings = MetricsSettings()
+    throttle: ThrottleSettings = ThrottleSettings()
     absence: AbsenceSettings = AbsenceSettings()
     digest: DigestSettings = DigestSettings()
     backend: BackendSettings = BackendSettings()

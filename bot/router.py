@@ -26,6 +26,7 @@ from bot.domain.text import clean, fold
 from bot.i18n import normalise_locale
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.ports import LinkRole, UnitOfWork, UnitOfWorkFactory
+from bot.throttle import Throttle, Verdict
 from bot.turn import CoreServices, Turn
 from dialogs import absence_request, notice, settings, verify_parent
 from handlers import absence, account, attendance, fees, scores, timetable
@@ -76,8 +77,10 @@ class Router:
         uow_factory: UnitOfWorkFactory,
         capabilities: Mapping[str, ChannelCapabilities],
         max_concurrent_turns: int = 8,
+        throttle: Throttle | None = None,
     ) -> None:
         self._services = services
+        self._throttle = throttle
         # A turn holds one database transaction and the local backend opens a second session,
         # so turns in flight are capped below the connection pool (storage.engine.POOL_SIZE).
         self._turn_slots = asyncio.Semaphore(max_concurrent_turns)
@@ -93,6 +96,14 @@ class Router:
         """Run one turn and return the replies for the person who wrote. Never raises for
         bad input or a failing school system: the user always gets a polite answer."""
         key = incoming.key
+        if self._throttle is not None:
+            verdict = self._throttle.check((key.school_id, key.channel, key.user_id))
+            if verdict is Verdict.DROP:
+                return []
+            if verdict is Verdict.NOTICE:
+                log.info("%s is sending too fast; slowed down", key)
+                text = self._services.catalog.t(self._locale_of(incoming), "throttle.slow_down")
+                return [Reply(text=text, notice=bool(incoming.button_token))]
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:

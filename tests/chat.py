@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.bootstrap import App, build_app
-from bot.config import DatabaseSettings, Settings
+from bot.config import DatabaseSettings, Settings, ThrottleSettings
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from tests.fakes.outbound import Delivered
 from tests.fakes.ports import FakeClock, RecordingOtpSender
@@ -25,6 +25,9 @@ async def demo_app(
     **overrides: Any,
 ) -> AsyncIterator[App]:
     wrapper = overrides.pop("backend_wrapper", None)
+    # Scripted chats type faster than any person: no flood control unless a test asks for it
+    # (tests/e2e/test_flood_e2e.py attacks it through the real process).
+    overrides.setdefault("throttle", ThrottleSettings(burst=0))
     settings = Settings(database=DatabaseSettings(url=database_url), data_dir=tmp_path, **overrides)
     app = await build_app(settings, clock=clock, otp_sender=sms, backend_wrapper=wrapper)
     try:

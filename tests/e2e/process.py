@@ -11,11 +11,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The journeys type faster than a person; flood control stays on, with room for them
+# (tests/e2e/test_flood_e2e.py attacks it at the default).
+E2E_BURST = "60"
 
 
 class BotProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("LIENLAC_")}
+        full_env["LIENLAC_THROTTLE__BURST"] = E2E_BURST
         full_env.update(env or {})
         full_env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(

@@ -34,6 +34,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TimedOut
 from bot.channels import telegram as tg
 from bot.channels.http_server import parse_listen
 from bot.messages import Button, Incoming, Reply
+from tests.e2e.process import E2E_BURST
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -77,6 +78,7 @@ class BotProcess:
             LIENLAC_LOG_LEVEL="DEBUG",
             NO_PROXY="127.0.0.1,localhost",
             PYTHONUNBUFFERED="1",
+            LIENLAC_THROTTLE__BURST=E2E_BURST,
         )
         env.update(extra)
         for name in [k for k, v in env.items() if k.startswith("LIENLAC_") and v == ""]:

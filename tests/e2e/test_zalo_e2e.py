@@ -23,6 +23,7 @@ from typing import Protocol
 
 import pytest
 
+from tests.e2e.process import E2E_BURST
 from tests.fakes.esms_gateway import FakeEsms
 from tests.fakes.zalo_bot_api import FakeZaloBotApi
 from tests.fakes.zalo_oa_api import FakeZaloOa
@@ -74,6 +75,7 @@ class Bot:
             LIENLAC_LOG_LEVEL="DEBUG",
             NO_PROXY="127.0.0.1,localhost",
             PYTHONUNBUFFERED="1",
+            LIENLAC_THROTTLE__BURST=E2E_BURST,
         )
         base.update(env)
         self.runs += 1

@@ -1,0 +1,57 @@
+"""A flood from one chat (issue 13.8) through the real process on Telegram: 40 messages in a
+second get at most the burst of answers and one polite line; another chat is answered at
+once meanwhile."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_telegram_e2e import TOKEN, BotProcess, say
+from tests.fakes.sms_gateway import FakeSmsGateway
+from tests.fakes.telegram_api import FakeTelegramApi
+
+pytestmark = pytest.mark.e2e
+
+BURST = 8  # the default
+
+
+@pytest.fixture
+def api() -> Iterator[FakeTelegramApi]:
+    with FakeTelegramApi(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def bot(tmp_path: Path, api: FakeTelegramApi) -> Iterator[BotProcess]:
+    with FakeSmsGateway() as sms:
+        process = BotProcess(tmp_path, api, sms)
+        try:
+            yield process
+        finally:
+            process.kill()
+
+
+def test_one_chat_flooding_gets_one_notice_and_others_stay_fast(
+    bot: BotProcess, api: FakeTelegramApi
+) -> None:
+    flooder, other = 7001, 7002
+    bot.start(LIENLAC_THROTTLE__BURST=str(BURST))
+    for i in range(40):
+        api.inject_message(flooder, f"/help {i}")
+    began = time.monotonic()
+    say(api, other, "/start", "Xin chào")
+    assert time.monotonic() - began < 5
+    api.wait_for(flooder, "nhắn nhanh quá", 10)
+    time.sleep(1.5)
+    answers = api.sent(flooder)
+    assert len(answers) <= BURST + 2  # the burst, one refill, and the one notice
+    assert sum("nhắn nhanh quá" in str(a.get("text")) for a in answers) == 1
+    # After a pause the chat is answered again.
+    time.sleep(2)
+    say(api, flooder, "/help", "mã học sinh")
+    bot.stop()
+    bot.assert_clean()
