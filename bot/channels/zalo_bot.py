@@ -103,8 +103,9 @@ def unwrap(payload: Any) -> dict[str, Any] | None:
 
 def event_key(update: Mapping[str, Any]) -> str:
     """The duplicate key: ``event_name`` + ``message_id`` (there is no update id)."""
-    message = update.get("message") or {}
-    return f"{update.get('event_name', '')}|{message.get('message_id', '')}"
+    message = update.get("message")
+    message_id = message.get("message_id", "") if isinstance(message, dict) else ""
+    return f"{update.get('event_name', '')}|{message_id}"
 
 
 def normalize(update: Mapping[str, Any], *, school_id: str) -> Incoming | None:

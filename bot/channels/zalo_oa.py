@@ -182,12 +182,16 @@ def signature(raw_body: bytes, *, first: str, timestamp: str, key: str) -> str:
     return digest.hexdigest()
 
 
+def _obj(value: object) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: events come from outside."""
+    return value if isinstance(value, dict) else {}
+
+
 def event_key(event: Mapping[str, Any]) -> str:
-    message = event.get("message") if isinstance(event.get("message"), dict) else {}
-    msg_id = (message or {}).get("msg_id")
+    msg_id = _obj(event.get("message")).get("msg_id")
     if msg_id:
         return f"msg|{msg_id}"
-    who = (event.get("follower") or event.get("sender") or {}).get("id", "")
+    who = (_obj(event.get("follower")) or _obj(event.get("sender"))).get("id", "")
     return f"{event.get('event_name')}|{who}|{event.get('timestamp')}"
 
 
@@ -258,7 +262,7 @@ class ZaloOaChannel:
             return False
         name = event.get("event_name")
         if name in ("follow", "unfollow"):
-            follower = str((event.get("follower") or {}).get("id", ""))
+            follower = str(_obj(event.get("follower")).get("id", ""))
             self.followers[follower] = name == "follow"
             log.info("Zalo OA %s event", name)
             return False
