@@ -1,7 +1,8 @@
 """Per-user flood control at the edge of every turn (issue 13.8: 40 messages in a second got
 40 replies). A token bucket per chat user: ``burst`` messages at once, then ``per_second``.
-The first message over the limit gets one polite line; the rest are dropped without a
-database read, so other chats stay fast while one floods. Buckets of users who went quiet
+The first message over the limit gets one polite line (one per flood: the next only after
+the bucket has filled up again); the rest are dropped without a database read, so other
+chats stay fast while one floods. Buckets of users who went quiet
 are forgotten, so memory stays bounded."""
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ class Throttle:
             bucket = self._buckets[user] = _Bucket(tokens=self._burst, at=now)
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.at) * self._rate)
         bucket.at = now
+        if bucket.tokens >= self._burst:
+            bucket.noticed = False  # quiet long enough: a new flood gets a new notice
         if bucket.tokens >= 1:
             bucket.tokens -= 1
-            bucket.noticed = False
             return Verdict.GO
         if bucket.noticed:
             return Verdict.DROP

@@ -4,6 +4,7 @@ once meanwhile."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,15 +41,17 @@ def test_one_chat_flooding_gets_one_notice_and_others_stay_fast(
 ) -> None:
     flooder, other = 7001, 7002
     bot.start(LIENLAC_THROTTLE__BURST=str(BURST))
+    began = time.monotonic()
     for i in range(40):
         api.inject_message(flooder, f"/help {i}")
-    began = time.monotonic()
     say(api, other, "/start", "Xin chào")
     assert time.monotonic() - began < 5
     api.wait_for(flooder, "nhắn nhanh quá", 10)
     time.sleep(1.5)
+    elapsed = time.monotonic() - began
     answers = api.sent(flooder)
-    assert len(answers) <= BURST + 2  # the burst, one refill, and the one notice
+    # the burst, one a second while the 40 are read (a loaded machine reads slowly), the notice
+    assert len(answers) <= BURST + math.ceil(elapsed) + 1, (len(answers), elapsed)
     assert sum("nhắn nhanh quá" in str(a.get("text")) for a in answers) == 1
     # After a pause the chat is answered again.
     time.sleep(2)

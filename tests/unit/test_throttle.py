@@ -18,8 +18,10 @@ def test_burst_then_one_notice_then_silence_then_refill() -> None:
     assert got == [Verdict.GO] * 3 + [Verdict.NOTICE, Verdict.DROP, Verdict.DROP]
     assert throttle.check("b") is Verdict.GO  # another user is not slowed
     clock.now += 1.0
-    assert throttle.check("a") is Verdict.GO
-    assert throttle.check("a") is Verdict.NOTICE  # a new round gets one notice again
+    assert throttle.check("a") is Verdict.GO  # one a second trickles through
+    assert throttle.check("a") is Verdict.DROP  # the same flood: no second notice
+    clock.now += 3.0  # quiet until the bucket is full
+    assert [throttle.check("a") for _ in range(4)] == [Verdict.GO] * 3 + [Verdict.NOTICE]
 
 
 def test_memory_stays_bounded() -> None:
