@@ -104,3 +104,19 @@ class BotProcess:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
+
+
+def link_in_terminal(bot: BotProcess, code: str, choices: tuple[str, ...]) -> None:
+    """Type a student or staff code, the numbered ``choices`` (phone, consent), then the code
+    the simulated SMS shows: the chat is linked."""
+    import re
+
+    bot.type(code)
+    for choice in choices:
+        bot.read_until("Gõ số để chọn")
+        bot.type(choice)
+    sms = bot.read_until("SMS giả lập")
+    otp = re.search(r"\b(\d{6})\b", sms.splitlines()[-1])
+    assert otp, sms
+    bot.type(otp.group(1))
+    bot.read_until("Liên kết thành công")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from storage.migrate import head_revision
-from tests.e2e.process import ROOT, BotProcess
+from tests.e2e.process import ROOT, BotProcess, link_in_terminal
 
 
 def test_a_new_user_links_and_reads_the_term_average(tmp_path: Path) -> None:
@@ -145,16 +145,8 @@ def test_leave_request_between_two_terminals(tmp_path: Path) -> None:
         parent.read_until("/quit")
         teacher = BotProcess("run", "--user", "co-hoa", env=env)
         teacher.read_until("/quit")
-        for bot, code, choices in ((parent, "HS6A01", ("1", "1")), (teacher, "GV001", ("1",))):
-            bot.type(code)
-            for choice in choices:
-                bot.read_until("Gõ số để chọn")
-                bot.type(choice)
-            sms = bot.read_until("SMS giả lập")
-            otp = re.search(r"\b(\d{6})\b", sms.splitlines()[-1])
-            assert otp, sms
-            bot.type(otp.group(1))
-            bot.read_until("Liên kết thành công")
+        link_in_terminal(parent, "HS6A01", ("1", "1"))
+        link_in_terminal(teacher, "GV001", ("1",))
         parent.type(f"xin nghỉ cho cháu {day:%d/%m} cả ngày vì ốm")
         parent.read_until("Gửi đơn")
         parent.type("gửi")
@@ -228,16 +220,8 @@ def test_control_and_bidi_characters_never_reach_a_person_or_the_database(
         parent.read_until("/quit")
         teacher = BotProcess("run", "--user", "co-hoa", env=env)
         teacher.read_until("/quit")
-        for bot, code, choices in ((parent, "HS6A01", ("1", "1")), (teacher, "GV001", ("1",))):
-            bot.type(code)
-            for choice in choices:
-                bot.read_until("Gõ số để chọn")
-                bot.type(choice)
-            sms = bot.read_until("SMS giả lập")
-            otp = re.search(r"\b(\d{6})\b", sms.splitlines()[-1])
-            assert otp, sms
-            bot.type(otp.group(1))
-            bot.read_until("Liên kết thành công")
+        link_in_terminal(parent, "HS6A01", ("1", "1"))
+        link_in_terminal(teacher, "GV001", ("1",))
         parent.type(f"xin nghỉ cho cháu {day:%d/%m} cả ngày vì ốm\x00\x07 sốt\u202e cao")
         parent.read_until("Gửi đơn")
         parent.type("gửi")
@@ -284,13 +268,7 @@ def test_a_teacher_asking_about_a_pupil_gets_that_pupil_not_a_namesake(tmp_path:
     teacher = BotProcess("run", "--user", "co-hoa", env={"LIENLAC_DATA_DIR": str(tmp_path)})
     try:
         teacher.read_until("/quit")
-        teacher.type("GV001")
-        teacher.read_until("Gõ số để chọn")
-        teacher.type("1")
-        otp = re.search(r"\b(\d{6})\b", teacher.read_until("SMS giả lập").splitlines()[-1])
-        assert otp
-        teacher.type(otp.group(1))
-        teacher.read_until("Liên kết thành công")
+        link_in_terminal(teacher, "GV001", ("1",))
         teacher.type("số buổi nghỉ của Phạm Quang Huy")
         answer = teacher.read_until("gõ tên học sinh")
         assert "Đỗ Gia Huy" not in answer
