@@ -6,6 +6,7 @@ returns an ``App`` whose ``aclose()`` releases it all.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -81,7 +82,6 @@ async def build_backends(
 ) -> BuiltBackends:
     """Every school's backend, built through its manifest (``lienlac.backends``). Config
     files are validated before anything is built; a wrong one raises ``ConfigError``."""
-    import datetime as dt
 
     from bot.backends.base import BackendDeps
     from bot.backends.cached import CachedBackend
@@ -147,7 +147,6 @@ class App:
 
     async def metrics(self) -> bytes:
         """The Prometheus text for ``/metrics``: outbox queues and leave requests."""
-        import datetime as dt
 
         from bot.stats import collect_stats, outbox_metrics
         from storage.stats import absence_stats, otp_stats
@@ -180,7 +179,9 @@ class App:
             worker_id=worker_id,
             limits=limits,
             poll_interval=poll_interval,
+            lease=dt.timedelta(seconds=self.settings.outbox.lease_seconds),
             quiet_hours=(self.services.quiet_start, self.services.quiet_end),
+            resent_note=lambda locale: self.services.catalog.t(locale, "outbox.resent"),
         )
         self.router.after_commit.append(relay.wake)
         return relay
@@ -194,7 +195,6 @@ class App:
 
 
 def otp_policy(settings: Settings) -> OtpPolicy:
-    import datetime as dt
 
     o = settings.otp
     return OtpPolicy(
@@ -215,7 +215,6 @@ def otp_policy(settings: Settings) -> OtpPolicy:
 
 
 def absence_policy(a: AbsenceSettings) -> AbsencePolicy:
-    import datetime as dt
 
     return AbsencePolicy(
         max_days=a.max_days,
@@ -334,7 +333,6 @@ async def build_app(
 def build_scheduler(app: App, *, wake: Callable[[], None] | None = None) -> DigestScheduler:
     """The digest scheduler for the configured school; ``wake`` nudges the outbox relay.
     The caller starts it inside the event loop and shuts it down before ``app.aclose()``."""
-    import datetime as dt
 
     from bot.notifications import DigestPolicy, Notifier
     from bot.scheduler import DigestScheduler
@@ -413,7 +411,6 @@ def zns_token_source(
     """The OA access token for ZNS: from the school's OA token store when its OA is
     configured (the same rotating pair as its OA channel), else the static
     ``LIENLAC_OTP__ZNS__ACCESS_TOKEN``."""
-    import datetime as dt
 
     from bot.oa_tokens import OaTokenManager, TokenRefreshFailed
 

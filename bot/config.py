@@ -269,6 +269,14 @@ class ThrottleSettings(BaseModel):
     per_second: float = Field(default=1.0, gt=0)
 
 
+class OutboxSettings(BaseModel):
+    """The relay that sends messages to people other than the one who wrote."""
+
+    # How long a worker holds a bot and the rows it claimed. A worker that dies is replaced,
+    # and a message it was sending is resent (labelled as a possible repeat), after this.
+    lease_seconds: float = Field(default=60.0, ge=4.0, le=600.0)
+
+
 class WebhookSettings(BaseModel):
     listen: str = "127.0.0.1:8080"
     public_url: str | None = None
@@ -405,6 +413,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     metrics: MetricsSettings = MetricsSettings()
     throttle: ThrottleSettings = ThrottleSettings()
+    outbox: OutboxSettings = OutboxSettings()
     absence: AbsenceSettings = AbsenceSettings()
     digest: DigestSettings = DigestSettings()
     backend: BackendSettings = BackendSettings()

@@ -102,6 +102,7 @@ async def _queue_alert(
             dedupe_key=key,
             urgent=True,
             expires_at=now + ALERT_TTL,
+            locale=locale,
         ),
         now=now,
     )
@@ -418,6 +419,7 @@ class Notifier:
                         text=digest.text,
                         dedupe_key=candidate.key,
                         expires_at=candidate.period.slot + DIGEST_TTL,
+                        locale=locale,
                     ),
                     now=now,
                 )

@@ -48,11 +48,20 @@ Delivery guarantee, honestly
     ``sent`` only after ``deliver`` returned, and that mark is committed on its own, before the
     next row is sent. ``mark_sent`` succeeds only while the row is still leased by this worker.
 
+    Just before ``deliver`` the row is marked ``sending`` (``mark_sending``, its own commit);
+    every outcome clears the mark, and no worker claims a marked row. A row still marked once
+    its lease lapsed was inside the platform call when its worker died: ``settle_in_doubt``
+    (first pass of every worker, then every few seconds) makes it claimable again with
+    ``in_doubt`` set, and its next delivery starts with ``resent_note`` in the recipient's
+    language ("sent again, ignore it if you already have it"). A possible repeat is labelled
+    rather than risking a loss; ``stats`` counts these rows.
+
     What remains is at-least-once at the transport, in these windows:
 
     * the process dies (``kill -9``, power loss) or the database becomes unreachable after the
       platform accepted a message but before its ``sent`` mark committed: at most one row per
-      bot the worker was sending for. After the lease lapses it is sent again;
+      bot the worker was sending for, known as in doubt. After the lease lapses it is sent
+      again, labelled;
     * a ``deliver`` that raised a retryable error although the platform had accepted the
       message (a timeout while waiting for the answer): the row is retried;
     * a ``deliver`` call that outlives the safety margin (a sender without a timeout, a frozen
@@ -245,6 +254,8 @@ class ClaimedMessage:
     next_attempt_at: dt.datetime
     expires_at: dt.datetime | None
     lease_until: dt.datetime
+    in_doubt: bool = False  # a worker died while sending it: this may be a repeat
+    locale: str = "vi"  # the recipient's language when it was queued
 
     @property
     def bot(self) -> BotKey:
@@ -263,6 +274,7 @@ class SchoolQueueStats:
     failed: int
     expired: int
     oldest_pending_seconds: float  # age of the oldest pending row; 0.0 when none
+    in_doubt: int = 0  # rows whose worker died while sending them: possible repeats
 
 
 class OutboxStore(Protocol):
@@ -313,7 +325,17 @@ class OutboxStore(Protocol):
         ``next_attempt_at`` first, skipping ids in ``exclude``."""
         ...
 
+    async def mark_sending(self, message_id: int, *, worker_id: str, now: dt.datetime) -> bool:
+        """Committed just before the platform call: from now until the outcome is marked, the
+        row is in flight and no worker claims it."""
+        ...
+
     async def mark_sent(self, message_id: int, *, worker_id: str, now: dt.datetime) -> bool: ...
+
+    async def settle_in_doubt(self, now: dt.datetime) -> int:
+        """Rows still in flight whose lease lapsed (their worker died mid-call) become
+        claimable again, flagged ``in_doubt``; how many."""
+        ...
 
     async def reschedule(
         self,
@@ -417,6 +439,7 @@ class OutboxRelay:
         concurrency: int = 4,
         poll_interval: float = 1.0,
         max_wait: float = 2.0,
+        resent_note: Callable[[str], str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -443,6 +466,7 @@ class OutboxRelay:
         self._gate = asyncio.Semaphore(concurrency)
         self._poll = poll_interval
         self._max_wait = max_wait
+        self._resent_note = resent_note
         self._monotonic = monotonic
         self._sleep = sleep
         self._rng = rng or random.Random()  # jitter, not secrets
@@ -466,7 +490,14 @@ class OutboxRelay:
         rescheduled after an attempt); rows only put back for later do not count."""
         now = self._clock.now()
         handled = 0
-        if self._next_expiry is None or now >= self._next_expiry:
+        if self._next_expiry is None or now >= self._next_expiry:  # also on the first pass
+            settled = await self._store.settle_in_doubt(now)
+            if settled:
+                log.warning(
+                    "outbox: %d message(s) were in flight when a worker stopped; "
+                    "they go out again, labelled as a possible repeat",
+                    settled,
+                )
             handled += await self._store.expire_due(now)
             self._next_expiry = now + min(self._lease, dt.timedelta(seconds=5))
         await self._refresh_bots(now)
@@ -766,13 +797,16 @@ class OutboxRelay:
         if chat_bucket is not None:
             chat_bucket.take()
         sender = self._senders[bot.channel]
+        if not await self._store.mark_sending(message.id, worker_id=wid, now=now):
+            log.info("outbox: row %d passed to another worker before sending", message.id)
+            return 0, True
         try:
-            if isinstance(sender, IdempotentSender):
+            if isinstance(sender, IdempotentSender):  # the receiving side drops a repeat
                 await sender.deliver_idempotent(
                     message.idempotency_key, message.recipient, message.text, message.buttons
                 )
             else:
-                await sender.deliver(message.recipient, message.text, message.buttons)
+                await sender.deliver(message.recipient, self._text_of(message), message.buttons)
         except DeliveryRetryLater as exc:
             after = self._clock.now()
             if exc.after_seconds is not None:
@@ -814,6 +848,11 @@ class OutboxRelay:
                 "outbox: row %d was sent after its lease passed to another worker", message.id
             )
         return 1, True
+
+    def _text_of(self, message: ClaimedMessage) -> str:
+        if not message.in_doubt or self._resent_note is None:
+            return message.text
+        return f"{self._resent_note(message.locale)}\n{message.text}"
 
     async def _retry_or_fail(self, message: ClaimedMessage, reason: str, now: dt.datetime) -> None:
         attempts = message.attempts + 1

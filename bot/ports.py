@@ -355,6 +355,7 @@ class OutgoingMessage:
     urgent: bool = False  # may go out in quiet hours
     not_before: dt.datetime | None = None
     expires_at: dt.datetime | None = None
+    locale: str = "vi"  # the recipient's language (for the relay's own words, if any)
 
 
 class OutboxRepo(Protocol):

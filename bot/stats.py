@@ -112,13 +112,23 @@ def format_age(seconds: float) -> str:
 
 def format_stats(rows: Sequence[SchoolQueueStats]) -> str:
     """A small fixed-width table, one line per school, and a total line when several."""
-    header = ("school", "pending", "sent", "failed", "expired", "oldest pending")
+    header = ("school", "pending", "sent", "failed", "expired", "in doubt", "oldest pending")
     lines: list[tuple[str, ...]] = [header]
     for r in rows:
         age = format_age(r.oldest_pending_seconds) if r.pending else "-"
-        lines.append((r.school_id, str(r.pending), str(r.sent), str(r.failed), str(r.expired), age))
+        lines.append(
+            (
+                r.school_id,
+                str(r.pending),
+                str(r.sent),
+                str(r.failed),
+                str(r.expired),
+                str(r.in_doubt),
+                age,
+            )
+        )
     if not rows:
-        lines.append(("(no messages)", "0", "0", "0", "0", "-"))
+        lines.append(("(no messages)", "0", "0", "0", "0", "0", "-"))
     elif len(rows) > 1:
         oldest = max((r.oldest_pending_seconds for r in rows if r.pending), default=0.0)
         pending = sum(r.pending for r in rows)
@@ -129,6 +139,7 @@ def format_stats(rows: Sequence[SchoolQueueStats]) -> str:
                 str(sum(r.sent for r in rows)),
                 str(sum(r.failed for r in rows)),
                 str(sum(r.expired for r in rows)),
+                str(sum(r.in_doubt for r in rows)),
                 format_age(oldest) if pending else "-",
             )
         )
@@ -172,6 +183,12 @@ def outbox_metrics(
         "expired": Gauge(
             "lienlac_outbox_expired_total",
             "Outbox messages that expired unsent",
+            ["school"],
+            registry=registry,
+        ),
+        "in_doubt": Gauge(
+            "lienlac_outbox_in_doubt_total",
+            "Outbox messages in flight when their worker died, resent as a possible repeat",
             ["school"],
             registry=registry,
         ),
@@ -240,5 +257,6 @@ def outbox_metrics(
         gauges["sent"].labels(school=r.school_id).set(r.sent)
         gauges["failed"].labels(school=r.school_id).set(r.failed)
         gauges["expired"].labels(school=r.school_id).set(r.expired)
+        gauges["in_doubt"].labels(school=r.school_id).set(r.in_doubt)
         gauges["oldest"].labels(school=r.school_id).set(r.oldest_pending_seconds)
     return generate_latest(registry)

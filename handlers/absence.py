@@ -166,6 +166,7 @@ async def _enqueue(
     kind: str,
     text: str,
     dedupe: str,
+    locale: str,
     actions: Sequence[tuple[str, str]] = (),
     urgent: bool = False,
 ) -> bool:
@@ -187,6 +188,7 @@ async def _enqueue(
             buttons=buttons,
             urgent=urgent,
             expires_at=desk.now + dt.timedelta(days=7),
+            locale=locale,
         ),
         now=desk.now,
     )
@@ -238,6 +240,7 @@ async def notify_deciders(
                     (desk.t(locale, "button.reject"), f"{PREFIX}no:{request.id}"),
                 ),
                 urgent=True,  # the parent waits for it; a teacher on a school night is fine
+                locale=locale,
             )
             sent += int(queued)
     return sent
@@ -267,6 +270,7 @@ async def notify_parent(
         text=text,
         dedupe=f"absence.{what}:{request.school_id}:{request.id}",
         urgent=what in {"approved", "rejected"},
+        locale=locale,
     )
 
 
@@ -286,6 +290,7 @@ async def notify_teachers(
                 kind=key,
                 text=desk.t(locale, key, id=request.id, child=child_label(student)),
                 dedupe=f"{key}:{request.school_id}:{request.id}:{link.key.channel}:{link.key.user_id}",
+                locale=locale,
             )
 
 
@@ -314,6 +319,7 @@ async def warn_thresholds(desk: Desk, student: Student, before: int, after: int)
                     f"absence.threshold:{desk.school_id}:{student.id}:{threshold}:"
                     f"{link.key.channel}:{link.key.user_id}"
                 ),
+                locale=locale,
             )
 
 

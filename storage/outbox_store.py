@@ -193,6 +193,7 @@ class SqlOutboxStore:
                 M.status == "pending",
                 M.next_attempt_at <= now,
                 _lease_free(now),
+                M.sending_at.is_(None),  # in flight, or in doubt until settle_in_doubt runs
             )
             .order_by(M.next_attempt_at, M.id)
             .limit(limit)
@@ -212,7 +213,12 @@ class SqlOutboxStore:
             chosen = candidates
         stmt = (
             update(M)
-            .where(M.id.in_(chosen), M.status == "pending", _lease_free(now))
+            .where(
+                M.id.in_(chosen),
+                M.status == "pending",
+                _lease_free(now),
+                M.sending_at.is_(None),
+            )
             .values(lease_until=lease_until, leased_by=worker_id)
             .returning(
                 M.id,
@@ -228,6 +234,7 @@ class SqlOutboxStore:
                 M.next_attempt_at,
                 M.expires_at,
                 M.lease_until,
+                M.in_doubt,
             )
         )
         async with self._engine.begin() as conn:
@@ -247,19 +254,42 @@ class SqlOutboxStore:
                 next_attempt_at=r.next_attempt_at,
                 expires_at=r.expires_at,
                 lease_until=r.lease_until,
+                in_doubt=bool(r.in_doubt),
+                locale=str((r.payload or {}).get("locale") or "vi"),
             )
             for r in rows
         ]
         claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
         return claimed
 
+    async def mark_sending(self, message_id: int, *, worker_id: str, now: dt.datetime) -> bool:
+        return await self._change(
+            update(M).where(*_mine(message_id, worker_id)).values(sending_at=now)
+        )
+
     async def mark_sent(self, message_id: int, *, worker_id: str, now: dt.datetime) -> bool:
         # leased_by stays: it records which worker sent the row.
         return await self._change(
             update(M)
             .where(*_mine(message_id, worker_id))
-            .values(status="sent", sent_at=now, lease_until=None)
+            .values(status="sent", sent_at=now, lease_until=None, sending_at=None)
         )
+
+    async def settle_in_doubt(self, now: dt.datetime) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(M)
+                .where(M.status == "pending", M.sending_at.is_not(None), _lease_free(now))
+                .values(
+                    sending_at=None,
+                    in_doubt=True,
+                    lease_until=None,
+                    leased_by=None,
+                    next_attempt_at=now,
+                    last_error="in doubt: its worker stopped while sending it",
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def reschedule(
         self,
@@ -279,6 +309,7 @@ class SqlOutboxStore:
                 last_error=error[:200],
                 lease_until=None,
                 leased_by=None,
+                sending_at=None,
             )
         )
 
@@ -312,7 +343,9 @@ class SqlOutboxStore:
                 await conn.execute(
                     update(M)
                     .where(*_mine(message_id, worker_id))
-                    .values(status="failed", last_error=reason[:200], lease_until=None)
+                    .values(
+                        status="failed", last_error=reason[:200], lease_until=None, sending_at=None
+                    )
                     .returning(M.school_id, M.channel, M.user_id)
                 )
             ).first()
@@ -335,7 +368,7 @@ class SqlOutboxStore:
         return await self._change(
             update(M)
             .where(*_mine(message_id, worker_id))
-            .values(status="expired", lease_until=None)
+            .values(status="expired", lease_until=None, sending_at=None)
         )
 
     async def expire_due(self, now: dt.datetime) -> int:
@@ -347,6 +380,7 @@ class SqlOutboxStore:
                     M.expires_at.is_not(None),
                     M.expires_at <= now,
                     _lease_free(now),
+                    M.sending_at.is_(None),
                 )
                 .values(status="expired", lease_until=None, leased_by=None)
             )
@@ -356,9 +390,13 @@ class SqlOutboxStore:
         stmt = select(M.school_id, M.status, func.count(), func.min(M.created_at)).group_by(
             M.school_id, M.status
         )
+        doubts = select(M.school_id, func.count()).where(M.in_doubt.is_(True)).group_by(M.school_id)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
+            in_doubt = {school: int(n) for school, n in (await conn.execute(doubts)).all()}
         per: dict[str, dict[str, Any]] = {}
+        for school in in_doubt:
+            per.setdefault(school, {"oldest": None})
         for school, status, count, oldest in rows:
             entry = per.setdefault(school, {"oldest": None})
             entry[status] = int(count)
@@ -377,6 +415,7 @@ class SqlOutboxStore:
                     failed=entry.get("failed", 0),
                     expired=entry.get("expired", 0),
                     oldest_pending_seconds=age,
+                    in_doubt=in_doubt.get(school, 0),
                 )
             )
         return out

@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -394,7 +395,8 @@ class HomeroomSubstitute(Base):
 
 class OutboxMessage(Base):
     """One message to someone other than the person who just wrote, written in the same
-    transaction as the change that caused it, and delivered by the relay exactly once."""
+    transaction as the change that caused it, and delivered by the relay: once, except that a
+    row in flight when its worker died may go out a second time, labelled (``bot.outbox``)."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (
@@ -422,6 +424,11 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
     last_error: Mapped[str] = mapped_column(String(200), default="")
+    # Set (and committed) just before the platform call, cleared with the outcome. A row
+    # still marked once its lease lapsed was in flight when its worker died: in doubt.
+    sending_at: Mapped[dt.datetime | None]
+    # Was in doubt once: its next delivery is labelled as a possible repeat; kept for stats.
+    in_doubt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # --- outbox relay: one sender per bot across workers ------------------------------------

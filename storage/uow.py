@@ -474,6 +474,7 @@ class SqlOutboxRepo:
                 "buttons": [
                     [{"label": b.label, "token": b.token} for b in row] for row in message.buttons
                 ],
+                "locale": message.locale,
             },
             "dedupe_key": message.dedupe_key[:200],
             "urgent": message.urgent,

@@ -768,6 +768,67 @@ def test_leave_request_parent_asks_teacher_approves_in_chat(
     bot.assert_clean()
 
 
+def test_kill_9_while_the_teachers_card_is_on_its_way(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """Issue 13.10. Telegram takes the teacher's card but is slow to answer, and the bot is
+    killed (-9) inside that call. After the restart the card comes once more, labelled as a
+    possible repeat, and works; nothing else is repeated, and ``stats`` counts it in doubt."""
+    parent, teacher = 4101, 4102
+    lease = "4"  # seconds until a dead process's messages are taken over
+    bot.start(LIENLAC_OUTBOX__LEASE_SECONDS=lease)
+    link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
+    say(api, teacher, "GV001", "Điều khoản")
+    sent_before = len(sms.sent)
+    press(api, teacher, "Đồng ý", "Đã gửi mã")
+    say(api, teacher, sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT), "giáo viên")
+
+    def calls_to_teacher() -> int:
+        return sum(
+            str(c.params.get("chat_id")) == str(teacher) for c in api.calls_to("sendMessage")
+        )
+
+    api.delay("sendMessage", 2.0, count=1, chat=teacher)  # accepted, answered late
+    before = calls_to_teacher()
+    day = _next_school_day()
+    say(api, parent, f"xin nghỉ cho cháu ngày {day:%d/%m} cả ngày vì ốm", "Gửi đơn")
+    press(api, parent, "Gửi đơn", "Đã gửi đơn #1")
+    api.wait_until(lambda: calls_to_teacher() > before, WAIT, what="the card's sendMessage")
+    bot.kill()  # SIGKILL inside the call
+    first = api.wait_for(teacher, "Đơn xin nghỉ #1", WAIT)  # Telegram did take it
+    assert "Gửi lại" not in first["text"]
+    parent_messages = len(api.sent(parent))
+
+    bot.start(LIENLAC_OUTBOX__LEASE_SECONDS=lease)
+    again = api.wait_for(teacher, "Gửi lại", WAIT + float(lease), after=len(api.sent(teacher)))
+    assert "Đơn xin nghỉ #1" in again["text"] and "Nguyễn Minh An (6A)" in again["text"]
+    assert {"✅ Duyệt", "❌ Từ chối"} <= set(labels(again))
+    press(api, teacher, "Duyệt", "Đã duyệt đơn #1")  # the repeat's buttons work
+    api.wait_for(parent, "được Nguyễn Thị", WAIT, after=parent_messages)
+    bot.stop()
+
+    cards = [m for m in api.sent(teacher) if "Đơn xin nghỉ #1" in str(m.get("text"))]
+    assert len(cards) == 2, cards  # the one in flight, once more; no other repeat
+    decisions = [m for m in api.sent(parent) if "được Nguyễn Thị" in str(m.get("text"))]
+    assert len(decisions) == 1, decisions
+    stats = subprocess.run(
+        [sys.executable, "run_bot.py", "stats"],
+        cwd=REPO,
+        env=bot.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stats.returncode == 0, stats.stderr
+    lines = stats.stdout.splitlines()
+    header = next(
+        i for i, line in enumerate(lines) if line.startswith("school") and "doubt" in line
+    )
+    demo = lines[header + 1]
+    assert demo.split()[5] == "1", stats.stdout  # school pending sent failed expired IN-DOUBT
+    bot.assert_clean()
+
+
 def test_two_schools_two_bots_in_one_process(
     tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway
 ) -> None:

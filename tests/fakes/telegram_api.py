@@ -181,6 +181,7 @@ class _Delay:
     token: str | None
     seconds: float
     remaining: int | None
+    chat: str | None = None  # only calls whose chat_id is this
 
 
 @dataclass
@@ -927,17 +928,27 @@ class FakeTelegramApi(LoopbackServer):
             )
 
     def delay(
-        self, method: str, seconds: float, *, count: int | None = None, token: str | None = None
+        self,
+        method: str,
+        seconds: float,
+        *,
+        count: int | None = None,
+        token: str | None = None,
+        chat: int | str | None = None,
     ) -> None:
-        """Hold answers to ``method`` (``"*"``: any) for ``seconds`` (next ``count`` calls, or
-        until changed; ``seconds=0`` removes the delay). Longer than the client's read timeout
-        makes PTB raise TimedOut."""
+        """Hold answers to ``method`` (``"*"``: any; only to ``chat`` if given) for
+        ``seconds`` (next ``count`` calls, or until changed; ``seconds=0`` removes the delay).
+        The call takes effect after the pause, as a platform that accepted a message but was
+        slow to answer. Longer than the client's read timeout makes PTB raise TimedOut."""
+        where = None if chat is None else str(chat)
         with self._lock:
             self._delays = [
-                d for d in self._delays if not (d.method == method.lower() and d.token == token)
+                d
+                for d in self._delays
+                if not (d.method == method.lower() and d.token == token and d.chat == where)
             ]
             if seconds > 0:
-                self._delays.append(_Delay(method.lower(), token, seconds, count))
+                self._delays.append(_Delay(method.lower(), token, seconds, count, where))
 
     def block_chat(self, chat_id: int | str, *, token: str | None = None) -> None:
         """The user blocked the bot (``token=None``: every bot): sends there answer 403."""
@@ -1204,7 +1215,7 @@ class FakeTelegramApi(LoopbackServer):
         if checked.errors:
             description = "Bad Request: " + "; ".join(checked.errors)
             return self._reject(record, _ApiError(400, description, violation=True))
-        pause = self._take_delay(token, method)
+        pause = self._take_delay(token, method, checked.params.get("chat_id"))
         if pause and self._closing is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), pause)
@@ -1248,10 +1259,14 @@ class FakeTelegramApi(LoopbackServer):
             f"{retry_after} (bot {bot.user['id']})"
         )
 
-    def _take_delay(self, token: str, method: str) -> float:
+    def _take_delay(self, token: str, method: str, chat: object) -> float:
         with self._lock:
             for item in self._delays:
-                if item.method in ("*", method.lower()) and item.token in (None, token):
+                if (
+                    item.method in ("*", method.lower())
+                    and item.token in (None, token)
+                    and item.chat in (None, str(chat))
+                ):
                     if item.remaining is not None:
                         item.remaining -= 1
                         if item.remaining <= 0:

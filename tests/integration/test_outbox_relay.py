@@ -408,6 +408,64 @@ async def test_a_dead_workers_rows_are_taken_over_after_the_lease_not_before(
     assert all(r.status == "sent" for r in (await h.rows()).values())
 
 
+async def test_a_row_in_flight_when_its_worker_died_goes_out_once_more_labelled(
+    h: Harness,
+) -> None:
+    """Issue 13.10. The dead worker had claimed five rows and was inside the platform call for
+    one of them (marked ``sending``). After the lease: the four it never started go out
+    plainly, once; the one in flight goes out once more with the resent label in the
+    recipient's language, and is counted as in doubt (a possible repeat), nowhere else."""
+    for n in range(5):
+        await h.enqueue(tg(str(720 + n)), f"m{n}")
+    bot = BotKey("telegram", "demo")
+    lease = dt.timedelta(seconds=30)
+    now = h.clock.now()
+    await h.store.acquire_bots([bot], worker_id="dead", now=now, until=now + lease)
+    claimed = await h.store.claim(bot, worker_id="dead", now=now, lease_until=now + lease, limit=50)
+    in_flight = next(m for m in claimed if m.text == "m2")
+    assert not in_flight.in_doubt and in_flight.locale == "vi"
+    assert await h.store.mark_sending(in_flight.id, worker_id="dead", now=now)
+    assert not await h.store.mark_sending(in_flight.id, worker_id="other", now=now)
+    # while its lease holds, a row in flight is nobody else's and does not expire
+    assert await h.store.settle_in_doubt(now + dt.timedelta(seconds=29)) == 0
+    relay = h.relay(
+        worker_id="alive", lease=lease, resent_note=lambda locale: f"[{locale}: resent]"
+    )
+    h.clock.advance(seconds=31)
+    await h.drain(relay)
+    assert sorted(h.sender.delivered()) == ["[vi: resent]\nm2", "m0", "m1", "m3", "m4"]
+    rows = await h.rows()
+    assert all(r.status == "sent" and r.sending_at is None for r in rows.values())
+    assert [t for t, r in rows.items() if r.in_doubt] == ["m2"]
+    assert "in doubt" in rows["m2"].last_error
+    stats = await collect_stats(h.store, now=h.clock.now())
+    assert [(s.school_id, s.sent, s.in_doubt) for s in stats] == [("demo", 5, 1)]
+    assert 'lienlac_outbox_in_doubt_total{school="demo"} 1.0' in outbox_metrics(stats).decode()
+    assert format_stats(stats).splitlines()[0].split()[5:7] == ["in", "doubt"]
+    # the dead worker's late outcome cannot overwrite the new one
+    assert not await h.store.mark_sent(in_flight.id, worker_id="dead", now=h.clock.now())
+
+
+async def test_every_outcome_clears_the_sending_mark(h: Harness) -> None:
+    """Sent, retried, failed: none of them leaves a row marked as in flight, so a crash
+    later never takes a finished row for one in doubt."""
+    for chat in ("731", "732", "733"):
+        await h.enqueue(tg(chat), f"to {chat}")
+    h.sender.script["732"] = [DeliveryRetryLater("502"), None]
+    h.sender.script["733"] = [DeliveryFailedPermanently("blocked", unreachable=False)]
+    relay = h.relay()
+    await relay.run_once()
+    rows = await h.rows()
+    assert {t: (r.status, r.sending_at) for t, r in rows.items()} == {
+        "to 731": ("sent", None),
+        "to 732": ("pending", None),
+        "to 733": ("failed", None),
+    }
+    await h.drain(relay)
+    assert not any(r.in_doubt for r in (await h.rows()).values())
+    assert h.sender.delivered() == ["to 731", "to 732"]  # never labelled: never in doubt
+
+
 async def test_a_lapsed_claim_is_not_marked_by_its_old_owner(h: Harness) -> None:
     await h.enqueue(tg("801"), "x")
     bot = BotKey("telegram", "demo")
@@ -618,8 +676,8 @@ async def test_stats_per_school(h: Harness) -> None:
         ),
     ]
     table = format_stats(got)
-    assert table.splitlines()[1].split() == ["demo", "2", "1", "1", "1", "4m00s"]
-    assert table.splitlines()[3].split() == ["total", "2", "2", "1", "1", "4m00s"]
+    assert table.splitlines()[1].split() == ["demo", "2", "1", "1", "1", "0", "4m00s"]
+    assert table.splitlines()[3].split() == ["total", "2", "2", "1", "1", "0", "4m00s"]
     metrics = outbox_metrics(got).decode()
     assert 'lienlac_outbox_pending{school="demo"} 2.0' in metrics
     assert 'lienlac_outbox_sent_total{school="other"} 1.0' in metrics
