@@ -22,7 +22,7 @@ from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
 from bot.messages import ConversationKey
-from bot.outbox import DEFAULT_LIMITS, UNLIMITED, OutboxRelay
+from bot.outbox import DEFAULT_LIMITS, UNLIMITED, OutboxRelay, SchoolHours
 from bot.ports import Clock, OtpSender, OutboundSender, SchoolBackend
 from bot.router import Router
 from bot.throttle import Throttle
@@ -181,6 +181,10 @@ class App:
             poll_interval=poll_interval,
             lease=dt.timedelta(seconds=self.settings.outbox.lease_seconds),
             quiet_hours=(self.services.quiet_start, self.services.quiet_end),
+            schools={
+                school_id: SchoolHours(p.timezone, p.quiet_start, p.quiet_end)
+                for school_id, p in self.services.profiles.items()
+            },
             resent_note=lambda locale: self.services.catalog.t(locale, "outbox.resent"),
         )
         self.router.after_commit.append(relay.wake)

@@ -402,10 +402,20 @@ def _clip(text: str) -> str:
     return text if len(text) <= REASON_MAX else text[: REASON_MAX - 1] + "…"
 
 
+@dataclass(frozen=True, slots=True)
+class SchoolHours:
+    """A school's clock as the relay needs it: its time zone and quiet hours (local)."""
+
+    timezone: str
+    quiet_start: dt.time
+    quiet_end: dt.time
+
+
 @dataclass(slots=True)
 class _BotState:
     lease: BotLease
     timezone: str = DEFAULT_TIMEZONE
+    quiet: tuple[dt.time, dt.time] | None = None
     paused_until: dt.datetime | None = None
     skip: dict[int, None] = field(default_factory=dict)  # rows ``accept`` refused (ordered set)
 
@@ -434,6 +444,7 @@ class OutboxRelay:
         backoff_base: float = 2.0,
         backoff_cap: float = 600.0,
         quiet_hours: tuple[dt.time, dt.time] | None = (DEFAULT_QUIET_START, DEFAULT_QUIET_END),
+        schools: Mapping[str, SchoolHours] | None = None,
         max_bots: int | None = None,
         bots_per_pass: int = 8,
         concurrency: int = 4,
@@ -460,7 +471,8 @@ class OutboxRelay:
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
-        self._quiet = quiet_hours
+        self._quiet = quiet_hours  # for schools not in ``schools``; None: no quiet hours
+        self._schools = dict(schools or {})
         self._max_bots = max_bots
         self._bots_per_pass = bots_per_pass
         self._gate = asyncio.Semaphore(concurrency)
@@ -596,8 +608,19 @@ class OutboxRelay:
         for bot, lease in held.items():
             state = self._owned.get(bot)
             if state is None:
-                tz = await self._store.school_timezone(bot.school_id) or DEFAULT_TIMEZONE
-                state = self._owned[bot] = _BotState(lease=lease, timezone=tz)
+                hours = self._schools.get(bot.school_id)
+                if hours is not None:  # the school's own profile: never another school's
+                    state = _BotState(
+                        lease=lease,
+                        timezone=hours.timezone,
+                        quiet=None
+                        if self._quiet is None
+                        else (hours.quiet_start, hours.quiet_end),
+                    )
+                else:
+                    tz = await self._store.school_timezone(bot.school_id) or DEFAULT_TIMEZONE
+                    state = _BotState(lease=lease, timezone=tz, quiet=self._quiet)
+                self._owned[bot] = state
             state.lease = lease
             if lease.paused_until is not None and (
                 state.paused_until is None or lease.paused_until > state.paused_until
@@ -711,10 +734,10 @@ class OutboxRelay:
     ) -> list[ClaimedMessage]:
         """In the school's quiet hours, give every non-urgent, unexpired row back at once,
         due when the quiet hours end (one statement, not one per row)."""
-        if self._quiet is None:
+        if state.quiet is None:
             return queue
         now = self._clock.now()
-        start, end = self._quiet
+        start, end = state.quiet
         at = next_send_time(now, tz=state.timezone, quiet_start=start, quiet_end=end)
         if at <= now:
             return queue
@@ -784,8 +807,8 @@ class OutboxRelay:
         if message.expires_at is not None and message.expires_at <= now:
             await self._store.mark_expired(message.id, worker_id=wid, now=now)
             return 1, True
-        if self._quiet is not None and not message.urgent:
-            start, end = self._quiet
+        if state.quiet is not None and not message.urgent:
+            start, end = state.quiet
             at = next_send_time(now, tz=state.timezone, quiet_start=start, quiet_end=end)
             if at > now:
                 await self._store.release([message.id], worker_id=wid, at=at)

@@ -9,11 +9,33 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from bot.bootstrap import App, build_app
 from bot.config import DatabaseSettings, Settings, ThrottleSettings
 from bot.messages import Button, ConversationKey, Incoming, Reply
+from storage.migrate import upgrade
+from storage.tables import School
 from tests.fakes.outbound import Delivered
 from tests.fakes.ports import FakeClock, RecordingOtpSender
+
+
+async def add_empty_school(database_url: str, school_id: str, *, name: str = "Trường khác") -> None:
+    """A second school served by the same process, with no pupils of its own."""
+    import datetime as dt
+
+    engine = create_async_engine(database_url)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(School).values(
+                    id=school_id, name=name, created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+                )
+            )
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager

@@ -26,9 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.bootstrap import App
 from bot.config import SchoolSettings
-from storage.migrate import upgrade
-from storage.tables import School
-from tests.chat import Chat, Postman, demo_app
+from tests.chat import Chat, Postman, add_empty_school, demo_app
 from tests.fakes.ports import FakeClock, RecordingOtpSender
 
 AN, AN_ID, AN_NAME = "HS6A01", "st-6a-01", "Nguyễn Minh An"  # 6A
@@ -72,19 +70,6 @@ async def app(
     schools = [SchoolSettings(id="demo"), SchoolSettings(id="other")]
     async with demo_app(database_url, tmp_path, clock, sms, schools=schools) as built:
         yield built
-
-
-async def add_empty_school(database_url: str, school_id: str) -> None:
-    """A second school served by the same process, with no pupils of its own."""
-    engine = create_async_engine(database_url)
-    try:
-        await upgrade(engine)
-        async with engine.begin() as conn:
-            await conn.execute(
-                sa.insert(School).values(id=school_id, name="Trường khác", created_at=T0)
-            )
-    finally:
-        await engine.dispose()
 
 
 async def forge(app: App, chat: Chat, action: str, clock: FakeClock) -> str:

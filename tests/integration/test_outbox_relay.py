@@ -13,6 +13,7 @@ import random
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -686,3 +687,64 @@ async def test_stats_per_school(h: Harness) -> None:
     assert 'lienlac_outbox_oldest_pending_seconds{school="demo"} 240.0' in metrics
     assert outbox_metrics(got) == metrics.encode()  # a fresh registry each time
     assert await collect_stats(SqlOutboxStore(h.engine), now=now) == got
+
+
+async def test_each_school_keeps_its_own_quiet_hours_and_time_zone(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Issue 14: ``App.build_relay`` gave every school the first school's quiet hours. Three
+    schools in one process at 14:30 UTC: the demo (Hà Nội, quiet from 21:00: it is 21:30
+    there), a late one (Hà Nội, quiet from 22:00) and one in Tokyo (quiet from 23:00: it is
+    23:30 there). Only the late school's parent is messaged now; the others in their own
+    morning."""
+    from bot.bootstrap import build_app
+    from bot.config import DatabaseSettings, SchoolSettings, Settings
+    from tests.chat import add_empty_school
+
+    for school in ("late", "east"):
+        await add_empty_school(database_url, school)
+    settings = Settings(
+        database=DatabaseSettings(url=database_url),
+        data_dir=tmp_path,
+        schools=[
+            SchoolSettings(id="demo"),
+            SchoolSettings(id="late", quiet_start=dt.time(22, 0), quiet_end=dt.time(6, 0)),
+            SchoolSettings(
+                id="east",
+                timezone="Asia/Tokyo",
+                quiet_start=dt.time(23, 0),
+                quiet_end=dt.time(7, 15),
+            ),
+        ],
+    )
+    clock = FakeClock(dt.datetime(2026, 11, 23, 14, 30, tzinfo=dt.UTC))
+    app = await build_app(settings, clock=clock)
+    try:
+        sender = RecordingSender(clock)
+        async with app.uow_factory() as u:
+            for school in ("demo", "late", "east"):
+                await u.outbox.enqueue(
+                    OutgoingMessage(
+                        recipient=tg("900", school=school),
+                        kind="digest",
+                        text=f"to {school}",
+                        dedupe_key=f"quiet:{school}",
+                    ),
+                    now=clock.now(),
+                )
+            await u.commit()
+        relay = app.build_relay({"telegram": sender})
+        await relay.run_once()
+        assert sender.delivered() == ["to late"]
+        async with session_factory(app.engine)() as s:
+            due = {
+                r.school_id: r.next_attempt_at.astimezone(dt.UTC)
+                for r in await s.scalars(select(OutboxMessage))
+                if r.status == "pending"
+            }
+        assert due == {
+            "demo": dt.datetime(2026, 11, 23, 23, 30, tzinfo=dt.UTC),  # 06:30 in Hà Nội
+            "east": dt.datetime(2026, 11, 23, 22, 15, tzinfo=dt.UTC),  # 07:15 in Tokyo
+        }
+    finally:
+        await app.aclose()
