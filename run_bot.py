@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
-
-    from bot.bootstrap import App
     from bot.config import SchoolConfig, Settings
 
 DESCRIPTION = """\
@@ -230,19 +227,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.domain.errors import BackendError
 
     if any(
-        school.zalo_bot.token is not None or school.zalo_oa.enabled
+        school.telegram.token is not None
+        or school.zalo_bot.token is not None
+        or school.zalo_oa.enabled
         for school in settings.school_configs()
     ):
-        return await _serve_channels(settings)
-    if any(school.telegram.token is not None for school in settings.school_configs()):
-        from bot.channels.telegram import serve
+        from bot.serve import serve
 
-        # With the console OTP provider the codes appear in this terminal (the demo).
-        telegram_app = await build_app(settings, console_write=lambda s: print(s, flush=True))
-        try:
-            return await serve(telegram_app, settings)
-        finally:
-            await telegram_app.aclose()
+        return await serve(settings)
     console: ConsoleChannel | None = None
 
     def write(line: str) -> None:
@@ -369,86 +361,6 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
         await engine.dispose()
     print(f"Recorded for {reached} linked parent(s).")
     return 0
-
-
-async def _zalo_background(app: App, settings: Settings, stop: asyncio.Event) -> int:
-    """The outbox relay for the Zalo channels, with this process's digest scheduler and
-    leave-request jobs (Telegram's relay runs beside it without them)."""
-    import httpx
-
-    from bot.background import run_background
-    from bot.channels.zalo_oa import outbound_senders
-
-    async with httpx.AsyncClient(timeout=10.0) as client:
-        try:
-            senders = await outbound_senders(app, settings, client)
-        except Exception as err:  # e.g. the OA token cannot be refreshed: say so, stop
-            logging.getLogger("run_bot").error(
-                "the Zalo senders could not start (%s); see the lines above", type(err).__name__
-            )
-            return 1
-        relay = app.build_relay(senders)
-        await run_background(app, relay, stop)
-    return 0
-
-
-async def _serve_channels(settings: Settings) -> int:
-    """Zalo Bot and/or Zalo OA (and Telegram when its token is set too) in one process, until
-    SIGTERM/SIGINT (a second signal cuts the drain short). The worst exit code wins."""
-    from bot.bootstrap import build_app
-
-    app = await build_app(settings, console_write=lambda s: print(s, flush=True))
-    loop = asyncio.get_running_loop()
-    stop, force = asyncio.Event(), asyncio.Event()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            force.set()
-        stop.set()
-
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, on_signal)
-    runs: list[Coroutine[Any, Any, int]] = []
-    schools = settings.school_configs()
-    if any(school.zalo_bot.token is not None for school in schools):
-        from bot.channels import zalo_bot
-
-        runs.append(zalo_bot.serve(app, settings, stop, force))
-    if any(school.zalo_oa.enabled for school in schools):
-        from bot.channels import zalo_oa
-
-        runs.append(zalo_oa.serve(app, settings, stop, force))
-    telegram_bots = {
-        school.id: school.telegram
-        for school in settings.school_configs()
-        if school.telegram.token is not None
-    }
-    if telegram_bots:
-        from bot.channels import telegram
-
-        tokens = [t.token.get_secret_value() for t in telegram_bots.values() if t.token]
-
-        async def run_telegram() -> int:
-            with telegram.token_redacted(*tokens):
-                return await telegram.serve_bots(
-                    app, settings, telegram_bots, stop, force, jobs=False
-                )
-
-        runs.append(run_telegram())
-    runs.append(_zalo_background(app, settings, stop))
-    try:
-        tasks: list[asyncio.Task[int]] = [asyncio.ensure_future(run) for run in runs]
-        # One channel failing at start stops the others: the operator sees one clear error.
-        for done in asyncio.as_completed(tasks):
-            if await done != 0:
-                stop.set()
-        codes: list[int] = [task.result() for task in tasks]
-        return max(codes)
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-        await app.aclose()
 
 
 async def _db_upgrade(settings: Settings) -> int:

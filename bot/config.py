@@ -167,12 +167,13 @@ class OtpSettings(BaseModel):
 
 class ZaloBotSettings(BaseModel):
     """A Zalo Bot Platform bot (``LIENLAC_ZALO_BOT__TOKEN``). Long polling by default; a
-    webhook when ``webhook_public_url`` is set (served on ``webhook_listen``)."""
+    webhook on the process's one webhook server when ``LIENLAC_WEBHOOK__PUBLIC_URL`` is set."""
 
     token: SecretStr | None = None
     api_base_url: str = "https://bot-api.zaloplatforms.com"
-    webhook_public_url: str | None = None  # public HTTPS base; the path is /zalo-bot/<school>
-    webhook_listen: str = "127.0.0.1:8081"
+    # Deprecated (one release): use LIENLAC_WEBHOOK__PUBLIC_URL / LIENLAC_WEBHOOK__LISTEN.
+    webhook_public_url: str | None = None  # this bot's own public base: /zalo-bot/<school>
+    webhook_listen: str | None = None  # an extra address for the one webhook server
     webhook_secret: SecretStr | None = None  # empty: derived from the installation secret
     poll_timeout_seconds: int = Field(default=30, ge=1, le=60)
 
@@ -204,7 +205,8 @@ class ZaloOaSettings(BaseModel):
     refresh_token: SecretStr | None = None
     api_base_url: str = "https://openapi.zalo.me"
     oauth_base_url: str = "https://oauth.zaloapp.com"
-    webhook_listen: str = "127.0.0.1:8082"  # serves POST /zalo-oa/<school>
+    # Deprecated (one release): POST /zalo-oa/<school> is on LIENLAC_WEBHOOK__LISTEN.
+    webhook_listen: str | None = None  # an extra address for the one webhook server
     verify_signature: bool = True
     signature_key: Literal["oa_secret", "app_secret"] = "oa_secret"
     signature_first: Literal["app_id", "oa_id"] = "app_id"
@@ -278,8 +280,18 @@ class OutboxSettings(BaseModel):
 
 
 class WebhookSettings(BaseModel):
-    listen: str = "127.0.0.1:8080"
-    public_url: str | None = None
+    """The process's one webhook server: ``POST /telegram/{school}``, ``/zalo-bot/{school}``,
+    ``/zalo-oa/{school}``, ``GET /healthz`` and ``/metrics``."""
+
+    listen: str = Field(
+        default="127.0.0.1:8080",
+        description="host:port of the one webhook server (all platforms, /healthz, /metrics)",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the public https base the platforms post to; when set, the bots register "
+        "their webhooks themselves and stop polling",
+    )
 
 
 class DigestSettings(BaseModel):

@@ -613,9 +613,7 @@ class OutboxRelay:
                     state = _BotState(
                         lease=lease,
                         timezone=hours.timezone,
-                        quiet=None
-                        if self._quiet is None
-                        else (hours.quiet_start, hours.quiet_end),
+                        quiet=None if self._quiet is None else (hours.quiet_start, hours.quiet_end),
                     )
                 else:
                     tz = await self._store.school_timezone(bot.school_id) or DEFAULT_TIMEZONE

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -46,16 +46,22 @@ class QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def running(app: ASGIApp, listen: str, *, what: str) -> AsyncIterator[bool]:
-    """Serve ``app`` on ``listen`` for the block. Yields True once it accepts connections,
-    False when it could not start (the reason is logged, naming ``what``)."""
-    host, port = parse_listen(listen)
-    try:
-        sock = bind(host, port)
-    except OSError as err:
-        log.error("the %s cannot listen on %s: %s", what, listen, err.strerror)
-        yield False
-        return
+async def running(app: ASGIApp, listen: str | Sequence[str], *, what: str) -> AsyncIterator[bool]:
+    """Serve ``app`` on ``listen`` (one address, or several for the same app) for the block.
+    Yields True once it accepts connections, False when it could not start (the reason is
+    logged, naming ``what``)."""
+    addresses = [listen] if isinstance(listen, str) else list(dict.fromkeys(listen))
+    socks: list[socket.socket] = []
+    for address in addresses:
+        host, port = parse_listen(address)
+        try:
+            socks.append(bind(host, port))
+        except OSError as err:
+            log.error("the %s cannot listen on %s: %s", what, address, err.strerror)
+            for sock in socks:
+                sock.close()
+            yield False
+            return
     server = QuietServer(
         uvicorn.Config(
             app,
@@ -66,7 +72,7 @@ async def running(app: ASGIApp, listen: str, *, what: str) -> AsyncIterator[bool
             timeout_graceful_shutdown=2,
         )
     )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    serving = asyncio.create_task(server.serve(sockets=socks))
     try:
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn's flag
             await asyncio.sleep(0.02)
@@ -80,4 +86,5 @@ async def running(app: ASGIApp, listen: str, *, what: str) -> AsyncIterator[bool
         if not serving.done():
             server.force_exit = True
             await asyncio.wait([serving], timeout=1.0)
-        sock.close()
+        for sock in socks:
+            sock.close()

@@ -11,17 +11,13 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from bot.channels.http_server import running
+from bot.channels.webhook import Endpoint, Hooks, webhook_app
 
 log = logging.getLogger(__name__)
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def metrics_endpoint(
@@ -45,23 +41,12 @@ def metrics_endpoint(
     return prometheus
 
 
-def ops_app(metrics: Endpoint) -> Starlette:
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ]
-    )
-
-
 async def serve_ops(
     metrics: Callable[[], Awaitable[bytes]], listen: str, stop: asyncio.Event, token: str | None
 ) -> None:
     """Serve until ``stop``. A busy port is logged, not fatal: the bot goes on without it."""
     endpoint = metrics_endpoint(metrics, token, public=False)
-    async with running(ops_app(endpoint), listen, what="metrics server") as up:
+    # the webhook server's app with no webhook on it: the same /healthz and /metrics
+    async with running(webhook_app(Hooks(), metrics=endpoint), listen, what="metrics server") as up:
         if up:
             await stop.wait()

@@ -10,7 +10,7 @@ concurrency and retries are ours, so that nothing that must survive a restart li
 * :class:`BotApi` performs every call with one retry policy (429, network errors, blocked).
 * :class:`TelegramChannel` receives updates (long polling or webhook), runs turns
   concurrently across conversations and in order within one, and sends the replies.
-* :func:`serve` is what ``run_bot.py`` calls when ``LIENLAC_TELEGRAM__TOKEN`` is set.
+* :class:`TelegramBots` runs every school's bot; ``bot.serve`` wires it into the process.
 
 The bot token is a secret: it is part of every Bot API URL, so no URL is ever logged, the
 ``httpx``/``telegram`` loggers are kept at WARNING, and a logging filter blanks the token
@@ -26,18 +26,14 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import signal
 import warnings
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from telegram import (
     Bot,
     BotCommand,
@@ -59,17 +55,11 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.channels.base import TELEGRAM, split_text
-from bot.channels.http_server import running
 from bot.channels.lanes import TurnLanes
-from bot.channels.ops_http import Endpoint, metrics_endpoint
-from bot.channels.webhook import Refused, parse_object, read_body
+from bot.channels.webhook import Endpoint, Hook, Hooks, RecentKeys, webhook_app
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.i18n import LOCALES, Catalog
 from bot.messages import Button, ConversationKey, Incoming, Reply
-
-if TYPE_CHECKING:
-    from bot.bootstrap import App
-    from bot.config import Settings, TelegramSettings
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +79,10 @@ TYPING_AFTER = 0.5  # show "typing…" when a turn takes longer than this
 TYPING_EVERY = 4.5  # Telegram shows the action for about 5 s
 MAX_CONCURRENT_TURNS = 32
 DRAIN_SECONDS = 6.0  # on SIGTERM: how long turns in flight may take to finish
-RECENT_UPDATE_IDS = 10_000  # duplicate update_id window, per school (see UpdateDeduper)
 RETRIES = 3  # per Bot API call, after the first attempt
 NETWORK_BACKOFF = (0.5, 1.0, 2.0)
 WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+WEBHOOK_PATH = "telegram"  # POST /telegram/{school} on the process's webhook server
 
 # Platform metadata for the "/" menu (setMyCommands). Not user dialog text, so it lives here
 # rather than in bot/locales: Telegram needs one list per language, and every command must be
@@ -406,28 +396,6 @@ class TelegramSender:
 # --- receiving updates and running turns -------------------------------------------------
 
 
-class UpdateDeduper:
-    """Recently seen ``update_id``s of one bot, so a redelivered update runs once.
-
-    Telegram repeats a webhook delivery it thinks failed. This window lives in process
-    memory: enough for one process per bot. With several webhook workers behind a load
-    balancer the answer is a table with a unique ``(school_id, update_id)`` key, inserted in
-    the turn's transaction.
-    """
-
-    def __init__(self, size: int = RECENT_UPDATE_IDS) -> None:
-        self._size = size
-        self._seen: OrderedDict[int, None] = OrderedDict()
-
-    def first_time(self, update_id: int) -> bool:
-        if update_id in self._seen:
-            return False
-        self._seen[update_id] = None
-        while len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-        return True
-
-
 class TelegramChannel:
     """Runs turns for one school's bot. Feed it parsed updates with :meth:`submit`."""
 
@@ -444,7 +412,7 @@ class TelegramChannel:
         if catalog is not None:
             notices.update(catalog.t(locale, key) for locale in LOCALES for key in NOTICE_KEYS)
         self._notices = frozenset(notices)
-        self._dedupe = UpdateDeduper()
+        self._dedupe = RecentKeys()
         self._lanes = TurnLanes(limit=MAX_CONCURRENT_TURNS, name="Telegram turn")
         # ``GET /metrics`` in webhook mode (behind LIENLAC_METRICS__TOKEN, see ops_http).
         self.metrics: Endpoint | None = None
@@ -476,7 +444,7 @@ class TelegramChannel:
     def submit(self, update: Update) -> bool:
         """Queue one update. Turns of one chat user run in arrival order, others in parallel.
         False for a duplicate ``update_id``."""
-        if not self._dedupe.first_time(update.update_id):
+        if not self._dedupe.first_time(str(update.update_id)):
             log.info("update %s seen before; dropped", update.update_id)
             return False
         self._lanes.submit(_lane(update), lambda: self.process(update))
@@ -582,13 +550,30 @@ class TelegramChannel:
 
     # -- webhook ---------------------------------------------------------------------------
 
+    def hook(self, secret: str) -> Hook:
+        """This bot's route on the process's webhook server (``/telegram/{school}``)."""
+
+        def receive(data: dict[str, Any]) -> Response:
+            try:
+                if not isinstance(data.get("update_id"), int):
+                    raise ValueError("not an update")
+                update = Update.de_json(data, self.api.bot)
+            except Exception:  # PTB's own parsing of a well-formed but odd update
+                return JSONResponse({"ok": False}, status_code=400)
+            self.submit(update)  # answered at once; the turn runs in the background
+            return JSONResponse({"ok": True})
+
+        return Hook(receive=receive, secret=(WEBHOOK_SECRET_HEADER, secret), error=_error)
+
     def webhook_app(self, secret: str) -> Starlette:
-        """This bot alone behind a webhook server (see :func:`webhook_app`)."""
-        return webhook_app({self.school_id: (self, secret)}, metrics=self.metrics)
+        """This bot alone on a webhook server (tests, and a single bot behind a proxy)."""
+        hooks = Hooks()
+        hooks.add(WEBHOOK_PATH, self.school_id, self.hook(secret))
+        return webhook_app(hooks, metrics=self.metrics)
 
     async def register_webhook(self, public_url: str, secret: str) -> bool:
         """setWebhook to ``{public_url}/telegram/{school}`` with the secret token."""
-        url = f"{public_url.rstrip('/')}/telegram/{self.school_id}"
+        url = f"{public_url.rstrip('/')}/{WEBHOOK_PATH}/{self.school_id}"
         try:
             registered = await self.api.call(
                 "setWebhook",
@@ -602,71 +587,8 @@ class TelegramChannel:
         return bool(registered)
 
 
-def webhook_app(
-    bots: Mapping[str, tuple[TelegramChannel, str]],
-    *,
-    metrics: Endpoint | None = None,
-) -> Starlette:
-    """One server for every school's bot: ``POST /telegram/{school}`` (with that bot's
-    secret header), ``GET /healthz`` and ``GET /metrics``."""
-
-    async def telegram(request: Request) -> Response:
-        found = bots.get(request.path_params["school"])
-        if found is None:
-            return JSONResponse({"ok": False}, status_code=404)
-        channel, secret = found
-        given = request.headers.get(WEBHOOK_SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, secret.encode()):
-            return JSONResponse({"ok": False}, status_code=401)
-        try:
-            data = parse_object(await read_body(request))
-        except Refused as refused:
-            return refused.response()
-        try:
-            if not isinstance(data.get("update_id"), int):
-                raise ValueError("not an update")
-            update = Update.de_json(data, channel.api.bot)
-        except Exception:  # PTB's own parsing of a well-formed but odd update
-            return JSONResponse({"ok": False}, status_code=400)
-        channel.submit(update)  # answered at once; the turn runs in the background
-        return JSONResponse({"ok": True})
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def prometheus(request: Request) -> Response:
-        if metrics is None:
-            return Response(status_code=404)
-        return await metrics(request)
-
-    return Starlette(
-        routes=[
-            Route("/telegram/{school}", telegram, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", prometheus, methods=["GET"]),
-        ]
-    )
-
-
-async def serve_webhooks(
-    bots: Mapping[str, tuple[TelegramChannel, str]],
-    stop: asyncio.Event,
-    *,
-    listen: str,
-    public_url: str,
-    metrics: Endpoint | None = None,
-) -> bool:
-    """Serve every bot's webhook on ``listen``, register each with Telegram, run until
-    ``stop``. False when the server cannot start or a webhook is refused."""
-    async with running(webhook_app(bots, metrics=metrics), listen, what="webhook server") as up:
-        if not up:
-            return False
-        for channel, secret in bots.values():
-            if not await channel.register_webhook(public_url, secret):
-                return False
-        log.info("webhooks registered for %d bot(s); serving", len(bots))
-        await stop.wait()
-        return True
+def _error(status: int) -> Response:
+    return JSONResponse({"ok": False}, status_code=status)
 
 
 def _lane(update: Update) -> tuple[int, int]:
@@ -693,93 +615,10 @@ def webhook_secret(installation_secret: bytes, *, school_id: str, token: str) ->
     return base64.urlsafe_b64encode(digest[:24]).decode()
 
 
-# --- keeping the token out of logs -------------------------------------------------------
+# --- every school's bot in one process ------------------------------------------------------
 
 
-class RedactSecrets(logging.Filter):
-    """Blanks secrets in a record's message and traceback text (install on handlers)."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = tuple(s for s in secrets if s)
-
-    def _clean(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[REDACTED]")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = str(record.msg)
-        cleaned = self._clean(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
-        if record.stack_info:
-            record.stack_info = self._clean(record.stack_info)
-        return True
-
-
-@contextlib.contextmanager
-def token_redacted(*tokens: str) -> Any:
-    redact = RedactSecrets([part for t in tokens for part in (t, t.split(":", 1)[-1])])
-    handlers = list(logging.getLogger().handlers)
-    for handler in handlers:
-        handler.addFilter(redact)
-    for name in ("httpx", "httpcore", "telegram"):  # they log URLs, which carry the token
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            handler.removeFilter(redact)
-
-
-# --- the process -------------------------------------------------------------------------
-
-
-async def serve(app: App, settings: Settings) -> int:
-    """Run every configured school's Telegram bot until SIGTERM/SIGINT; the exit code.
-
-    One bot per school with a token (``[[schools]]``, or the single ``LIENLAC_TELEGRAM__TOKEN``);
-    each bot only sees its own school's data. Long polling, or one webhook server for all
-    bots when ``LIENLAC_WEBHOOK__PUBLIC_URL`` is set. On a signal: stop taking updates, give
-    turns in flight up to :data:`DRAIN_SECONDS` (a second signal cuts that short), exit 0.
-    """
-    bots = {
-        school.id: school.telegram
-        for school in settings.school_configs()
-        if school.telegram.token is not None
-    }
-    assert bots, "serve() needs at least one school with a Telegram token"
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    force = asyncio.Event()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            force.set()
-        stop.set()
-
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, on_signal)
-    tokens = [t.token.get_secret_value() for t in bots.values() if t.token is not None]
-    try:
-        with token_redacted(*tokens):
-            return await serve_bots(app, settings, bots, stop, force)
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-
-
-def _bot(token: str, base: str) -> Bot:
+def make_bot(token: str, base: str) -> Bot:
     return Bot(
         token,
         base_url=f"{base}/bot",
@@ -797,84 +636,71 @@ def _bot(token: str, base: str) -> Bot:
     )
 
 
-async def serve_bots(
-    app: App,
-    settings: Settings,
-    bots: Mapping[str, TelegramSettings],
-    stop: asyncio.Event,
-    force: asyncio.Event,
-    *,
-    jobs: bool = True,
-) -> int:
-    """The bots until ``stop``. ``jobs=False`` when another channel of this process already
-    runs the digest scheduler and the leave-request jobs."""
-    from bot.background import run_background
+class TelegramBots:
+    """One bot per school (``{school id: (token, api base url)}``): their channels, the relay's
+    sender, and :meth:`run`, long polling or on the process's webhook server."""
 
-    made = {
-        school: _bot(t.token.get_secret_value(), t.api_base_url)
-        for school, t in bots.items()
-        if t.token is not None
-    }
-    channels = {
-        school: TelegramChannel(
-            BotApi(bot), app.router.handle, school_id=school, catalog=app.services.catalog
-        )
-        for school, bot in made.items()
-    }
-    token = settings.metrics.token
-    metrics = metrics_endpoint(
-        app.metrics, token.get_secret_value() if token else None, public=True
-    )
-    for channel in channels.values():
-        channel.metrics = metrics
-    background_stop = asyncio.Event()
-    relay = app.build_relay({CHANNEL: TelegramSender(made)})
-    background = asyncio.create_task(run_background(app, relay, background_stop, jobs=jobs))
-    try:
-        for school, channel in channels.items():
-            if not await channel.start():
-                log.error(
-                    "Telegram cannot be reached for school %s at LIENLAC_TELEGRAM__API_BASE_URL",
-                    school,
-                )
-                return 1
-        public_url = settings.webhook.public_url
-        if public_url:
-            hooks = {
-                school: (
-                    channel,
-                    webhook_secret(
-                        app.services.secret,
-                        school_id=school,
-                        token=made[school].token,
-                    ),
-                )
-                for school, channel in channels.items()
-            }
-            registered = await serve_webhooks(
-                hooks,
-                stop,
-                listen=settings.webhook.listen,
-                public_url=public_url,
-                metrics=metrics,
-            )
-            if not registered and not stop.is_set():
-                return 1
-        else:
-            for school, channel in channels.items():
-                log.info("Telegram bot @%s (%s): long polling", channel.bot_username, school)
-            await asyncio.gather(*(channel.poll(stop) for channel in channels.values()))
-    except InvalidToken:
-        stop.set()  # the other bots' polling ends too
-        log.error("Telegram refused a bot token: check LIENLAC_TELEGRAM__TOKEN / [[schools]]")
-        return 2
-    finally:
-        await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in channels.values()))
-        background_stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(background, DRAIN_SECONDS)
-        for bot in made.values():
+    def __init__(
+        self,
+        bots: Mapping[str, tuple[str, str]],
+        handle: Handle,
+        *,
+        catalog: Catalog,
+        metrics: Endpoint | None = None,
+    ) -> None:
+        self.tokens = {school: token for school, (token, _) in bots.items()}
+        self.bots = {school: make_bot(token, base) for school, (token, base) in bots.items()}
+        self.channels = {
+            school: TelegramChannel(BotApi(bot), handle, school_id=school, catalog=catalog)
+            for school, bot in self.bots.items()
+        }
+        for channel in self.channels.values():
+            channel.metrics = metrics
+        self.sender = TelegramSender(self.bots)
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        force: asyncio.Event,
+        *,
+        hooks: Hooks | None = None,
+        public_url: str | None = None,
+        secret_of: Callable[[str, str], str] | None = None,
+    ) -> int:
+        """Until ``stop``: 0, or 1 (Telegram unreachable, webhook refused), 2 (bad token).
+        With ``public_url`` (and the process's ``hooks``) each bot's route is added and its
+        webhook registered; otherwise each bot polls."""
+        try:
+            for school, channel in self.channels.items():
+                if not await channel.start():
+                    log.error(
+                        "Telegram cannot be reached for school %s at "
+                        "LIENLAC_TELEGRAM__API_BASE_URL",
+                        school,
+                    )
+                    return 1
+            if public_url and hooks is not None and secret_of is not None:
+                for school, channel in self.channels.items():
+                    secret = secret_of(school, self.tokens[school])
+                    hooks.add(WEBHOOK_PATH, school, channel.hook(secret))
+                    if not await channel.register_webhook(public_url, secret):
+                        return 1
+                log.info("Telegram webhooks registered for %d bot(s)", len(self.channels))
+                await stop.wait()
+            else:
+                for school, channel in self.channels.items():
+                    log.info("Telegram bot @%s (%s): long polling", channel.bot_username, school)
+                await asyncio.gather(*(c.poll(stop) for c in self.channels.values()))
+        except InvalidToken:
+            stop.set()  # the other bots' polling ends too
+            log.error("Telegram refused a bot token: check LIENLAC_TELEGRAM__TOKEN / [[schools]]")
+            return 2
+        finally:
+            await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in self.channels.values()))
+        log.info("Telegram bots stopped")
+        return 0
+
+    async def aclose(self) -> None:
+        for bot in self.bots.values():
             with contextlib.suppress(Exception):
                 await bot.shutdown()
-    log.info("Telegram bots stopped")
-    return 0

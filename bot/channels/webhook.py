@@ -12,17 +12,33 @@ issue 13.5), before anything reaches a channel:
 4. **Event age** where the platform dates its events: older than ``MAX_AGE`` or more than
    ``MAX_SKEW`` in the future is dropped with 200, so the platform does not retry it.
 
-Deduplication (a platform redelivers) is the channel's, by event id.
+5. **Durable dedupe.** The channel drops an event id it saw lately (:class:`RecentKeys`) and
+   gives the id to the router with the turn, which records it in the turn's own transaction
+   (table ``seen_event``): a redelivery after a restart runs nothing twice.
+
+:func:`webhook_app` is the one server of a process (``LIENLAC_WEBHOOK__LISTEN``): every
+platform's route, ``POST /{telegram|zalo-bot|zalo-oa}/{school}``, goes through the same
+:func:`_pipeline`; a channel only supplies a :class:`Hook` per school. ``GET /healthz`` and
+``GET /metrics`` (behind ``LIENLAC_METRICS__TOKEN``) live on the same port.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024  # bytes; a Telegram update or Zalo event is a few KB
 MAX_DEPTH = 32  # nesting of objects and arrays; real events use fewer than 8
@@ -110,3 +126,119 @@ def too_old(timestamp: object, now: dt.datetime) -> bool:
     except (OverflowError, OSError, ValueError):
         return True
     return at < now - MAX_AGE or at > now + MAX_SKEW
+
+
+# --- one server, one pipeline ---------------------------------------------------------------
+
+PLATFORMS = ("telegram", "zalo-bot", "zalo-oa")  # the first path segment of each route
+RECENT_EVENTS = 10_000  # event ids remembered per channel in memory (the database has all)
+
+
+class RecentKeys:
+    """The last ``size`` event ids one channel saw: a quick in-memory duplicate check before
+    the router's durable one."""
+
+    def __init__(self, size: int = RECENT_EVENTS) -> None:
+        self._size = size
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def first_time(self, key: str) -> bool:
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        while len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return True
+
+
+def json_error(status: int) -> Response:
+    return JSONResponse({"ok": False, "error": status}, status_code=status)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hook:
+    """What the pipeline needs from one school's channel on one platform.
+
+    ``secret``: (header, value) compared before the body is read (Telegram, Zalo Bot).
+    ``signed``: ``(raw body, parsed event, signature header value) -> bool``, for platforms
+    that sign the body (Zalo OA: the timestamp is inside the body, so it runs after the parse).
+    ``receive``: the platform's own last checks and the hand-over to the channel; it answers
+    at once, the turn runs in the background.
+    """
+
+    receive: Callable[[dict[str, Any]], Response]
+    secret: tuple[str, str] | None = None
+    signed: Callable[[bytes, Mapping[str, Any], str], bool] | None = None
+    signature_header: str = ""
+    empty_is_probe: bool = False  # an empty body is a platform's reachability probe: 200
+    error: Callable[[int], Response] = json_error
+
+
+class Hooks:
+    """The routes of the process's one webhook server; filled by the channels as they start
+    (a route not yet added answers 404)."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[tuple[str, str], Hook] = {}
+
+    def add(self, platform: str, school_id: str, hook: Hook) -> None:
+        if platform not in PLATFORMS:
+            raise ValueError(f"unknown webhook platform {platform!r}")
+        self._hooks[(platform, school_id)] = hook
+
+    def get(self, platform: str, school_id: str) -> Hook | None:
+        return self._hooks.get((platform, school_id))
+
+    def paths(self) -> list[str]:
+        return sorted(f"/{platform}/{school}" for platform, school in self._hooks)
+
+
+async def _pipeline(hook: Hook, request: Request) -> Response:
+    if hook.secret is not None:
+        header, expected = hook.secret
+        given = request.headers.get(header, "").encode()
+        if not given or not hmac.compare_digest(given, expected.encode()):
+            return hook.error(401)
+    try:
+        raw = await read_body(request)
+        if hook.empty_is_probe and not raw.strip():
+            return JSONResponse({"ok": True})
+        event = parse_object(raw)
+    except Refused as refused:
+        return hook.error(refused.status)
+    if hook.signed is not None and not hook.signed(
+        raw, event, request.headers.get(hook.signature_header, "")
+    ):
+        log.warning("a webhook with a missing or wrong signature: rejected")
+        return hook.error(401)
+    return hook.receive(event)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def webhook_app(hooks: Hooks, *, metrics: Endpoint | None = None) -> Starlette:
+    """The one webhook server: ``POST /{platform}/{school}``, ``GET /healthz`` and, when
+    ``metrics`` is given, ``GET /metrics``."""
+
+    async def receive(request: Request) -> Response:
+        hook = hooks.get(request.path_params["platform"], request.path_params["school"])
+        if hook is None:
+            return json_error(404)
+        return await _pipeline(hook, request)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def prometheus(request: Request) -> Response:
+        if metrics is None:
+            return Response(status_code=404)
+        return await metrics(request)
+
+    return Starlette(
+        routes=[
+            Route("/{platform}/{school}", receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ]
+    )

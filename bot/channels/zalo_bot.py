@@ -14,7 +14,7 @@ are split at 2,000 characters.
 * :class:`ZaloBotChannel` polls or serves the webhook (``X-Bot-Api-Secret-Token``, constant
   time compare, 401 when missing or wrong) and runs turns, in order per chat.
 * :class:`ZaloBotSender` is the outbox relay's :class:`bot.ports.OutboundSender`.
-* :func:`serve` is what ``run_bot.py`` runs when the token is set.
+* :class:`ZaloBots` runs every school's bot; ``bot.serve`` wires it into the process.
 
 The token is in every URL: no URL is logged, ``httpx``/``httpcore`` stay at WARNING and a
 logging filter blanks the token wherever it might still appear.
@@ -28,36 +28,27 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from bot.channels.base import ZALO, split_text
-from bot.channels.http_server import running
 from bot.channels.lanes import TurnLanes
-from bot.channels.telegram import RedactSecrets
-from bot.channels.webhook import Refused, parse_object, read_body
+from bot.channels.per_school import PerSchoolSender
+from bot.channels.webhook import Hook, Hooks, RecentKeys, webhook_app
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
-
-if TYPE_CHECKING:
-    from bot.bootstrap import App
-    from bot.config import Settings, ZaloBotSettings
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "zalo_bot"
 MAX_TEXT = ZALO.max_text  # 2,000 characters
 SECRET_HEADER = "X-Bot-Api-Secret-Token"  # noqa: S105 - a header name
-RECENT_EVENTS = 10_000
+WEBHOOK_PATH = "zalo-bot"  # POST /zalo-bot/{school} on the process's webhook server
 RETRIES = 3
 BACKOFF = (0.5, 1.0, 2.0)
 MAX_CONCURRENT_TURNS = 32
@@ -67,6 +58,17 @@ TEXT_EVENT = "message.text.received"
 UNSUPPORTED_EVENT = "message.unsupported.received"
 
 Handle = Callable[[Incoming], Awaitable[list[Reply]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotConfig:
+    """One school's Zalo bot as :class:`ZaloBots` needs it."""
+
+    token: str
+    api_base_url: str
+    poll_seconds: int = 30
+    public_url: str | None = None  # this bot's own public base (deprecated setting)
+    secret: str | None = None  # a fixed webhook secret; None: derived per bot
 
 
 class ZaloBotError(Exception):
@@ -136,22 +138,6 @@ def normalize(update: Mapping[str, Any], *, school_id: str) -> Incoming | None:
         message_id=str(message.get("message_id") or ""),
         display_name=str(sender.get("display_name") or ""),
     )
-
-
-class EventDeduper:
-    """Recently seen event keys (in memory, per process: one process per bot)."""
-
-    def __init__(self, size: int = RECENT_EVENTS) -> None:
-        self._size = size
-        self._seen: OrderedDict[str, None] = OrderedDict()
-
-    def first_time(self, key: str) -> bool:
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        while len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-        return True
 
 
 # --- calling the API ---------------------------------------------------------------------
@@ -246,7 +232,7 @@ class ZaloBotChannel:
         self.api = api
         self._handle = handle
         self.school_id = school_id
-        self._dedupe = EventDeduper()
+        self._dedupe = RecentKeys()
         self._lanes = TurnLanes(limit=MAX_CONCURRENT_TURNS, name="Zalo Bot turn")
 
     def submit(self, payload: Any) -> bool:
@@ -334,92 +320,44 @@ class ZaloBotChannel:
 
     # -- webhook ---------------------------------------------------------------------------
 
-    def webhook_app(self, secret: str) -> Starlette:
-        """This bot alone on :func:`webhook_app`."""
-        return webhook_app({self.school_id: (self, secret)})
+    def hook(self, secret: str) -> Hook:
+        """This bot's route on the process's webhook server (``/zalo-bot/{school}``)."""
 
-    async def serve_webhook(
-        self, stop: asyncio.Event, *, listen: str, public_url: str, secret: str
-    ) -> bool:
-        """This bot alone on :func:`serve_webhooks`."""
-        return await serve_webhooks(
-            {self.school_id: (self, secret)},
-            stop,
-            listen=listen,
-            public_urls={},
-            default=public_url,
+        def receive(payload: dict[str, Any]) -> Response:
+            self.submit(payload)  # answered at once; the turn runs in the background
+            return JSONResponse({"ok": True})
+
+        return Hook(
+            receive=receive, secret=(SECRET_HEADER, secret), empty_is_probe=True, error=_error
         )
 
+    def webhook_app(self, secret: str) -> Starlette:
+        """This bot alone on a webhook server."""
+        hooks = Hooks()
+        hooks.add(WEBHOOK_PATH, self.school_id, self.hook(secret))
+        return webhook_app(hooks)
 
-# --- one webhook server for every school's bot -------------------------------------------
-
-
-def webhook_app(bots: Mapping[str, tuple[ZaloBotChannel, str]]) -> Starlette:
-    """``POST /zalo-bot/{school}`` (with that bot's ``X-Bot-Api-Secret-Token``) and
-    ``GET /healthz``. Answers at once; the turn runs in the background."""
-
-    async def receive(request: Request) -> Response:
-        found = bots.get(request.path_params["school"])
-        if found is None:
-            return JSONResponse({"ok": False}, status_code=404)
-        channel, secret = found
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not given or not hmac.compare_digest(given, secret.encode()):
-            return JSONResponse({"ok": False}, status_code=401)
+    async def register_webhook(self, public_url: str, secret: str) -> bool:
+        """setWebhook to ``{public_url}/zalo-bot/{school}``. False when Zalo refuses it."""
+        url = f"{public_url.rstrip('/')}/{WEBHOOK_PATH}/{self.school_id}"
         try:
-            raw = await read_body(request)
-            if not raw.strip():
-                return JSONResponse({"ok": True})  # an empty probe
-            payload = parse_object(raw)
-        except Refused as refused:
-            return refused.response()
-        channel.submit(payload)
-        return JSONResponse({"ok": True})
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/zalo-bot/{school}", receive, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
-
-
-async def serve_webhooks(
-    bots: Mapping[str, tuple[ZaloBotChannel, str]],
-    stop: asyncio.Event,
-    *,
-    listen: str,
-    public_urls: Mapping[str, str],
-    default: str = "",
-) -> bool:
-    """Serve every bot's webhook on ``listen``, register each with Zalo (at its school's
-    public URL, else ``default``, + ``/zalo-bot/<school>``), run until ``stop``. False when the
-    server cannot start or Zalo refuses an address."""
-    async with running(webhook_app(bots), listen, what="Zalo Bot webhook server") as up:
-        if not up:
+            await self.api.call("setWebhook", {"url": url, "secret_token": secret})
+        except ZaloBotAuthError:
+            raise
+        except ZaloBotError as err:
+            log.error(
+                "Zalo refused the webhook address of school %s (%s %s)",
+                self.school_id,
+                err.code,
+                err.description,
+            )
             return False
-        for school, (channel, secret) in bots.items():
-            base = public_urls.get(school) or default
-            url = f"{base.rstrip('/')}/zalo-bot/{school}"
-            try:
-                await channel.api.call("setWebhook", {"url": url, "secret_token": secret})
-            except ZaloBotAuthError:
-                raise
-            except ZaloBotError as err:
-                log.error(
-                    "Zalo refused the webhook address of school %s (%s %s)",
-                    school,
-                    err.code,
-                    err.description,
-                )
-                return False
-            log.debug("Zalo Bot webhook of school %s registered", school)
-        log.info("Zalo Bot webhooks registered for %d bot(s); serving", len(bots))
-        await stop.wait()
+        log.debug("Zalo Bot webhook of school %s registered", self.school_id)
         return True
+
+
+def _error(status: int) -> Response:
+    return JSONResponse({"ok": False}, status_code=status)
 
 
 # --- the outbox relay's sender -----------------------------------------------------------
@@ -466,127 +404,95 @@ def webhook_secret(installation_secret: bytes, *, school_id: str, token: str) ->
     return base64.urlsafe_b64encode(digest[:24]).decode()
 
 
-@contextlib.contextmanager
-def redacted(*secrets: str) -> Iterator[None]:
-    """Blank ``secrets`` (and the part after ``:`` of a bot token) in every log record."""
-    parts = [s for s in secrets if s] + [s.split(":", 1)[-1] for s in secrets if ":" in s]
-    redact = RedactSecrets(parts)
-    handlers = list(logging.getLogger().handlers)
-    for handler in handlers:
-        handler.addFilter(redact)
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            handler.removeFilter(redact)
-
-
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-def school_bots(settings: Settings) -> dict[str, ZaloBotSettings]:
-    """Each school's Zalo bot (``zalo_bot`` of its ``[[schools]]`` entry, else the top-level
-    one), for the schools that have a token."""
-    return {
-        school.id: school.zalo_bot
-        for school in settings.school_configs()
-        if school.zalo_bot.token is not None
-    }
+class ZaloBots:
+    """One Zalo bot per school (``{school id: ZaloBotSettings-like (token, api base url,
+    poll seconds, own public URL, own webhook secret)}``): channels, the relay's sender, and
+    :meth:`run`, long polling or on the process's webhook server."""
 
-
-async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asyncio.Event) -> int:
-    """Run every school's Zalo bot until ``stop``; the exit code (0 clean, 1 unreachable,
-    2 bad token). Bots with a ``webhook_public_url`` share one webhook server per listen
-    address; the others poll. Signals are handled by the caller (``run_bot.py``)."""
-    bots = school_bots(settings)
-    tokens = {school: zb.token.get_secret_value() for school, zb in bots.items() if zb.token}
-    async with httpx.AsyncClient(timeout=15.0) as client:
-        channels = {
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        bots: Mapping[str, BotConfig],
+        handle: Handle,
+    ) -> None:
+        self._bots = dict(bots)
+        self.channels = {
             school: ZaloBotChannel(
-                ZaloBotApi(client, base_url=bots[school].api_base_url, token=token),
-                app.router.handle,
+                ZaloBotApi(client, base_url=b.api_base_url, token=b.token),
+                handle,
                 school_id=school,
             )
-            for school, token in tokens.items()
+            for school, b in self._bots.items()
         }
-        secrets_ = {
-            school: (
-                zb.webhook_secret.get_secret_value()
-                if zb.webhook_secret is not None
-                else webhook_secret(app.services.secret, school_id=school, token=tokens[school])
-            )
-            for school, zb in bots.items()
-            if zb.webhook_public_url
-        }
-        with redacted(*tokens.values(), *secrets_.values()):
-            school = ""
-            try:
-                for school, channel in channels.items():
-                    me = await channel.api.call("getMe")
-                    name = me.get("account_name", "") if isinstance(me, dict) else ""
-                    mode = "webhook" if school in secrets_ else "long polling"
-                    log.info("Zalo bot %s (%s): %s", name, school, mode)
-                school = ""
-                runs: list[Coroutine[Any, Any, bool]] = []
-                by_listen: dict[str, dict[str, tuple[ZaloBotChannel, str]]] = {}
-                for school_id, secret in secrets_.items():
-                    listen = bots[school_id].webhook_listen
-                    by_listen.setdefault(listen, {})[school_id] = (channels[school_id], secret)
-                public = {s: bots[s].webhook_public_url or "" for s in secrets_}
-                for listen, hooks in by_listen.items():
-                    runs.append(serve_webhooks(hooks, stop, listen=listen, public_urls=public))
-                for school_id, channel in channels.items():
-                    if school_id not in secrets_:
-                        runs.append(_poll(channel, stop, bots[school_id].poll_timeout_seconds))
-                if not await run_all(runs, stop):
-                    return 1
-            except ZaloBotAuthError:
-                stop.set()  # the other schools' bots stop too: one clear error
-                where = f" of school {school}" if school and len(channels) > 1 else ""
-                log.error("Zalo refused the bot token%s: check LIENLAC_ZALO_BOT__TOKEN", where)
-                return 2
-            except ZaloBotError as err:
-                stop.set()
-                log.error(
-                    "Zalo Bot cannot be reached (%s): check LIENLAC_ZALO_BOT__API_BASE_URL",
-                    err.code,
+        self.sender = PerSchoolSender(
+            CHANNEL,
+            {
+                school: make_outbound_sender(client, base_url=b.api_base_url, token=b.token)
+                for school, b in self._bots.items()
+            },
+        )
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        force: asyncio.Event,
+        *,
+        hooks: Hooks | None,
+        public_url: str | None,
+        secret_of: Callable[[str, str], str],
+    ) -> int:
+        """Until ``stop``: 0, 1 (Zalo unreachable, webhook refused) or 2 (bad token). A bot
+        with a public URL (its own, else ``public_url``) gets its route on ``hooks`` and
+        registers it; the others poll."""
+        school = ""
+        try:
+            webhooks: dict[str, str] = {}
+            for school, channel in self.channels.items():
+                me = await channel.api.call("getMe")
+                name = me.get("account_name", "") if isinstance(me, dict) else ""
+                base = self._bots[school].public_url or public_url
+                if base and hooks is not None:
+                    webhooks[school] = base
+                log.info(
+                    "Zalo bot %s (%s): %s",
+                    name,
+                    school,
+                    "webhook" if school in webhooks else "long polling",
                 )
-                return 1
-            finally:
-                await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in channels.values()))
-    log.info("Zalo bot(s) stopped")
-    return 0
-
-
-async def run_all(runs: Sequence[Coroutine[Any, Any, bool]], stop: asyncio.Event) -> bool:
-    """Run together until ``stop``; False when one of them failed (returned False), which
-    sets ``stop`` so that the others end too. When one raises, the others are stopped and
-    awaited, then it re-raises."""
-    failed = False
-
-    async def one(run: Coroutine[Any, Any, bool]) -> None:
-        nonlocal failed
-        if not await run and not stop.is_set():
-            failed = True
+            school = ""
+            for school, base in webhooks.items():
+                assert hooks is not None
+                channel = self.channels[school]
+                secret = self._bots[school].secret or secret_of(school, self._bots[school].token)
+                hooks.add(WEBHOOK_PATH, school, channel.hook(secret))
+                if not await channel.register_webhook(base, secret):
+                    return 1
+            school = ""
+            if webhooks:
+                log.info("Zalo Bot webhooks registered for %d bot(s)", len(webhooks))
+            polls = [
+                channel.poll(stop, poll_seconds=self._bots[s].poll_seconds)
+                for s, channel in self.channels.items()
+                if s not in webhooks
+            ]
+            await asyncio.gather(stop.wait(), *polls)
+        except ZaloBotAuthError:
+            stop.set()  # the other schools' bots stop too: one clear error
+            where = f" of school {school}" if school and len(self.channels) > 1 else ""
+            log.error("Zalo refused the bot token%s: check LIENLAC_ZALO_BOT__TOKEN", where)
+            return 2
+        except ZaloBotError as err:
             stop.set()
-
-    tasks = [asyncio.ensure_future(one(run)) for run in runs]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return not failed
-
-
-async def _poll(channel: ZaloBotChannel, stop: asyncio.Event, poll_seconds: int) -> bool:
-    started = time.monotonic()
-    await channel.poll(stop, poll_seconds=poll_seconds)
-    log.debug("Zalo Bot polled for %.0f s", time.monotonic() - started)
-    return True
+            log.error(
+                "Zalo Bot cannot be reached (%s): check LIENLAC_ZALO_BOT__API_BASE_URL", err.code
+            )
+            return 1
+        finally:
+            await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in self.channels.values()))
+        log.info("Zalo bot(s) stopped")
+        return 0

@@ -25,35 +25,28 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from bot.channels.base import ZALO, split_text
-from bot.channels.http_server import running
 from bot.channels.lanes import TurnLanes
-from bot.channels.webhook import Refused, parse_object, read_body, too_old
-from bot.channels.zalo_bot import redacted, render_buttons, run_all
+from bot.channels.webhook import Hook, Hooks, RecentKeys, too_old, webhook_app
+from bot.channels.zalo_bot import render_buttons
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.messages import Button, ConversationKey, Incoming, Reply
 from bot.oa_tokens import NewTokens, OaTokenManager, TokenRefreshFailed
-from bot.ports import BackendRegistry, Clock, LinkRole, OutboundSender, UnitOfWorkFactory
-
-if TYPE_CHECKING:
-    from bot.bootstrap import App
-    from bot.config import SchoolConfig, Settings, ZaloOaSettings
+from bot.ports import BackendRegistry, Clock, LinkRole, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "zalo_oa"
+WEBHOOK_PATH = "zalo-oa"  # POST /zalo-oa/{school} on the process's webhook server
 MAX_TEXT = ZALO.max_text
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 CS_PATH = "/v3.0/oa/message/cs"
@@ -62,7 +55,6 @@ TOKEN_ERRORS = frozenset({-216, -220})
 RATE_LIMITED = -32
 # Outside the messaging window, not following, inactive: CS cannot reach the user.
 WINDOW_ERRORS = frozenset({-230, -232, -213, -227})
-RECENT_EVENTS = 10_000
 DRAIN_SECONDS = 6.0
 
 Handle = Callable[[Incoming], Awaitable[list[Reply]]]
@@ -232,17 +224,9 @@ class ZaloOaChannel:
         self._app_id = app_id
         self._first = signature_first
         self._key = signature_key  # None: signatures are not checked
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen = RecentKeys()
         self._lanes = TurnLanes(name="Zalo OA turn")
         self.followers: dict[str, bool] = {}  # follow / unfollow seen by this process
-
-    def _first_time(self, key: str) -> bool:
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        while len(self._seen) > RECENT_EVENTS:
-            self._seen.popitem(last=False)
-        return True
 
     def check_signature(self, raw: bytes, event: Mapping[str, Any], header: str) -> bool:
         if self._key is None:
@@ -257,7 +241,7 @@ class ZaloOaChannel:
 
     def submit(self, event: Mapping[str, Any]) -> bool:
         """Queue one event; False for duplicates and events the bot does not act on."""
-        if not self._first_time(event_key(event)):
+        if not self._seen.first_time(event_key(event)):
             log.info("Zalo OA event seen before; dropped")
             return False
         name = event.get("event_name")
@@ -283,16 +267,34 @@ class ZaloOaChannel:
         except Exception:
             log.exception("Zalo OA turn failed")
 
+    def hook(self) -> Hook:
+        """This OA's route on the process's webhook server (``/zalo-oa/{school}``): signed
+        with the school's keys, then the app id, then the event's age."""
+
+        def receive(event: dict[str, Any]) -> Response:
+            if not self.accepts_app(event):
+                return _error(403)
+            if too_old(event.get("timestamp"), dt.datetime.now(dt.UTC)):
+                log.warning("Zalo OA event too old or dated ahead: dropped")
+                return JSONResponse({"error": 0})  # answered, so Zalo does not send it again
+            # Answer first (Zalo wants 200 within 2 s), then queue the turn.
+            return JSONResponse({"error": 0}, background=BackgroundTask(self._submit, event))
+
+        return Hook(
+            receive=receive,
+            signed=self.check_signature,
+            signature_header=SIGNATURE_HEADER,
+            error=_error,
+        )
+
     def webhook_app(self) -> Starlette:
-        """This OA alone on :func:`webhook_app`."""
-        return webhook_app({self.school_id: self})
+        """This OA alone on a webhook server."""
+        hooks = Hooks()
+        hooks.add(WEBHOOK_PATH, self.school_id, self.hook())
+        return webhook_app(hooks)
 
     async def _submit(self, event: Mapping[str, Any]) -> None:
         self.submit(event)
-
-    async def serve_webhook(self, stop: asyncio.Event, *, listen: str) -> bool:
-        """This OA alone on :func:`serve_webhooks`."""
-        return await serve_webhooks({self.school_id: self}, stop, listen=listen)
 
     def accepts_app(self, event: Mapping[str, Any]) -> bool:
         return str(event.get("app_id", self._app_id)) == self._app_id
@@ -301,55 +303,8 @@ class ZaloOaChannel:
         await self._lanes.drain(seconds, force)
 
 
-# --- one webhook server for every school's OA -------------------------------------------
-
-
-def webhook_app(channels: Mapping[str, ZaloOaChannel]) -> Starlette:
-    """``POST /zalo-oa/{school}`` (signed with that school's keys) and ``GET /healthz``."""
-
-    async def receive(request: Request) -> Response:
-        channel = channels.get(request.path_params["school"])
-        if channel is None:
-            return JSONResponse({"error": 404}, status_code=404)
-        try:
-            raw = await read_body(request)
-            event = parse_object(raw)
-        except Refused as refused:
-            return JSONResponse({"error": refused.status}, status_code=refused.status)
-        # The signature covers the body and the timestamp inside it: checked once parsed.
-        if not channel.check_signature(raw, event, request.headers.get(SIGNATURE_HEADER, "")):
-            log.warning("Zalo OA webhook with a missing or wrong signature: rejected")
-            return JSONResponse({"error": 401}, status_code=401)
-        if not channel.accepts_app(event):
-            return JSONResponse({"error": 403}, status_code=403)
-        if too_old(event.get("timestamp"), dt.datetime.now(dt.UTC)):
-            log.warning("Zalo OA event too old or dated ahead: dropped")
-            return JSONResponse({"error": 0})  # answered, so Zalo does not send it again
-        # Answer first (Zalo wants 200 within 2 s), then queue the turn.
-        return JSONResponse({"error": 0}, background=BackgroundTask(channel._submit, event))
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/zalo-oa/{school}", receive, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
-
-
-async def serve_webhooks(
-    channels: Mapping[str, ZaloOaChannel], stop: asyncio.Event, *, listen: str
-) -> bool:
-    """Serve every OA's webhook on ``listen`` until ``stop``; False when it cannot start."""
-    async with running(webhook_app(channels), listen, what="Zalo OA webhook server") as up:
-        if not up:
-            return False
-        paths = ", ".join(f"/zalo-oa/{school}" for school in channels)
-        log.info("Zalo OA webhook listening on %s (%s)", listen, paths)
-        await stop.wait()
-        return True
+def _error(status: int) -> Response:
+    return JSONResponse({"error": status}, status_code=status)
 
 
 # --- the outbox relay's sender, with the fallback -----------------------------------------
@@ -462,170 +417,3 @@ def audit_recorder(uow_factory: UnitOfWorkFactory, clock: Clock) -> RecordFallba
             await uow.commit()
 
     return record
-
-
-def fallback_from_settings(
-    school: SchoolConfig, client: httpx.AsyncClient, zns_token: Callable[[], Awaitable[str]]
-) -> tuple[FallbackSend, str] | None:
-    """The school's ``LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK``: ``sms`` (its OTP SMS
-    gateway's keys) or ``zns`` (``ZNS_NOTICE_TEMPLATE_ID``, one ``content`` parameter); None
-    when ``none``."""
-    from bot.otp_senders import ZnsOtpSender, sms_gateway_sender
-
-    how = school.zalo_oa.notification_fallback
-    if how == "sms":
-        sender = sms_gateway_sender(school.otp.sms, client)
-        if sender is None:
-            log.warning(
-                "LIENLAC_ZALO_OA__NOTIFICATION_FALLBACK=sms but LIENLAC_OTP__SMS__* is not set "
-                "(school %s): notifications outside the messaging window will fail",
-                school.id,
-            )
-            return None
-
-        async def by_sms(phone: str, text: str) -> None:
-            await sender.send(phone=phone, text=text)
-
-        return by_sms, "sms"
-    if how == "zns":
-        template = school.zalo_oa.zns_notice_template_id
-        zns = ZnsOtpSender(
-            client,
-            base_url=school.otp.zns.url,
-            template_id=template,
-            token=zns_token,
-            timeout=school.otp.zns.timeout_seconds,
-        )
-
-        async def by_zns(phone: str, text: str) -> None:
-            await zns.send_template(phone=phone, template_id=template, data={"content": text[:400]})
-
-        return by_zns, "zns"
-    return None
-
-
-def signature_key(oa: ZaloOaSettings) -> str | None:
-    if not oa.verify_signature:
-        return None
-    secret = oa.oa_secret if oa.signature_key == "oa_secret" else oa.app_secret
-    assert secret is not None  # checked by the settings model
-    return secret.get_secret_value()
-
-
-def school_oas(settings: Settings) -> list[SchoolConfig]:
-    """The schools with an OA (``zalo_oa`` of their ``[[schools]]`` entry, else the top-level
-    one)."""
-    return [school for school in settings.school_configs() if school.zalo_oa.enabled]
-
-
-async def build_api(app: App, school: SchoolConfig, client: httpx.AsyncClient) -> ZaloOaApi:
-    """The school's OA API with its token manager (its own ``oa_token`` row; the configured
-    refresh token seeded if new)."""
-    from storage.oa_tokens import SqlOaTokenStore
-
-    oa = school.zalo_oa
-    assert oa.app_secret is not None
-    manager = OaTokenManager(
-        SqlOaTokenStore(app.engine),
-        oauth_refresher(
-            client,
-            oauth_base_url=oa.oauth_base_url,
-            app_id=oa.app_id,
-            app_secret=oa.app_secret.get_secret_value(),
-        ),
-        school_id=school.id,
-        clock=app.services.clock,
-        margin=dt.timedelta(seconds=oa.refresh_margin_seconds),
-    )
-    if oa.refresh_token is not None:
-        await manager.seed(app_id=oa.app_id, refresh_token=oa.refresh_token.get_secret_value())
-    return ZaloOaApi(client, base_url=oa.api_base_url, tokens=manager)
-
-
-def _secrets(schools: list[SchoolConfig]) -> list[str]:
-    return [
-        s.get_secret_value()
-        for school in schools
-        for s in (school.zalo_oa.app_secret, school.zalo_oa.oa_secret, school.zalo_oa.refresh_token)
-        if s is not None
-    ]
-
-
-async def serve(app: App, settings: Settings, stop: asyncio.Event, force: asyncio.Event) -> int:
-    """Serve every school's OA webhook until ``stop`` (one server per listen address,
-    ``/zalo-oa/<school>``); the exit code."""
-    schools = school_oas(settings)
-    channels: dict[str, ZaloOaChannel] = {}
-    async with httpx.AsyncClient(timeout=10.0) as client:
-        with redacted(*_secrets(schools)):
-            for school in schools:
-                oa = school.zalo_oa
-                api = await build_api(app, school, client)
-                try:
-                    await api.tokens.access_token()  # fail early on a refused refresh token
-                except TokenRefreshFailed:
-                    where = f" (school {school.id})" if len(schools) > 1 else ""
-                    log.error(
-                        "Zalo OA has no usable token%s: check LIENLAC_ZALO_OA__REFRESH_TOKEN",
-                        where,
-                    )
-                    return 2
-                channels[school.id] = ZaloOaChannel(
-                    api,
-                    app.router.handle,
-                    school_id=school.id,
-                    app_id=oa.app_id,
-                    signature_first=oa.app_id if oa.signature_first == "app_id" else oa.oa_id,
-                    signature_key=signature_key(oa),
-                )
-            by_listen: dict[str, dict[str, ZaloOaChannel]] = {}
-            for school in schools:
-                listen = school.zalo_oa.webhook_listen
-                by_listen.setdefault(listen, {})[school.id] = channels[school.id]
-            try:
-                groups = [serve_webhooks(g, stop, listen=at) for at, g in by_listen.items()]
-                if not await run_all(groups, stop):
-                    return 1
-            finally:
-                await asyncio.gather(*(c.drain(DRAIN_SECONDS, force) for c in channels.values()))
-    log.info("Zalo OA stopped")
-    return 0
-
-
-async def outbound_senders(
-    app: App, settings: Settings, client: httpx.AsyncClient
-) -> dict[str, OutboundSender]:
-    """The outbox relay's senders for the Zalo channels the schools configured:
-    ``{"zalo_bot": ..., "zalo_oa": ...}`` (either may be absent), each routing by
-    ``recipient.school_id`` to that school's bot or OA. Pass them to
-    :class:`bot.outbox.OutboxRelay` next to Telegram's; ``DEFAULT_LIMITS`` already has Zalo's
-    rate limits. Give ``client`` a timeout well below the relay's lease margin (10 s)."""
-    from bot.channels import zalo_bot
-    from bot.channels.per_school import PerSchoolSender
-    from storage.uow import SqlUnitOfWorkFactory
-
-    senders: dict[str, OutboundSender] = {}
-    bots = {
-        school: zalo_bot.make_outbound_sender(
-            client, base_url=zb.api_base_url, token=zb.token.get_secret_value()
-        )
-        for school, zb in zalo_bot.school_bots(settings).items()
-        if zb.token is not None
-    }
-    if bots:
-        senders[zalo_bot.CHANNEL] = PerSchoolSender(zalo_bot.CHANNEL, bots)
-    uow = SqlUnitOfWorkFactory(app.sessions)
-    oas: dict[str, OutboundSender] = {}
-    for school in school_oas(settings):
-        api = await build_api(app, school, client)
-        fallback = fallback_from_settings(school, client, api.tokens.access_token)
-        oas[school.id] = make_outbound_sender(
-            api,
-            fallback=fallback[0] if fallback else None,
-            fallback_name=fallback[1] if fallback else "",
-            phone_of=phone_lookup(uow, app.services.backends),
-            record=audit_recorder(uow, app.services.clock),
-        )
-    if oas:
-        senders[CHANNEL] = PerSchoolSender(CHANNEL, oas)
-    return senders

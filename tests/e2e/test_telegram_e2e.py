@@ -33,6 +33,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TimedOut
 
 from bot.channels import telegram as tg
 from bot.channels.http_server import parse_listen
+from bot.channels.redact import RedactSecrets
 from bot.messages import Button, Incoming, Reply
 from tests.e2e.process import E2E_BURST
 from tests.fakes.sms_gateway import FakeSmsGateway
@@ -617,7 +618,7 @@ def test_commands_table_fits_telegram() -> None:
 
 def test_token_redaction_and_webhook_secret() -> None:
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "GET %s", ("/bot" + TOKEN,), None)
-    tg.RedactSecrets([TOKEN]).filter(record)
+    RedactSecrets([TOKEN]).filter(record)
     assert TOKEN not in record.getMessage() and "[REDACTED]" in record.getMessage()
     a = tg.webhook_secret(b"k" * 32, school_id="demo", token=TOKEN)
     assert re.fullmatch(r"[A-Za-z0-9_-]{32}", a)

@@ -182,7 +182,7 @@ def oa_env(oa: FakeZaloOa, port: int, **extra: str) -> dict[str, str]:
         "LIENLAC_ZALO_OA__REFRESH_TOKEN": oa.issue_refresh_token(),
         "LIENLAC_ZALO_OA__API_BASE_URL": oa.url,
         "LIENLAC_ZALO_OA__OAUTH_BASE_URL": oa.url,
-        "LIENLAC_ZALO_OA__WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+        "LIENLAC_WEBHOOK__LISTEN": f"127.0.0.1:{port}",
         **extra,
     }
 
@@ -343,8 +343,8 @@ def test_zalo_bot_webhook_rejects_a_missing_or_wrong_secret(
     env = {
         "LIENLAC_ZALO_BOT__TOKEN": TOKEN,
         "LIENLAC_ZALO_BOT__API_BASE_URL": zalo.url,
-        "LIENLAC_ZALO_BOT__WEBHOOK_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "LIENLAC_ZALO_BOT__WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+        "LIENLAC_WEBHOOK__PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "LIENLAC_WEBHOOK__LISTEN": f"127.0.0.1:{port}",
         **esms_env(esms),
     }
     bot.start(env, lambda: bool(zalo.webhook_url))

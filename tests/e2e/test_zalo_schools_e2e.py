@@ -233,9 +233,9 @@ def test_two_schools_zalo_bots_share_one_webhook_server(bot: Bot, tmp_path: Path
         config = tmp_path / "schools.toml"
         config.write_text(
             f"""
-[zalo_bot]
-webhook_public_url = "http://127.0.0.1:{port}"
-webhook_listen = "127.0.0.1:{port}"
+[webhook]
+public_url = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:{port}"
 
 [[schools]]
 id = "demo"

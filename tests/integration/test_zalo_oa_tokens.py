@@ -273,7 +273,6 @@ async def test_the_relay_delivers_on_zalo_bot_and_falls_back_outside_the_oa_wind
     database_url: str, oa: FakeZaloOa
 ) -> None:
     from bot.bootstrap import build_app
-    from bot.channels.zalo_oa import outbound_senders
     from bot.config import (
         DatabaseSettings,
         OtpSettings,
@@ -284,6 +283,7 @@ async def test_the_relay_delivers_on_zalo_bot_and_falls_back_outside_the_oa_wind
     )
     from bot.outbox import OutboxRelay
     from bot.ports import OutgoingMessage
+    from bot.serve import outbound_senders
     from storage.outbox_store import SqlOutboxStore
     from tests.fakes.zalo_bot_api import FakeZaloBotApi
 

@@ -62,19 +62,19 @@ def test_each_school_sees_its_own_otp_sender_and_others_the_default() -> None:
 async def test_one_schools_webhook_server_failing_stops_the_others() -> None:
     import asyncio
 
-    from bot.channels.zalo_bot import run_all
+    from bot.serve import run_all
 
     stop = asyncio.Event()
 
-    async def serving() -> bool:
+    async def serving() -> int:
         await stop.wait()
-        return True
+        return 0
 
-    async def cannot_listen() -> bool:
-        return False
+    async def cannot_listen() -> int:
+        return 1
 
-    assert not await asyncio.wait_for(run_all([serving(), cannot_listen()], stop), 2.0)
+    assert await asyncio.wait_for(run_all([serving(), cannot_listen()], stop), 2.0) == [0, 1]
     assert stop.is_set()
     stop = asyncio.Event()
-    stop.set()  # a shutdown: servers ending then are not failures
-    assert await asyncio.wait_for(run_all([serving(), serving()], stop), 2.0)
+    stop.set()  # a shutdown: channels ending then are not failures
+    assert await asyncio.wait_for(run_all([serving(), serving()], stop), 2.0) == [0, 0]

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.channels import zalo_bot, zalo_oa
+from bot.channels.redact import redacted
 from bot.config import ConfigError, load_settings
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater, OtpDeliveryFailed
 from bot.messages import Button, ConversationKey
@@ -317,7 +318,7 @@ def test_redaction_filter_blanks_the_token(caplog: pytest.LogCaptureFixture) -> 
     handler = logging.StreamHandler()
     logging.getLogger().addHandler(handler)
     try:
-        with zalo_bot.redacted(TOKEN):
+        with redacted(TOKEN):
             record = logging.LogRecord("x", logging.INFO, "", 0, "url /bot%s/getMe", (TOKEN,), None)
             for f in handler.filters:
                 f.filter(record)  # type: ignore[union-attr]
