@@ -79,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", parents=[common], help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", parents=[common], help="apply all migrations")
+    backup = db_sub.add_parser(
+        "backup",
+        parents=[common],
+        help="a consistent copy of the SQLite database, safe while the bot runs",
+    )
+    backup.add_argument("file", type=Path, help="the new backup file (must not exist)")
     sub.add_parser("check-config", parents=[common], help="validate settings and database")
     sub.add_parser(
         "stats", parents=[common], help="outbox queue and leave requests waiting, per school"
@@ -373,6 +379,66 @@ async def _db_upgrade(settings: Settings) -> int:
         print(f"Database is at revision {await current_revision(engine)}.")
     finally:
         await engine.dispose()
+    return 0
+
+
+def _db_backup(target: Path, settings: Settings) -> int:
+    """``db backup FILE``: SQLite's online backup API copies a consistent snapshot while the
+    bot keeps running (a one-shot command: no event loop to keep free, so no thread).
+    PostgreSQL has its own tool. Prints paths and sizes, never data."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        print(
+            "The database is PostgreSQL: back it up with `pg_dump -Fc` "
+            "(see docs/operations.md); `db backup` copies SQLite only.",
+            file=sys.stderr,
+        )
+        return 2
+    source = Path(url.database or "")
+    if not url.database or url.database == ":memory:" or not source.is_file():
+        print(f"No SQLite database at {source}: nothing to back up.", file=sys.stderr)
+        return 2
+    if target.exists() or not target.parent.is_dir():
+        print(f"{target}: choose a new file in an existing folder.", file=sys.stderr)
+        return 2
+    part = target.with_name(f".{target.name}.part")
+
+    def copy() -> str:
+        # The copy holds personal data: only its owner may read it, from the first byte.
+        os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        src = sqlite3.connect(source, timeout=30)
+        try:
+            dst = sqlite3.connect(part)
+            try:
+                # One step, one read transaction: a snapshot; in WAL mode writers go on.
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+                check = dst.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    raise sqlite3.DatabaseError("the copy failed its integrity check")
+                tables = "SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'"
+                row = None
+                if dst.execute(tables).fetchone():
+                    row = dst.execute("SELECT version_num FROM alembic_version").fetchone()
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        os.replace(part, target)
+        return str(row[0]) if row else "none"
+
+    try:
+        revision = copy()
+    except (sqlite3.Error, OSError) as err:  # e.g. a full disk or a read-only folder
+        part.unlink(missing_ok=True)
+        print(f"The backup failed ({type(err).__name__}): {err}.", file=sys.stderr)
+        return 3
+    size = target.stat().st_size
+    print(f"Backed up {source} to {target} ({size} bytes, revision {revision}).")
     return 0
 
 
@@ -777,6 +843,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.user, args.lang, args.school = "local", "vi", None
             return asyncio.run(_run(args, settings))
         if command == "db":
+            if args.db_command == "backup":
+                return _db_backup(args.file, settings)
             return asyncio.run(_db_upgrade(settings))
         if command == "check-config":
             return asyncio.run(_check_config(settings))
