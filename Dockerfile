@@ -11,12 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The pinned versions first: this layer is rebuilt only when requirements.lock changes.
-COPY requirements.lock ./
-RUN pip install -r requirements.lock
-
+# The runtime dependencies only, at the versions pinned in requirements.lock (the lock also
+# pins the test tools, which the image does not need).
 COPY . .
-RUN pip install --no-deps . \
+RUN pip install -c requirements.lock . \
     && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin lienlac \
     && mkdir -p /data \
     && chown lienlac:lienlac /data \
