@@ -65,3 +65,12 @@ class Incoming:
     # turn's own transaction, so an event delivered again, even after a restart, runs once.
     event_id: str = ""
     display_name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelCapabilities:
+    buttons: bool  # inline buttons that send back an opaque token
+    edit: bool  # can replace a message the bot sent
+    images: bool
+    max_text: int  # characters per message; longer replies are split on line boundaries
+    groups: bool = False  # the channel has group chats (scores never go there)

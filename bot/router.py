@@ -19,16 +19,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from bot.channels.base import ChannelCapabilities
 from bot.domain.absence import parse_dates, parse_decision
 from bot.domain.errors import BackendError, ConcurrentTurn
 from bot.domain.text import clean, fold
 from bot.i18n import normalise_locale
-from bot.messages import Button, ConversationKey, Incoming, Reply
+from bot.messages import Button, ChannelCapabilities, ConversationKey, Incoming, Reply
 from bot.ports import LinkRole, UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
 from bot.turn import CoreServices, Turn
-from dialogs import absence_request, notice, settings, verify_parent
+from dialogs import absence_request, notice, settings, verify_parent, welcome
 from handlers import absence, account, attendance, fees, scores, timetable
 from handlers.common import parse_query_action, with_data_age
 from handlers.intents import IntentName, match, parse_cancel_request
@@ -201,7 +200,7 @@ class Router:
             ]
         if intent.name is IntentName.START:
             turn.state.clear_dialog()
-            return await account.start(turn)
+            return await welcome.start(turn)
         if intent.name is IntentName.FORGET:
             return account.forget_confirm(turn)
         if intent.name is IntentName.LANG:

@@ -14,12 +14,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from bot.channels.base import ChannelCapabilities
 from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
 from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START
 from bot.i18n import Catalog
-from bot.messages import ConversationKey, Incoming
+from bot.messages import ChannelCapabilities, ConversationKey, Incoming
 from bot.ports import (
     BackendRegistry,
     Clock,

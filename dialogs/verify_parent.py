@@ -34,7 +34,7 @@ from bot.domain.text import fold
 from bot.messages import Button, Reply
 from bot.ports import LinkRole, OtpChallenge
 from bot.turn import CONSENT_VERSION, Turn
-from dialogs.menus import main_menu, teacher_menu
+from handlers.menus import main_menu, teacher_menu
 
 log = logging.getLogger(__name__)
 

@@ -6,21 +6,8 @@ from bot.i18n import LOCALES
 from bot.messages import Button, Reply
 from bot.ports import LinkRole
 from bot.turn import Turn
-from dialogs import verify_parent
-from dialogs.menus import menu_for
 from handlers.common import linked_children
-
-
-async def start(turn: Turn) -> list[Reply]:
-    """``/start`` (Telegram) or the first message on Zalo: greet; ask for a code if unlinked."""
-    info = await turn.backend.school_info()
-    greeting = turn.t("start.greeting", school=info.name)
-    if await turn.links():
-        return [
-            Reply(text=greeting + "\n\n" + turn.t("start.linked"), buttons=await menu_for(turn))
-        ]
-    replies = await verify_parent.start(turn, offer_roles=True)
-    return [Reply(text=greeting + "\n\n" + replies[0].text, buttons=replies[0].buttons)]
+from handlers.menus import menu_for
 
 
 async def help_menu(turn: Turn, *, unknown: bool = False) -> list[Reply]:

@@ -27,6 +27,7 @@ from bot.domain.digest import (
 )
 from bot.messages import ConversationKey
 from bot.ports import Link, LinkRole, StoredItem
+from storage.rows import link_of
 from storage.tables import (
     ChangeWatermark,
     ChatLink,
@@ -88,7 +89,6 @@ class SqlNotificationRepo:
         return {(r.school_id, r.channel, r.user_id): _prefs(r) for r in rows}
 
     async def guardian_links(self, school_ids: Sequence[str]) -> Sequence[Link]:
-        from storage.uow import _link
 
         rows = await self._s.scalars(
             select(ChatLink)
@@ -99,7 +99,7 @@ class SqlNotificationRepo:
             )
             .order_by(ChatLink.id)
         )
-        return [_link(r) for r in rows]
+        return [link_of(r) for r in rows]
 
     async def watermark(self, school_id: str) -> dt.datetime | None:
         row = await self._s.get(ChangeWatermark, school_id)

@@ -41,6 +41,8 @@ from bot.ports import (
 )
 from storage.notification_store import SqlNotificationRepo
 from storage.privacy import SqlPrivacyRepo
+from storage.rows import key_of as _key_of
+from storage.rows import link_of as _link
 from storage.tables import (
     AbsenceRequestRow,
     AppSecret,
@@ -62,12 +64,6 @@ def _key_filter(model: Any, key: ConversationKey) -> list[Any]:
         model.chat_id == key.chat_id,
         model.user_id == key.user_id,
     ]
-
-
-def _key_of(row: Any) -> ConversationKey:
-    return ConversationKey(
-        school_id=row.school_id, channel=row.channel, chat_id=row.chat_id, user_id=row.user_id
-    )
 
 
 class SqlConversationRepo:
@@ -134,19 +130,6 @@ class SqlConversationRepo:
         await self._s.execute(
             delete(ConversationStateRow).where(*_key_filter(ConversationStateRow, key))
         )
-
-
-def _link(row: ChatLink) -> Link:
-    return Link(
-        id=row.id,
-        key=_key_of(row),
-        role=LinkRole(row.role),
-        subject_id=row.subject_id,
-        person_id=row.person_id,
-        consent_version=row.consent_version,
-        consent_at=row.consent_at,
-        verified_at=row.verified_at,
-    )
 
 
 class SqlLinkRepo:

@@ -6,17 +6,7 @@ answers with the number: the router keeps the number -> action map in the conver
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChannelCapabilities:
-    buttons: bool  # inline buttons that send back an opaque token
-    edit: bool  # can replace a message the bot sent
-    images: bool
-    max_text: int  # characters per message; longer replies are split on line boundaries
-    groups: bool = False  # the channel has group chats (scores never go there)
-
+from bot.messages import ChannelCapabilities
 
 CONSOLE = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=4000)
 MEMORY = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096)
