@@ -298,25 +298,22 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _notice(args: argparse.Namespace, settings: Settings) -> int:
     """``run_bot.py notice``: preview, confirm, then record the notice for the parents."""
-    from bot.backends.local import LocalBackend
-    from bot.clock import SystemClock
+    from bot.bootstrap import opened_app
     from bot.domain.text import clean, fold
-    from bot.i18n import Catalog
     from bot.notifications import publish_notice
-    from storage.engine import create_engine, session_factory
-    from storage.migrate import upgrade
-    from storage.uow import SqlUnitOfWorkFactory
 
     text = clean(args.text).strip()  # no control or bidi characters reach the parents
     if not text or len(text) > 500:
         print("The notice must have 1 to 500 characters.", file=sys.stderr)
         return 2
     school_id = args.school or settings.school_configs()[0].id
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        sessions = session_factory(engine)
-        backend = LocalBackend(sessions, school_id)
+    if school_id not in {s.id for s in settings.school_configs()}:
+        print(f"No school {school_id!r} is configured.", file=sys.stderr)
+        return 2
+    async with opened_app(settings) as app:
+        # the school's own system (spreadsheet import, REST/JSON, OneRoster), not always the
+        # local tables: a notice to "6A" reaches the parents of that school's 6A
+        backend = app.services.backends.for_school(school_id)
         classes = {fold(c.name).replace(" ", ""): c for c in await backend.classes()}
         if not classes:
             print(f"School {school_id!r} has no classes in the database.", file=sys.stderr)
@@ -341,18 +338,18 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
             if fold(answer).strip() not in {"y", "yes", "co", "c"}:
                 print("Cancelled: nothing was sent.")
                 return 1
-        uow_factory = SqlUnitOfWorkFactory(sessions)
-        async with uow_factory() as uow:
+        now = app.services.clock.now()
+        async with app.uow_factory() as uow:
             reached = await publish_notice(
                 uow,
                 backend,
-                Catalog.load(),
+                app.services.catalog,
                 school_id=school_id,
                 class_ids=class_ids,
                 author="cli",
                 text=text,
                 urgent=args.urgent,
-                now=SystemClock().now(),
+                now=now,
             )
             await uow.audit.record(
                 school_id=school_id,
@@ -360,25 +357,19 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
                 action="notice.sent",
                 subject=",".join(class_ids or ["*"]),
                 detail={"urgent": args.urgent, "parents": reached},
-                at=SystemClock().now(),
+                at=now,
             )
             await uow.commit()
-    finally:
-        await engine.dispose()
     print(f"Recorded for {reached} linked parent(s).")
     return 0
 
 
 async def _db_upgrade(settings: Settings) -> int:
-    from storage.engine import create_engine
-    from storage.migrate import current_revision, upgrade
+    from bot.bootstrap import migrated_engine
+    from storage.migrate import current_revision
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
+    async with migrated_engine(settings) as engine:
         print(f"Database is at revision {await current_revision(engine)}.")
-    finally:
-        await engine.dispose()
     return 0
 
 
@@ -445,13 +436,12 @@ def _db_backup(target: Path, settings: Settings) -> int:
 async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
     import datetime as dt
 
-    from bot.bootstrap import build_app
+    from bot.bootstrap import opened_app
     from bot.domain.formatting import format_date
     from bot.domain.text import fold
 
-    app = await build_app(settings)
     school = getattr(args, "school", None) or settings.school_configs()[0].id
-    try:
+    async with opened_app(settings) as app:
         backend = app.services.backends.for_school(school)
         classes = {c.id: c for c in await backend.classes()}
         teachers = {t.id: t for t in await backend.teachers()}
@@ -508,28 +498,22 @@ async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
                 f"{cls_found[0].name} from {format_date(start)} to {format_date(end)}."
             )
             return 0
-    finally:
-        await app.aclose()
 
 
 async def _stats(settings: Settings) -> int:
     import datetime as dt
 
+    from bot.bootstrap import migrated_engine
     from bot.stats import collect_stats, format_absence_stats, format_otp_stats, format_stats
-    from storage.engine import create_engine, session_factory
-    from storage.migrate import upgrade
+    from storage.engine import session_factory
     from storage.outbox_store import SqlOutboxStore
     from storage.stats import absence_stats, otp_stats
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
+    async with migrated_engine(settings) as engine:
         now = dt.datetime.now(dt.UTC)
         outbox = await collect_stats(SqlOutboxStore(engine), now=now)
         absences = await absence_stats(session_factory(engine), now=now)
         otps = await otp_stats(session_factory(engine), now=now)
-    finally:
-        await engine.dispose()
     print("Outbox (messages to parents and teachers):")
     print(format_stats(outbox))
     print("Leave requests:")
@@ -641,18 +625,14 @@ async def _oa_token_line(school: SchoolConfig, engine: Any) -> str:
 async def _demo_reset(settings: Settings) -> int:
     from bot.backends.demo_data import SCHOOL_ID, build_demo_school
     from bot.backends.local_seed import delete_school, seed_school
+    from bot.bootstrap import migrated_engine
     from bot.clock import SystemClock
-    from storage.engine import create_engine, session_factory
-    from storage.migrate import upgrade
+    from storage.engine import session_factory
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
+    async with migrated_engine(settings) as engine:
         sessions = session_factory(engine)
         await delete_school(sessions, SCHOOL_ID)
         await seed_school(sessions, build_demo_school(), now=SystemClock().now())
-    finally:
-        await engine.dispose()
     print("The demo school was reset: fresh data, and every chat link and dialog removed.")
     return 0
 
@@ -729,12 +709,11 @@ async def _otp_unlock(args: argparse.Namespace, settings: Settings) -> int:
     per phone): the counters start again from now. Recorded in the audit log."""
     import datetime as dt
 
-    from bot.bootstrap import build_app
+    from bot.bootstrap import opened_app
     from dialogs.verify_parent import UNLOCK
 
-    app = await build_app(settings)
     school = args.school or settings.school_configs()[0].id
-    try:
+    async with opened_app(settings) as app:
         backend = app.services.backends.for_school(school)
         student = await backend.find_student(args.student)
         if student is None:
@@ -753,8 +732,6 @@ async def _otp_unlock(args: argparse.Namespace, settings: Settings) -> int:
             f"a code again ({len(guardians)} phone(s) on file)."
         )
         return 0
-    finally:
-        await app.aclose()
 
 
 async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
@@ -762,11 +739,10 @@ async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
     /forget (storage/privacy.py); one anonymised audit event records that it happened."""
     import datetime as dt
 
-    from bot.bootstrap import build_app
+    from bot.bootstrap import opened_app
 
-    app = await build_app(settings)
     school = args.school or settings.school_configs()[0].id
-    try:
+    async with opened_app(settings) as app:
         student = await app.services.backends.for_school(school).find_student(args.student)
         if student is None:
             print(f"No student with that code in school {school!r}.", file=sys.stderr)
@@ -782,8 +758,6 @@ async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
             await uow.commit()
         print(f"Forgotten: {len(users)} chat(s) linked to that pupil's family.")
         return 0
-    finally:
-        await app.aclose()
 
 
 def _database_problem(err: BaseException, url: str) -> str | None:

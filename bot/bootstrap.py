@@ -6,9 +6,10 @@ returns an ``App`` whose ``aclose()`` releases it all.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -456,3 +457,29 @@ def zns_token_source(
         return static.get_secret_value()
 
     return from_settings
+
+
+# --- one way for a command to open the database or the app --------------------------------
+
+
+@contextlib.asynccontextmanager
+async def migrated_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The database at the newest revision, disposed when the block ends."""
+    from storage.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def opened_app(settings: Settings, **kwargs: Any) -> AsyncIterator[App]:
+    """:func:`build_app` for the block (the CLI's commands), closed when it ends."""
+    app = await build_app(settings, **kwargs)
+    try:
+        yield app
+    finally:
+        await app.aclose()

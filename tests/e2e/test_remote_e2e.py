@@ -117,6 +117,20 @@ def test_a_parent_verifies_and_reads_scores_from_the_qlhs(tmp_path: Path, qlhs: 
     assert "Traceback" not in "".join(bot.stderr)
     assert qlhs.hits("/api/v1/hoc-sinh/st-8a-03/diem") >= 1
 
+    # Issue 14: the school office's notice to 8A reaches that parent. The classes and pupils
+    # come from the school's own system, not from local tables (which are empty here).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIENLAC_")}
+    notice = subprocess.run(
+        [sys.executable, "run_bot.py", "notice", "--class", "8A", "--text", "Họp lớp", "--yes"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, **_env(tmp_path, qlhs.mapping_file(tmp_path))},
+    )
+    assert notice.returncode == 0, notice.stdout + notice.stderr
+    assert "To: 8A" in notice.stdout and "Recorded for 1 linked parent(s)." in notice.stdout
+
 
 def test_check_config_on_oneroster(tmp_path: Path) -> None:
     from tests.fakes.oneroster import FakeOneRoster
