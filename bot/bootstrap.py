@@ -159,6 +159,7 @@ class App:
             await absence_stats(self.sessions, now=now),
             await otp_stats(self.sessions, now=now),
             {school.id: self.settings.otp for school in self.settings.school_configs()},
+            None if (t := self.router.throttle) is None else (t.noticed, t.dropped),
         )
 
     def build_relay(

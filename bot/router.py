@@ -126,6 +126,10 @@ class Router:
                 self._locks.pop(key, None)
         raise AssertionError("unreachable")
 
+    @property
+    def throttle(self) -> Throttle | None:
+        return self._throttle
+
     def _locale_of(self, incoming: Incoming) -> str:
         return normalise_locale(incoming.locale_hint)
 

@@ -157,10 +157,25 @@ def outbox_metrics(
     absences: Sequence[AbsenceStats] = (),
     otps: Sequence[OtpStats] = (),
     otp_caps: Mapping[str, _OtpCaps] | None = None,
+    throttled: tuple[int, int] | None = None,
 ) -> bytes:
     """The rows in the Prometheus text format, from a fresh registry (safe to call per
-    scrape, in any process)."""
+    scrape, in any process). ``throttled``: this process's flood control (told to slow
+    down, dropped)."""
     registry = CollectorRegistry(auto_describe=True)
+    if throttled is not None:
+        floods = Gauge(
+            "lienlac_throttle_floods",
+            "Chat users told to slow down by this process since it started",
+            registry=registry,
+        )
+        floods.set(throttled[0])
+        dropped = Gauge(
+            "lienlac_throttle_dropped",
+            "Messages this process dropped unanswered in a flood since it started",
+            registry=registry,
+        )
+        dropped.set(throttled[1])
     gauges = {
         "pending": Gauge(
             "lienlac_outbox_pending",

@@ -42,6 +42,8 @@ class Throttle:
         self._clock = clock
         self._max = max_users
         self._buckets: dict[Hashable, _Bucket] = {}
+        self.noticed = 0  # floods told to slow down, since the process started (/metrics)
+        self.dropped = 0  # messages dropped without an answer, since the process started
 
     def check(self, user: Hashable) -> Verdict:
         now = self._clock()
@@ -58,8 +60,10 @@ class Throttle:
             bucket.tokens -= 1
             return Verdict.GO
         if bucket.noticed:
+            self.dropped += 1
             return Verdict.DROP
         bucket.noticed = True
+        self.noticed += 1
         return Verdict.NOTICE
 
     def _evict(self, now: float) -> None:

@@ -24,10 +24,13 @@ from tests.e2e.test_zalo_e2e import (
     listening,
     oa_env,
 )
+from tests.fakes.telegram_api import FakeTelegramApi
 from tests.fakes.zalo_bot_api import FakeZaloBotApi
 from tests.fakes.zalo_oa_api import FakeZaloOa
 
 pytestmark = pytest.mark.e2e
+
+TG_TOKEN = "123456:HOSTILE-test-token"
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -49,6 +52,12 @@ def zalo() -> Iterator[FakeZaloBotApi]:
 
 
 @pytest.fixture
+def tg() -> Iterator[FakeTelegramApi]:
+    with FakeTelegramApi(token=TG_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
 def bot(tmp_path: Path) -> Iterator[Bot]:
     process = Bot(tmp_path)
     try:
@@ -63,25 +72,35 @@ def rss_kib(bot: Bot) -> int:
     return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
 
 
-def test_zalo_oa_and_zalo_bot_webhooks_refuse_hostile_bodies(
-    bot: Bot, oa: FakeZaloOa, zalo: FakeZaloBotApi
+def test_every_webhook_route_refuses_hostile_bodies(
+    bot: Bot, oa: FakeZaloOa, zalo: FakeZaloBotApi, tg: FakeTelegramApi
 ) -> None:
-    port = bot_port = free_port()  # one webhook server for every platform (issue 14)
+    port = free_port()  # one webhook server for every platform (issue 14)
     env = {
         **oa_env(oa, port),
         "LIENLAC_ZALO_BOT__TOKEN": TOKEN,
         "LIENLAC_ZALO_BOT__API_BASE_URL": zalo.url,
+        "LIENLAC_TELEGRAM__TOKEN": TG_TOKEN,
+        "LIENLAC_TELEGRAM__API_BASE_URL": tg.url,
         "LIENLAC_WEBHOOK__PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
     bot.start(
         env,
         lambda: (
-            oa.refreshes > 0 and listening(port) and listening(bot_port) and bool(zalo.webhook_url)
+            oa.refreshes > 0
+            and listening(port)
+            and bool(zalo.webhook_url)
+            and tg.webhook() is not None
         ),
     )
     oa_url = f"http://127.0.0.1:{port}/zalo-oa/demo"
-    bot_url = f"http://127.0.0.1:{bot_port}/zalo-bot/demo"
+    bot_url = f"http://127.0.0.1:{port}/zalo-bot/demo"
+    tg_url = f"http://127.0.0.1:{port}/telegram/demo"
     secret = {"X-Bot-Api-Secret-Token": zalo.webhook_secret}
+    hook = tg.webhook()
+    assert hook is not None
+    tg_secret = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]}
+    routes = ((oa_url, {}), (bot_url, secret), (tg_url, tg_secret))
     before = rss_kib(bot)
     with httpx.Client(timeout=30) as client:
         # 1. A 20 MB body, announced and streamed without a length: refused while reading.
@@ -92,13 +111,13 @@ def test_zalo_oa_and_zalo_bot_webhooks_refuse_hostile_bodies(
             for _ in range(20):
                 yield b"x" * (1024 * 1024)
 
-        assert client.post(oa_url, content=chunks()).status_code == 413
-        assert client.post(bot_url, content=chunks(), headers=secret).status_code == 413
+        for url, headers in routes:
+            assert client.post(url, content=chunks(), headers=headers).status_code == 413
         # 2. Deep JSON at any depth: 400, never 500.
         for depth in (40, 1000, 15_000):  # all under the body limit
             deep = ("[" * depth + "]" * depth).encode()
-            assert client.post(oa_url, content=deep).status_code == 400
-            assert client.post(bot_url, content=deep, headers=secret).status_code == 400
+            for url, headers in routes:
+                assert client.post(url, content=deep, headers=headers).status_code == 400
             nested = ('{"message": ' * depth + "1" + "}" * depth).encode()
             assert client.post(oa_url, content=nested).status_code == 400
         # 3. A correctly signed event from 2017 (a replay): dropped, never answered.
@@ -116,7 +135,9 @@ def test_zalo_oa_and_zalo_bot_webhooks_refuse_hostile_bodies(
         oa.wait_for(user, "Xin chào", 10)
     assert rss_kib(bot) - before < 30 * 1024  # not the 472 MB a 100 MB body once cost
 
-    # 4. Arbitrary bodies and JSON values over HTTP: never a 5xx, never a traceback.
+    # 4. Arbitrary bodies and JSON values over HTTP: never a 5xx, never a traceback, and no
+    # dialog reached (nothing is sent to anyone on any platform).
+    sent_before = (len(tg.sent()), len(zalo.sent), len(oa.cs_sent))
     with httpx.Client(timeout=10) as client:
 
         @settings(
@@ -126,12 +147,14 @@ def test_zalo_oa_and_zalo_bot_webhooks_refuse_hostile_bodies(
         )
         @given(body=st.one_of(st.binary(max_size=300), JSON.map(lambda v: json.dumps(v).encode())))
         def never_5xx(body: bytes) -> None:
-            for url, headers in ((oa_url, {}), (bot_url, secret)):
+            for url, headers in routes:
                 answer = client.post(url, content=body, headers=headers)
                 assert answer.status_code < 500, (url, body, answer.text)
                 assert "Traceback" not in answer.text
 
         never_5xx()
+    time.sleep(0.5)
+    assert (len(tg.sent()), len(zalo.sent), len(oa.cs_sent)) == sent_before
     bot.stop()
     assert "Traceback" not in bot.output()
 
