@@ -17,19 +17,19 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
-from bot.domain.absence import parse_dates, parse_decision
+from bot.domain.absence import parse_decision
 from bot.domain.errors import BackendError, ConcurrentTurn
 from bot.domain.text import clean, fold
+from bot.feature import MENU, Registry
 from bot.i18n import normalise_locale
-from bot.messages import Button, ChannelCapabilities, ConversationKey, Incoming, Reply
-from bot.ports import LinkRole, UnitOfWork, UnitOfWorkFactory
+from bot.messages import ChannelCapabilities, ConversationKey, Incoming, Reply
+from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
-from bot.turn import CoreServices, Turn
-from dialogs import absence_request, notice, settings, verify_parent, welcome
+from bot.turn import CoreServices, Turn, with_tokens
+from dialogs import absence_request, notice, reject_reason, settings, verify_parent, welcome
 from handlers import absence, account, attendance, fees, scores, timetable
-from handlers.common import parse_query_action, with_data_age
+from handlers.common import with_data_age
 from handlers.intents import IntentName, match, parse_cancel_request
 
 log = logging.getLogger(__name__)
@@ -37,35 +37,23 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 1000  # longer messages are read up to here; nobody types a question this long
 BUTTON_TTL = dt.timedelta(days=7)
 
-QUERY_HANDLERS = {
-    "scores": scores.handle,
-    "timetable": timetable.handle,
-    "fees": fees.handle,
-    "attendance": attendance.handle,
-}
-
-
-class DialogModule(Protocol):
-    """A dialog is a module with these two functions (see ``dialogs/verify_parent.py``)."""
-
-    async def handle(self, turn: Turn) -> list[Reply]: ...
-
-    def reminder(self, turn: Turn) -> list[Reply]: ...
-
-
-DIALOGS: dict[str, DialogModule] = {
-    verify_parent.NAME: verify_parent,
-    absence_request.NAME: absence_request,
-    absence.REJECT_DIALOG: absence.RejectReasonDialog,
-    settings.NAME: settings,
-    notice.NAME: notice,
-}
-# Button prefixes of the dialogs that own them: a press outside that dialog is stale.
-DIALOG_ACTIONS: dict[str, tuple[str, DialogModule]] = {
-    "s:": (settings.NAME, settings),
-    "n:": (notice.NAME, notice),
-    absence_request.ACTION: (absence_request.NAME, absence_request),
-}
+# Every feature, in the order their typed commands are tried (see bot.feature).
+FEATURES = Registry(
+    [
+        welcome.FEATURE,
+        account.FEATURE,
+        absence.FEATURE,
+        verify_parent.FEATURE,
+        absence_request.FEATURE,
+        reject_reason.FEATURE,
+        settings.FEATURE,
+        notice.FEATURE,
+        scores.FEATURE,
+        timetable.FEATURE,
+        fees.FEATURE,
+        attendance.FEATURE,
+    ]
+)
 
 
 class Router:
@@ -202,36 +190,19 @@ class Router:
             return [
                 Reply(text=turn.t("common.cancelled" if had_dialog else "common.nothing_to_cancel"))
             ]
-        if intent.name is IntentName.START:
-            turn.state.clear_dialog()
-            return await welcome.start(turn)
-        if intent.name is IntentName.FORGET:
-            return account.forget_confirm(turn)
-        if intent.name is IntentName.LANG:
-            return account.language_menu(turn)
-        if intent.name is IntentName.HELP and turn.text.startswith("/"):
-            turn.state.clear_dialog()
-            return await account.help_menu(turn)
-        # A teacher's typed decision ("duyet 12", "tu choi 12 lý do") on any channel.
-        decision = parse_decision(turn.text)
-        if decision is not None:
-            verb, request_id, reason = decision
-            if turn.state.dialog == absence.REJECT_DIALOG:
-                turn.state.clear_dialog()
-            if verb == "approve":
-                return await absence.approve(turn, request_id)
-            return await absence.reject(turn, request_id, reason)
-        cancel_id = parse_cancel_request(fold(turn.text))
-        if cancel_id is not None:
-            return await absence.cancel(turn, cancel_id)
+        for command in FEATURES.commands:
+            replies = await command(turn, intent)
+            if replies is not None:
+                return replies
         # 3. the active dialog owns the rest of the text
-        dialog = DIALOGS.get(turn.state.dialog or "")
+        dialog = FEATURES.dialogs.get(turn.state.dialog or "")
         if dialog is not None:
             if turn.text.startswith("/"):
                 return dialog.reminder(turn)
             return await dialog.handle(turn)
         # 4. a question
-        return await self._on_intent(turn, intent.name, intent.folded, intent.code)
+        answer = FEATURES.intents.get(intent.name) or FEATURES.intents[IntentName.UNKNOWN]
+        return await answer(turn, intent)
 
     @staticmethod
     def _in_group(turn: Turn) -> list[Reply]:
@@ -254,44 +225,6 @@ class Router:
             return []
         return [Reply(text=turn.t("group.private_only"))]
 
-    async def _on_intent(self, turn: Turn, name: IntentName, folded: str, code: str) -> list[Reply]:
-        if name is IntentName.ABSENCE:
-            return await absence_request.start(turn, text=turn.text)
-        if name is IntentName.MY_REQUESTS:
-            return await absence.my_requests(turn)
-        if name is IntentName.PENDING:
-            return await absence.pending_list(turn)
-        if name is IntentName.CLASS_ABSENT or (
-            name is IntentName.ATTENDANCE and await self._staff_only(turn)
-        ):
-            if not await self._is_staff(turn):
-                return await absence_request.start(turn, text=turn.text)
-            if name is IntentName.ATTENDANCE and parse_dates(folded, turn.today()) is None:
-                return await absence.pupil_total(turn, folded)
-            dates = parse_dates(folded, turn.today())
-            return await absence.absent_on(turn, dates[0] if dates else turn.today())
-        if name.value in QUERY_HANDLERS:
-            return await QUERY_HANDLERS[name.value](turn, folded=folded)
-        if name is IntentName.LINK:
-            return await verify_parent.start(turn)
-        if name is IntentName.CODE:
-            return await verify_parent.start(turn, code=code)
-        if name is IntentName.HELP:
-            return await account.help_menu(turn)
-        if name is IntentName.SETTINGS:
-            return await settings.start(turn)
-        if name is IntentName.NOTICE:
-            return await notice.start(turn)
-        return await account.help_menu(turn, unknown=True)
-
-    @staticmethod
-    async def _is_staff(turn: Turn) -> bool:
-        return any(link.role is LinkRole.STAFF for link in await turn.links())
-
-    @staticmethod
-    async def _staff_only(turn: Turn) -> bool:
-        return await Router._is_staff(turn) and not await turn.guardian_links()
-
     async def _resolve(self, turn: Turn, token: str) -> str | list[Reply]:
         """The action behind a token, if this very user was shown it and it is recent."""
         found = await turn.uow.buttons.resolve(token)
@@ -310,62 +243,17 @@ class Router:
         return action
 
     async def _on_action(self, turn: Turn) -> list[Reply]:
-        action = turn.action
-        if action.startswith("v:"):
-            if turn.state.dialog != verify_parent.NAME:
-                return [Reply(text=turn.t("button.stale"))]
-            return await verify_parent.handle(turn)
-        owner = next((v for p, v in DIALOG_ACTIONS.items() if action.startswith(p)), None)
-        if owner is not None:
-            if turn.state.dialog != owner[0]:
-                return [Reply(text=turn.t("button.stale"))]
-            return await owner[1].handle(turn)
-        # Any other button leaves a half-finished dialog: the user chose something else.
-        turn.state.clear_dialog()
-        if action.startswith("menu:"):
-            name = action.removeprefix("menu:")
-            if name == "add_child":
-                return await verify_parent.start(turn)
-            if name == "lang":
-                return account.language_menu(turn)
-            if name == "absence":
-                return await absence_request.start(turn)
-            if name == "settings":
-                return await settings.start(turn)
-            if name == "notice":
-                return await notice.start(turn)
-            if name == "my_requests":
-                return await absence.my_requests(turn)
-            if name == "pending":
-                return await absence.pending_list(turn)
-            if name == "class_absent":
-                return await absence.absent_on(turn, turn.today())
-            if name in QUERY_HANDLERS:
-                return await QUERY_HANDLERS[name](turn)
-        decided = absence.decision_action(action)
-        if decided is not None:
-            verb, request_id = decided
-            if verb == "ok":
-                return await absence.approve(turn, request_id)
-            if verb == "no":
-                return await absence.ask_reject_reason(turn, request_id)
-            if verb == "nr":
-                return await absence.reject(turn, request_id, "")
-            if verb == "keep":
-                return [Reply(text=turn.t("absence.kept", id=request_id), edit=True)]
-            if verb == "cancel":
-                return await absence.cancel(turn, request_id)
-        if action.startswith("lang:"):
-            return account.set_language(turn, action.removeprefix("lang:"))
-        if action == "forget:yes":
-            return await account.forget(turn)
-        if action == "forget:no":
-            return [Reply(text=turn.t("forget.kept"), edit=True)]
-        query = parse_query_action(action)
-        if query is not None and query[0] in QUERY_HANDLERS:
-            intent, student_id, arg = query
-            return await QUERY_HANDLERS[intent](turn, student_id=student_id, arg=arg)
-        return [Reply(text=turn.t("button.stale"))]
+        prefix, _, rest = turn.action.partition(":")
+        if prefix == MENU:
+            entry = FEATURES.menu.get(rest)
+            turn.state.clear_dialog()  # the user chose something else
+            return await entry(turn) if entry else [Reply(text=turn.t("button.stale"))]
+        route = FEATURES.actions.get(prefix)
+        if route is None or (route.dialog is not None and turn.state.dialog != route.dialog):
+            return [Reply(text=turn.t("button.stale"))]  # e.g. a press on an old dialog
+        if route.dialog is None:
+            turn.state.clear_dialog()  # any other button leaves a half-finished dialog
+        return await route.handle(turn, rest)
 
     async def _finish(
         self, turn: Turn, uow: UnitOfWork, replies: list[Reply], caps: ChannelCapabilities
@@ -379,12 +267,7 @@ class Router:
             if not reply.buttons:
                 finished.append(reply)
                 continue
-            actions = [b.action for row in reply.buttons for b in row]
-            tokens = iter(await uow.buttons.issue(turn.key, actions, now=turn.now()))
-            rows = tuple(
-                tuple(Button(label=b.label, action=b.action, token=next(tokens)) for b in row)
-                for row in reply.buttons
-            )
+            rows = await with_tokens(uow, turn.key, reply.buttons, now=turn.now())
             if caps.buttons:
                 finished.append(dataclasses.replace(reply, buttons=rows))
                 continue

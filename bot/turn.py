@@ -18,7 +18,7 @@ from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
 from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START
 from bot.i18n import Catalog
-from bot.messages import ChannelCapabilities, ConversationKey, Incoming
+from bot.messages import Button, ChannelCapabilities, ConversationKey, Incoming
 from bot.ports import (
     BackendRegistry,
     Clock,
@@ -169,3 +169,16 @@ class Turn:
             detail=dict(detail),
             at=self.now(),
         )
+
+
+Buttons = tuple[tuple[Button, ...], ...]
+
+
+async def with_tokens(
+    uow: UnitOfWork, key: ConversationKey, rows: Buttons, *, now: dt.datetime
+) -> Buttons:
+    """The one way buttons get their tokens: each action stored for the person who will see
+    it (``key``), the button carrying only an opaque token (replies and outbox messages)."""
+    actions = [b.action for row in rows for b in row]
+    tokens = iter(await uow.buttons.issue(key, actions, now=now))
+    return tuple(tuple(dataclasses.replace(b, token=next(tokens)) for b in row) for row in rows)

@@ -25,16 +25,19 @@ from bot.domain.absence import (
     check_reason,
     extract,
     overlaps,
+    parse_dates,
     parse_reason,
     parse_session,
 )
 from bot.domain.models import Student
 from bot.domain.text import fold
+from bot.feature import action, dialog_feature
 from bot.messages import Button, Reply
 from bot.ports import LinkRole
 from bot.turn import Turn
-from handlers import absence
+from handlers import absence, attendance
 from handlers.common import child_label, linked_children, mentions
+from handlers.intents import Intent, IntentName
 
 NAME = "absence"
 ACTION = "ar:"
@@ -423,7 +426,7 @@ async def _submit(turn: Turn) -> list[Reply]:
                 (
                     Button(
                         label=turn.t("button.cancel_request", id=request.id),
-                        action=f"{absence.PREFIX}cancel:{request.id}",
+                        action=action(absence.ACTION, "cancel", request.id),
                     ),
                 ),
             ),
@@ -454,3 +457,41 @@ async def _overlap(turn: Turn) -> int | None:
 def _set_child(turn: Turn, child: Student) -> None:
     turn.state.data["student_id"] = child.id
     turn.state.data["child_label"] = child_label(child)
+
+
+async def _asked(turn: Turn, intent: Intent) -> list[Reply]:
+    return await start(turn, text=turn.text)
+
+
+async def _from_menu(turn: Turn) -> list[Reply]:
+    return await start(turn)
+
+
+async def _about_absence(turn: Turn, intent: Intent) -> list[Reply]:
+    """ "ai nghỉ hôm nay", "chuyên cần", "số buổi nghỉ của Huy": a teacher (who is not also
+    a parent) means their class; a parent asking who is absent means a leave request; a
+    parent asking about attendance gets their child's record."""
+    staff = any(link.role is LinkRole.STAFF for link in await turn.links())
+    staff_only = staff and not await turn.guardian_links()
+    if intent.name is IntentName.ATTENDANCE and not staff_only:
+        return await attendance.handle(turn, folded=intent.folded)
+    if not staff:
+        return await start(turn, text=turn.text)
+    dates = parse_dates(intent.folded, turn.today())
+    if intent.name is IntentName.ATTENDANCE and dates is None:
+        return await absence.pupil_total(turn, intent.folded)
+    return await absence.absent_on(turn, dates[0] if dates else turn.today())
+
+
+FEATURE = dialog_feature(
+    NAME,
+    ACTION.rstrip(":"),
+    handle,
+    reminder,
+    intents={
+        IntentName.ABSENCE: _asked,
+        IntentName.CLASS_ABSENT: _about_absence,
+        IntentName.ATTENDANCE: _about_absence,
+    },
+    menu={"absence": _from_menu},
+)

@@ -19,10 +19,12 @@ from collections.abc import Awaitable, Callable
 
 from bot.domain.models import SchoolClass, Teacher
 from bot.domain.text import fold
+from bot.feature import dialog_feature
 from bot.messages import Button, Reply
 from bot.notifications import publish_notice
 from bot.ports import LinkRole
 from bot.turn import Turn
+from handlers.intents import Intent, IntentName
 
 NAME = "notice"
 MAX_NOTICE = 500  # characters: a notice must read well on a small phone
@@ -230,3 +232,17 @@ TRANSITIONS: dict[Step, Handler] = {
     Step.TEXT: _on_text,
     Step.CONFIRM: _on_confirm,
 }
+
+
+async def _start(turn: Turn, intent: Intent | None = None) -> list[Reply]:
+    return await start(turn)
+
+
+FEATURE = dialog_feature(
+    NAME,
+    "n",
+    handle,
+    reminder,
+    intents={IntentName.NOTICE: _start},
+    menu={"notice": _start},
+)

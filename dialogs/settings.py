@@ -27,9 +27,11 @@ from bot.domain.digest import (
 )
 from bot.domain.formatting import weekday_name
 from bot.domain.text import fold, parse_weekday
+from bot.feature import dialog_feature
 from bot.i18n import LOCALES
 from bot.messages import Button, Reply
 from bot.turn import Turn
+from handlers.intents import Intent, IntentName
 
 NAME = "settings"
 
@@ -385,3 +387,17 @@ TRANSITIONS: dict[Step, Handler] = {
     Step.HOUR: _on_hour,
     Step.CONTENT: _on_content,
 }
+
+
+async def _start(turn: Turn, intent: Intent | None = None) -> list[Reply]:
+    return await start(turn)
+
+
+FEATURE = dialog_feature(
+    NAME,
+    "s",
+    handle,
+    reminder,
+    intents={IntentName.SETTINGS: _start},
+    menu={"settings": _start},
+)

@@ -31,9 +31,11 @@ from bot.domain.otp import (
 )
 from bot.domain.phone import mask_phone, normalize_phone
 from bot.domain.text import fold
+from bot.feature import dialog_feature
 from bot.messages import Button, Reply
 from bot.ports import LinkRole, OtpChallenge
 from bot.turn import CONSENT_VERSION, Turn
+from handlers.intents import Intent, IntentName
 from handlers.menus import main_menu, teacher_menu
 
 log = logging.getLogger(__name__)
@@ -585,3 +587,25 @@ TRANSITIONS: dict[Step, Handler] = {
     Step.ASK_CONSENT: _on_consent,
     Step.ASK_OTP: _on_otp,
 }
+
+
+async def _link_another(turn: Turn, intent: Intent) -> list[Reply]:
+    return await start(turn)
+
+
+async def _code(turn: Turn, intent: Intent) -> list[Reply]:
+    return await start(turn, code=intent.code)
+
+
+async def _add_child(turn: Turn) -> list[Reply]:
+    return await start(turn)
+
+
+FEATURE = dialog_feature(
+    NAME,
+    "v",
+    handle,
+    reminder,
+    intents={IntentName.LINK: _link_another, IntentName.CODE: _code},
+    menu={"add_child": _add_child},
+)

@@ -3,9 +3,11 @@ menu; anyone else is asked for a code, which starts the linking dialog."""
 
 from __future__ import annotations
 
+from bot.feature import Feature
 from bot.messages import Reply
 from bot.turn import Turn
 from dialogs import verify_parent
+from handlers.intents import Intent, IntentName
 from handlers.menus import menu_for
 
 
@@ -19,3 +21,13 @@ async def start(turn: Turn) -> list[Reply]:
         ]
     replies = await verify_parent.start(turn, offer_roles=True)
     return [Reply(text=greeting + "\n\n" + replies[0].text, buttons=replies[0].buttons)]
+
+
+async def _command(turn: Turn, intent: Intent) -> list[Reply] | None:
+    if intent.name is not IntentName.START:
+        return None
+    turn.state.clear_dialog()
+    return await start(turn)
+
+
+FEATURE = Feature(name="welcome", commands=(_command,))

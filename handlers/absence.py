@@ -25,6 +25,7 @@ from bot.domain.absence import (
     AbsenceStatus,
     DaySession,
     crossed_thresholds,
+    parse_decision,
     school_days,
 )
 from bot.domain.attendance import YEAR_LIMIT, sessions_absent
@@ -32,6 +33,7 @@ from bot.domain.errors import BackendError, BackendUnsupported
 from bot.domain.formatting import format_date, weekday_name
 from bot.domain.models import Student, Teacher
 from bot.domain.text import contains_phrase, fold
+from bot.feature import Feature, action
 from bot.messages import Button, ConversationKey, Reply
 from bot.ports import (
     AbsenceRequest,
@@ -42,12 +44,13 @@ from bot.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from bot.turn import CoreServices, Turn
+from bot.turn import CoreServices, Turn, with_tokens
 from handlers.common import child_label
+from handlers.intents import Intent, IntentName, parse_cancel_request
 
 log = logging.getLogger(__name__)
 
-PREFIX = "ab:"
+ACTION = "ab"  # its buttons: ab:ok:<id>, ab:no:<id>, ab:nr:<id>, ab:keep:<id>, ab:cancel:<id>
 MAX_DECISION_REASON = 300
 WRITE_RETRY = dt.timedelta(minutes=5)
 WRITE_RETRY_CAP = dt.timedelta(hours=6)
@@ -167,25 +170,19 @@ async def _enqueue(
     text: str,
     dedupe: str,
     locale: str,
-    actions: Sequence[tuple[str, str]] = (),
+    buttons: tuple[Button, ...] = (),
     urgent: bool = False,
 ) -> bool:
-    buttons: tuple[tuple[Button, ...], ...] = ()
-    if actions and desk.services.can_show_buttons(recipient.channel):
-        tokens = await desk.uow.buttons.issue(recipient, [a for _, a in actions], now=desk.now)
-        buttons = (
-            tuple(
-                Button(label=label, action=action, token=token)
-                for (label, action), token in zip(actions, tokens, strict=True)
-            ),
-        )
+    rows: tuple[tuple[Button, ...], ...] = ()
+    if buttons and desk.services.can_show_buttons(recipient.channel):
+        rows = await with_tokens(desk.uow, recipient, (buttons,), now=desk.now)
     return await desk.uow.outbox.enqueue(
         OutgoingMessage(
             recipient=recipient,
             kind=kind,
             text=text,
             dedupe_key=dedupe,
-            buttons=buttons,
+            buttons=rows,
             urgent=urgent,
             expires_at=desk.now + dt.timedelta(days=7),
             locale=locale,
@@ -235,9 +232,15 @@ async def notify_deciders(
                 kind=kind,
                 text="\n".join(lines),
                 dedupe=f"{kind}:{request.school_id}:{request.id}:{link.key.channel}:{link.key.user_id}",
-                actions=(
-                    (desk.t(locale, "button.approve"), f"{PREFIX}ok:{request.id}"),
-                    (desk.t(locale, "button.reject"), f"{PREFIX}no:{request.id}"),
+                buttons=(
+                    Button(
+                        label=desk.t(locale, "button.approve"),
+                        action=action(ACTION, "ok", request.id),
+                    ),
+                    Button(
+                        label=desk.t(locale, "button.reject"),
+                        action=action(ACTION, "no", request.id),
+                    ),
                 ),
                 urgent=True,  # the parent waits for it; a teacher on a school night is fine
                 locale=locale,
@@ -360,14 +363,6 @@ async def write_to_backend(desk: Desk, request: AbsenceRequest, student: Student
 # --- decisions ----------------------------------------------------------------------------
 
 
-def decision_action(action: str) -> tuple[str, int] | None:
-    """ "ab:ok:12" -> ("ok", 12)."""
-    parts = action.split(":")
-    if len(parts) != 3 or parts[0] + ":" != PREFIX or not parts[2].isdigit():
-        return None
-    return parts[1], int(parts[2])
-
-
 def _status_reply(turn: Turn, request: AbsenceRequest) -> list[Reply]:
     key = {
         AbsenceStatus.APPROVED: "absence.already_approved",
@@ -459,8 +454,12 @@ async def ask_reject_reason(turn: Turn, request_id: int) -> list[Reply]:
             text=turn.t("absence.ask_reject_reason", id=request_id, child=child_label(student)),
             buttons=(
                 (
-                    Button(label=turn.t("button.no_reason"), action=f"{PREFIX}nr:{request_id}"),
-                    Button(label=turn.t("button.cancel"), action=f"{PREFIX}keep:{request_id}"),
+                    Button(
+                        label=turn.t("button.no_reason"), action=action(ACTION, "nr", request_id)
+                    ),
+                    Button(
+                        label=turn.t("button.cancel"), action=action(ACTION, "keep", request_id)
+                    ),
                 ),
             ),
         )
@@ -497,24 +496,7 @@ async def _lost_race(turn: Turn, request_id: int) -> list[Reply]:
     return _status_reply(turn, fresh)
 
 
-REJECT_DIALOG = "absence_reject"
-
-
-class RejectReasonDialog:
-    """The one-question dialog after pressing Reject: the reason, or "no reason"."""
-
-    NAME = REJECT_DIALOG
-
-    @staticmethod
-    async def handle(turn: Turn) -> list[Reply]:
-        request_id = int(turn.state.data.get("request_id", 0))
-        turn.state.clear_dialog()
-        return await reject(turn, request_id, turn.text)
-
-    @staticmethod
-    def reminder(turn: Turn) -> list[Reply]:
-        request_id = int(turn.state.data.get("request_id", 0))
-        return [Reply(text=turn.t("absence.remind_reject_reason", id=request_id))]
+REJECT_DIALOG = "absence_reject"  # the one question after Reject: dialogs/reject_reason.py
 
 
 # --- the parent's side ----------------------------------------------------------------------
@@ -567,7 +549,7 @@ async def my_requests(turn: Turn) -> list[Reply]:
             (
                 Button(
                     label=turn.t("button.cancel_request", id=request.id),
-                    action=f"{PREFIX}cancel:{request.id}",
+                    action=action(ACTION, "cancel", request.id),
                 ),
             )
         )
@@ -601,11 +583,11 @@ async def pending_list(turn: Turn) -> list[Reply]:
             (
                 Button(
                     label=f"{turn.t('button.approve')} #{request.id}",
-                    action=f"{PREFIX}ok:{request.id}",
+                    action=action(ACTION, "ok", request.id),
                 ),
                 Button(
                     label=f"{turn.t('button.reject')} #{request.id}",
-                    action=f"{PREFIX}no:{request.id}",
+                    action=action(ACTION, "no", request.id),
                 ),
             )
         )
@@ -709,3 +691,62 @@ async def pupil_total(turn: Turn, folded: str) -> list[Reply]:
             )
         )
     return [Reply(text="\n".join(lines), private_only=True)]
+
+
+# --- how the workflow plugs into the router ---------------------------------------------------
+
+
+async def _typed(turn: Turn, intent: Intent) -> list[Reply] | None:
+    """A teacher's typed decision ("duyet 12", "tu choi 12 lý do") or a parent's typed
+    "huỷ đơn 12", on any channel, even in the middle of a dialog."""
+    decision = parse_decision(turn.text)
+    if decision is not None:
+        verb, request_id, reason = decision
+        if turn.state.dialog == REJECT_DIALOG:
+            turn.state.clear_dialog()
+        if verb == "approve":
+            return await approve(turn, request_id)
+        return await reject(turn, request_id, reason)
+    cancel_id = parse_cancel_request(fold(turn.text))
+    if cancel_id is not None:
+        return await cancel(turn, cancel_id)
+    return None
+
+
+async def _on_button(turn: Turn, rest: str) -> list[Reply]:
+    verb, _, number = rest.partition(":")
+    if not number.isdigit():
+        return [Reply(text=turn.t("button.stale"))]
+    request_id = int(number)
+    if verb == "ok":
+        return await approve(turn, request_id)
+    if verb == "no":
+        return await ask_reject_reason(turn, request_id)
+    if verb == "nr":
+        return await reject(turn, request_id, "")
+    if verb == "keep":
+        return [Reply(text=turn.t("absence.kept", id=request_id), edit=True)]
+    if verb == "cancel":
+        return await cancel(turn, request_id)
+    return [Reply(text=turn.t("button.stale"))]
+
+
+async def _my_requests(turn: Turn, intent: Intent | None = None) -> list[Reply]:
+    return await my_requests(turn)
+
+
+async def _pending(turn: Turn, intent: Intent | None = None) -> list[Reply]:
+    return await pending_list(turn)
+
+
+async def _absent_today(turn: Turn) -> list[Reply]:
+    return await absent_on(turn, turn.today())
+
+
+FEATURE = Feature(
+    name="absence",
+    commands=(_typed,),
+    intents={IntentName.MY_REQUESTS: _my_requests, IntentName.PENDING: _pending},
+    actions={ACTION: _on_button},
+    menu={"my_requests": _my_requests, "pending": _pending, "class_absent": _absent_today},
+)

@@ -1,13 +1,18 @@
-"""Greeting, help, language and forgetting: the turns that are about the chat itself."""
+"""Help, language and forgetting: the turns that are about the chat itself."""
 
 from __future__ import annotations
 
+from bot.feature import Feature, action
 from bot.i18n import LOCALES
 from bot.messages import Button, Reply
 from bot.ports import LinkRole
 from bot.turn import Turn
 from handlers.common import linked_children
+from handlers.intents import Intent, IntentName
 from handlers.menus import menu_for
+
+LANG = "lang"
+FORGET = "forget"
 
 
 async def help_menu(turn: Turn, *, unknown: bool = False) -> list[Reply]:
@@ -33,8 +38,8 @@ def forget_confirm(turn: Turn) -> list[Reply]:
             text=turn.t("forget.confirm"),
             buttons=(
                 (
-                    Button(label=turn.t("button.forget_yes"), action="forget:yes"),
-                    Button(label=turn.t("button.forget_no"), action="forget:no"),
+                    Button(label=turn.t("button.forget_yes"), action=action(FORGET, "yes")),
+                    Button(label=turn.t("button.forget_no"), action=action(FORGET, "no")),
                 ),
             ),
         )
@@ -59,7 +64,7 @@ def language_menu(turn: Turn) -> list[Reply]:
             text=turn.t("lang.choose"),
             buttons=(
                 tuple(
-                    Button(label=turn.t(f"lang.name_{code}"), action=f"lang:{code}")
+                    Button(label=turn.t(f"lang.name_{code}"), action=action(LANG, code))
                     for code in LOCALES
                 ),
             ),
@@ -73,3 +78,46 @@ def set_language(turn: Turn, code: str) -> list[Reply]:
     turn.state.locale = code
     turn.locale = code
     return [Reply(text=turn.t("lang.set"), edit=True)]
+
+
+async def _commands(turn: Turn, intent: Intent) -> list[Reply] | None:
+    """Answered anywhere, even in the middle of a dialog."""
+    if intent.name is IntentName.FORGET:
+        return forget_confirm(turn)
+    if intent.name is IntentName.LANG:
+        return language_menu(turn)
+    if intent.name is IntentName.HELP and turn.text.startswith("/"):
+        turn.state.clear_dialog()
+        return await help_menu(turn)
+    return None
+
+
+async def _on_forget(turn: Turn, answer: str) -> list[Reply]:
+    if answer == "yes":
+        return await forget(turn)
+    return [Reply(text=turn.t("forget.kept"), edit=True)]
+
+
+async def _on_lang(turn: Turn, code: str) -> list[Reply]:
+    return set_language(turn, code)
+
+
+async def _help(turn: Turn, intent: Intent) -> list[Reply]:
+    return await help_menu(turn)
+
+
+async def _unknown(turn: Turn, intent: Intent) -> list[Reply]:
+    return await help_menu(turn, unknown=True)
+
+
+async def _language_menu(turn: Turn) -> list[Reply]:
+    return language_menu(turn)
+
+
+FEATURE = Feature(
+    name="account",
+    commands=(_commands,),
+    intents={IntentName.HELP: _help, IntentName.UNKNOWN: _unknown},
+    actions={LANG: _on_lang, FORGET: _on_forget},
+    menu={"lang": _language_menu},
+)

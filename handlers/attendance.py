@@ -7,7 +7,7 @@ from bot.domain.formatting import format_date
 from bot.messages import Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, pick_child
+from handlers.common import child_label, pick_child, query_feature
 
 INTENT = "attendance"
 
@@ -44,3 +44,8 @@ async def handle(
         reason = f": {r.reason}" if r.reason else ""
         lines.append(f"• {format_date(r.date)} ({session}) — {kind}{reason}")
     return [Reply(text="\n".join(lines), private_only=True)]
+
+
+# The "attendance" question is answered by dialogs.absence_request (a teacher asking
+# it means their class); this feature keeps the menu entry and the buttons.
+FEATURE = query_feature(INTENT, handle, intent=None)

@@ -3,25 +3,50 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.domain.models import Student
 from bot.domain.text import contains_phrase, fold
+from bot.feature import Feature, action
 from bot.messages import Button, Reply
 from bot.ports import LinkRole
 from bot.turn import Turn
+from handlers.intents import Intent, IntentName
+
+
+class QueryHandler(Protocol):
+    async def __call__(
+        self, turn: Turn, *, student_id: str = "", arg: str = "", folded: str = ""
+    ) -> list[Reply]: ...
 
 
 def query_action(intent: str, student_id: str, arg: str = "") -> str:
-    """The action behind a "which child?" or "which day?" button: ``q|intent|student|arg``."""
-    return f"q|{intent}|{student_id}|{arg.replace('|', ' ')[:120]}"
+    """The action behind a "which child?" or "which day?" button: ``<intent>:<student>:<arg>``
+    (a student id never holds a colon; the argument may)."""
+    return action(intent, student_id.replace(":", ""), arg[:120])
 
 
-def parse_query_action(action: str) -> tuple[str, str, str] | None:
-    parts = action.split("|")
-    if len(parts) != 4 or parts[0] != "q":
-        return None
-    return parts[1], parts[2], parts[3]
+def query_feature(name: str, handle: QueryHandler, *, intent: IntentName | None) -> Feature:
+    """A question about one child (scores, timetable, fees, attendance): its intent (unless
+    another feature owns it), its menu entry and its "which child / which day" buttons."""
+
+    async def on_intent(turn: Turn, asked: Intent) -> list[Reply]:
+        return await handle(turn, folded=asked.folded)
+
+    async def on_menu(turn: Turn) -> list[Reply]:
+        return await handle(turn)
+
+    async def on_button(turn: Turn, rest: str) -> list[Reply]:
+        student_id, _, arg = rest.partition(":")
+        return await handle(turn, student_id=student_id, arg=arg)
+
+    return Feature(
+        name=name,
+        intents={intent: on_intent} if intent is not None else {},
+        actions={name: on_button},
+        menu={name: on_menu},
+    )
 
 
 async def linked_children(turn: Turn) -> list[Student]:

@@ -6,7 +6,8 @@ from bot.domain.formatting import format_date, format_vnd
 from bot.messages import Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, pick_child
+from handlers.common import child_label, pick_child, query_feature
+from handlers.intents import IntentName
 
 INTENT = "fees"
 
@@ -51,3 +52,6 @@ async def handle(
         else turn.t("fees.all_paid")
     )
     return [Reply(text="\n".join(lines), private_only=True)]
+
+
+FEATURE = query_feature(INTENT, handle, intent=IntentName.FEES)

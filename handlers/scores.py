@@ -19,7 +19,8 @@ from bot.domain.tt22 import (
 from bot.messages import Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, pick_child
+from handlers.common import child_label, pick_child, query_feature
+from handlers.intents import IntentName
 
 INTENT = "scores"
 
@@ -241,3 +242,6 @@ async def _year(turn: Turn, who: str, student_id: str, folded: str) -> Reply:
         lines.append("")
         lines.append(turn.t("scores.year_needs_hk2"))
     return Reply(text="\n".join(lines), private_only=True)
+
+
+FEATURE = query_feature(INTENT, handle, intent=IntentName.SCORES)

@@ -15,7 +15,8 @@ from bot.domain.text import contains_phrase, parse_relative_day, parse_weekday
 from bot.messages import Button, Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, pick_child, query_action
+from handlers.common import child_label, pick_child, query_action, query_feature
+from handlers.intents import IntentName
 
 INTENT = "timetable"
 WEEK_PHRASES = ("ca tuan", "tuan nay", "tuan", "week", "whole week", "all week")
@@ -115,3 +116,6 @@ def _week(turn: Turn, slots: Sequence[TimetableSlot], who: str, today: dt.date) 
             if part:
                 lines.append(f"  {turn.t(f'timetable.{session.value}')} {', '.join(part)}")
     return "\n".join(lines)
+
+
+FEATURE = query_feature(INTENT, handle, intent=IntentName.TIMETABLE)

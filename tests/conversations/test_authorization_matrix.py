@@ -41,11 +41,11 @@ TEACHER_QUERIES = ["đơn đã gửi", "đơn chờ duyệt", "ai nghỉ hôm na
 
 def query_actions(student_id: str) -> list[str]:
     return [
-        f"q|scores|{student_id}|",
-        f"q|scores|{student_id}|toan",
-        f"q|timetable|{student_id}|",
-        f"q|fees|{student_id}|",
-        f"q|attendance|{student_id}|",
+        f"scores:{student_id}:",
+        f"scores:{student_id}:toan",
+        f"timetable:{student_id}:",
+        f"fees:{student_id}:",
+        f"attendance:{student_id}:",
     ]
 
 
@@ -218,7 +218,7 @@ async def test_another_schools_bot_knows_nothing_of_this_school(world: World) ->
     )
     # A button this school's bot gave is refused on the other bot.
     await world.an.say("điểm")
-    token = await forge(world.app, world.an, f"q|scores|{AN_ID}|", world.clock)
+    token = await forge(world.app, world.an, f"scores:{AN_ID}:", world.clock)
     await elsewhere.press_token(token)
     assert AN_NAME not in elsewhere.text
 
