@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from bot.domain.attendance import YEAR_LIMIT, sessions_absent
 from bot.domain.formatting import format_date
+from bot.domain.models import Student
 from bot.messages import Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, pick_child, query_feature
+from handlers.common import child_label, query, query_feature
 
 INTENT = "attendance"
 
 
-async def handle(
-    turn: Turn, *, student_id: str = "", arg: str = "", folded: str = ""
-) -> list[Reply]:
-    folded = folded or arg
-    child = await pick_child(turn, intent=INTENT, student_id=student_id, arg=folded, folded=folded)
-    if isinstance(child, list):
-        return child
-    if Capability.ATTENDANCE not in turn.backend.capabilities:
-        return [Reply(text=turn.t("error.unsupported"))]
+async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     records = list(await turn.backend.attendance(child.id))
     who = child_label(child)
     if not records:
@@ -48,4 +41,5 @@ async def handle(
 
 # The "attendance" question is answered by dialogs.absence_request (a teacher asking
 # it means their class); this feature keeps the menu entry and the buttons.
+handle = query(INTENT, Capability.ATTENDANCE, _answer)
 FEATURE = query_feature(INTENT, handle, intent=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ from bot.domain.models import Student
 from bot.domain.text import contains_phrase, fold
 from bot.feature import Feature, action
 from bot.messages import Button, Reply
-from bot.ports import LinkRole
+from bot.ports import Capability, LinkRole
 from bot.turn import Turn
 from handlers.intents import Intent, IntentName
 
@@ -19,6 +20,31 @@ class QueryHandler(Protocol):
     async def __call__(
         self, turn: Turn, *, student_id: str = "", arg: str = "", folded: str = ""
     ) -> list[Reply]: ...
+
+
+Answer = Callable[[Turn, Student, str], Awaitable[list[Reply]]]
+
+
+def query(intent: str, capability: Capability, answer: Answer) -> QueryHandler:
+    """The one opening of every question about a child: which child (re-checked against this
+    chat's links on every press), whether the school's system answers this kind of question,
+    and one audit line ``query.<intent>`` (ids only), then ``answer(turn, child, folded)``."""
+
+    async def handle(
+        turn: Turn, *, student_id: str = "", arg: str = "", folded: str = ""
+    ) -> list[Reply]:
+        folded = folded or arg
+        child = await pick_child(
+            turn, intent=intent, student_id=student_id, arg=folded, folded=folded
+        )
+        if isinstance(child, list):
+            return child
+        if capability not in turn.backend.capabilities:
+            return [Reply(text=turn.t("error.unsupported"))]
+        await turn.audit(f"query.{intent}", subject=child.id)
+        return await answer(turn, child, folded)
+
+    return handle
 
 
 def query_action(intent: str, student_id: str, arg: str = "") -> str:

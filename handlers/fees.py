@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from bot.domain.formatting import format_date, format_vnd
+from bot.domain.models import Student
 from bot.messages import Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, pick_child, query_feature
+from handlers.common import child_label, query, query_feature
 from handlers.intents import IntentName
 
 INTENT = "fees"
 
 
-async def handle(
-    turn: Turn, *, student_id: str = "", arg: str = "", folded: str = ""
-) -> list[Reply]:
-    folded = folded or arg
-    child = await pick_child(turn, intent=INTENT, student_id=student_id, arg=folded, folded=folded)
-    if isinstance(child, list):
-        return child
-    if Capability.FEES not in turn.backend.capabilities:
-        return [Reply(text=turn.t("error.unsupported"))]
+async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     items = list(await turn.backend.fees(child.id))
-    await turn.audit("query.fees", subject=child.id)
     who = child_label(child)
     if not items:
         return [Reply(text=turn.t("fees.none", child=who), private_only=True)]
@@ -54,4 +46,5 @@ async def handle(
     return [Reply(text="\n".join(lines), private_only=True)]
 
 
+handle = query(INTENT, Capability.FEES, _answer)
 FEATURE = query_feature(INTENT, handle, intent=IntentName.FEES)

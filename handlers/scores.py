@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from bot.domain.formatting import format_average, format_score
-from bot.domain.models import GradingForm, SubjectScores, Term
+from bot.domain.models import GradingForm, Student, SubjectScores, Term
 from bot.domain.text import contains_phrase, fold
 from bot.domain.tt22 import (
     AverageWorking,
@@ -19,7 +19,7 @@ from bot.domain.tt22 import (
 from bot.messages import Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, pick_child, query_feature
+from handlers.common import child_label, query, query_feature
 from handlers.intents import IntentName
 
 INTENT = "scores"
@@ -98,19 +98,10 @@ def find_subject(folded: str, subjects: Sequence[SubjectScores]) -> SubjectScore
     return None
 
 
-async def handle(
-    turn: Turn, *, student_id: str = "", arg: str = "", folded: str = ""
-) -> list[Reply]:
-    folded = folded or arg
-    child = await pick_child(turn, intent=INTENT, student_id=student_id, arg=folded, folded=folded)
-    if isinstance(child, list):
-        return child
+async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     backend = turn.backend
-    if Capability.SCORES not in backend.capabilities:
-        return [Reply(text=turn.t("error.unsupported"))]
     info = await backend.school_info()
     term = wanted_term(folded, info.current_term)
-    await turn.audit("query.scores", subject=child.id)
     if term is None:
         return [await _year(turn, child_label(child), child.id, folded)]
     subjects = list(await backend.scores(child.id, term))
@@ -244,4 +235,5 @@ async def _year(turn: Turn, who: str, student_id: str, folded: str) -> Reply:
     return Reply(text="\n".join(lines), private_only=True)
 
 
+handle = query(INTENT, Capability.SCORES, _answer)
 FEATURE = query_feature(INTENT, handle, intent=IntentName.SCORES)

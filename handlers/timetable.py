@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 from bot.domain.calendar import holiday_name
 from bot.domain.formatting import format_date, weekday_name
-from bot.domain.models import Session, TimetableSlot
+from bot.domain.models import Session, Student, TimetableSlot
 from bot.domain.text import contains_phrase, parse_relative_day, parse_weekday
 from bot.messages import Button, Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, pick_child, query_action, query_feature
+from handlers.common import child_label, query, query_action, query_feature
 from handlers.intents import IntentName
 
 INTENT = "timetable"
@@ -38,15 +38,7 @@ def wanted_day(folded: str, today: dt.date) -> dt.date | None:
     return today
 
 
-async def handle(
-    turn: Turn, *, student_id: str = "", arg: str = "", folded: str = ""
-) -> list[Reply]:
-    folded = folded or arg
-    child = await pick_child(turn, intent=INTENT, student_id=student_id, arg=folded, folded=folded)
-    if isinstance(child, list):
-        return child
-    if Capability.TIMETABLE not in turn.backend.capabilities:
-        return [Reply(text=turn.t("error.unsupported"))]
+async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     slots = list(await turn.backend.timetable(child.class_id))
     today = turn.today()
     try:
@@ -69,7 +61,8 @@ async def handle(
     if not slots:
         return [Reply(text=turn.t("timetable.none", child=who))]
     text = _week(turn, slots, who, today) if day is None else _day(turn, slots, who, day)
-    return [Reply(text=text, buttons=buttons, edit=bool(student_id))]
+    pressed = turn.action.startswith(f"{INTENT}:")  # a child or day button: edit that message
+    return [Reply(text=text, buttons=buttons, edit=pressed)]
 
 
 def _slot_line(turn: Turn, slot: TimetableSlot) -> str:
@@ -118,4 +111,5 @@ def _week(turn: Turn, slots: Sequence[TimetableSlot], who: str, today: dt.date) 
     return "\n".join(lines)
 
 
+handle = query(INTENT, Capability.TIMETABLE, _answer)
 FEATURE = query_feature(INTENT, handle, intent=IntentName.TIMETABLE)
