@@ -32,9 +32,13 @@ class ConfigError(Exception):
 class DatabaseSettings(BaseModel):
     url: str = Field(
         default="",
-        description="SQLAlchemy async URL; empty = SQLite file in the data directory",
+        description=(
+            "SQLAlchemy async URL: `sqlite+aiosqlite:///…` or "
+            "`postgresql+asyncpg://user@host:5432/db`; empty = the SQLite file "
+            "`lienlac.sqlite3` in the data directory"
+        ),
     )
-    echo: bool = False
+    echo: bool = Field(default=False, description="log every SQL statement (debugging only)")
 
     @field_validator("url")
     @classmethod
@@ -48,8 +52,13 @@ class DatabaseSettings(BaseModel):
 
 
 class TelegramSettings(BaseModel):
-    token: SecretStr | None = None
-    api_base_url: str = "https://api.telegram.org"
+    token: SecretStr | None = Field(
+        default=None,
+        description="the Telegram bot token from BotFather (see docs/telegram.md)",
+    )
+    api_base_url: str = Field(
+        default="https://api.telegram.org", description="the Telegram Bot API server"
+    )
 
     @field_validator("api_base_url")
     @classmethod
@@ -72,14 +81,28 @@ class SmsGatewaySettings(BaseModel):
     token) + ``brandname``. ``url`` is the gateway's base URL (default per ``style``).
     """
 
-    style: Literal["esms", "speedsms"] = "esms"
-    url: str = ""  # empty: https://rest.esms.vn or https://api.speedsms.vn
-    api_key: SecretStr | None = None
-    secret_key: SecretStr | None = None
-    brandname: str = ""
-    sms_type: str = ""  # empty: "2" (eSMS CSKH brandname) or "3" (SpeedSMS brandname)
-    sandbox: bool = False  # eSMS Sandbox=1: accepted but neither sent nor charged
-    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    style: Literal["esms", "speedsms"] = Field(
+        default="esms", description="the gateway: eSMS.vn or SpeedSMS brandname SMS"
+    )
+    url: str = Field(
+        default="",
+        description="the gateway's base URL; empty: https://rest.esms.vn or https://api.speedsms.vn",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="eSMS API key, or the SpeedSMS access token"
+    )
+    secret_key: SecretStr | None = Field(default=None, description="eSMS secret key")
+    brandname: str = Field(default="", description="the registered brandname the SMS comes from")
+    sms_type: str = Field(
+        default="",
+        description='empty: "2" (eSMS CSKH brandname) or "3" (SpeedSMS brandname)',
+    )
+    sandbox: bool = Field(
+        default=False, description="eSMS Sandbox=1: accepted but neither sent nor charged"
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="the longest one request to the gateway may take"
+    )
 
     @field_validator("url")
     @classmethod
@@ -105,12 +128,27 @@ class ZnsSettings(BaseModel):
     when ``LIENLAC_ZALO_OA__*`` is set, else from ``access_token`` (a token you refresh
     yourself)."""
 
-    url: str = "https://business.openapi.zalo.me"
-    template_id: str = ""  # an approved Authentication template with one parameter
-    otp_param: str = "otp"  # the template parameter that receives the code
-    access_token: SecretStr | None = None
-    development_mode: bool = False  # "mode":"development": only OA admins receive
-    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    url: str = Field(default="https://business.openapi.zalo.me", description="the ZNS API server")
+    template_id: str = Field(
+        default="",
+        description="an approved Authentication ZNS/ZBS template with one parameter",
+    )
+    otp_param: str = Field(
+        default="otp", description="the template parameter that receives the code"
+    )
+    access_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "an OA access token you refresh yourself; not needed when LIENLAC_ZALO_OA__* is "
+            "set (the OA token store's token is used)"
+        ),
+    )
+    development_mode: bool = Field(
+        default=False, description='"mode":"development": only OA admins receive'
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="the longest one request to ZNS may take"
+    )
 
     @field_validator("url")
     @classmethod
@@ -119,7 +157,14 @@ class ZnsSettings(BaseModel):
 
 
 class OtpSettings(BaseModel):
-    provider: Literal["console", "http_json", "sms", "zns"] = "console"
+    provider: Literal["console", "http_json", "sms", "zns"] = Field(
+        default="console",
+        description=(
+            "how codes are sent: `console` (demo: printed in the chat), `http_json`, "
+            "`sms` (brandname SMS) or `zns` (Zalo ZNS/ZBS template to `84…`); "
+            "`zalo_zns` is accepted for `zns`"
+        ),
+    )
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -127,25 +172,79 @@ class OtpSettings(BaseModel):
         # ARCHITECTURE.md's public contract names the ZNS provider "zalo_zns"
         return "zns" if value == "zalo_zns" else value
 
-    url: str | None = None  # http_json: where to POST {"phone", "text"}
-    sms: SmsGatewaySettings = SmsGatewaySettings()
-    zns: ZnsSettings = ZnsSettings()
-    zns_fallback_sms: bool = True  # zns: try the SMS gateway (if configured) when ZNS refuses
-    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-    ttl_seconds: int = Field(default=300, ge=30, le=3600)
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    lockout_seconds: int = Field(default=900, ge=0)
-    resend_cooldown_seconds: int = Field(default=60, ge=0)
+    url: str | None = Field(
+        default=None,
+        description=(
+            'http_json: where to POST `{"phone": "0912…", "text": "… 6-digit code …"}`; '
+            "any 2xx = accepted"
+        ),
+    )
+    sms: SmsGatewaySettings = Field(
+        default=SmsGatewaySettings(),
+        description="the SMS brandname gateway (`LIENLAC_OTP__PROVIDER=sms`, or ZNS fallback)",
+    )
+    zns: ZnsSettings = Field(
+        default=ZnsSettings(), description="Zalo ZNS/ZBS templates (`LIENLAC_OTP__PROVIDER=zns`)"
+    )
+    zns_fallback_sms: bool = Field(
+        default=True,
+        description=(
+            "zns: send the code by SMS (if the SMS keys are set) when Zalo cannot deliver it, "
+            "e.g. no Zalo or a night-time block (`-133`)"
+        ),
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="http_json: the longest one request may take"
+    )
+    ttl_seconds: int = Field(default=300, ge=30, le=3600, description="a code's life")
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="wrong codes one chat may type for one pupil before a lock",
+    )
+    lockout_seconds: int = Field(default=900, ge=0, description="the length of that lock")
+    resend_cooldown_seconds: int = Field(
+        default=60, ge=0, description="seconds between two codes to one phone, from any chat"
+    )
     # The OTP guard (bot/domain/otp.py has the policy in words). Per phone on file:
-    max_sends_per_hour: int = Field(default=3, ge=1)  # codes to one phone from one chat
-    max_sends_per_day: int = Field(default=10, ge=1)  # codes to one phone, all chats
-    phones_per_chat_per_day: int = Field(default=3, ge=1)  # different phones one chat may use
-    school_sends_per_day: int = Field(default=500, ge=1)  # the school's SMS bill
-    school_alert_ratio: float = Field(default=0.8, gt=0, le=1)  # warn from this share
-    wrong_codes_per_student_per_day: int = Field(default=20, ge=1)  # all chats together
-    code_lookups_per_hour: int = Field(default=10, ge=1)  # per chat: stops code enumeration
-    unknown_codes_per_hour: int = Field(default=5, ge=1)  # per chat
-    unknown_codes_per_school_per_day: int = Field(default=200, ge=1)  # all chats together
+    max_sends_per_hour: int = Field(
+        default=3, ge=1, description="codes to one phone from one chat, an hour"
+    )
+    max_sends_per_day: int = Field(
+        default=10, ge=1, description="codes to one phone from all chats, a day"
+    )
+    phones_per_chat_per_day: int = Field(
+        default=3, ge=1, description="different phones one chat may send codes to, a day"
+    )
+    school_sends_per_day: int = Field(
+        default=500, ge=1, description="the school's texts a day (the school's SMS bill)"
+    )
+    school_alert_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description=(
+            "warn from this share of the school's daily texts: a WARNING in the log, "
+            "an ALERT in `run_bot.py stats` and `/metrics`"
+        ),
+    )
+    wrong_codes_per_student_per_day: int = Field(
+        default=20,
+        ge=1,
+        description="wrong codes for one pupil from all chats together, a day (see SECURITY.md)",
+    )
+    code_lookups_per_hour: int = Field(
+        default=10, ge=1, description="student codes one chat may try an hour (stops enumeration)"
+    )
+    unknown_codes_per_hour: int = Field(
+        default=5, ge=1, description="unknown student codes one chat may try an hour"
+    )
+    unknown_codes_per_school_per_day: int = Field(
+        default=200,
+        ge=1,
+        description="unknown student codes per school a day, all chats; then one per chat an hour",
+    )
 
     @model_validator(mode="after")
     def _provider_needs_url(self) -> OtpSettings:
@@ -169,13 +268,31 @@ class ZaloBotSettings(BaseModel):
     """A Zalo Bot Platform bot (``LIENLAC_ZALO_BOT__TOKEN``). Long polling by default; a
     webhook on the process's one webhook server when ``LIENLAC_WEBHOOK__PUBLIC_URL`` is set."""
 
-    token: SecretStr | None = None
-    api_base_url: str = "https://bot-api.zaloplatforms.com"
-    # Deprecated (one release): use LIENLAC_WEBHOOK__PUBLIC_URL / LIENLAC_WEBHOOK__LISTEN.
-    webhook_public_url: str | None = None  # this bot's own public base: /zalo-bot/<school>
-    webhook_listen: str | None = None  # an extra address for the one webhook server
-    webhook_secret: SecretStr | None = None  # empty: derived from the installation secret
-    poll_timeout_seconds: int = Field(default=30, ge=1, le=60)
+    token: SecretStr | None = Field(
+        default=None,
+        description="the Zalo bot token (`<number>:<secret>`) from Zalo Bot Manager",
+    )
+    api_base_url: str = Field(
+        default="https://bot-api.zaloplatforms.com",
+        description="the Zalo Bot API host (older: https://bot-api.zapps.me)",
+    )
+    webhook_public_url: str | None = Field(
+        default=None,
+        description="deprecated (one release): this bot's own public base; use "
+        "LIENLAC_WEBHOOK__PUBLIC_URL",
+    )
+    webhook_listen: str | None = Field(
+        default=None,
+        description="deprecated (one release): an extra address for the one webhook server; "
+        "use LIENLAC_WEBHOOK__LISTEN",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="8-256 characters; empty: derived from the installation secret",
+    )
+    poll_timeout_seconds: int = Field(
+        default=30, ge=1, le=60, description="long polling (`getUpdates`): seconds per request"
+    )
 
     @field_validator("api_base_url")
     @classmethod
@@ -194,25 +311,63 @@ class ZaloOaSettings(BaseModel):
     """A Zalo Official Account (OA Open API v3). The refresh token given here is used once, at
     the first start; after that the rotated tokens live in the database (table ``oa_token``).
 
-    The webhook signature is uncertain in Zalo's documentation (see the README), hence
+    The webhook signature is uncertain in Zalo's documentation (see docs/channels.md), hence
     ``signature_key``, ``signature_first`` and ``verify_signature``.
     """
 
-    app_id: str = ""
-    app_secret: SecretStr | None = None
-    oa_secret: SecretStr | None = None  # "OA Secret Key": signs webhooks
-    oa_id: str = ""  # needed only with signature_first = "oa_id"
-    refresh_token: SecretStr | None = None
-    api_base_url: str = "https://openapi.zalo.me"
-    oauth_base_url: str = "https://oauth.zaloapp.com"
-    # Deprecated (one release): POST /zalo-oa/<school> is on LIENLAC_WEBHOOK__LISTEN.
-    webhook_listen: str | None = None  # an extra address for the one webhook server
-    verify_signature: bool = True
-    signature_key: Literal["oa_secret", "app_secret"] = "oa_secret"
-    signature_first: Literal["app_id", "oa_id"] = "app_id"
-    refresh_margin_seconds: int = Field(default=5 * 3600, ge=60)  # refresh ~20 h into 25 h
-    notification_fallback: Literal["none", "sms", "zns"] = "none"
-    zns_notice_template_id: str = ""  # zns fallback: template with one "content" parameter
+    app_id: str = Field(
+        default="", description="the App ID of the developers.zalo.me app linked to the OA"
+    )
+    app_secret: SecretStr | None = Field(default=None, description="the app's App secret")
+    oa_secret: SecretStr | None = Field(
+        default=None, description='the "OA Secret Key": signs webhooks'
+    )
+    oa_id: str = Field(default="", description='needed only with signature_first = "oa_id"')
+    refresh_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "used once, at the first start (or to replace a stored pair); then the rotated "
+            "tokens live in the database (table `oa_token`)"
+        ),
+    )
+    api_base_url: str = Field(default="https://openapi.zalo.me", description="the OA API server")
+    oauth_base_url: str = Field(
+        default="https://oauth.zaloapp.com", description="the Zalo OAuth server"
+    )
+    webhook_listen: str | None = Field(
+        default=None,
+        description="deprecated (one release): an extra address for the one webhook server "
+        "(POST /zalo-oa/<school> is on LIENLAC_WEBHOOK__LISTEN)",
+    )
+    verify_signature: bool = Field(
+        default=True,
+        description=(
+            "check `X-ZEvent-Signature` at all (turn off only while debugging a formula mismatch)"
+        ),
+    )
+    signature_key: Literal["oa_secret", "app_secret"] = Field(
+        default="oa_secret",
+        description="which key signs webhooks: the OA Secret Key or the app secret",
+    )
+    signature_first: Literal["app_id", "oa_id"] = Field(
+        default="app_id",
+        description="the first term of `sha256(first + body + timestamp + key)`",
+    )
+    refresh_margin_seconds: int = Field(
+        default=5 * 3600,
+        ge=60,
+        description="refresh the access token this long before its 25 h expiry (~20 h in)",
+    )
+    notification_fallback: Literal["none", "sms", "zns"] = Field(
+        default="none",
+        description=(
+            "notifications outside the 7-day messaging window: `sms` (the SMS keys) or "
+            "`zns` (a template); `none`: the message fails with the reason"
+        ),
+    )
+    zns_notice_template_id: str = Field(
+        default="", description='zns fallback: a template with one "content" parameter'
+    )
 
     @field_validator("api_base_url", "oauth_base_url")
     @classmethod
@@ -249,34 +404,81 @@ class ZaloOaSettings(BaseModel):
 class AbsenceSettings(BaseModel):
     """Leave requests (xin nghỉ học): the school's rules. Times are the school's local time."""
 
-    max_days: int = Field(default=5, ge=1, le=30)  # school days in one request
-    past_days: int = Field(default=0, ge=0, le=14)  # a request may start this many days back
-    same_day_cutoff: dt.time = dt.time(7, 0)  # after this, no request for today
-    remind_after_hours: float = Field(default=4.0, gt=0, le=72)  # remind the teacher once
-    decision_cutoff: dt.time = dt.time(17, 0)  # on the first day off: escalate or expire
-    deputy_code: str = ""  # staff code of the deputy (hiệu phó) who gets escalations
-    deputy_hours: float = Field(default=24.0, gt=0, le=168)  # then the request expires
+    max_days: int = Field(default=5, ge=1, le=30, description="school days in one request")
+    past_days: int = Field(
+        default=0, ge=0, le=14, description="a request may start this many days back"
+    )
+    same_day_cutoff: dt.time = Field(
+        default=dt.time(7, 0), description="after this time, no request for today"
+    )
+    remind_after_hours: float = Field(
+        default=4.0,
+        gt=0,
+        le=72,
+        description="remind the homeroom teacher once after a request waited this long",
+    )
+    decision_cutoff: dt.time = Field(
+        default=dt.time(17, 0),
+        description="at this time on the first day off, a pending request is escalated or expires",
+    )
+    deputy_code: str = Field(
+        default="",
+        description="staff code of the deputy (hiệu phó) who gets escalations; empty: expire",
+    )
+    deputy_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=168,
+        description="the deputy's window; then the request expires",
+    )
 
 
 class MetricsSettings(BaseModel):
-    listen: str | None = None  # e.g. "127.0.0.1:9100": /healthz and /metrics, private
-    # Bearer token for /metrics; required on the webhook server (no token: not served there)
-    token: SecretStr | None = None
+    listen: str | None = Field(
+        default=None,
+        description=(
+            "`host:port`, e.g. `127.0.0.1:9100` (keep it private): `/healthz` and `/metrics` "
+            "(Prometheus: outbox queue, leave requests, one-time codes)"
+        ),
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "bearer token for `/metrics`; required on the public webhook server, which does "
+            "not serve `/metrics` at all without one"
+        ),
+    )
 
 
 class ThrottleSettings(BaseModel):
     """Per chat user: ``burst`` messages at once, then ``per_second`` (0 burst: off)."""
 
-    burst: int = Field(default=8, ge=0)
-    per_second: float = Field(default=1.0, gt=0)
+    burst: int = Field(
+        default=8,
+        ge=0,
+        description=(
+            "flood control per chat user: messages at once (then one polite line, then "
+            "silence); 0 turns it off"
+        ),
+    )
+    per_second: float = Field(
+        default=1.0, gt=0, description="then messages per second (the bucket's refill)"
+    )
 
 
 class OutboxSettings(BaseModel):
     """The relay that sends messages to people other than the one who wrote."""
 
-    # How long a worker holds a bot and the rows it claimed. A worker that dies is replaced,
-    # and a message it was sending is resent (labelled as a possible repeat), after this.
-    lease_seconds: float = Field(default=60.0, ge=4.0, le=600.0)
+    lease_seconds: float = Field(
+        default=60.0,
+        ge=4.0,
+        le=600.0,
+        description=(
+            "how long a relay worker holds a bot and the messages it claimed; after a crash "
+            "they are taken over after this (a message that was inside the platform call goes "
+            "out once more, labelled as a possible repeat)"
+        ),
+    )
 
 
 class WebhookSettings(BaseModel):
@@ -297,24 +499,62 @@ class WebhookSettings(BaseModel):
 class DigestSettings(BaseModel):
     """Digests and notifications (issue 5). Quiet hours are the school's local time."""
 
-    enabled: bool = True  # run the digest scheduler inside the bot process
-    quiet_start: dt.time = dt.time(21, 0)
-    quiet_end: dt.time = dt.time(6, 30)
-    grace_minutes: int = Field(default=120, ge=0, le=24 * 60)  # catch up missed digests
-    tick_seconds: int = Field(default=60, ge=1, le=3600)
-    # staff codes (e.g. ["GV005"]) who may send a notice to the whole school from the chat
-    school_staff: list[str] = Field(default_factory=list)
+    enabled: bool = Field(
+        default=True, description="run the digest scheduler inside the bot process"
+    )
+    quiet_start: dt.time = Field(
+        default=dt.time(21, 0),
+        description="start of the school's quiet hours (local time): no digest time inside them",
+    )
+    quiet_end: dt.time = Field(default=dt.time(6, 30), description="end of the quiet hours")
+    grace_minutes: int = Field(
+        default=120,
+        ge=0,
+        le=24 * 60,
+        description="a digest missed by downtime is still made up to this late",
+    )
+    tick_seconds: int = Field(default=60, ge=1, le=3600, description="the scheduler's tick")
+    school_staff: list[str] = Field(
+        default_factory=list,
+        description=(
+            'staff codes (JSON list, e.g. `["GV005"]`) who may send a notice to the whole '
+            "school from the chat"
+        ),
+    )
 
 
 class BackendSettings(BaseModel):
     """Which school system this school's data comes from (one school; self-contained so it
     can later live under each ``[[schools]]`` entry)."""
 
-    kind: str = Field(default="local", pattern=r"^[a-z][a-z0-9_]{0,39}$")  # a manifest name
-    mapping: Path | None = None  # the backend's config file (rest_json mapping, oneroster)
-    timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # one read, retries included
-    cache_max_age_seconds: int = Field(default=6 * 3600, ge=0)  # oldest answer shown when down
-    cache_fresh_seconds: float = Field(default=30.0, ge=0)  # reuse an answer without asking
+    kind: str = Field(
+        default="local",
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description=(
+            "where the school's data comes from: `local` (our tables), `rest_json`, "
+            "`oneroster`, or an installed backend package (a manifest name; see docs/backends.md)"
+        ),
+    )
+    mapping: Path | None = Field(
+        default=None,
+        description="the backend's config file (the `rest_json` mapping, the `oneroster` settings)",
+    )
+    timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="the longest one read from the school system may take, retries included",
+    )
+    cache_max_age_seconds: int = Field(
+        default=6 * 3600,
+        ge=0,
+        description=(
+            "when the school system is down, answers up to this old are shown with their age"
+        ),
+    )
+    cache_fresh_seconds: float = Field(
+        default=30.0, ge=0, description="answers younger than this are reused without asking"
+    )
 
     @model_validator(mode="after")
     def _mapping_for_remote(self) -> BackendSettings:
@@ -346,18 +586,23 @@ class SchoolSettings(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    id: str = Field(pattern=SCHOOL_ID_PATTERN)
-    timezone: str | None = None
-    backend: BackendSettings | None = None
-    telegram: TelegramSettings | None = None
-    absence: AbsenceSettings | None = None
-    quiet_start: dt.time | None = None
-    quiet_end: dt.time | None = None
-    school_staff: list[str] | None = None
+    id: str = Field(
+        pattern=SCHOOL_ID_PATTERN,
+        description="the school's id (as in `run_bot.py import … --school ID`)",
+    )
+    timezone: str | None = Field(default=None, description="else `school_timezone`")
+    backend: BackendSettings | None = Field(default=None, description="the school system")
+    telegram: TelegramSettings | None = Field(default=None, description="the school's own bot")
+    absence: AbsenceSettings | None = Field(default=None, description="leave request rules")
+    quiet_start: dt.time | None = Field(default=None, description="else `digest.quiet_start`")
+    quiet_end: dt.time | None = Field(default=None, description="else `digest.quiet_end`")
+    school_staff: list[str] | None = Field(default=None, description="else `digest.school_staff`")
     # Zalo and OTP delivery per school (keys not given come from the top-level blocks)
-    zalo_bot: ZaloBotSettings | None = None
-    zalo_oa: ZaloOaSettings | None = None
-    otp: OtpSettings | None = None
+    zalo_bot: ZaloBotSettings | None = Field(default=None, description="the school's Zalo bot")
+    zalo_oa: ZaloOaSettings | None = Field(
+        default=None, description="the school's Official Account"
+    )
+    otp: OtpSettings | None = Field(default=None, description="how the school's codes are sent")
 
     @field_validator("timezone")
     @classmethod
@@ -414,11 +659,23 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    school_id: str = Field(default="demo", pattern=SCHOOL_ID_PATTERN)
-    school_timezone: str = "Asia/Ho_Chi_Minh"
-    data_dir: Path = Path("data")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    seed_demo: bool = True  # seed the demo school on first start if the database has none
+    school_id: str = Field(
+        default="demo", pattern=SCHOOL_ID_PATTERN, description="the school this process serves"
+    )
+    school_timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", description='for "today", "tomorrow" and lock-out times'
+    )
+    data_dir: Path = Field(default=Path("data"), description="where the SQLite file lives")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO",
+        description=(
+            "`WARNING` in the terminal chat; logs never contain OTPs, phones, student codes, "
+            "scores or tokens"
+        ),
+    )
+    seed_demo: bool = Field(
+        default=True, description="seed the demo school on first start if the database has none"
+    )
     database: DatabaseSettings = DatabaseSettings()
     telegram: TelegramSettings = TelegramSettings()
     otp: OtpSettings = OtpSettings()
