@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.domain.calendar import DEFAULT_TIMEZONE
+
 ENV_PREFIX = "LIENLAC_"
 
 
@@ -663,7 +665,7 @@ class Settings(BaseSettings):
         default="demo", pattern=SCHOOL_ID_PATTERN, description="the school this process serves"
     )
     school_timezone: str = Field(
-        default="Asia/Ho_Chi_Minh", description='for "today", "tomorrow" and lock-out times'
+        default=DEFAULT_TIMEZONE, description='for "today", "tomorrow" and lock-out times'
     )
     data_dir: Path = Field(default=Path("data"), description="where the SQLite file lives")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

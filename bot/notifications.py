@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.digest import (
     ChildSection,
     Content,
@@ -59,7 +60,7 @@ ALERT_TTL = dt.timedelta(days=2)
 class DigestPolicy:
     grace: dt.timedelta = dt.timedelta(hours=2)  # catch up missed digests up to this late
     overlap: dt.timedelta = dt.timedelta(minutes=5)  # re-read changes this far back (late commits)
-    default_timezone: str = "Asia/Ho_Chi_Minh"
+    default_timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -96,6 +96,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START, next_send_time
 from bot.messages import Button, ConversationKey
@@ -103,7 +104,6 @@ from bot.ports import Clock, OutboundSender
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 REASON_MAX = 200  # outbox_message.last_error
 
 

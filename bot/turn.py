@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.domain.absence import AbsencePolicy
+from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.otp import OtpPolicy
 from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START
 from bot.i18n import Catalog
@@ -59,7 +60,7 @@ class CoreServices:
     otp_sender: OtpSender
     otp_policy: OtpPolicy
     secret: bytes  # per-installation key: OTP HMACs and opaque audit actor ids
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = DEFAULT_TIMEZONE
     absence_policy: AbsencePolicy = field(default_factory=AbsencePolicy)
     capabilities: Mapping[str, ChannelCapabilities] = field(default_factory=dict)
 

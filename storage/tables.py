@@ -37,6 +37,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bot.domain.calendar import DEFAULT_TIMEZONE
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -80,7 +82,7 @@ class School(Base):
     __tablename__ = "school"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     backend: Mapped[str] = mapped_column(String(40), default="local")
     school_year: Mapped[str] = mapped_column(String(20), default="")
     current_term: Mapped[int] = mapped_column(Integer, default=1)

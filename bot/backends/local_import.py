@@ -29,7 +29,6 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.backends.demo_data import SUBJECTS, required_regular_for, subject_by_code
 from bot.backends.local import fold_code
 from bot.backends.spreadsheet import (
     SPECS,
@@ -43,6 +42,7 @@ from bot.backends.spreadsheet import (
     fold_key,
 )
 from bot.domain.phone import normalize_phone
+from bot.domain.subjects import SUBJECTS, required_regular_for, subject_by_code
 from bot.domain.text import fold
 from storage.tables import (
     AttendanceRow,

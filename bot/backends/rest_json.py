@@ -33,6 +33,7 @@ from bot.backends.http import (
     OAuth2ClientCredentials,
 )
 from bot.backends.jsonpath import JsonPath, PathSyntaxError
+from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.digest import SCORE_KINDS, absence_payload, fee_payload, score_payload
 from bot.domain.errors import BackendUnavailable, BackendUnsupported
 from bot.domain.models import (
@@ -162,7 +163,7 @@ class SchoolConfig(BaseModel):
     name: str = ""
     school_year: str = ""
     current_term: Term = Term.HK1
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = DEFAULT_TIMEZONE
 
 
 class CheckConfig(BaseModel):

@@ -35,9 +35,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from bot.backends.demo_data import SUBJECTS, Subject
 from bot.domain.models import GradingForm
 from bot.domain.phone import normalize_phone
+from bot.domain.subjects import SUBJECTS, Subject
 from bot.domain.text import fold, nfc, parse_weekday
 
 __all__ = [

@@ -7,6 +7,8 @@ from functools import lru_cache
 
 import holidays
 
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # every school's clock unless it names its own
+
 
 @lru_cache(maxsize=8)
 def _vn_holidays(year: int) -> dict[dt.date, str]:

@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bot.domain.calendar import DEFAULT_TIMEZONE
+
 
 class Term(enum.IntEnum):
     """Học kỳ: the two semesters of a Vietnamese school year."""
@@ -138,7 +140,7 @@ class AttendanceRecord:
 class SchoolInfo:
     id: str
     name: str
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = DEFAULT_TIMEZONE
     school_year: str = ""  # "2026-2027"
     current_term: Term = Term.HK1
     extra: dict[str, str] = field(default_factory=dict)
