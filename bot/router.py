@@ -13,6 +13,7 @@ so dialogs and handlers deal in readable actions and channels in short tokens.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import datetime as dt
 import logging
@@ -133,6 +134,9 @@ class Router:
                 log.info("event delivered again for %s; dropped", incoming.key)
                 return []
             state = await uow.conversations.load(incoming.key)
+            loaded = dataclasses.replace(
+                state, data=copy.deepcopy(state.data), menu=dict(state.menu)
+            )
             turn = Turn(
                 incoming=incoming,
                 state=state,
@@ -149,7 +153,8 @@ class Router:
                 log.warning("school system error for %s: %s", incoming.key, type(err).__name__)
                 replies = [Reply(text=turn.t(err.message_key))]
             replies = await self._finish(turn, uow, replies, caps)
-            if not turn.forgotten:
+            # A question changes nothing the bot remembers: no write for it (issue 15).
+            if not turn.forgotten and turn.state != loaded:
                 await uow.conversations.save(incoming.key, turn.state)
             if incoming.event_id and not await uow.events.record(**event, now=turn.now()):
                 log.info("event handled meanwhile by another worker for %s", incoming.key)

@@ -7,9 +7,11 @@ This is the default backend and what the demo school uses.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Sequence
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -84,18 +86,56 @@ def tenths_to_decimal(tenths: int) -> Decimal:
     return Decimal(tenths) / 10
 
 
-class LocalBackend:
-    """Reads one school's mirror tables. Database errors become ``BackendUnavailable``."""
+T = TypeVar("T")
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], school_id: str) -> None:
+SETTLED_FOR = 30.0  # seconds the slow-changing data (school, pupils, subjects, timetable) is kept
+SETTLED_ENTRIES = 20_000
+
+
+class LocalBackend:
+    """Reads one school's mirror tables. Database errors become ``BackendUnavailable``.
+
+    The data that changes only with an import (the school, a pupil's class and name, the
+    subject list, a class's timetable) is kept in process memory for :data:`SETTLED_FOR`
+    seconds: every question used to read it again (issue 15). Scores, fees, attendance and
+    guardians are always read fresh: an approval or an import shows at once.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        school_id: str,
+        *,
+        settled_for: float = SETTLED_FOR,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = sessions
         self._school_id = school_id
+        self._settled_for = settled_for
+        self._monotonic = monotonic
+        self._settled: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+
+    async def _kept(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+        now = self._monotonic()
+        found = self._settled.get(key)
+        if found is not None and now - found[0] < self._settled_for:
+            self._settled.move_to_end(key)
+            return cast(T, found[1])
+        value = await load()
+        self._settled[key] = (now, value)
+        self._settled.move_to_end(key)
+        while len(self._settled) > SETTLED_ENTRIES:
+            self._settled.popitem(last=False)
+        return value
 
     @property
     def capabilities(self) -> frozenset[Capability]:
         return manifest.capabilities
 
     async def school_info(self) -> SchoolInfo:
+        return await self._kept("school", self._school_info)
+
+    async def _school_info(self) -> SchoolInfo:
         async with self._read() as s:
             row = await s.get(School, self._school_id)
         if row is None:
@@ -115,7 +155,9 @@ class LocalBackend:
         return await self._student_where(StudentRow.code_folded == folded)
 
     async def get_student(self, student_id: str) -> Student | None:
-        return await self._student_where(StudentRow.id == student_id)
+        return await self._kept(
+            ("student", student_id), lambda: self._student_where(StudentRow.id == student_id)
+        )
 
     async def _student_where(self, condition: object) -> Student | None:
         found = await self._students_where(condition)
@@ -170,15 +212,20 @@ class LocalBackend:
                 Guardian(id=g.id, name=g.name, phone=g.phone, relation=g.relation) for g in rows
             ]
 
-    async def scores(self, student_id: str, term: Term) -> Sequence[SubjectScores]:
+    async def _subjects(self) -> list[tuple[str, str, str]]:
         async with self._read() as s:
-            subjects = list(
-                await s.scalars(
+            return [
+                (r.code, r.name, r.form)
+                for r in await s.scalars(
                     select(SubjectRow)
                     .where(SubjectRow.school_id == self._school_id)
                     .order_by(SubjectRow.position, SubjectRow.code)
                 )
-            )
+            ]
+
+    async def scores(self, student_id: str, term: Term) -> Sequence[SubjectScores]:
+        subjects = await self._kept("subjects", self._subjects)
+        async with self._read() as s:
             rows = list(
                 await s.scalars(
                     select(ScoreRow)
@@ -194,8 +241,8 @@ class LocalBackend:
         for r in rows:
             by_subject[r.subject_code].append(r)
         result = []
-        for subj in subjects:
-            subject_rows = by_subject.get(subj.code, [])
+        for code, name, form in subjects:
+            subject_rows = by_subject.get(code, [])
             if not subject_rows:
                 continue
             regular = tuple(
@@ -216,9 +263,9 @@ class LocalBackend:
             comments = tuple(bool(r.passed) for r in subject_rows if r.kind == "cmt")
             result.append(
                 SubjectScores(
-                    subject_code=subj.code,
-                    subject_name=subj.name,
-                    form=GradingForm(subj.form),
+                    subject_code=code,
+                    subject_name=name,
+                    form=GradingForm(form),
                     term=term,
                     regular=regular,
                     midterm=mid[0] if mid else None,
@@ -231,6 +278,9 @@ class LocalBackend:
         return result
 
     async def timetable(self, class_id: str) -> Sequence[TimetableSlot]:
+        return await self._kept(("timetable", class_id), lambda: self._timetable(class_id))
+
+    async def _timetable(self, class_id: str) -> list[TimetableSlot]:
         async with self._read() as s:
             rows = await s.scalars(
                 select(TimetableSlotRow)

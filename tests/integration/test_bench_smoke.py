@@ -1,0 +1,35 @@
+"""Every benchmark runs in the suite at smoke size (a few seconds, no thresholds, nothing
+recorded), on SQLite and on PostgreSQL, so ``bench/`` cannot rot (issue 15)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _kinds() -> list[str]:
+    return ["sqlite", "postgres"] if os.environ.get("LIENLAC_TEST_PG_URL") else ["sqlite"]
+
+
+@pytest.mark.parametrize("kind", _kinds())
+def test_every_benchmark_runs_at_smoke_size(kind: str) -> None:
+    before = (ROOT / "bench" / "README.md").read_text(encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "all", "--smoke", "--db", kind],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    for name in ("latency",):
+        assert f"{name}/{kind}" in done.stdout or f"{name} " in done.stdout, done.stdout
+    assert (ROOT / "bench" / "README.md").read_text(encoding="utf-8") == before  # no record
