@@ -6,7 +6,6 @@ from typing import Any
 
 from bot.messages import ConversationKey
 from bot.ports import Link, LinkRole
-from storage.tables import ChatLink
 
 
 def key_of(row: Any) -> ConversationKey:
@@ -15,7 +14,8 @@ def key_of(row: Any) -> ConversationKey:
     )
 
 
-def link_of(row: ChatLink) -> Link:
+def link_of(row: Any) -> Link:
+    """A link from a ``chat_link`` row (an ORM object or a Core row: the same names)."""
     return Link(
         id=row.id,
         key=key_of(row),

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -66,14 +66,43 @@ def _key_filter(model: Any, key: ConversationKey) -> list[Any]:
     ]
 
 
+# The statements every turn runs, built once (issue 15: building an ORM query per call cost
+# more than running it). Core rows, not ORM objects: nothing to track in the session.
+def _key_params(key: ConversationKey) -> dict[str, str]:
+    return {
+        "school_id": key.school_id,
+        "channel": key.channel,
+        "chat_id": key.chat_id,
+        "user_id": key.user_id,
+    }
+
+
+_CS = ConversationStateRow.__table__
+_STATE_OF = select(_CS).where(
+    _CS.c.school_id == bindparam("school_id"),
+    _CS.c.channel == bindparam("channel"),
+    _CS.c.chat_id == bindparam("chat_id"),
+    _CS.c.user_id == bindparam("user_id"),
+)
+_CL = ChatLink.__table__
+_ACTIVE_LINKS = (
+    select(_CL)
+    .where(
+        _CL.c.school_id == bindparam("school_id"),
+        _CL.c.channel == bindparam("channel"),
+        _CL.c.user_id == bindparam("user_id"),
+        _CL.c.active.is_(True),
+    )
+    .order_by(_CL.c.id)
+)
+
+
 class SqlConversationRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
     async def load(self, key: ConversationKey) -> ConversationState:
-        row = await self._s.get(
-            ConversationStateRow, (key.school_id, key.channel, key.chat_id, key.user_id)
-        )
+        row = (await self._s.execute(_STATE_OF, _key_params(key))).first()
         if row is None:
             return ConversationState()
         return ConversationState(
@@ -137,16 +166,7 @@ class SqlLinkRepo:
         self._s = session
 
     async def active_links(self, key: ConversationKey) -> Sequence[Link]:
-        rows = await self._s.scalars(
-            select(ChatLink)
-            .where(
-                ChatLink.school_id == key.school_id,
-                ChatLink.channel == key.channel,
-                ChatLink.user_id == key.user_id,
-                ChatLink.active.is_(True),
-            )
-            .order_by(ChatLink.id)
-        )
+        rows = await self._s.execute(_ACTIVE_LINKS, _key_params(key))
         return [_link(r) for r in rows]
 
     async def add(
@@ -335,22 +355,22 @@ class SqlButtonRepo:
     async def issue(
         self, key: ConversationKey, actions: Sequence[str], *, now: dt.datetime
     ) -> list[str]:
-        tokens = []
-        for action in actions:
-            token = secrets.token_urlsafe(9)  # 12 characters, 72 bits: unguessable, tiny
-            self._s.add(
-                ButtonToken(
-                    token=token,
-                    school_id=key.school_id,
-                    channel=key.channel,
-                    chat_id=key.chat_id,
-                    user_id=key.user_id,
-                    action=action[:255],
-                    created_at=now,
-                )
-            )
-            tokens.append(token)
-        await self._s.flush()
+        if not actions:
+            return []
+        # 12 characters, 72 bits: unguessable, tiny
+        tokens = [secrets.token_urlsafe(9) for _ in actions]
+        await self._s.execute(
+            insert(ButtonToken),
+            [
+                {
+                    "token": token,
+                    "action": action[:255],
+                    "created_at": now,
+                    **_key_params(key),
+                }
+                for token, action in zip(tokens, actions, strict=True)
+            ],
+        )
         return tokens
 
     async def resolve(self, token: str) -> tuple[ConversationKey, str, dt.datetime] | None:
@@ -379,15 +399,18 @@ class SqlAuditRepo:
         detail: dict[str, Any] | None = None,
         at: dt.datetime,
     ) -> None:
-        self._s.add(
-            AuditEvent(
-                school_id=school_id,
-                at=at,
-                actor=actor[:64],
-                action=action[:64],
-                subject=subject[:64],
-                detail=detail or {},
-            )
+        await self._s.execute(
+            insert(AuditEvent),
+            [
+                {
+                    "school_id": school_id,
+                    "at": at,
+                    "actor": actor[:64],
+                    "action": action[:64],
+                    "subject": subject[:64],
+                    "detail": detail or {},
+                }
+            ],
         )
 
     async def count(
