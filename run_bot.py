@@ -308,7 +308,11 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     school_id = args.school or settings.school_configs()[0].id
     if school_id not in {s.id for s in settings.school_configs()}:
-        print(f"No school {school_id!r} is configured.", file=sys.stderr)
+        print(
+            f"No school {school_id!r} is configured: give the same --config (or "
+            "LIENLAC_SCHOOL_ID) as the bot.",
+            file=sys.stderr,
+        )
         return 2
     async with opened_app(settings) as app:
         # the school's own system (spreadsheet import, REST/JSON, OneRoster), not always the

@@ -8,10 +8,10 @@ import asyncio
 import shlex
 import sys
 
-from bench import latency
+from bench import latency, reply
 from bench.common import Figure, record
 
-NAMES = ("latency",)
+NAMES = ("reply", "latency")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,15 +19,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="+", choices=(*NAMES, "all"))
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no targets, no record")
+    parser.add_argument(
+        "--rate", type=float, default=50.0, help="latency: questions per second offered"
+    )
     args = parser.parse_args(argv)
     names = NAMES if "all" in args.names else tuple(dict.fromkeys(args.names))
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
     figures: list[Figure] = []
     for name in names:
+        if name == "reply":
+            got = reply.measure(kinds, chats=20 if args.smoke else 1000)
+            for figure in got:
+                print(figure.line(), flush=True)
+            figures.extend(got)
+            continue
         for kind in kinds:
             if name == "latency":
-                chats, rounds = (20, 2) if args.smoke else (500, 4)
-                got = asyncio.run(latency.measure(kind, chats=chats, rounds=rounds))
+                chats, rounds, total = (20, 2, 20) if args.smoke else (500, 4, 1500)
+                got = asyncio.run(
+                    latency.measure(kind, chats=chats, rounds=rounds, rate=args.rate, total=total)
+                )
             for figure in got:
                 print(figure.line(), flush=True)
             figures.extend(got)

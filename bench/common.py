@@ -37,7 +37,7 @@ class Figure:
 
     def line(self) -> str:
         base = "" if self.baseline is None else f" (baseline {self.baseline:.4g} {self.unit})"
-        ratio = "" if self.ratio is None else f" = {self.ratio:.2f}×"
+        ratio = "" if self.ratio is None else f" = {self.ratio:.3g}×"
         verdict = "" if self.met is None else ("  MET" if self.met else "  NOT MET")
         target = f"  target {self.target}" if self.target else ""
         figure = f"{self.bench:16} {self.measure:28} {self.value:10.4g} {self.unit}"
@@ -83,7 +83,7 @@ def record(figures: list[Figure], command: str) -> None:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
     rows = []
     for f in figures:
-        ratio = "" if f.ratio is None else f"{f.ratio:.2f}×"
+        ratio = "" if f.ratio is None else f"{f.ratio:.3g}×"
         base = "" if f.baseline is None else f"{f.baseline:.4g}"
         verdict = "" if f.met is None else ("met" if f.met else "**not met**")
         rows.append(

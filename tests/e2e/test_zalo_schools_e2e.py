@@ -174,7 +174,7 @@ webhook_listen = "127.0.0.1:{port}"
         notice = _run(
             tmp_path,
             {},
-            *("notice", "--school", "thcs-b", "--class", "8A"),
+            *("notice", "--config", str(config), "--school", "thcs-b", "--class", "8A"),
             *("--text", "Trường Bình Minh nghỉ học chiều nay", "--urgent", "--yes"),
         )
         assert notice.returncode == 0, notice.stdout + notice.stderr
