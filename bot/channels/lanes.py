@@ -19,6 +19,11 @@ class TurnLanes:
         self._slots = asyncio.Semaphore(limit) if limit else None
         self._name = name
 
+    @property
+    def in_flight(self) -> int:
+        """Turns submitted and not yet finished (running or waiting)."""
+        return len(self._tasks)
+
     def submit(self, lane: Hashable, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` after the lane's previous turn; a failure is logged, never raised."""
         task = asyncio.create_task(self._run_after(self._tails.get(lane), work))

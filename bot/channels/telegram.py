@@ -77,6 +77,7 @@ MAX_BUTTONS = 100
 POLL_TIMEOUT = 25  # seconds a getUpdates long poll may wait on the server
 TYPING_AFTER = 0.5  # show "typing…" when a turn takes longer than this
 TYPING_EVERY = 4.5  # Telegram shows the action for about 5 s
+TYPING_BUSY = 8  # turns in flight beyond which no "typing…" is sent (issue 15)
 MAX_CONCURRENT_TURNS = 32
 DRAIN_SECONDS = 6.0  # on SIGTERM: how long turns in flight may take to finish
 RETRIES = 3  # per Bot API call, after the first attempt
@@ -463,7 +464,10 @@ class TelegramChannel:
                 )
             return
         chat_id = int(incoming.key.chat_id)
-        typing = asyncio.create_task(self._typing(chat_id))
+        # "typing…" for a turn that is slow on its own (a slow school system); not when the
+        # bot is busy, where every turn waits and the extra calls would only add to the load
+        busy = self._lanes.in_flight > TYPING_BUSY
+        typing = asyncio.create_task(self._typing(chat_id) if not busy else asyncio.sleep(0))
         try:
             replies = await self._handle(incoming)
         finally:
