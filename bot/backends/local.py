@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -87,6 +87,17 @@ def tenths_to_decimal(tenths: int) -> Decimal:
 
 
 T = TypeVar("T")
+
+_SCORE = ScoreRow.__table__
+_TERM_SCORES = (
+    select(_SCORE)
+    .where(
+        _SCORE.c.school_id == bindparam("school_id"),
+        _SCORE.c.student_id == bindparam("student_id"),
+        _SCORE.c.term == bindparam("term"),
+    )
+    .order_by(_SCORE.c.subject_code, _SCORE.c.kind, _SCORE.c.seq)
+)
 
 SETTLED_FOR = 30.0  # seconds the slow-changing data (school, pupils, subjects, timetable) is kept
 SETTLED_ENTRIES = 20_000
@@ -226,18 +237,15 @@ class LocalBackend:
     async def scores(self, student_id: str, term: Term) -> Sequence[SubjectScores]:
         subjects = await self._kept("subjects", self._subjects)
         async with self._read() as s:
+            # Core rows, not ORM objects: a pupil has some 70 score rows a term, and building
+            # tracked objects for them cost more than the query (issue 15)
             rows = list(
-                await s.scalars(
-                    select(ScoreRow)
-                    .where(
-                        ScoreRow.school_id == self._school_id,
-                        ScoreRow.student_id == student_id,
-                        ScoreRow.term == int(term),
-                    )
-                    .order_by(ScoreRow.subject_code, ScoreRow.kind, ScoreRow.seq)
+                await s.execute(
+                    _TERM_SCORES,
+                    {"school_id": self._school_id, "student_id": student_id, "term": int(term)},
                 )
             )
-        by_subject: dict[str, list[ScoreRow]] = defaultdict(list)
+        by_subject: dict[str, list[Any]] = defaultdict(list)
         for r in rows:
             by_subject[r.subject_code].append(r)
         result = []

@@ -8,6 +8,7 @@ read as days in a context that makes them unambiguous.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -198,11 +199,17 @@ def contains_phrase(folded_text: str, folded_phrase: str) -> bool:
     Both sides must already be :func:`fold`-ed. "toan" matches "diem toan" but not "toan2" or
     "khoan"; punctuation that fold keeps (``/ - :``) separates words, so "tkb" matches "tkb:".
     """
+    pattern = _whole_words(folded_phrase)
+    return pattern is not None and pattern.search(folded_text) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _whole_words(folded_phrase: str) -> re.Pattern[str] | None:
+    """The compiled pattern of one phrase (the intents ask about the same few hundred)."""
     phrase = _SPACES.sub(" ", folded_phrase).strip()
     if not phrase:
-        return False
-    pattern = rf"(?<![^\W_]){re.escape(phrase)}(?![^\W_])"
-    return re.search(pattern, folded_text) is not None
+        return None
+    return re.compile(rf"(?<![^\W_]){re.escape(phrase)}(?![^\W_])")
 
 
 def truncate(s: str, limit: int) -> str:
