@@ -511,13 +511,21 @@ def _digest(event_id: str) -> str:
     return hashlib.sha256(event_id.encode()).hexdigest()
 
 
+_SE = SeenEvent.__table__
+_SEEN = select(_SE.c.event_id).where(
+    _SE.c.school_id == bindparam("school_id"),
+    _SE.c.channel == bindparam("channel"),
+    _SE.c.event_id == bindparam("event_id"),
+)
+
+
 class SqlEventRepo:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
     async def seen(self, *, school_id: str, channel: str, event_id: str) -> bool:
-        found = await self._s.get(SeenEvent, (school_id, channel, _digest(event_id)))
-        return found is not None
+        params = {"school_id": school_id, "channel": channel, "event_id": _digest(event_id)}
+        return (await self._s.execute(_SEEN, params)).first() is not None
 
     async def record(
         self, *, school_id: str, channel: str, event_id: str, now: dt.datetime
