@@ -8,10 +8,26 @@ import asyncio
 import shlex
 import sys
 
-from bench import latency, reply
+from bench import latency, reply, startup
 from bench.common import Figure, record
 
-NAMES = ("reply", "latency")
+NAMES = ("reply", "latency", "startup")
+
+
+def _run(name: str, kinds: tuple[str, ...], args: argparse.Namespace) -> list[Figure]:
+    smoke = args.smoke
+    if name == "reply":
+        return reply.measure(kinds, chats=20 if smoke else 1000)
+    if name == "startup":
+        return startup.measure(runs=1 if smoke else 3)
+    chats, rounds, total = (20, 2, 20) if smoke else (500, 4, 1500)
+    return [
+        figure
+        for kind in kinds
+        for figure in asyncio.run(
+            latency.measure(kind, chats=chats, rounds=rounds, rate=args.rate, total=total)
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,21 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
     figures: list[Figure] = []
     for name in names:
-        if name == "reply":
-            got = reply.measure(kinds, chats=20 if args.smoke else 1000)
-            for figure in got:
-                print(figure.line(), flush=True)
-            figures.extend(got)
-            continue
-        for kind in kinds:
-            if name == "latency":
-                chats, rounds, total = (20, 2, 20) if args.smoke else (500, 4, 1500)
-                got = asyncio.run(
-                    latency.measure(kind, chats=chats, rounds=rounds, rate=args.rate, total=total)
-                )
-            for figure in got:
-                print(figure.line(), flush=True)
-            figures.extend(got)
+        got = _run(name, kinds, args)
+        for figure in got:
+            print(figure.line(), flush=True)
+        figures.extend(got)
     if not args.smoke:
         record(figures, "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]))
     return 0

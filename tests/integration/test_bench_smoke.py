@@ -30,6 +30,6 @@ def test_every_benchmark_runs_at_smoke_size(kind: str) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
-    for name in ("latency",):
-        assert f"{name}/{kind}" in done.stdout or f"{name} " in done.stdout, done.stdout
+    for name in (f"reply/{kind}", f"latency/{kind}", "startup"):
+        assert name in done.stdout, done.stdout
     assert (ROOT / "bench" / "README.md").read_text(encoding="utf-8") == before  # no record
