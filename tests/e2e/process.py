@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -120,3 +121,61 @@ def link_in_terminal(bot: BotProcess, code: str, choices: tuple[str, ...]) -> No
     assert otp, sms
     bot.type(otp.group(1))
     bot.read_until("Liên kết thành công")
+
+
+class LoggedProcess:
+    """``python run_bot.py`` started (and restarted) with its output in files under
+    ``tmp_path`` (``stdout.N``, ``stderr.N`` for the N-th start): what the webhook and
+    polling e2e tests share."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    def spawn(self, args: list[str], env: dict[str, str]) -> None:
+        assert self.proc is None
+        self.runs += 1
+        out = (self.tmp_path / f"stdout.{self.runs}").open("wb")
+        err = (self.tmp_path / f"stderr.{self.runs}").open("wb")
+        with out, err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "run_bot.py", *args],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+            )
+
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def terminate(self) -> tuple[int | None, float]:
+        """SIGTERM; (exit code, or None after 10 s and a kill; seconds it took)."""
+        assert self.proc is not None
+        began = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = None
+        self.proc = None
+        return code, time.monotonic() - began
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def output(self) -> str:
+        parts = []
+        for run in range(1, self.runs + 1):
+            for name in ("stdout", "stderr"):
+                path = self.tmp_path / f"{name}.{run}"
+                if path.exists():
+                    parts.append(path.read_text("utf-8", "replace"))
+        return "\n".join(parts)

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from bot.channels import telegram as tg
 from bot.channels.http_server import parse_listen
 from bot.channels.redact import RedactSecrets
 from bot.messages import Button, Incoming, Reply
-from tests.e2e.process import E2E_BURST
+from tests.e2e.process import E2E_BURST, LoggedProcess
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -53,15 +52,13 @@ MOM_8A03 = "0900000024"  # the only guardian of HS8A03
 # --- running the bot ---------------------------------------------------------------------
 
 
-class BotProcess:
-    """``python run_bot.py`` with Telegram settings; output kept in files under tmp_path."""
+class BotProcess(LoggedProcess):
+    """``python run_bot.py`` with Telegram settings; output in files under tmp_path."""
 
     def __init__(self, tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway) -> None:
-        self.tmp_path = tmp_path
+        super().__init__(tmp_path)
         self.api = api
         self.sms = sms
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.runs = 0
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -90,64 +87,26 @@ class BotProcess:
         self, *, ready_call: str = "getUpdates", args: Sequence[str] = (), **extra_env: str
     ) -> None:
         """Start the bot and wait until it asks the fake for ``ready_call``."""
-        assert self.proc is None
         before = len(self.api.calls_to(ready_call))
-        self.runs += 1
-        out = (self.tmp_path / f"stdout.{self.runs}").open("wb")
-        err = (self.tmp_path / f"stderr.{self.runs}").open("wb")
-        with out, err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "run_bot.py", *args],
-                cwd=REPO,
-                env=self.env(**extra_env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-            )
+        self.spawn(list(args), self.env(**extra_env))
         try:
             self.api.wait_until(
-                lambda: len(self.api.calls_to(ready_call)) > before or self.proc_exited(),
+                lambda: len(self.api.calls_to(ready_call)) > before or self.exited(),
                 STARTUP_TIMEOUT,
                 what=f"the bot's first {ready_call}",
             )
         except TimeoutError:
             self.kill()
             raise
-        assert not self.proc_exited(), f"the bot exited at start:\n{self.output()}"
-
-    def proc_exited(self) -> bool:
-        return self.proc is not None and self.proc.poll() is not None
+        assert not self.exited(), f"the bot exited at start:\n{self.output()}"
 
     def stop(self) -> float:
         """SIGTERM; assert exit code 0 within 10 s; return how long it took."""
-        assert self.proc is not None
-        began = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        code, took = self.terminate()
+        if code is None:
             pytest.fail(f"the bot did not exit within 10 s of SIGTERM:\n{self.output()}")
-        took = time.monotonic() - began
-        self.proc = None
         assert code == 0, f"exit code {code}:\n{self.output()}"
         return took
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    def output(self) -> str:
-        parts = []
-        for run in range(1, self.runs + 1):
-            for name in ("stdout", "stderr"):
-                path = self.tmp_path / f"{name}.{run}"
-                if path.exists():
-                    parts.append(path.read_text("utf-8", "replace"))
-        return "\n".join(parts)
 
     def assert_clean(self) -> None:
         """No token in any output, no spec violation, no early retry after a 429."""

@@ -11,7 +11,6 @@ output.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from typing import Protocol
 
 import pytest
 
-from tests.e2e.process import E2E_BURST
+from tests.e2e.process import E2E_BURST, LoggedProcess
 from tests.fakes.esms_gateway import FakeEsms
 from tests.fakes.zalo_bot_api import FakeZaloBotApi
 from tests.fakes.zalo_oa_api import FakeZaloOa
@@ -52,13 +51,11 @@ def listening(port: int) -> bool:
         return False
 
 
-class Bot:
+class Bot(LoggedProcess):
     """``python run_bot.py`` with the given environment; output in files under tmp_path."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.runs = 0
+        super().__init__(tmp_path)
         self.secrets: list[str] = []
 
     def start(
@@ -78,21 +75,10 @@ class Bot:
             LIENLAC_THROTTLE__BURST=E2E_BURST,
         )
         base.update(env)
-        self.runs += 1
-        out = (self.tmp_path / f"stdout.{self.runs}").open("wb")
-        err = (self.tmp_path / f"stderr.{self.runs}").open("wb")
-        with out, err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "run_bot.py", *args],
-                cwd=REPO,
-                env=base,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-            )
+        self.spawn(list(args), base)
         deadline = time.monotonic() + 30
         while not ready():
-            if self.proc.poll() is not None:
+            if self.exited():
                 pytest.fail(f"the bot exited at start:\n{self.output()}")
             if time.monotonic() > deadline:
                 self.kill()
@@ -100,33 +86,10 @@ class Bot:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        assert self.proc is not None
-        began = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        code, _ = self.terminate()
+        if code is None:
             pytest.fail(f"no exit within 10 s of SIGTERM:\n{self.output()}")
-        self.proc = None
         assert code == 0, f"exit code {code}:\n{self.output()}"
-        assert time.monotonic() - began < 10
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    def output(self) -> str:
-        parts = []
-        for run in range(1, self.runs + 1):
-            for name in ("stdout", "stderr"):
-                path = self.tmp_path / f"{name}.{run}"
-                if path.exists():
-                    parts.append(path.read_text("utf-8", "replace"))
-        return "\n".join(parts)
 
     def assert_clean(self, *secrets: str) -> None:
         output = self.output()
