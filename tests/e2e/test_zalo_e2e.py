@@ -294,6 +294,18 @@ def test_zalo_bot_journey_by_long_polling_with_sms_otp(
     assert sum("Chào cờ" in p["text"] for p in zalo.sent_to(chat.chat_id)[after:]) == 1
     # A long reply is split at 2,000 characters (the fake refuses longer texts).
     assert all(len(p["text"]) <= 2000 for p in zalo.sent)
+    # Issue 13.1 on Zalo: the linked parent asks in a class group. The group gets one line
+    # pointing to the private chat: no name, no score, no timetable.
+    group = "a9b8c7d6e5f4a3b2c1d0"
+    for text in ("điểm", "tkb", "chuyên cần"):
+        update = zalo.update(chat.chat_id, text)
+        update["message"]["chat"] = {"id": group, "chat_type": "GROUP"}
+        after = len(zalo.sent_to(group))
+        zalo.inject(update)
+        answer = zalo.wait_for(group, "tin nhắn riêng", WAIT, after=after)
+        assert "Phạm Quang Huy" not in answer["text"]
+    posted = " ".join(p["text"] for p in zalo.sent_to(group))
+    assert "Huy" not in posted and "Chào cờ" not in posted and "Toán" not in posted
     bot.stop()
     assert zalo.violations == []
     bot.assert_clean(TOKEN, TOKEN.split(":", 1)[1], ESMS_SECRET, ESMS_KEY)
