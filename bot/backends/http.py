@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import httpx
 
 from bot.domain.errors import BackendAuthFailed, BackendError, BackendUnavailable
+from bot.domain.text import clean
 from bot.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,19 @@ class OAuth2ClientCredentials:
             return token
 
 
+def cleaned(value: Any) -> Any:
+    """Every string of a school system's answer as :func:`bot.domain.text.clean` leaves it: a
+    name or a notice from the QLHS reaches parents and the database without control or
+    bidirectional-override characters, like text typed in a chat (issue 13.7)."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, list):
+        return [cleaned(v) for v in value]
+    if isinstance(value, dict):
+        return {k: cleaned(v) for k, v in value.items()}
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class JsonResponse:
     body: Any
@@ -295,7 +309,7 @@ class JsonHttp:
                 body = json.loads(response.content, parse_float=Decimal)
             except ValueError as err:
                 raise BackendUnavailable("answered with something that is not JSON") from err
-            return JsonResponse(body, response.headers)
+            return JsonResponse(cleaned(body), response.headers)
 
 
 class _Retryable(Exception):

@@ -38,7 +38,7 @@ from typing import Any
 from bot.domain.models import GradingForm
 from bot.domain.phone import normalize_phone
 from bot.domain.subjects import SUBJECTS, Subject
-from bot.domain.text import fold, nfc, parse_weekday
+from bot.domain.text import clean, fold, parse_weekday
 
 __all__ = [
     "SPECS",
@@ -445,7 +445,7 @@ def _text(value: object) -> str:
         return str(int(value))
     if isinstance(value, dt.datetime):
         return value.strftime("%d/%m/%Y")
-    return nfc(str(value)).strip()
+    return clean(str(value)).strip()  # NFC, no control or bidi-override characters
 
 
 def _column_key(spec: SheetSpec, header: str) -> str | None:

@@ -138,3 +138,20 @@ def test_the_example_mapping_in_the_readme_is_valid(tmp_path: Path) -> None:
     raw: dict[str, Any] = tomllib.loads(block)
     assert raw["base_url"].startswith("https://")
     load_config(_write(tmp_path, block))
+
+
+def test_a_school_systems_answer_is_cleaned_like_typed_text() -> None:
+    """Issue 13.7: a QLHS name with a right-to-left override, a bell or a NUL reaches neither
+    a parent nor the database; numbers and structure are untouched."""
+    from decimal import Decimal
+
+    from bot.backends.http import cleaned
+
+    raw = {
+        "ho_ten": "Nguy\u202eễn\u0007 Văn A\x00",
+        "items": [{"ten": "Học phí\u2066", "so_tien": Decimal("1500000")}, 7, None, True],
+    }
+    assert cleaned(raw) == {
+        "ho_ten": "Nguyễn Văn A",
+        "items": [{"ten": "Học phí", "so_tien": Decimal("1500000")}, 7, None, True],
+    }
