@@ -30,16 +30,16 @@ LIENLAC_DATABASE__URL) or a TOML file given with --config.
 """
 
 EPILOG = """\
-examples:
-  python run_bot.py                      chat with the demo school in the terminal
-  python run_bot.py demo info            student codes, phones and teacher codes to try
-  python run_bot.py run --user me2       a second chat user (e.g. to act as a teacher)
-  python run_bot.py check-config         validate the settings and the database
-  python run_bot.py notice --class 6A --text "Họp phụ huynh 19h thứ Sáu" [--urgent]
-  python run_bot.py import --template    a blank spreadsheet to fill in
-  python run_bot.py import data.xlsx --school thcs-abc --name "Trường THCS ABC" --dry-run
+examples (.venv/bin/python is the Python that ./scripts/demo and ./scripts/test set up):
+  .venv/bin/python run_bot.py                      chat with the demo school in the terminal
+  .venv/bin/python run_bot.py demo info            student codes, phones and teacher codes to try
+  .venv/bin/python run_bot.py run --user me2       a second chat user (e.g. to act as a teacher)
+  .venv/bin/python run_bot.py check-config         validate the settings and the database
+  .venv/bin/python run_bot.py notice --class 6A --text "Họp phụ huynh 19h thứ Sáu" [--urgent]
+  .venv/bin/python run_bot.py import --template    a blank spreadsheet to fill in
+  .venv/bin/python run_bot.py import data.xlsx --school thcs-abc --name "Trường THCS ABC" --dry-run
   LIENLAC_DATABASE__URL=postgresql+asyncpg://postgres@127.0.0.1:5432/lienlac \\
-      python run_bot.py db upgrade       migrate a PostgreSQL database
+      .venv/bin/python run_bot.py db upgrade       migrate a PostgreSQL database
 """
 
 
@@ -187,7 +187,10 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
     logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the summary readable
     if args.file is None or not args.school:
-        print("Cần tên tệp và --school: python run_bot.py import FILE --school ID", file=sys.stderr)
+        print(
+            "Cần tên tệp và --school: .venv/bin/python run_bot.py import FILE --school ID",
+            file=sys.stderr,
+        )
         return 2
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", args.school):
         print("--school: chữ thường không dấu, số, '-' hoặc '_' (tối đa 40)", file=sys.stderr)
@@ -273,7 +276,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         banner = (
             f"LienLac — {school_name}\n"
             "Gõ /start để bắt đầu, /help để xem hướng dẫn, /quit để thoát. "
-            "Mã học sinh để thử: `python run_bot.py demo info`.\n"
+            "Mã học sinh để thử: `.venv/bin/python run_bot.py demo info`.\n"
         )
         sender = ConsoleSender(console)
         relay = app.build_relay({"console": sender}, accept=sender.accepts)

@@ -32,7 +32,7 @@ Every setting is an environment variable that starts with `{ENV_PREFIX}`; `__` n
 `--config FILE` (before or after the command): a section per block (`[database]`,
 `url = "…"`, `[otp.sms]`). Environment variables win over the file, the file over the
 defaults. A wrong setting stops the bot with one sentence saying what to fix
-(`python run_bot.py check-config` checks them). Secrets are never logged and never shown
+(`.venv/bin/python run_bot.py check-config` checks them). Secrets are never logged and never shown
 here. Several schools in one process are `[[schools]]` tables of the TOML file (last section).
 This page is generated from `bot/config.py`; do not edit it by hand.
 """
