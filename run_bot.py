@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -213,6 +214,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None))
 
 
+def _alembic_chatter(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(("Context impl", "Will assume"))
+
+
 def _configure_logging(settings: Settings, *, console: bool) -> None:
     level = getattr(logging, settings.log_level)
     if console and "LIENLAC_LOG_LEVEL" not in os.environ:
@@ -225,8 +230,10 @@ def _configure_logging(settings: Settings, *, console: bool) -> None:
     # httpx logs full URLs at INFO, and a Telegram URL contains the bot token.
     for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    # Alembic's plugin lines drown the answer of a one-shot command; migrations still log.
+    # Alembic's "Context impl" and "Will assume" lines drown the answer of a one-shot command;
+    # an actual migration step is still logged ("Running upgrade ...").
     logging.getLogger("alembic.runtime.plugins").setLevel(max(level, logging.WARNING))
+    logging.getLogger("alembic.runtime.migration").addFilter(_alembic_chatter)
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -533,6 +540,7 @@ async def _stats(settings: Settings) -> int:
 async def _check_config(settings: Settings) -> int:
     from sqlalchemy import text
 
+    from bot.bootstrap import missing_school, schools_without_data
     from storage.engine import create_engine
     from storage.migrate import current_revision
 
@@ -545,11 +553,35 @@ async def _check_config(settings: Settings) -> int:
             school.id: await _oa_token_line(school, engine) if revision else ""
             for school in settings.school_configs()
         }
+        # what `run` would refuse at start: a local school with no data
+        missing = await schools_without_data(settings, engine) if revision else []
     except Exception as err:
         print(f"The database cannot be reached: {type(err).__name__}. Check LIENLAC_DATABASE__URL.")
         return 1
     finally:
         await engine.dispose()
+    if missing:
+        for school_id in missing:
+            print(missing_school(school_id))
+        return 1
+    if not revision and any(
+        s.backend.kind == "local" and not (settings.seed_demo and s.id == "demo")
+        for s in settings.school_configs()
+    ):
+        print(missing_school(settings.school_configs()[0].id))
+        return 1
+    bad_tokens = [
+        s.id
+        for s in settings.school_configs()
+        if s.telegram.token is not None
+        and not re.fullmatch(r"\d{5,16}:[A-Za-z0-9_-]{30,}", s.telegram.token.get_secret_value())
+    ]
+    if bad_tokens:
+        print(
+            "LIENLAC_TELEGRAM__TOKEN does not look like a bot token from BotFather "
+            f"(<digits>:<35 characters>) for school {', '.join(bad_tokens)}."
+        )
+        return 1
     print("Settings are valid.")
     print(
         f"  database: {settings.database_url.split('://', 1)[0]}, revision {revision or 'none yet'}"

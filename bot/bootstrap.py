@@ -233,6 +233,30 @@ def absence_policy(a: AbsenceSettings) -> AbsencePolicy:
     )
 
 
+def missing_school(school_id: str) -> str:
+    return (
+        f"School {school_id!r} has no data in the database: import its data first "
+        "(.venv/bin/python run_bot.py import FILE --school ID), or leave LIENLAC_SCHOOL_ID "
+        "unset to use the demo school."
+    )
+
+
+async def schools_without_data(settings: Settings, engine: AsyncEngine) -> list[str]:
+    """The configured schools on the local backend that ``run`` would refuse at start (no
+    data in the database; the demo is seeded then, so it never counts)."""
+    from bot.backends.demo_data import SCHOOL_ID
+    from bot.backends.local_seed import school_exists
+
+    sessions = session_factory(engine)
+    return [
+        school.id
+        for school in settings.school_configs()
+        if school.backend.kind == "local"
+        and not (settings.seed_demo and school.id == SCHOOL_ID)
+        and not await school_exists(sessions, school.id)
+    ]
+
+
 async def prepare_database(settings: Settings, *, clock: Clock | None = None) -> AsyncEngine:
     """Create the engine, migrate, and seed the demo school the first time."""
     from bot.backends.demo_data import SCHOOL_ID, build_demo_school
@@ -249,11 +273,7 @@ async def prepare_database(settings: Settings, *, clock: Clock | None = None) ->
                 if await seed_school(sessions, build_demo_school(), now=now):
                     log.info("seeded the demo school")
             elif local and not await school_exists(sessions, school.id):
-                raise ConfigError(
-                    f"School {school.id!r} has no data in the database: import its data "
-                    "first (run_bot.py import), or leave LIENLAC_SCHOOL_ID unset to use the "
-                    "demo school."
-                )
+                raise ConfigError(missing_school(school.id))
     except Exception:
         await engine.dispose()
         raise

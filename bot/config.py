@@ -8,6 +8,7 @@ prints that sentence and exits, never a traceback.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
 from bot.domain.calendar import DEFAULT_TIMEZONE
 
@@ -835,3 +837,18 @@ def load_settings(config_file: Path | None = None) -> Settings:
         return cls()
     except ValidationError as err:
         raise ConfigError(_sentence(err)) from err
+    except SettingsError as err:  # a value pydantic-settings cannot even decode (not JSON)
+        raise ConfigError(_undecodable(str(err))) from err
+
+
+def _undecodable(message: str) -> str:
+    """'error parsing value for field "digest" from source "EnvSettingsSource"' -> one line
+    naming the variables of that block and the form a list takes."""
+    match = re.search(r'field "([a-z_]+)"', message)
+    block = match.group(1).upper() if match else ""
+    where = f"One of the LIENLAC_{block}__… settings" if block else "A setting"
+    return (
+        f"{where} could not be read: a list is written as JSON, e.g. "
+        f'LIENLAC_DIGEST__SCHOOL_STAFF=\'["GV005", "GV006"]\' (in a TOML file: '
+        'school_staff = ["GV005"]).'
+    )

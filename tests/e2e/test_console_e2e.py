@@ -89,6 +89,34 @@ def test_a_wrong_setting_is_one_sentence_not_a_traceback(tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
+def test_check_config_finds_what_run_would_refuse(tmp_path: Path) -> None:
+    """Issue 19: a list written as plain text, a school with no data and a malformed token
+    each get one sentence and a failing exit code, never "Settings are valid"."""
+
+    def check(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "run_bot.py", "check-config"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "LIENLAC_DATA_DIR": str(tmp_path), **env},
+        )
+
+    plain = check(LIENLAC_DIGEST__SCHOOL_STAFF="GV005")
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert "LIENLAC_DIGEST__" in plain.stderr and '["GV005"' in plain.stderr
+    nowhere = check(LIENLAC_SCHOOL_ID="nonexistent")
+    assert nowhere.returncode == 1 and "Settings are valid" not in nowhere.stdout
+    assert "'nonexistent' has no data" in nowhere.stdout
+    token = check(LIENLAC_TELEGRAM__TOKEN="not-a-token")
+    assert token.returncode == 1 and "does not look like a bot token" in token.stdout
+    assert "not-a-token" not in token.stdout + token.stderr  # a secret is never echoed
+    fine = check()
+    assert fine.returncode == 0 and "Settings are valid" in fine.stdout
+    assert "Context impl" not in fine.stderr  # no alembic chatter
+
+
 def test_check_config_and_db_upgrade_on_a_fresh_database(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "LIENLAC_DATA_DIR": str(tmp_path)}
     up = subprocess.run(
