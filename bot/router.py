@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 1000  # longer messages are read up to here; nobody types a question this long
 BUTTON_TTL = dt.timedelta(days=7)
 
+# Not understood by the active dialog, these still do not leave it: a bare code, help, and
+# the "I did not understand" itself.
+STAY_IN_DIALOG = frozenset({IntentName.UNKNOWN, IntentName.CODE, IntentName.HELP})
+
 # Every feature, in the order their typed commands are tried (see bot.feature).
 FEATURES = Registry(
     [
@@ -204,7 +208,15 @@ class Router:
         if dialog is not None:
             if turn.text.startswith("/"):
                 return dialog.reminder(turn)
-            return await dialog.handle(turn)
+            replies = await dialog.handle(turn)
+            answer = FEATURES.intents.get(intent.name)
+            if turn.not_understood and answer is not None and intent.name not in STAY_IN_DIALOG:
+                # "xin nghỉ cho cháu… vì ốm" typed with the settings menu open: another task
+                turn.state.clear_dialog()
+                turn.state.menu = {}
+                left = Reply(text=turn.t("common.left_dialog"))
+                return [left, *await answer(turn, intent)]
+            return replies
         # 4. a question
         answer = FEATURES.intents.get(intent.name) or FEATURES.intents[IntentName.UNKNOWN]
         return await answer(turn, intent)

@@ -110,6 +110,9 @@ class Turn:
     _links: list[Link] | None = field(default=None, repr=False)
     deferred: list[Deferred] = field(default_factory=list, repr=False)
     forgotten: bool = False  # /forget ran: keep no conversation row for this user
+    # The active dialog did not understand the text: if it is clearly another question or
+    # task, the router leaves the dialog and answers that instead (issue 19)
+    not_understood: bool = False
 
     @property
     def key(self) -> ConversationKey:

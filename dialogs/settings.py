@@ -198,7 +198,7 @@ async def _on_menu(turn: Turn) -> list[Reply]:
         frequency = _frequency_in(turn.text)
         if frequency is not None:
             return await _set_frequency(turn, frequency)
-        return await _menu(turn, note=turn.t("settings.not_understood"))
+        return await _menu(turn, note=_not_understood(turn))
     return await _menu(turn)
 
 
@@ -243,7 +243,7 @@ async def _on_frequency(turn: Turn) -> list[Reply]:
         reply = _ask_frequency(turn)
         return [
             Reply(
-                text=turn.t("settings.not_understood") + "\n" + reply[0].text,
+                text=_not_understood(turn) + "\n" + reply[0].text,
                 buttons=reply[0].buttons,
             )
         ]
@@ -280,7 +280,7 @@ async def _on_weekday(turn: Turn) -> list[Reply]:
         reply = _ask_weekday(turn)
         return [
             Reply(
-                text=turn.t("settings.not_understood") + "\n" + reply[0].text,
+                text=_not_understood(turn) + "\n" + reply[0].text,
                 buttons=reply[0].buttons,
             )
         ]
@@ -373,7 +373,7 @@ async def _on_content(turn: Turn) -> list[Reply]:
         folded = fold(turn.text)
         chosen = next((c for c, words in CONTENT_WORDS.items() if folded in words), None)
     if chosen is None:
-        return await _ask_content(turn, note=turn.t("settings.not_understood"))
+        return await _ask_content(turn, note=_not_understood(turn))
     prefs = await _load(turn)
     content = prefs.content ^ {chosen}
     await _save(turn, replace(prefs, content=frozenset(content)))
@@ -401,3 +401,8 @@ FEATURE = dialog_feature(
     intents={IntentName.SETTINGS: _start},
     menu={"settings": _start},
 )
+
+
+def _not_understood(turn: Turn) -> str:
+    turn.not_understood = True
+    return turn.t("settings.not_understood")

@@ -130,3 +130,24 @@ async def test_forget_deletes_the_preferences_too(app: App, sms: RecordingOtpSen
     await chat.say("/xoa")
     await chat.press("Xóa dữ liệu")
     assert await stored(app, chat) is None
+
+
+async def test_another_task_typed_in_the_settings_menu_leaves_it(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    """Issue 19: the settings menu left open no longer traps the parent."""
+    chat = Chat(app, user="busy-mum")
+    await chat.link("HS8A03", sms)
+    await chat.say("/caidat")
+    await chat.say("abc")
+    assert "chưa hiểu" in chat.text and "/huy" in chat.text  # stays, and says how to leave
+    await chat.say("xin nghỉ cho cháu ngày mai vì ốm")
+    assert "Đã thoát" in chat.text
+    assert "nghỉ" in chat.text and "Cài đặt" not in chat.text
+    await chat.say("học phí")  # the leave request now owns the text, as any dialog would
+    await chat.say("/huy")
+    await chat.say("/caidat")
+    await chat.press("Tần suất")
+    await chat.press("Hằng tuần")
+    await chat.say("thứ 3")  # where settings asks for a day, "thứ 3" is that day
+    assert "Đã thoát" not in chat.text and "hằng tuần, Thứ Ba" in chat.text
