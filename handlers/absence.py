@@ -706,6 +706,8 @@ async def _typed(turn: Turn, intent: Intent) -> list[Reply] | None:
             turn.state.clear_dialog()
         if verb == "approve":
             return await approve(turn, request_id)
+        if not reason.strip():  # as after the button: ask for the reason, or "no reason"
+            return await ask_reject_reason(turn, request_id)
         return await reject(turn, request_id, reason)
     cancel_id = parse_cancel_request(fold(turn.text))
     if cancel_id is not None:

@@ -20,7 +20,8 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
         return [Reply(text=turn.t("fees.none", child=who), private_only=True)]
     today = turn.today()
     lines = [turn.t("fees.title", child=who)]
-    unpaid = 0
+    unpaid = 0  # the mandatory fees still due; a voluntary one is the family's choice
+    voluntary_open = 0
     for item in items:
         kind = turn.t("fees.mandatory") if item.mandatory else turn.t("fees.voluntary")
         if item.paid:
@@ -31,7 +32,10 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
             )
             mark = "✅"
         else:
-            unpaid += item.amount
+            if item.mandatory:
+                unpaid += item.amount
+            else:
+                voluntary_open += item.amount
             due = format_date(item.due_date) if item.due_date else "—"
             overdue = item.due_date is not None and item.due_date < today
             status = turn.t("fees.overdue", date=due) if overdue else turn.t("fees.due", date=due)
@@ -43,6 +47,8 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
         if unpaid
         else turn.t("fees.all_paid")
     )
+    if voluntary_open:
+        lines.append(turn.t("fees.voluntary_open", amount=format_vnd(voluntary_open)))
     return [Reply(text="\n".join(lines), private_only=True)]
 
 

@@ -86,3 +86,24 @@ async def test_language_choice_is_stored(app: App) -> None:
     assert "Switched to English" in chat.text
     await chat.say("/help")
     assert "student code" in chat.text
+
+
+async def test_a_voluntary_fee_is_not_counted_as_owed(app: App, sms: RecordingOtpSender) -> None:
+    """Issue 19: "Còn phải nộp" counted the voluntary contributions too."""
+    from bot.domain.formatting import format_vnd
+
+    backend = app.services.backends.for_school("demo")
+    student = await backend.find_student("HS8A03")
+    assert student is not None
+    fees = list(await backend.fees(student.id))
+    owed = sum(f.amount for f in fees if f.mandatory and not f.paid)
+    voluntary = sum(f.amount for f in fees if not f.mandatory and not f.paid)
+    assert voluntary, "the demo family has a voluntary contribution open"
+    chat = Chat(app, user="fees-mum")
+    await chat.link("HS8A03", sms)
+    await chat.say("học phí")
+    if owed:
+        assert f"Còn phải nộp (các khoản bắt buộc): {format_vnd(owed)}" in chat.text
+    else:
+        assert "Đã nộp đủ các khoản bắt buộc" in chat.text
+    assert f"Khoản tự nguyện chưa nộp: {format_vnd(voluntary)}" in chat.text
