@@ -63,7 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser("run", parents=[common], help="start the bot (default)")
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="start the bot (default)",
+        description="start the bot (default)",
+    )
     run.add_argument(
         "--user",
         default="local",
@@ -77,63 +82,111 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="with several schools ([[schools]]), which one the terminal chat talks to",
     )
-    db = sub.add_parser("db", parents=[common], help="database maintenance")
+    db = sub.add_parser(
+        "db", parents=[common], help="database maintenance", description="database maintenance"
+    )
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    db_sub.add_parser("upgrade", parents=[common], help="apply all migrations")
+    db_sub.add_parser(
+        "upgrade", parents=[common], help="apply all migrations", description="apply all migrations"
+    )
     backup = db_sub.add_parser(
         "backup",
         parents=[common],
         help="a consistent copy of the SQLite database, safe while the bot runs",
+        description="a consistent copy of the SQLite database, safe while the bot runs",
     )
     backup.add_argument("file", type=Path, help="the new backup file (must not exist)")
-    sub.add_parser("check-config", parents=[common], help="validate settings and database")
     sub.add_parser(
-        "stats", parents=[common], help="outbox queue and leave requests waiting, per school"
+        "check-config",
+        parents=[common],
+        help="validate settings and database",
+        description="validate settings and database",
+    )
+    sub.add_parser(
+        "stats",
+        parents=[common],
+        help="outbox queue and leave requests waiting, per school",
+        description="outbox queue and leave requests waiting, per school",
     )
     subst = sub.add_parser(
-        "substitute", parents=[common], help="substitute homeroom teachers for leave requests"
+        "substitute",
+        parents=[common],
+        help="substitute homeroom teachers for leave requests",
+        description="substitute homeroom teachers for leave requests",
     )
     subst.add_argument("--school", default=None, metavar="ID", help="default: the first school")
     subst_sub = subst.add_subparsers(dest="substitute_command", metavar="ACTION", required=True)
     add = subst_sub.add_parser(
-        "add", parents=[common], help="a teacher decides a class's requests over some dates"
+        "add",
+        parents=[common],
+        help="a teacher decides a class's requests over some dates",
+        description="a teacher decides a class's requests over some dates",
     )
     add.add_argument("--class", dest="class_name", required=True, help="class name, e.g. 6A")
     add.add_argument("--teacher", required=True, help="the substitute's staff code, e.g. GV005")
     add.add_argument("--from", dest="start", required=True, help="first day, dd/mm/yyyy")
     add.add_argument("--to", dest="end", required=True, help="last day, dd/mm/yyyy")
-    subst_sub.add_parser("list", parents=[common], help="every substitution of the school")
-    remove = subst_sub.add_parser("remove", parents=[common], help="end a substitution early")
+    subst_sub.add_parser(
+        "list",
+        parents=[common],
+        help="every substitution of the school",
+        description="every substitution of the school",
+    )
+    remove = subst_sub.add_parser(
+        "remove",
+        parents=[common],
+        help="end a substitution early",
+        description="end a substitution early",
+    )
     remove.add_argument("id", type=int, help="the number shown by `substitute list`")
     forget = sub.add_parser(
         "forget",
         parents=[common],
         help="the school erases a pupil's family chats: links, requests' text, messages",
+        description="the school erases a pupil's family chats: links, requests' text, messages",
     )
     forget.add_argument("--student", required=True, metavar="CODE", help="the student code")
     forget.add_argument("--school", default=None, metavar="ID", help="default: the first school")
-    otp = sub.add_parser("otp", parents=[common], help="one-time codes: lift a lock-out")
+    otp = sub.add_parser(
+        "otp",
+        parents=[common],
+        help="one-time codes: lift a lock-out",
+        description="one-time codes: lift a lock-out",
+    )
     otp_sub = otp.add_subparsers(dest="otp_command", metavar="ACTION", required=True)
     unlock = otp_sub.add_parser(
         "unlock",
         parents=[common],
         help="let a family link again after wrong codes or too many texts (their own phone)",
+        description="let a family link again after wrong codes or too many texts (their own phone)",
     )
     unlock.add_argument("--student", required=True, metavar="CODE", help="the student code")
     unlock.add_argument("--school", default=None, metavar="ID", help="default: the first school")
-    demo = sub.add_parser("demo", parents=[common], help="the built-in demo school")
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="the built-in demo school",
+        description="the built-in demo school",
+    )
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     info = demo_sub.add_parser(
-        "info", parents=[common], help="classes, student codes, phones, teacher codes"
+        "info",
+        parents=[common],
+        help="classes, student codes, phones, teacher codes",
+        description="classes, student codes, phones, teacher codes",
     )
     info.add_argument("--json", action="store_true", help="machine-readable output")
     demo_sub.add_parser(
-        "reset", parents=[common], help="delete the demo school's data and chats, seed again"
+        "reset",
+        parents=[common],
+        help="delete the demo school's data and chats, seed again",
+        description="delete the demo school's data and chats, seed again",
     )
     notice = sub.add_parser(
         "notice",
         parents=[common],
         help="send a notice to the parents of a class or of the whole school",
+        description="send a notice to the parents of a class or of the whole school",
     )
     notice.add_argument("--school", default=None, help="school id (default: the configured one)")
     notice.add_argument(
@@ -155,7 +208,11 @@ def _parser() -> argparse.ArgumentParser:
         "Nothing is written if any row has an error.",
     )
     imp.add_argument("file", nargs="?", type=Path, help="the .xlsx or .csv file")
-    imp.add_argument("--school", metavar="ID", help="school id (LIENLAC_SCHOOL_ID to serve it)")
+    imp.add_argument(
+        "--school",
+        metavar="ID",
+        help="school id, required with FILE (serve it with LIENLAC_SCHOOL_ID=ID)",
+    )
     imp.add_argument("--name", metavar="NAME", help="school name (needed for a new school)")
     imp.add_argument(
         "--kind",
