@@ -24,6 +24,7 @@ from bot.domain.absence import (
     check_dates,
     check_reason,
     extract,
+    impossible_date,
     overlaps,
     parse_dates,
     parse_reason,
@@ -203,6 +204,8 @@ def _absorb(turn: Turn, text: str, *, whole_reason: bool, overwrite: bool = Fals
                 data["_changed"] = True
         else:
             notes.append(_date_problem(turn, problem[0], problem[1], said.start))
+    elif said.start is None and (wrong := impossible_date(text, turn.today())) is not None:
+        notes.append(turn.t("absence.not_a_date", date=wrong))
     if said.session is not None and (overwrite or "session" not in data):
         if data.get("session") != said.session.value and overwrite:
             data["_changed"] = True

@@ -77,6 +77,15 @@ def _date(day: str, month: str, year: str | None, today: dt.date) -> dt.date | N
     return guess
 
 
+def impossible_date(text: str, today: dt.date) -> str | None:
+    """A day/month typed that no calendar has ("30/02", "31/11"), as typed; None when every
+    one is a real date."""
+    for found in _SINGLE.finditer(fold(text)):
+        if _date(found.group(1), found.group(2), found.group(3), today) is None:
+            return found.group(0)
+    return None
+
+
 def parse_dates(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     """ "hôm nay", "mai", "thứ 2", "25/11", "25/11-27/11", "25/11 đến 27/11"."""
     folded = fold(text)

@@ -545,3 +545,12 @@ def test_pupils_named_prefers_the_full_name_and_returns_every_namesake() -> None
     full = pupils_named(fold("Phạm Quang Huy nghỉ mấy buổi"), pupils)
     assert [p.full_name for p in full] == ["Phạm Quang Huy"]
     assert pupils_named(fold("số buổi nghỉ của Lê Gia Huy"), pupils) == []
+
+
+async def test_a_date_no_calendar_has_is_named(app: App, sms: RecordingOtpSender) -> None:
+    """Issue 19: "xin nghỉ 30/02" used to get only "I could not read the date"."""
+    parent = await parent_of_an(app, sms, user="feb-mum")
+    await parent.say("xin nghỉ cho cháu ngày 30/02 vì ốm")
+    assert "30/02 không phải là một ngày có thật" in parent.text
+    await parent.say("31/11")
+    assert "31/11 không phải là một ngày có thật" in parent.text
