@@ -321,7 +321,13 @@ async def _send_code(turn: Turn, *, resend: bool) -> list[Reply]:
     minutes = int(policy.ttl.total_seconds() // 60)
     try:
         await turn.services.otp_sender.send(
-            phone=phone, text=turn.t("sms.otp", code=code, minutes=minutes)
+            phone=phone,
+            text=turn.t(
+                # a teacher is not told to keep the code from teachers (issue 19)
+                "sms.otp_staff" if turn.state.data.get("role") == LinkRole.STAFF else "sms.otp",
+                code=code,
+                minutes=minutes,
+            ),
         )
     except OtpDeliveryFailed:
         # Not sent: nothing stored, no attempt used; the user may try again.

@@ -251,6 +251,8 @@ async def test_teacher_links_with_staff_code(app: App, sms: RecordingOtpSender) 
     assert "Giáo viên" in chat.text
     await chat.press("Đồng ý")
     assert sms.sent[-1].phone == "0900001001"
+    # a teacher's SMS does not warn against sharing the code "even with teachers"
+    assert "giao vien" in sms.sent[-1].text and "ke ca giao vien" not in sms.sent[-1].text
     await chat.say(sms.last_code())
     assert "giáo viên" in chat.text.lower() and "thành công" in chat.text
     await chat.say("điểm")
