@@ -23,6 +23,8 @@ def main() -> None:
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
         .concurrent_updates(True)
+        .connection_pool_size(64)  # the same pool LienLac's bot gets: PTB's default is 1
+        .pool_timeout(30)
         .build()
     )
     app.add_handler(MessageHandler(filters.TEXT, _echo))

@@ -121,9 +121,14 @@ def measure(kinds: tuple[str, ...], *, chats: int) -> list[Figure]:
 
     figures: list[Figure] = []
     with FakeTelegramApi(token=TOKEN) as api:
-        echo = _run_bot(api, ["-m", "bench.echo_bot", TOKEN, api.url], _env(), chats)
+        echo_args = ["-m", "bench.echo_bot", TOKEN, api.url]
+        runs = [_run_bot(api, echo_args, _env(), chats)]
+        results = {kind: asyncio.run(_lienlac(kind, api.url, chats, api)) for kind in kinds}
+        runs.append(_run_bot(api, echo_args, _env(), chats))
+        # the baseline's better run (before and after ours): the ratio errs against us
+        echo = max(runs)
         for kind in kinds:
-            ours = asyncio.run(_lienlac(kind, api.url, chats, api))
+            ours = results[kind]
             name = f"reply/{kind}"
             ratio = ours[0] / echo[0]
             figures += [
