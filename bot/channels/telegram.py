@@ -413,6 +413,11 @@ class TelegramChannel:
         if catalog is not None:
             notices.update(catalog.t(locale, key) for locale in LOCALES for key in NOTICE_KEYS)
         self._notices = frozenset(notices)
+        self._private_only = (
+            frozenset(catalog.t(locale, "group.private_only") for locale in LOCALES)
+            if catalog is not None
+            else frozenset()
+        )
         self._dedupe = RecentKeys()
         self._lanes = TurnLanes(limit=MAX_CONCURRENT_TURNS, name="Telegram turn")
         # ``GET /metrics`` in webhook mode (behind LIENLAC_METRICS__TOKEN, see ops_http).
@@ -474,6 +479,13 @@ class TelegramChannel:
             typing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await typing
+        if incoming.is_group and query is None and self.bot_username:
+            # the group's one line points to the private chat with a link that opens it
+            link = f"https://t.me/{self.bot_username}"
+            replies = [
+                replace(r, text=f"{r.text}\n👉 {link}") if r.text in self._private_only else r
+                for r in replies
+            ]
         calls = plan_replies(
             replies,
             chat_id=chat_id,

@@ -688,6 +688,7 @@ def test_group_chat_shows_no_child_and_takes_no_decision(
         api.inject_message(group, text, user_id=who, chat_type="supergroup")
         answer = api.wait_for(group, "tin nhắn riêng", WAIT, after=after)
         assert not labels(answer), answer  # no "which child?" buttons with names
+        assert "https://t.me/" in str(answer["text"])  # one tap to the private chat
     posted = " ".join(str(m.get("text")) for m in api.sent(group))
     assert "Nguyễn Minh An" not in posted and "Chào cờ" not in posted and "#1" not in posted
 
