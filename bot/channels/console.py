@@ -41,10 +41,20 @@ class ConsoleChannel:
         self._in = stdin or sys.stdin
         self._out = stdout or sys.stdout
         self._interactive = self._in.isatty() and self._out.isatty()
+        self._prompting = False  # "🧑 " is on screen, waiting for the user's line
 
     def write(self, line: str) -> None:
         self._out.write(line + "\n")
         self._out.flush()
+
+    def push(self, line: str) -> None:
+        """A message that arrives while the user may be typing (📬): on its own lines, then
+        the prompt again, so the terminal never looks stuck."""
+        if self._interactive and self._prompting:
+            self._out.write("\n" + line + "\n🧑 ")
+            self._out.flush()
+        else:
+            self.write(line)
 
     def render(self, reply: Reply) -> str:
         body = reply.text.replace("\n", "\n   ")
@@ -68,9 +78,13 @@ class ConsoleChannel:
             if self._interactive:
                 self._out.write("🧑 ")
                 self._out.flush()
+                self._prompting = True
             line = await lines.get()
+            self._prompting = False
             if line is None or line.strip().lower() in QUIT_WORDS:
                 break
+            if not line.strip():  # Enter on an empty line: nothing was said, ask again
+                continue
             if not self._interactive:
                 self.write(f"🧑 {line}")
             replies = await self._handle(
@@ -102,4 +116,4 @@ class ConsoleSender:
     ) -> None:
         del recipient, buttons  # the console has no buttons: the text carries typed commands
         body = text.replace("\n", "\n   ")
-        self._channel.write(f"📬 {body}\n")
+        self._channel.push(f"📬 {body}\n")

@@ -18,8 +18,11 @@ def test_a_new_user_links_and_reads_the_term_average(tmp_path: Path) -> None:
         bot.read_until("/quit")
         bot.type("/start")
         bot.read_until("mã học sinh")
+        bot.type("")  # Enter on an empty line, then spaces: nothing said, nothing answered
+        bot.type("   ")
         bot.type("HS8A03")
-        bot.read_until("Gõ số để chọn")
+        consent = bot.read_until("Gõ số để chọn")
+        assert "chỉ đọc được tin nhắn chữ" not in consent  # not the reply meant for stickers
         bot.type("1")  # 1. ✅ Đồng ý
         sms = bot.read_until("SMS giả lập")
         assert "09x xxx x24" in sms and "0900000024" not in sms
