@@ -47,6 +47,7 @@ class Reply:
     private_only: bool = False  # contains personal data: never post in a group chat
     image_png: bytes | None = field(default=None, repr=False)  # e.g. a VietQR code
     notice: bool = False  # a short answer to a button press (Telegram: a toast, not a message)
+    to_private: bool = False  # a group's pointer to the private chat (a channel may link it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -230,7 +230,7 @@ class Router:
         turn.state.clear_dialog()
         turn.state.menu = {}
         if turn.incoming.button_token:
-            return [Reply(text=turn.t("group.private_only"), notice=True)]
+            return [Reply(text=turn.t("group.private_only"), notice=True, to_private=True)]
         intent = match(turn.text)
         chatter = (
             intent.name is IntentName.UNKNOWN
@@ -240,7 +240,7 @@ class Router:
         )
         if chatter:
             return []
-        return [Reply(text=turn.t("group.private_only"))]
+        return [Reply(text=turn.t("group.private_only"), to_private=True)]
 
     async def _resolve(self, turn: Turn, token: str) -> str | list[Reply]:
         """The action behind a token, if this very user was shown it and it is recent."""
@@ -280,7 +280,7 @@ class Router:
         finished = []
         for reply in replies:
             if turn.incoming.is_group and reply.private_only:
-                reply = Reply(text=turn.t("group.private_only"))
+                reply = Reply(text=turn.t("group.private_only"), to_private=True)
             if not reply.buttons:
                 finished.append(reply)
                 continue

@@ -148,28 +148,26 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                 senders[telegram.CHANNEL] = tg.sender
                 closers.append(tg.aclose)
 
-                def tg_secret(school_id: str, bot_token: str) -> str:
-                    return telegram.webhook_secret(
-                        app.services.secret, school_id=school_id, token=bot_token
-                    )
-
                 runs.append(
                     lambda: tg.run(
-                        stop, force, hooks=hooks, public_url=public_url, secret_of=tg_secret
+                        stop,
+                        force,
+                        hooks=hooks,
+                        public_url=public_url,
+                        secret_of=_derived(telegram.webhook_secret, app),
                     )
                 )
             if zalo_bots:
                 zb = zalo_bot.ZaloBots(client, zalo_bots, app.router.handle)
                 senders[zalo_bot.CHANNEL] = zb.sender
 
-                def zb_secret(school_id: str, bot_token: str) -> str:
-                    return zalo_bot.webhook_secret(
-                        app.services.secret, school_id=school_id, token=bot_token
-                    )
-
                 runs.append(
                     lambda: zb.run(
-                        stop, force, hooks=hooks, public_url=public_url, secret_of=zb_secret
+                        stop,
+                        force,
+                        hooks=hooks,
+                        public_url=public_url,
+                        secret_of=_derived(zalo_bot.webhook_secret, app),
                     )
                 )
             relay = app.build_relay(senders)
@@ -207,6 +205,11 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                     await asyncio.wait_for(background, DRAIN_SECONDS)
                 for close in reversed(closers):
                     await close()
+
+
+def _derived(secret: Callable[..., str], app: App) -> Callable[[str, str], str]:
+    """(school, bot token) -> that bot's webhook secret, derived from the installation's."""
+    return lambda school_id, token: secret(app.services.secret, school_id=school_id, token=token)
 
 
 async def _until(stop: asyncio.Event) -> int:

@@ -413,11 +413,6 @@ class TelegramChannel:
         if catalog is not None:
             notices.update(catalog.t(locale, key) for locale in LOCALES for key in NOTICE_KEYS)
         self._notices = frozenset(notices)
-        self._private_only = (
-            frozenset(catalog.t(locale, "group.private_only") for locale in LOCALES)
-            if catalog is not None
-            else frozenset()
-        )
         self._dedupe = RecentKeys()
         self._lanes = TurnLanes(limit=MAX_CONCURRENT_TURNS, name="Telegram turn")
         # ``GET /metrics`` in webhook mode (behind LIENLAC_METRICS__TOKEN, see ops_http).
@@ -483,8 +478,7 @@ class TelegramChannel:
             # the group's one line points to the private chat with a link that opens it
             link = f"https://t.me/{self.bot_username}"
             replies = [
-                replace(r, text=f"{r.text}\n👉 {link}") if r.text in self._private_only else r
-                for r in replies
+                replace(r, text=f"{r.text}\n👉 {link}") if r.to_private else r for r in replies
             ]
         calls = plan_replies(
             replies,
@@ -579,7 +573,7 @@ class TelegramChannel:
             self.submit(update)  # answered at once; the turn runs in the background
             return JSONResponse({"ok": True})
 
-        return Hook(receive=receive, secret=(WEBHOOK_SECRET_HEADER, secret), error=_error)
+        return Hook(receive=receive, secret=(WEBHOOK_SECRET_HEADER, secret))
 
     def webhook_app(self, secret: str) -> Starlette:
         """This bot alone on a webhook server (tests, and a single bot behind a proxy)."""
@@ -601,10 +595,6 @@ class TelegramChannel:
             log.error("Telegram refused the webhook address of %s: %s", self.school_id, err)
             registered = None
         return bool(registered)
-
-
-def _error(status: int) -> Response:
-    return JSONResponse({"ok": False}, status_code=status)
 
 
 def _lane(update: Update) -> tuple[int, int]:

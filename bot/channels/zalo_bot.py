@@ -327,9 +327,7 @@ class ZaloBotChannel:
             self.submit(payload)  # answered at once; the turn runs in the background
             return JSONResponse({"ok": True})
 
-        return Hook(
-            receive=receive, secret=(SECRET_HEADER, secret), empty_is_probe=True, error=_error
-        )
+        return Hook(receive=receive, secret=(SECRET_HEADER, secret), empty_is_probe=True)
 
     def webhook_app(self, secret: str) -> Starlette:
         """This bot alone on a webhook server."""
@@ -354,10 +352,6 @@ class ZaloBotChannel:
             return False
         log.debug("Zalo Bot webhook of school %s registered", self.school_id)
         return True
-
-
-def _error(status: int) -> Response:
-    return JSONResponse({"ok": False}, status_code=status)
 
 
 # --- the outbox relay's sender -----------------------------------------------------------
