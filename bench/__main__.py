@@ -1,5 +1,7 @@
 """``python -m bench <name> [...]``, ``python -m bench all``; ``--smoke`` for a quick run that
-checks nothing and records nothing (the test suite runs it)."""
+checks nothing and records nothing (the test suite runs it).
+
+Each benchmark is a module with ``run(run: Run) -> list[Figure]``, listed once in ``BENCHES``."""
 
 from __future__ import annotations
 
@@ -7,27 +9,29 @@ import argparse
 import asyncio
 import shlex
 import sys
+from collections.abc import Callable
 
 from bench import latency, reply, startup
-from bench.common import Figure, record
-
-NAMES = ("reply", "latency", "startup")
+from bench.common import Figure, Run, record
 
 
-def _run(name: str, kinds: tuple[str, ...], args: argparse.Namespace) -> list[Figure]:
-    smoke = args.smoke
-    if name == "reply":
-        return reply.measure(kinds, chats=20 if smoke else 1000)
-    if name == "startup":
-        return startup.measure(runs=1 if smoke else 3)
-    chats, rounds, total = (20, 2, 20) if smoke else (500, 4, 1500)
+def _latency(run: Run) -> list[Figure]:
+    chats, rounds, total = (20, 2, 20) if run.smoke else (500, 4, 1500)
     return [
         figure
-        for kind in kinds
+        for kind in run.kinds
         for figure in asyncio.run(
-            latency.measure(kind, chats=chats, rounds=rounds, rate=args.rate, total=total)
+            latency.measure(kind, chats=chats, rounds=rounds, rate=run.rate, total=total)
         )
     ]
+
+
+BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
+    "reply": lambda run: reply.measure(run.kinds, chats=20 if run.smoke else 1000),
+    "latency": _latency,
+    "startup": lambda run: startup.measure(runs=1 if run.smoke else 3),
+}
+NAMES = tuple(BENCHES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = NAMES if "all" in args.names else tuple(dict.fromkeys(args.names))
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
+    run = Run(kinds=kinds, smoke=args.smoke, rate=args.rate)
     figures: list[Figure] = []
     for name in names:
-        got = _run(name, kinds, args)
+        got = BENCHES[name](run)
         for figure in got:
             print(figure.line(), flush=True)
         figures.extend(got)

@@ -44,6 +44,15 @@ class Figure:
         return f"{figure}{base}{ratio}{target}{verdict}"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """What the command line asked of every benchmark in one run."""
+
+    kinds: tuple[str, ...]  # "sqlite", "postgres": the databases to run on
+    smoke: bool = False  # tiny sizes, no targets, nothing recorded
+    rate: float = 50.0  # latency: questions per second offered
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
