@@ -22,6 +22,7 @@ from bot.config import AbsenceSettings, ConfigError, SchoolConfig, Settings
 from bot.domain.absence import AbsencePolicy
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
+from bot.inbox import Inbox
 from bot.messages import ConversationKey
 from bot.outbox import DEFAULT_LIMITS, UNLIMITED, OutboxRelay, SchoolHours
 from bot.ports import Clock, OtpSender, OutboundSender, SchoolBackend
@@ -29,6 +30,7 @@ from bot.router import Router
 from bot.throttle import Throttle
 from bot.turn import CoreServices, SchoolProfile
 from storage.engine import create_engine, session_factory
+from storage.inbox_store import SqlInboxStore
 from storage.migrate import upgrade
 from storage.outbox_store import SqlOutboxStore
 from storage.uow import SqlUnitOfWorkFactory, get_or_create_secret
@@ -191,6 +193,10 @@ class App:
         )
         self.router.after_commit.append(relay.wake)
         return relay
+
+    def build_inbox(self) -> Inbox:
+        """The webhook server's durable inbox (bot.inbox), on this app's database."""
+        return Inbox(SqlInboxStore(self.engine), self.services.clock)
 
     async def aclose(self) -> None:
         for close in reversed(self._closers):

@@ -180,15 +180,17 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                 async with contextlib.AsyncExitStack() as stack:
                     if needs_server:
                         listens = webhook_listens(settings)
+                        inbox = app.build_inbox()
+                        server = webhook_app(hooks, metrics=metrics, inbox=inbox)
                         up = await stack.enter_async_context(
-                            running(
-                                webhook_app(hooks, metrics=metrics), listens, what="webhook server"
-                            )
+                            running(server, listens, what="webhook server")
                         )
                         if not up:
                             stop.set()
                             return 1
                         log.info("webhook server on %s", ", ".join(listens))
+                        draining = asyncio.create_task(inbox.run(hooks, stop))
+                        stack.push_async_callback(_finished, draining)
                     if oas:
                         runs.append(lambda: _until(stop))
                     try:
@@ -205,6 +207,11 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                     await asyncio.wait_for(background, DRAIN_SECONDS)
                 for close in reversed(closers):
                     await close()
+
+
+async def _finished(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(task, DRAIN_SECONDS)
 
 
 def _derived(secret: Callable[..., str], app: App) -> Callable[[str, str], str]:

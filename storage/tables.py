@@ -582,3 +582,31 @@ class SeenEvent(Base):
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     seen_at: Mapped[dt.datetime]
+
+
+class InboxEvent(Base):
+    """A webhook event stored before the platform got its 200 (``bot.inbox``): deleted once its
+    turn ran. ``hook`` is ``platform/school``; ``lane`` one chat's user, whose rows run in
+    ``id`` order."""
+
+    __tablename__ = "inbox_event"
+    __table_args__ = (
+        UniqueConstraint("hook", "event_id"),
+        Index("ix_inbox_event_lane", "hook", "lane", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hook: Mapped[str] = mapped_column(String(80))
+    lane: Mapped[str] = mapped_column(String(128))
+    event_id: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime]
+
+
+class InboxLease(Base):
+    """Which process runs one lane's turns now (``bot.inbox``); a lapsed lease is free."""
+
+    __tablename__ = "inbox_lease"
+    hook: Mapped[str] = mapped_column(String(80), primary_key=True)
+    lane: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    until: Mapped[dt.datetime]

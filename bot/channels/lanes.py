@@ -24,7 +24,11 @@ class TurnLanes:
         """Turns submitted and not yet finished (running or waiting)."""
         return len(self._tasks)
 
-    def submit(self, lane: Hashable, work: Callable[[], Awaitable[None]]) -> None:
+    async def run(self, lane: Hashable, work: Callable[[], Awaitable[None]]) -> None:
+        """:meth:`submit`, and wait for it (the inbox runs a stored event to its end)."""
+        await self.submit(lane, work)
+
+    def submit(self, lane: Hashable, work: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         """Run ``work`` after the lane's previous turn; a failure is logged, never raised."""
         task = asyncio.create_task(self._run_after(self._tails.get(lane), work))
         self._tails[lane] = task
@@ -36,6 +40,7 @@ class TurnLanes:
                 del self._tails[lane]
 
         task.add_done_callback(done)
+        return task
 
     async def _run_after(
         self, previous: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]

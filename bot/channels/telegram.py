@@ -563,17 +563,34 @@ class TelegramChannel:
     def hook(self, secret: str) -> Hook:
         """This bot's route on the process's webhook server (``/telegram/{school}``)."""
 
-        def receive(data: dict[str, Any]) -> Response:
+        def parsed(data: dict[str, Any]) -> Update | None:
             try:
                 if not isinstance(data.get("update_id"), int):
                     raise ValueError("not an update")
-                update = Update.de_json(data, self.api.bot)
+                return Update.de_json(data, self.api.bot)
             except Exception:  # PTB's own parsing of a well-formed but odd update
+                return None
+
+        def receive(data: dict[str, Any]) -> Response:
+            update = parsed(data)
+            if update is None:
                 return JSONResponse({"ok": False}, status_code=400)
             self.submit(update)  # answered at once; the turn runs in the background
             return JSONResponse({"ok": True})
 
-        return Hook(receive=receive, secret=(WEBHOOK_SECRET_HEADER, secret))
+        def lane(data: dict[str, Any]) -> tuple[str, str] | None:
+            update = parsed(data)
+            if update is None:
+                return None
+            chat, user = _lane(update)
+            return f"{chat}:{user}", str(update.update_id)
+
+        async def run(data: dict[str, Any]) -> None:
+            update = parsed(data)
+            if update is not None:
+                await self._lanes.run(_lane(update), lambda: self.process(update))
+
+        return Hook(receive=receive, lane=lane, run=run, secret=(WEBHOOK_SECRET_HEADER, secret))
 
     def webhook_app(self, secret: str) -> Starlette:
         """This bot alone on a webhook server (tests, and a single bot behind a proxy)."""

@@ -31,7 +31,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -151,6 +151,12 @@ class RecentKeys:
         return True
 
 
+class Queue(Protocol):
+    """Where an event is stored before its 200 (``bot.inbox.Inbox``)."""
+
+    async def put(self, hook: str, lane: str, event_id: str, event: Any) -> None: ...
+
+
 def json_error(status: int) -> Response:
     return JSONResponse({"ok": False, "error": status}, status_code=status)
 
@@ -167,6 +173,11 @@ class Hook:
     """
 
     receive: Callable[[dict[str, Any]], Response]
+    # With the process's inbox (bot.inbox): ``lane`` gives (lane, event id) of an event to
+    # store before the 200 (None: not one, ``receive`` answers it), ``run`` runs a stored one.
+    lane: Callable[[dict[str, Any]], tuple[str, str] | None] | None = None
+    run: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    accepted: Callable[[], Response] = lambda: JSONResponse({"ok": True})
     secret: tuple[str, str] | None = None
     signed: Callable[[bytes, Mapping[str, Any], str], bool] | None = None
     signature_header: str = ""
@@ -190,10 +201,22 @@ class Hooks:
         return self._hooks.get((platform, school_id))
 
     def paths(self) -> list[str]:
-        return sorted(f"/{platform}/{school}" for platform, school in self._hooks)
+        return [f"/{name}" for name in self.names()]
+
+    def names(self) -> list[str]:
+        """``platform/school`` of every route served with the inbox (bot.inbox.Runner)."""
+        return sorted(f"{platform}/{school}" for platform, school in self._hooks)
+
+    async def run(self, name: str, event: Any) -> None:
+        """A stored event's turn (bot.inbox.Runner)."""
+        platform, _, school = name.partition("/")
+        hook = self._hooks.get((platform, school))
+        if hook is None or hook.run is None:
+            raise LookupError(f"no inbox route {name!r} in this process")
+        await hook.run(event)
 
 
-async def _pipeline(hook: Hook, request: Request) -> Response:
+async def _pipeline(hook: Hook, request: Request, inbox: Queue | None) -> Response:
     if hook.secret is not None:
         header, expected = hook.secret
         given = request.headers.get(header, "").encode()
@@ -211,21 +234,34 @@ async def _pipeline(hook: Hook, request: Request) -> Response:
     ):
         log.warning("a webhook with a missing or wrong signature: rejected")
         return hook.error(401)
-    return hook.receive(event)
+    queued = hook.lane(event) if inbox is not None and hook.lane is not None else None
+    if inbox is None or queued is None:
+        return hook.receive(event)
+    lane, event_id = queued
+    name = f"{request.path_params['platform']}/{request.path_params['school']}"
+    try:
+        await inbox.put(name, lane, event_id, event)
+    except Exception:  # not stored: no 200, so the platform sends it again
+        log.exception("a webhook event could not be stored")
+        return hook.error(503)
+    return hook.accepted()
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def webhook_app(hooks: Hooks, *, metrics: Endpoint | None = None) -> Starlette:
+def webhook_app(
+    hooks: Hooks, *, metrics: Endpoint | None = None, inbox: Queue | None = None
+) -> Starlette:
     """The one webhook server: ``POST /{platform}/{school}``, ``GET /healthz`` and, when
-    ``metrics`` is given, ``GET /metrics``."""
+    ``metrics`` is given, ``GET /metrics``. With ``inbox``, an event a route can queue is
+    stored before the 200 and its turn runs from the inbox (bot.inbox)."""
 
     async def receive(request: Request) -> Response:
         hook = hooks.get(request.path_params["platform"], request.path_params["school"])
         if hook is None:
             return json_error(404)
-        return await _pipeline(hook, request)
+        return await _pipeline(hook, request, inbox)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

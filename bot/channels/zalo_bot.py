@@ -244,12 +244,18 @@ class ZaloBotChannel:
         if not self._dedupe.first_time(event_key(update)):
             log.info("Zalo Bot update seen before; dropped")
             return False
-        incoming = normalize(update, school_id=self.school_id)
+        incoming = self._incoming(update)
         if incoming is None:
             return False
-        incoming = replace(incoming, event_id=event_key(update))
         self._lanes.submit(incoming.key.chat_id, lambda: self.process(incoming))
         return True
+
+    def _incoming(self, payload: Any) -> Incoming | None:
+        """The turn of one update (wrapped or flat), with its event id; None if none."""
+        update = unwrap(payload)
+        if update is None or (incoming := normalize(update, school_id=self.school_id)) is None:
+            return None
+        return replace(incoming, event_id=event_key(update))
 
     async def process(self, incoming: Incoming) -> None:
         chat_id = incoming.key.chat_id
@@ -327,7 +333,22 @@ class ZaloBotChannel:
             self.submit(payload)  # answered at once; the turn runs in the background
             return JSONResponse({"ok": True})
 
-        return Hook(receive=receive, secret=(SECRET_HEADER, secret), empty_is_probe=True)
+        def lane(payload: dict[str, Any]) -> tuple[str, str] | None:
+            incoming = self._incoming(payload)
+            return None if incoming is None else (incoming.key.chat_id, incoming.event_id or "")
+
+        async def run(payload: dict[str, Any]) -> None:
+            incoming = self._incoming(payload)
+            if incoming is not None:
+                await self._lanes.run(incoming.key.chat_id, lambda: self.process(incoming))
+
+        return Hook(
+            receive=receive,
+            lane=lane,
+            run=run,
+            secret=(SECRET_HEADER, secret),
+            empty_is_probe=True,
+        )
 
     def webhook_app(self, secret: str) -> Starlette:
         """This bot alone on a webhook server."""
