@@ -87,14 +87,16 @@ def _run_bot(
     return chats / elapsed, cpu * 1000 / chats, calls / chats
 
 
-async def _prepare(kind: str, url: str, folder: Path, chats: int) -> None:
+async def _prepare(
+    kind: str, url: str, folder: Path, chats: int, *, first_chat: int = FIRST_CHAT
+) -> None:
     async with opened_app(settings_for(url, folder), console_write=lambda s: None) as app:
         keys = [
             ConversationKey(
                 school_id="demo",
                 channel="telegram",
-                chat_id=str(FIRST_CHAT + i),
-                user_id=str(FIRST_CHAT + i),
+                chat_id=str(first_chat + i),
+                user_id=str(first_chat + i),
             )
             for i in range(chats)
         ]

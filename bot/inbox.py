@@ -31,7 +31,7 @@ import datetime as dt
 import json
 import logging
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 LEASE = dt.timedelta(seconds=30)  # a lane's owner renews it after every turn
 POLL_SECONDS = 1.0  # rows left by a process that died, or put by another process
 MAX_LANES = 64  # lanes drained at once by one process (the router caps turns itself)
+BATCH = 10  # a lane's rows read at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +59,24 @@ class InboxStore(Protocol):
     """The SQL side (``storage.inbox_store.SqlInboxStore``); each method is one transaction."""
 
     async def put(
-        self, *, hook: str, lane: str, event_id: str, body: str, now: dt.datetime
-    ) -> bool:
-        """Store an event; False when the same event id of the hook is already stored."""
+        self,
+        *,
+        hook: str,
+        lane: str,
+        event_id: str,
+        body: str,
+        holder: str,
+        now: dt.datetime,
+        until: dt.datetime,
+    ) -> tuple[bool, bool]:
+        """Store an event and try to take its lane: (stored, not a redelivery; lane taken)."""
         ...
 
     async def free_lanes(
-        self, now: dt.datetime, *, hooks: Collection[str], limit: int
+        self, now: dt.datetime, *, hooks: Collection[str], holder: str, limit: int
     ) -> list[tuple[str, str]]:
-        """(hook, lane) of ``hooks`` with rows and no live lease, oldest first."""
+        """(hook, lane) of ``hooks`` with rows and no live lease but ``holder``'s, oldest
+        first."""
         ...
 
     async def take(
@@ -79,9 +89,16 @@ class InboxStore(Protocol):
 
     async def done(self, row_id: int) -> None: ...
 
-    async def give_back(self, hook: str, lane: str, *, holder: str) -> None: ...
+    async def finish(
+        self, row: Queued, *, holder: str, now: dt.datetime, until: dt.datetime, limit: int
+    ) -> list[Queued] | None:
+        """Delete the row whose turn ran, renew the lane, and return its next rows; None when
+        the lease went to another holder meanwhile."""
+        ...
 
-    async def has_rows(self, hook: str, lane: str) -> bool: ...
+    async def give_back(self, hook: str, lane: str, *, holder: str) -> bool:
+        """Give the lane's lease back; True when rows were put meanwhile."""
+        ...
 
 
 class Runner(Protocol):
@@ -119,25 +136,36 @@ class Inbox:
         self._runner: Runner | None = None
 
     async def put(self, hook: str, lane: str, event_id: str, event: Any) -> None:
-        """Store one event (a redelivered one is stored once) and wake the drain."""
+        """Store one event (a redelivered one is stored once); when its lane is free, this
+        process takes it and runs the turn at once."""
         body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        stored = await self._store.put(
-            hook=hook, lane=lane, event_id=event_id, body=body, now=self._clock.now()
+        now = self._clock.now()
+        stored, taken = await self._store.put(
+            hook=hook,
+            lane=lane,
+            event_id=event_id,
+            body=body,
+            holder=self.holder,
+            now=now,
+            until=now + self._lease,
         )
         if not stored:
             log.info("webhook event delivered again on %s; stored once", hook)
-        self._wake.set()
+        if taken and self._runner is not None and (hook, lane) not in self._active:
+            self._start(hook, lane)
+        elif taken:
+            self._wake.set()  # not draining yet, or the lane's drain is giving it back
 
     async def run(self, runner: Runner, stop: asyncio.Event) -> None:
         """Drain lanes until ``stop``; then let the turns in flight finish."""
         self._runner = runner
         try:
             while not stop.is_set():
+                self._wake.clear()  # before looking: a put during the look wakes the next one
                 try:
                     await self._take_lanes()
                 except Exception:  # the database is away: try again at the next poll
                     log.exception("the inbox could not look for work")
-                self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
         finally:
@@ -153,47 +181,54 @@ class Inbox:
         served = self._runner.names()
         if not served:
             return
-        for hook, lane in await self._store.free_lanes(now, hooks=served, limit=room):
+        for hook, lane in await self._store.free_lanes(
+            now, hooks=served, holder=self.holder, limit=room
+        ):
             key = (hook, lane)
             if key in self._active:
                 continue
             if await self._store.take(
                 hook, lane, holder=self.holder, now=now, until=now + self._lease
             ):
-                self._active[key] = asyncio.create_task(self._drain(hook, lane))
+                self._start(hook, lane)
+
+    def _start(self, hook: str, lane: str) -> None:
+        self._active[(hook, lane)] = asyncio.create_task(self._drain(hook, lane))
 
     async def _drain(self, hook: str, lane: str) -> None:
         assert self._runner is not None
+        more = False
         try:
-            while rows := await self._store.next_rows(hook, lane, limit=10):
-                await self._run_rows(rows)
+            rows: list[Queued] | None = await self._store.next_rows(hook, lane, limit=BATCH)
+            while rows:
+                for row in rows[:-1]:
+                    await self._run(row)
+                    await self._store.done(row.id)
+                await self._run(rows[-1])
                 now = self._clock.now()
-                if not await self._store.take(
-                    hook, lane, holder=self.holder, now=now, until=now + self._lease
-                ):
+                rows = await self._store.finish(
+                    rows[-1], holder=self.holder, now=now, until=now + self._lease, limit=BATCH
+                )
+                if rows is None:
                     log.warning("an inbox lane was taken over by another process")
                     return
         except Exception:
             log.exception("an inbox lane stopped; its rows wait for the next pass")
         finally:
             with contextlib.suppress(Exception):
-                await self._store.give_back(hook, lane, holder=self.holder)
+                more = await self._store.give_back(hook, lane, holder=self.holder)
             self._active.pop((hook, lane), None)
-            # a row put after the last read and before the give-back: pick it up now
-            with contextlib.suppress(Exception):
-                if await self._store.has_rows(hook, lane):
-                    self._wake.set()
+            if more:  # a row put after the last read and before the give-back
+                self._wake.set()
 
-    async def _run_rows(self, rows: Sequence[Queued]) -> None:
+    async def _run(self, row: Queued) -> None:
         assert self._runner is not None
-        for row in rows:
-            try:
-                event = json.loads(row.body)
-            except ValueError:
-                log.error("an unreadable inbox row was dropped")
-            else:
-                try:
-                    await self._runner.run(row.hook, event)
-                except Exception:  # the turn answered politely or failed after its commit
-                    log.exception("a turn from the inbox failed")
-            await self._store.done(row.id)
+        try:
+            event = json.loads(row.body)
+        except ValueError:
+            log.error("an unreadable inbox row was dropped")
+            return
+        try:
+            await self._runner.run(row.hook, event)
+        except Exception:  # the turn answered politely, or failed after its commit
+            log.exception("a turn from the inbox failed")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,8 +31,16 @@ class SqlInboxStore:
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     async def put(
-        self, *, hook: str, lane: str, event_id: str, body: str, now: dt.datetime
-    ) -> bool:
+        self,
+        *,
+        hook: str,
+        lane: str,
+        event_id: str,
+        body: str,
+        holder: str,
+        now: dt.datetime,
+        until: dt.datetime,
+    ) -> tuple[bool, bool]:
         stmt = (
             self._insert(E)
             .values(hook=hook, lane=lane, event_id=event_id, body=body, received_at=now)
@@ -39,12 +48,16 @@ class SqlInboxStore:
             .returning(E.id)
         )
         async with self._engine.begin() as conn:
-            return (await conn.execute(stmt)).first() is not None
+            stored = (await conn.execute(stmt)).first() is not None
+            taken = (await conn.execute(self._take(hook, lane, holder, now, until))).first()
+        return stored, taken is not None
 
     async def free_lanes(
-        self, now: dt.datetime, *, hooks: Collection[str], limit: int
+        self, now: dt.datetime, *, hooks: Collection[str], holder: str, limit: int
     ) -> list[tuple[str, str]]:
-        leased = exists().where(L.hook == E.hook, L.lane == E.lane, L.until >= now)
+        leased = exists().where(
+            L.hook == E.hook, L.lane == E.lane, L.until >= now, L.holder != holder
+        )
         stmt = (
             select(E.hook, E.lane)
             .where(E.hook.in_(list(hooks)), ~leased)
@@ -55,10 +68,8 @@ class SqlInboxStore:
         async with self._engine.connect() as conn:
             return [(hook, lane) for hook, lane in await conn.execute(stmt)]
 
-    async def take(
-        self, hook: str, lane: str, *, holder: str, now: dt.datetime, until: dt.datetime
-    ) -> bool:
-        stmt = (
+    def _take(self, hook: str, lane: str, holder: str, now: dt.datetime, until: dt.datetime) -> Any:
+        return (
             self._insert(L)
             .values(hook=hook, lane=lane, holder=holder, until=until)
             .on_conflict_do_update(
@@ -68,33 +79,61 @@ class SqlInboxStore:
             )
             .returning(L.holder)
         )
-        async with self._engine.begin() as conn:
-            return (await conn.execute(stmt)).first() is not None
 
-    async def next_rows(self, hook: str, lane: str, *, limit: int) -> list[Queued]:
-        stmt = (
+    async def take(
+        self, hook: str, lane: str, *, holder: str, now: dt.datetime, until: dt.datetime
+    ) -> bool:
+        async with self._engine.begin() as conn:
+            return (
+                await conn.execute(self._take(hook, lane, holder, now, until))
+            ).first() is not None
+
+    def _rows(self, hook: str, lane: str, limit: int) -> Any:
+        return (
             select(E.id, E.hook, E.lane, E.body)
             .where(E.hook == hook, E.lane == lane)
             .order_by(E.id)
             .limit(limit)
         )
+
+    async def next_rows(self, hook: str, lane: str, *, limit: int) -> list[Queued]:
         async with self._engine.connect() as conn:
-            return [Queued(*row) for row in await conn.execute(stmt)]
+            return [Queued(*row) for row in await conn.execute(self._rows(hook, lane, limit))]
 
     async def done(self, row_id: int) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(delete(E).where(E.id == row_id))
 
-    async def give_back(self, hook: str, lane: str, *, holder: str) -> None:
+    async def finish(
+        self,
+        row: Queued,
+        *,
+        holder: str,
+        now: dt.datetime,
+        until: dt.datetime,
+        limit: int,
+    ) -> list[Queued] | None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(E).where(E.id == row.id))
+            renewed = (
+                await conn.execute(
+                    update(L)
+                    .where(L.hook == row.hook, L.lane == row.lane, L.holder == holder)
+                    .values(until=until)
+                    .returning(L.holder)
+                )
+            ).first()
+            if renewed is None:
+                return None
+            found = await conn.execute(self._rows(row.hook, row.lane, limit))
+            return [Queued(*r) for r in found]
+
+    async def give_back(self, hook: str, lane: str, *, holder: str) -> bool:
         async with self._engine.begin() as conn:
             await conn.execute(
                 delete(L).where(and_(L.hook == hook, L.lane == lane, L.holder == holder))
             )
-
-    async def has_rows(self, hook: str, lane: str) -> bool:
-        stmt = select(exists().where(E.hook == hook, E.lane == lane))
-        async with self._engine.connect() as conn:
-            return bool(await conn.scalar(stmt))
+            return bool(await conn.scalar(select(exists().where(E.hook == hook, E.lane == lane))))
 
     async def waiting(self) -> int:
         """Events stored and not yet run (``stats``, ``/metrics``)."""

@@ -34,20 +34,28 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 async def test_an_event_is_stored_once_and_a_lane_has_one_holder(engine: AsyncEngine) -> None:
     store = SqlInboxStore(engine)
-    assert await store.put(hook=HOOK, lane="1:1", event_id="7", body="{}", now=NOW)
-    assert not await store.put(hook=HOOK, lane="1:1", event_id="7", body="{}", now=NOW)
-    assert await store.put(hook=HOOK, lane="2:2", event_id="8", body="{}", now=NOW)
-    assert await store.put(hook="zalo-bot/other", lane="3", event_id="7", body="{}", now=NOW)
-    assert await store.waiting() == 3
+    # stored, and the lane taken by the process that stored it
+    assert await put(store, "1:1", "7", holder="a") == (True, True)
+    assert await put(store, "1:1", "7", holder="a") == (False, True)  # a redelivery
+    assert await put(store, "2:2", "8", holder="a") == (True, True)
+    assert await put(store, "2:2", "9", holder="b") == (True, False)  # a holds the lane
+    assert await store.give_back(HOOK, "2:2", holder="a")  # rows are waiting
+    assert await put(store, "3", "7", holder="a", hook="zalo-bot/other") == (True, True)
+    assert await store.waiting() == 4
+    for hook, lane in ((HOOK, "1:1"), ("zalo-bot/other", "3")):
+        await store.give_back(hook, lane, holder="a")
 
     # only the routes this process serves, oldest first
-    assert await store.free_lanes(NOW, hooks=[HOOK], limit=10) == [(HOOK, "1:1"), (HOOK, "2:2")]
+    assert await store.free_lanes(NOW, hooks=[HOOK], holder="c", limit=10) == [
+        (HOOK, "1:1"),
+        (HOOK, "2:2"),
+    ]
 
     later = NOW + dt.timedelta(seconds=30)
     assert await store.take(HOOK, "1:1", holder="a", now=NOW, until=later)
     assert await store.take(HOOK, "1:1", holder="a", now=NOW, until=later)  # renewed
     assert not await store.take(HOOK, "1:1", holder="b", now=NOW, until=later)
-    assert await store.free_lanes(NOW, hooks=[HOOK], limit=10) == [(HOOK, "2:2")]
+    assert await store.free_lanes(NOW, hooks=[HOOK], holder="c", limit=10) == [(HOOK, "2:2")]
 
     await store.give_back(HOOK, "1:1", holder="b")  # not b's: nothing changes
     assert not await store.take(HOOK, "1:1", holder="b", now=NOW, until=later)
@@ -62,10 +70,23 @@ async def test_an_event_is_stored_once_and_a_lane_has_one_holder(engine: AsyncEn
 
     (row,) = await store.next_rows(HOOK, "1:1", limit=10)
     assert (row.hook, row.lane, row.body) == (HOOK, "1:1", "{}")
-    await store.done(row.id)
-    assert not await store.has_rows(HOOK, "1:1")
-    await store.give_back(HOOK, "1:1", holder="b")
+    assert await store.finish(row, holder="a", now=NOW, until=later, limit=10) is None  # b's
+    assert await store.finish(row, holder="b", now=NOW, until=later, limit=10) == []
+    assert not await store.give_back(HOOK, "1:1", holder="b")  # nothing left
     assert await store.take(HOOK, "1:1", holder="a", now=NOW, until=later)
+
+    first, second = await store.next_rows(HOOK, "2:2", limit=10)
+    assert await store.take(HOOK, "2:2", holder="a", now=NOW, until=later)
+    assert await store.finish(first, holder="a", now=NOW, until=later, limit=10) == [second]
+
+
+async def put(
+    store: SqlInboxStore, lane: str, event_id: str, *, holder: str, hook: str = HOOK
+) -> tuple[bool, bool]:
+    until = NOW + dt.timedelta(seconds=30)
+    return await store.put(
+        hook=hook, lane=lane, event_id=event_id, body="{}", holder=holder, now=NOW, until=until
+    )
 
 
 class Recorder:
@@ -144,11 +165,16 @@ async def test_a_dead_workers_lane_is_taken_over_when_its_lease_lapses(
     store = SqlInboxStore(engine)
     clock = SystemClock()
     now = clock.now()
-    await store.put(hook=HOOK, lane="5:5", event_id="1", body='{"lane": 5, "n": 0}', now=now)
-    # a worker took the lane and died without giving it back
-    assert await store.take(
-        HOOK, "5:5", holder="dead", now=now, until=now + dt.timedelta(seconds=0.6)
-    )
+    # a worker stored an event, took the lane and died without giving it back
+    assert await store.put(
+        hook=HOOK,
+        lane="5:5",
+        event_id="1",
+        body='{"lane": 5, "n": 0}',
+        holder="dead",
+        now=now,
+        until=now + dt.timedelta(seconds=0.6),
+    ) == (True, True)
     recorder = Recorder([HOOK])
     inbox = Inbox(store, clock, poll_seconds=0.05)
     stop = asyncio.Event()
@@ -163,7 +189,8 @@ async def test_a_dead_workers_lane_is_taken_over_when_its_lease_lapses(
 
 async def test_rows_of_routes_another_process_serves_are_left_alone(engine: AsyncEngine) -> None:
     store = SqlInboxStore(engine)
-    await store.put(hook="zalo-bot/other", lane="1", event_id="1", body="{}", now=NOW)
+    await put(store, "1", "1", holder="x", hook="zalo-bot/other")
+    await store.give_back("zalo-bot/other", "1", holder="x")
     recorder = Recorder([HOOK])
     stop = asyncio.Event()
     worker = asyncio.create_task(
