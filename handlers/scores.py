@@ -66,9 +66,20 @@ SUBJECT_ALIASES: dict[str, str] = {
 }
 
 
+# "học bạ" (the pupil's transcript): the school systems offer none yet, so the answer is the
+# year summary and a line on what a full học bạ would add (issue 20).
+TRANSCRIPT_PHRASES = ("hoc ba", "transcript", "report card", "school report")
+
+
+def asks_transcript(folded: str) -> bool:
+    return any(contains_phrase(folded, p) for p in TRANSCRIPT_PHRASES)
+
+
 def wanted_term(folded: str, current: Term) -> Term | None:
-    """The term asked for; None means the whole year ("cả năm")."""
-    if any(contains_phrase(folded, p) for p in ("ca nam", "nam hoc", "whole year", "year")):
+    """The term asked for; None means the whole year ("cả năm", "học bạ")."""
+    if asks_transcript(folded) or any(
+        contains_phrase(folded, p) for p in ("ca nam", "nam hoc", "whole year", "year")
+    ):
         return None
     if any(
         contains_phrase(folded, p)
@@ -103,7 +114,11 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     info = await backend.school_info()
     term = wanted_term(folded, info.current_term)
     if term is None:
-        return [await _year(turn, child_label(child), child.id, folded)]
+        year = await _year(turn, child_label(child), child.id, folded)
+        if asks_transcript(folded):
+            note = turn.t("scores.transcript_note")
+            return [Reply(text=f"{year.text}\n\n{note}", private_only=True)]
+        return [year]
     subjects = list(await backend.scores(child.id, term))
     term_label = turn.t(f"scores.term_{int(term)}")
     if not subjects:
@@ -210,13 +225,19 @@ async def _year(turn: Turn, who: str, student_id: str, folded: str) -> Reply:
     hk1 = {s.subject_code: s for s in await turn.backend.scores(student_id, Term.HK1)}
     hk2 = {s.subject_code: s for s in await turn.backend.scores(student_id, Term.HK2)}
     lines = [turn.t("scores.year_title", child=who)]
+    scored: dict[str, Decimal] = {}
+    comments: dict[str, bool] = {}
+    complete = bool(hk1)
     for code, s1 in hk1.items():
         s2 = hk2.get(code)
         if s1.form is GradingForm.COMMENT:
             # TT22: a comment-only subject's year result is its semester II result.
-            text = (
-                _result_text(turn, _subject_result(s2)) if s2 else turn.t("scores.incomplete_short")
-            )
+            result = _subject_result(s2) if s2 else None
+            text = _result_text(turn, result)
+            if isinstance(result, bool):
+                comments[code] = result
+            else:
+                complete = False
         else:
             a1 = _subject_result(s1)
             a2 = _subject_result(s2) if s2 else None
@@ -228,7 +249,17 @@ async def _year(turn: Turn, who: str, student_id: str, folded: str) -> Reply:
                 if year is not None
                 else turn.t("scores.incomplete_short")
             )
+            if year is None:
+                complete = False
+            else:
+                scored[code] = year
         lines.append(f"• {s1.subject_name}: {text}")
+    if complete and scored:
+        level = learning_level(scored, comments)
+        lines.append("")
+        lines.append(
+            turn.t("scores.level", term=turn.t("scores.year"), level=_level_text(turn, level))
+        )
     if not hk2:
         lines.append("")
         lines.append(turn.t("scores.year_needs_hk2"))
