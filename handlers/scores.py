@@ -116,8 +116,7 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     if term is None:
         year = await _year(turn, child_label(child), child.id, folded)
         if asks_transcript(folded):
-            note = turn.t("scores.transcript_note")
-            return [Reply(text=f"{year.text}\n\n{note}", private_only=True)]
+            return [await _transcript(turn, child, year)]
         return [year]
     subjects = list(await backend.scores(child.id, term))
     term_label = turn.t(f"scores.term_{int(term)}")
@@ -132,6 +131,23 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     if one is not None:
         return [Reply(text=_detail(turn, one, child_label(child), term_label), private_only=True)]
     return [Reply(text=_summary(turn, subjects, child_label(child), term_label), private_only=True)]
+
+
+async def _transcript(turn: Turn, child: Student, year: Reply) -> Reply:
+    """ "học bạ": each term's averages and TT22 level so far, the year's, and one line on
+    what a full học bạ would add (the school systems offer none yet)."""
+    parts = []
+    hk2 = False
+    for term in (Term.HK1, Term.HK2):
+        subjects = list(await turn.backend.scores(child.id, term))
+        if subjects:
+            label = turn.t(f"scores.term_{int(term)}")
+            parts.append(_summary(turn, subjects, child_label(child), label, hint=False))
+            hk2 = hk2 or term is Term.HK2
+    # before semester II the year block is only "not yet": say why in one line instead
+    parts.append(year.text if hk2 else turn.t("scores.year_needs_hk2"))
+    parts.append(turn.t("scores.transcript_note"))
+    return Reply(text="\n\n".join(parts), private_only=True)
 
 
 def _subject_result(s: SubjectScores) -> Decimal | bool | None:
@@ -149,7 +165,9 @@ def _result_text(turn: Turn, result: Decimal | bool | None) -> str:
     return format_average(result, turn.locale)
 
 
-def _summary(turn: Turn, subjects: Sequence[SubjectScores], who: str, term_label: str) -> str:
+def _summary(
+    turn: Turn, subjects: Sequence[SubjectScores], who: str, term_label: str, *, hint: bool = True
+) -> str:
     lines = [turn.t("scores.summary_title", term=term_label, child=who)]
     scored: dict[str, Decimal] = {}
     comments: dict[str, bool] = {}
@@ -167,8 +185,9 @@ def _summary(turn: Turn, subjects: Sequence[SubjectScores], who: str, term_label
         level = learning_level(scored, comments)
         lines.append("")
         lines.append(turn.t("scores.level", term=term_label, level=_level_text(turn, level)))
-    lines.append("")
-    lines.append(turn.t("scores.summary_hint"))
+    if hint:
+        lines.append("")
+        lines.append(turn.t("scores.summary_hint"))
     return "\n".join(lines)
 
 

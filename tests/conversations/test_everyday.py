@@ -201,9 +201,12 @@ async def test_hoc_ba_answers_the_year_summary_and_says_what_a_full_one_adds(
     await chat.link(HUY, sms)
     for asked in ("học bạ", "hoc ba cua chau", "xem học bạ"):
         await chat.say(asked)
-        assert "📘 Điểm trung bình cả năm — Phạm Quang Huy (8A)" in chat.text, chat.text
-        assert "• Toán:" in chat.text
+        assert "📘 Điểm trung bình học kỳ I — Phạm Quang Huy (8A)" in chat.text, chat.text
+        assert "• Toán: 6,4" in chat.text and "Kết quả học tập học kỳ I: Đạt" in chat.text
+        assert "Điểm cả năm = (HK I + 2 × HK II) / 3" in chat.text  # November: no HK II yet
         assert "Học bạ đầy đủ còn có nhận xét" in chat.text
+    await chat.say("điểm cả năm")  # the year summary itself is unchanged
+    assert "📘 Điểm trung bình cả năm" in chat.text and "Học bạ" not in chat.text
     await chat.say("/lang")
     await chat.press("English")
     await chat.say("transcript")
