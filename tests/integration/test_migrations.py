@@ -27,9 +27,9 @@ async def test_models_match_the_migrations(database_url: str) -> None:
         await engine.dispose()
 
 
-async def test_0010_keeps_stored_preferences_with_score_alerts_off(database_url: str) -> None:
-    """A parent's preferences saved before 0010 read back unchanged, the new-score alert off
-    (issue 20); and 0010 goes down again cleanly."""
+async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url: str) -> None:
+    """A parent's preferences saved before 0011 read back unchanged, the new-score alert off
+    (issue 20); and 0011 goes down again cleanly."""
     import datetime as dt
 
     import sqlalchemy as sa
@@ -39,7 +39,7 @@ async def test_0010_keeps_stored_preferences_with_score_alerts_off(database_url:
 
     engine = create_engine(database_url)
     try:
-        await upgrade(engine, "0009")
+        await upgrade(engine, "0010")
         async with engine.begin() as conn:
             await conn.execute(
                 sa.text(
@@ -50,7 +50,7 @@ async def test_0010_keeps_stored_preferences_with_score_alerts_off(database_url:
                 {"yes": True, "at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
             )
         await upgrade(engine)
-        assert await current_revision(engine) == "0010"
+        assert await current_revision(engine) == "0011"
         async with engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -60,11 +60,11 @@ async def test_0010_keeps_stored_preferences_with_score_alerts_off(database_url:
         assert (row.frequency, bool(row.instant), bool(row.score_alerts)) == ("weekly", True, False)
 
         def down(connection: Connection) -> None:
-            command.downgrade(alembic_config(connection), "0009")
+            command.downgrade(alembic_config(connection), "0010")
 
         async with engine.begin() as conn:
             await conn.run_sync(down)
-        assert await current_revision(engine) == "0009"
+        assert await current_revision(engine) == "0010"
         async with engine.connect() as conn:
             count = await conn.scalar(sa.text("SELECT count(*) FROM notification_pref"))
         assert count == 1
