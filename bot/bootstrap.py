@@ -20,6 +20,7 @@ from bot.channels import base as channel_caps
 from bot.clock import SystemClock
 from bot.config import AbsenceSettings, ConfigError, SchoolConfig, Settings
 from bot.domain.absence import AbsencePolicy
+from bot.domain.models import SchoolContact
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
 from bot.inbox import Inbox
@@ -339,6 +340,11 @@ async def build_app(
                 quiet_end=school.quiet_end,
                 school_staff=frozenset(school.school_staff),
                 otp_sender=school_otp.get(school.id),
+                contact=SchoolContact(
+                    phone=school.phone,
+                    telegram_username=school.telegram.username or "",
+                    zalo_link=school.zalo_bot.link or "",
+                ),
             )
             for school in settings.school_configs()
         },

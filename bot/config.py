@@ -63,6 +63,11 @@ class TelegramSettings(BaseModel):
     api_base_url: str = Field(
         default="https://api.telegram.org", description="the Telegram Bot API server"
     )
+    username: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$",
+        description="the bot's username without @: another school's bot links to it (t.me/…)",
+    )
 
     @field_validator("api_base_url")
     @classmethod
@@ -296,6 +301,11 @@ class ZaloBotSettings(BaseModel):
     )
     poll_timeout_seconds: int = Field(
         default=30, ge=1, le=60, description="long polling (`getUpdates`): seconds per request"
+    )
+    link: str | None = Field(
+        default=None,
+        pattern=r"^https://\S+$",
+        description="the bot's public link (https://zalo.me/…): another school's bot links to it",
     )
 
     @field_validator("api_base_url")
@@ -595,6 +605,7 @@ class SchoolSettings(BaseModel):
         description="the school's id (as in `run_bot.py import … --school ID`)",
     )
     timezone: str | None = Field(default=None, description="else `school_timezone`")
+    phone: str | None = Field(default=None, max_length=40, description="else `school_phone`")
     backend: BackendSettings | None = Field(default=None, description="the school system")
     telegram: TelegramSettings | None = Field(default=None, description="the school's own bot")
     absence: AbsenceSettings | None = Field(default=None, description="leave request rules")
@@ -622,6 +633,7 @@ class SchoolConfig:
     timezone: str
     backend: BackendSettings
     telegram: TelegramSettings
+    phone: str
     absence: AbsenceSettings
     quiet_start: dt.time
     quiet_end: dt.time
@@ -668,6 +680,12 @@ class Settings(BaseSettings):
     )
     school_timezone: str = Field(
         default=DEFAULT_TIMEZONE, description='for "today", "tomorrow" and lock-out times'
+    )
+    school_phone: str = Field(
+        default="",
+        max_length=40,
+        description="the school office's phone, for what the bot cannot do (a message for a "
+        "teacher); shown to parents",
     )
     data_dir: Path = Field(default=Path("data"), description="where the SQLite file lives")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -740,6 +758,7 @@ class Settings(BaseSettings):
             SchoolConfig(
                 id=e.id,
                 timezone=e.timezone or self.school_timezone,
+                phone=e.phone or self.school_phone,
                 backend=e.backend or self.backend,
                 telegram=self._telegram_of(e),
                 absence=e.absence or self.absence,

@@ -42,6 +42,7 @@ from bot.i18n import Catalog, normalise_locale
 from bot.ports import (
     BackendRegistry,
     Capability,
+    Change,
     Link,
     OutgoingMessage,
     SchoolBackend,
@@ -91,7 +92,11 @@ async def _queue_alert(
     item: Item,
     item_id: int,
     now: dt.datetime,
+    urgent: bool = True,
 ) -> None:
+    """Queue one item at once, as its own message. ``urgent`` passes quiet hours; a new score
+    (``urgent=False``) waits for them to end. The item is marked with the alert's key, so it
+    is not told again in the digest; the key (one per item) makes a second queueing a no-op."""
     locale = await _locale(uow, link, prefs)
     key = f"alert:{link.key.school_id}:{item_id}"
     text = compose_alert(lambda k, **v: catalog.t(locale, k, **v), locale, child=child, item=item)
@@ -101,7 +106,7 @@ async def _queue_alert(
             kind="alert",
             text=text,
             dedupe_key=key,
-            urgent=True,
+            urgent=urgent,
             expires_at=now + ALERT_TTL,
             locale=locale,
         ),
@@ -234,12 +239,10 @@ class Notifier:
             return 0, 0  # the school system cannot say what changed: digests carry notices only
         async with self._uow() as uow:
             watermark = await uow.notifications.watermark(school_id)
+            early = await uow.notifications.all_prefs([school_id])
         since = None if watermark is None else watermark - self._policy.overlap
         batch = await backend.changes_since(since, now=now)
-        names: dict[str, str] = {}
-        for student_id in {c.student_id for c in batch.changes if c.urgent}:
-            student = await backend.get_student(student_id)
-            names[student_id] = student.full_name if student else ""
+        names = await self._names(backend, batch.changes, early)  # outside the transaction
         created = alerts = 0
         async with self._uow() as uow:
             if batch.changes:
@@ -280,9 +283,45 @@ class Notifier:
                                 now=now,
                             )
                             alerts += 1
+                        elif change.kind == Content.SCORES and pref.score_alerts:
+                            # "báo ngay khi có điểm mới": at once, but never in quiet hours
+                            await _queue_alert(
+                                uow,
+                                self._catalog,
+                                link=link,
+                                prefs=pref,
+                                child=names.get(change.student_id, ""),
+                                item=Item(
+                                    kind=change.kind,
+                                    payload=change.payload,
+                                    occurred_at=change.occurred_at,
+                                ),
+                                item_id=item_id,
+                                now=now,
+                                urgent=False,
+                            )
+                            alerts += 1
             await uow.notifications.set_watermark(school_id, batch.watermark, now=now)
             await uow.commit()
         return created, alerts
+
+    @staticmethod
+    async def _names(
+        backend: SchoolBackend,
+        changes: Sequence[Change],
+        prefs: dict[tuple[str, str, str], DigestPrefs],
+    ) -> dict[str, str]:
+        """The pupils' names an alert may need: those of urgent changes, and of new scores
+        when some parent asked to hear of them at once."""
+        scores = any(p.score_alerts for p in prefs.values())
+        wanted = {
+            c.student_id for c in changes if c.urgent or (scores and c.kind == Content.SCORES)
+        }
+        names: dict[str, str] = {}
+        for student_id in wanted:
+            student = await backend.get_student(student_id)
+            names[student_id] = student.full_name if student else ""
+        return names
 
     # -- digests -------------------------------------------------------------------------
 

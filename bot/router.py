@@ -29,7 +29,7 @@ from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
 from bot.turn import CoreServices, Turn, with_tokens
 from dialogs import absence_request, notice, reject_reason, settings, verify_parent, welcome
-from handlers import absence, account, attendance, fees, scores, timetable
+from handlers import absence, account, attendance, contact, fees, scores, timetable
 from handlers.common import with_data_age
 from handlers.intents import IntentName, match, parse_cancel_request
 
@@ -57,6 +57,7 @@ FEATURES = Registry(
         timetable.FEATURE,
         fees.FEATURE,
         attendance.FEATURE,
+        contact.FEATURE,
     ]
 )
 

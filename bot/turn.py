@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.absence import AbsencePolicy
 from bot.domain.calendar import DEFAULT_TIMEZONE
+from bot.domain.models import SchoolContact
 from bot.domain.otp import OtpPolicy
 from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START
 from bot.i18n import Catalog
@@ -48,6 +49,7 @@ class SchoolProfile:
     quiet_end: dt.time
     school_staff: frozenset[str]
     otp_sender: OtpSender | None = None  # None: the process-wide one
+    contact: SchoolContact = field(default_factory=SchoolContact)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +82,7 @@ class CoreServices:
             quiet_end=profile.quiet_end,
             school_staff=profile.school_staff,
             otp_sender=profile.otp_sender or self.otp_sender,
+            contact=profile.contact,
         )
 
     @property
@@ -93,6 +96,7 @@ class CoreServices:
     quiet_start: dt.time = DEFAULT_QUIET_START  # no non-urgent messages from here (local time)
     quiet_end: dt.time = DEFAULT_QUIET_END  # ... until here
     school_staff: frozenset[str] = frozenset()  # staff codes allowed whole-school notices
+    contact: SchoolContact = field(default_factory=SchoolContact)  # this school's phone, bots
 
 
 @dataclass(slots=True, kw_only=True)

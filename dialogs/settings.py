@@ -1,5 +1,6 @@
 """Notification settings (cài đặt thông báo): digest daily / weekly / off, its time, what it
-contains, instant alerts for urgent items, and the language.
+contains, instant alerts for urgent items, an alert at each new score (off by default, never
+in quiet hours), and the language.
 
 See ``settings.mmd`` for the diagram. Opened by ``/caidat``, ``/settings`` or free text
 ("cài đặt thông báo", "cai dat"). Every choice is saved at once (``uow.notifications``), so
@@ -131,6 +132,7 @@ def _summary(turn: Turn, prefs: DigestPrefs) -> str:
         when=_when(turn, prefs),
         content=_content_names(turn, prefs),
         instant=_on_off(turn, prefs.instant),
+        score_alerts=_on_off(turn, prefs.score_alerts),
         language=turn.t(f"lang.name_{turn.locale}"),
         quiet=_quiet(turn),
     )
@@ -160,6 +162,16 @@ async def _menu(turn: Turn, *, note: str = "") -> list[Reply]:
             ),
             Button(label=turn.t(f"lang.name_{other}"), action=f"s:lang:{other}"),
         ),
+        (
+            Button(
+                label=turn.t(
+                    "settings.button_score_alerts_off"
+                    if prefs.score_alerts
+                    else "settings.button_score_alerts_on"
+                ),
+                action="s:scores",
+            ),
+        ),
         (Button(label=turn.t("settings.button_done"), action="s:done"),),
     )
     head = (note + "\n\n") if note else ""
@@ -182,6 +194,11 @@ async def _on_menu(turn: Turn) -> list[Reply]:
         return await _menu(
             turn, note=turn.t("settings.instant_set", state=_on_off(turn, prefs.instant))
         )
+    if action == "s:scores":
+        prefs = replace(prefs, score_alerts=not prefs.score_alerts)
+        await _save(turn, prefs)
+        state = _on_off(turn, prefs.score_alerts)
+        return await _menu(turn, note=turn.t("settings.score_alerts_set", state=state))
     if action.startswith("s:lang:"):
         locale = action.removeprefix("s:lang:")
         if locale not in LOCALES:

@@ -19,7 +19,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 
-from bot.domain.errors import OtpDeliveryFailed
+from bot.domain.errors import BackendError, OtpDeliveryFailed
 from bot.domain.otp import (
     CodeCheck,
     check_code,
@@ -35,6 +35,7 @@ from bot.feature import dialog_feature
 from bot.messages import Button, Reply
 from bot.ports import LinkRole, OtpChallenge
 from bot.turn import CONSENT_VERSION, Turn
+from handlers.contact import how_to_reach, school_name
 from handlers.intents import Intent, IntentName
 from handlers.menus import main_menu, teacher_menu
 
@@ -238,7 +239,42 @@ async def _on_code(turn: Turn) -> list[Reply]:
             turn.key.school_id,
             school_unknown + 1,
         )
+    elsewhere = await _other_school(turn, code)
+    if elsewhere is not None:
+        turn.state.clear_dialog()
+        return [Reply(text=elsewhere)]
     return [Reply(text=turn.t("verify.code_not_found"), buttons=(_cancel_row(turn),))]
+
+
+async def _other_school(turn: Turn, code: str) -> str | None:
+    """When ``code`` is a pupil of another school this process serves: which school, and
+    its own bot or phone (one chat holds the children of one school: each school has its own
+    bot). Only the school is said, never the pupil's name or anything else about the child:
+    this parent is not verified there. Counted like any unknown code (the caller's audit),
+    so it opens no wider door for guessing."""
+    for school_id in turn.services.profiles:
+        if school_id == turn.key.school_id:
+            continue
+        try:
+            backend = turn.services.backends.for_school(school_id)
+            if await backend.find_student(code) is None:
+                continue
+        except (KeyError, BackendError):
+            continue  # that school's system is down: say "not found", as before
+        await turn.audit("verify.other_school")
+        name = await school_name(turn, backend)
+        contact = turn.services.profiles[school_id].contact
+        telegram = f"https://t.me/{contact.telegram_username}" if contact.telegram_username else ""
+        links = [contact.zalo_link, telegram]  # the link for this chat's platform first
+        if turn.key.channel == "telegram":
+            links.reverse()
+        link = next((x for x in links if x), "")
+        if link:
+            where = turn.t("verify.other_school_link", school=name, link=link)
+        else:
+            where = turn.t("verify.other_school_ask", reach=how_to_reach(turn, name, contact))
+        return turn.t("verify.other_school", school=name, where=where)
+    return None
 
 
 def _masked(phone: str) -> str:

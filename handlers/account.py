@@ -17,12 +17,13 @@ FORGET = "forget"
 
 async def help_menu(turn: Turn, *, unknown: bool = False) -> list[Reply]:
     intro = turn.t("help.unknown") + "\n\n" if unknown else ""
+    one_school = "\n\n" + turn.t("help.one_school")  # issue 20: a bot per school
     if not await turn.links():
-        return [Reply(text=intro + turn.t("help.unlinked") + _demo(turn))]
+        return [Reply(text=intro + turn.t("help.unlinked") + one_school + _demo(turn))]
     children = await linked_children(turn)
     names = ", ".join(f"{c.full_name} ({c.class_name})" for c in children)
     linked = turn.t("help.children", names=names) + "\n\n" if names else ""
-    body = turn.t("help.linked") if children else ""
+    body = turn.t("help.linked") + one_school if children else ""
     if any(link.role is LinkRole.STAFF for link in await turn.links()):
         body = "\n\n".join(part for part in (body, turn.t("help.teacher")) if part)
     return [Reply(text=intro + linked + body, buttons=await menu_for(turn))]

@@ -7,7 +7,14 @@ import enum
 import re
 from dataclasses import dataclass
 
-from bot.domain.text import contains_phrase, fold, parse_relative_day, parse_weekday
+from bot.domain.text import (
+    contains_phrase,
+    fold,
+    nfc,
+    parse_relative_day,
+    parse_week,
+    parse_weekday,
+)
 
 
 class IntentName(enum.StrEnum):
@@ -27,6 +34,7 @@ class IntentName(enum.StrEnum):
     CLASS_ABSENT = "class_absent"  # a teacher: who is absent today / on a day
     SETTINGS = "settings"  # notification settings (dialogs/settings.py)
     NOTICE = "notice"  # a teacher's notice to a class (dialogs/notice.py)
+    TO_TEACHER = "to_teacher"  # a message meant for a teacher or the school, not a question
     CODE = "code"  # a bare student/staff code typed straight away
     UNKNOWN = "unknown"
 
@@ -170,6 +178,9 @@ KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
         (
             "diem",
             "bang diem",
+            "hoc ba",
+            "transcript",
+            "report card",
             "ket qua hoc tap",
             "trung binh",
             "dtb",
@@ -187,6 +198,58 @@ KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
     ),
     (IntentName.CANCEL, ("huy", "cancel", "thoi")),
 )
+
+# A message meant for someone else (issue 20): "nhắn cô giáo chủ nhiệm: cháu hôm nay đau bụng",
+# "gửi cô …", "báo thầy …", "nhờ nhắn giúp cô …", "nhan co …". Such words win over any intent
+# the rest of the message would match ("hôm nay" is no timetable question here): the parent
+# must never believe the teacher was told. A leave request ("báo cô cho cháu xin nghỉ …") is
+# still a leave request: it reaches the teacher through its own workflow.
+_SEND_VERBS = frozenset({"nhan", "gui", "bao", "chuyen", "noi", "hoi", "nho"})
+_FILLERS = frozenset({"giup", "ho", "voi", "cho", "toi", "den", "loi", "tin", "lai", "gium", "nhe"})
+# The teacher or the school: "cô", "thầy", "GVCN", "giáo viên", "nhà trường", "ban giám hiệu".
+# "co"/"thay" only as "cô"/"thầy" or typed bare: "có"
+# (have) and "thấy" (see) are no teacher ("báo có điểm chưa").
+_TEACHER_ORIGINALS = {"co": ("cô", "co"), "thay": ("thầy", "thay")}
+_ENGLISH_TO_TEACHER = (
+    "tell the teacher",
+    "tell teacher",
+    "message the teacher",
+    "message to the teacher",
+    "message to teacher",
+    "send to the teacher",
+    "send the teacher",
+    "pass on to the teacher",
+)
+_WORD = re.compile(r"[^\W_]+")
+
+
+def is_message_for_teacher(text: str) -> bool:
+    """Whether ``text`` asks the bot to pass something on to a teacher or the school."""
+    words = [(w, fold(w)) for w in _WORD.findall(nfc(text).lower())]
+    for i, (_, word) in enumerate(words[:4]):  # the verb opens the message ("cho mình nhắn cô")
+        if word not in _SEND_VERBS:
+            continue
+        j = i + 1
+        while j < len(words) and words[j][1] in _FILLERS | _SEND_VERBS:
+            j += 1
+        if j >= len(words):
+            return False
+        original, target = words[j]
+        if target in _TEACHER_ORIGINALS:
+            if original in _TEACHER_ORIGINALS[target]:
+                return True
+            continue
+        following = words[j + 1][1] if j + 1 < len(words) else ""
+        if target in ("gvcn", "gv", "bgh") or (target, following) in {
+            ("giao", "vien"),
+            ("nha", "truong"),
+            ("ban", "giam"),
+            ("hieu", "truong"),
+        }:
+            return True
+    folded = fold(text)
+    return any(contains_phrase(folded, phrase) for phrase in _ENGLISH_TO_TEACHER)
+
 
 _CODE = re.compile(r"^[A-Za-z]{0,6}\d[A-Za-z0-9]{1,25}$")
 
@@ -222,11 +285,19 @@ def match(text: str) -> Intent:
     words = folded.split()
     if "nghi" in words and ("xin" in words or "phep" in words):  # "xin cho Hà nghỉ học 25/11"
         return Intent(name=IntentName.ABSENCE, folded=folded)
+    if is_message_for_teacher(stripped) and not any(
+        contains_phrase(folded, p) for p in dict(KEYWORDS)[IntentName.ABSENCE]
+    ):
+        return Intent(name=IntentName.TO_TEACHER, folded=folded)
     for name, phrases in KEYWORDS:
         if any(contains_phrase(folded, phrase) for phrase in phrases):
             return Intent(name=name, folded=folded)
     if looks_like_code(stripped):
         return Intent(name=IntentName.CODE, folded=folded, code="".join(stripped.split()))
-    if parse_weekday(folded) is not None or parse_relative_day(folded) is not None:
-        return Intent(name=IntentName.TIMETABLE, folded=folded)  # "thu 3 hoc gi", "mai"
+    if (
+        parse_weekday(folded) is not None
+        or parse_relative_day(folded) is not None
+        or parse_week(stripped) is not None
+    ):
+        return Intent(name=IntentName.TIMETABLE, folded=folded)  # "thu 3 hoc gi", "tuần sau"
     return Intent(name=IntentName.UNKNOWN, folded=folded)

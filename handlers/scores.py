@@ -66,9 +66,20 @@ SUBJECT_ALIASES: dict[str, str] = {
 }
 
 
+# "học bạ" (the pupil's transcript): the school systems offer none yet, so the answer is the
+# year summary and a line on what a full học bạ would add (issue 20).
+TRANSCRIPT_PHRASES = ("hoc ba", "transcript", "report card", "school report")
+
+
+def asks_transcript(folded: str) -> bool:
+    return any(contains_phrase(folded, p) for p in TRANSCRIPT_PHRASES)
+
+
 def wanted_term(folded: str, current: Term) -> Term | None:
-    """The term asked for; None means the whole year ("cả năm")."""
-    if any(contains_phrase(folded, p) for p in ("ca nam", "nam hoc", "whole year", "year")):
+    """The term asked for; None means the whole year ("cả năm", "học bạ")."""
+    if asks_transcript(folded) or any(
+        contains_phrase(folded, p) for p in ("ca nam", "nam hoc", "whole year", "year")
+    ):
         return None
     if any(
         contains_phrase(folded, p)
@@ -103,7 +114,10 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     info = await backend.school_info()
     term = wanted_term(folded, info.current_term)
     if term is None:
-        return [await _year(turn, child_label(child), child.id, folded)]
+        year = await _year(turn, child_label(child), child.id, folded)
+        if asks_transcript(folded):
+            return [await _transcript(turn, child, year)]
+        return [year]
     subjects = list(await backend.scores(child.id, term))
     term_label = turn.t(f"scores.term_{int(term)}")
     if not subjects:
@@ -117,6 +131,23 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     if one is not None:
         return [Reply(text=_detail(turn, one, child_label(child), term_label), private_only=True)]
     return [Reply(text=_summary(turn, subjects, child_label(child), term_label), private_only=True)]
+
+
+async def _transcript(turn: Turn, child: Student, year: Reply) -> Reply:
+    """ "học bạ": each term's averages and TT22 level so far, the year's, and one line on
+    what a full học bạ would add (the school systems offer none yet)."""
+    parts = []
+    hk2 = False
+    for term in (Term.HK1, Term.HK2):
+        subjects = list(await turn.backend.scores(child.id, term))
+        if subjects:
+            label = turn.t(f"scores.term_{int(term)}")
+            parts.append(_summary(turn, subjects, child_label(child), label, hint=False))
+            hk2 = hk2 or term is Term.HK2
+    # before semester II the year block is only "not yet": say why in one line instead
+    parts.append(year.text if hk2 else turn.t("scores.year_needs_hk2"))
+    parts.append(turn.t("scores.transcript_note"))
+    return Reply(text="\n\n".join(parts), private_only=True)
 
 
 def _subject_result(s: SubjectScores) -> Decimal | bool | None:
@@ -134,7 +165,9 @@ def _result_text(turn: Turn, result: Decimal | bool | None) -> str:
     return format_average(result, turn.locale)
 
 
-def _summary(turn: Turn, subjects: Sequence[SubjectScores], who: str, term_label: str) -> str:
+def _summary(
+    turn: Turn, subjects: Sequence[SubjectScores], who: str, term_label: str, *, hint: bool = True
+) -> str:
     lines = [turn.t("scores.summary_title", term=term_label, child=who)]
     scored: dict[str, Decimal] = {}
     comments: dict[str, bool] = {}
@@ -152,8 +185,9 @@ def _summary(turn: Turn, subjects: Sequence[SubjectScores], who: str, term_label
         level = learning_level(scored, comments)
         lines.append("")
         lines.append(turn.t("scores.level", term=term_label, level=_level_text(turn, level)))
-    lines.append("")
-    lines.append(turn.t("scores.summary_hint"))
+    if hint:
+        lines.append("")
+        lines.append(turn.t("scores.summary_hint"))
     return "\n".join(lines)
 
 
@@ -210,13 +244,19 @@ async def _year(turn: Turn, who: str, student_id: str, folded: str) -> Reply:
     hk1 = {s.subject_code: s for s in await turn.backend.scores(student_id, Term.HK1)}
     hk2 = {s.subject_code: s for s in await turn.backend.scores(student_id, Term.HK2)}
     lines = [turn.t("scores.year_title", child=who)]
+    scored: dict[str, Decimal] = {}
+    comments: dict[str, bool] = {}
+    complete = bool(hk1)
     for code, s1 in hk1.items():
         s2 = hk2.get(code)
         if s1.form is GradingForm.COMMENT:
             # TT22: a comment-only subject's year result is its semester II result.
-            text = (
-                _result_text(turn, _subject_result(s2)) if s2 else turn.t("scores.incomplete_short")
-            )
+            result = _subject_result(s2) if s2 else None
+            text = _result_text(turn, result)
+            if isinstance(result, bool):
+                comments[code] = result
+            else:
+                complete = False
         else:
             a1 = _subject_result(s1)
             a2 = _subject_result(s2) if s2 else None
@@ -228,7 +268,17 @@ async def _year(turn: Turn, who: str, student_id: str, folded: str) -> Reply:
                 if year is not None
                 else turn.t("scores.incomplete_short")
             )
+            if year is None:
+                complete = False
+            else:
+                scored[code] = year
         lines.append(f"• {s1.subject_name}: {text}")
+    if complete and scored:
+        level = learning_level(scored, comments)
+        lines.append("")
+        lines.append(
+            turn.t("scores.level", term=turn.t("scores.year"), level=_level_text(turn, level))
+        )
     if not hk2:
         lines.append("")
         lines.append(turn.t("scores.year_needs_hk2"))

@@ -1,4 +1,6 @@
-"""The class timetable: today, tomorrow, a named weekday ("thứ 3", "thu ba", "T3") or the week.
+"""The class timetable: today, tomorrow, a named weekday ("thứ 3", "thu ba", "T3"), this week,
+next week ("tuần sau", "tuần tới", "next week"), last week, or a weekday of one of them
+("thứ 2 tuần sau").
 
 Slots are (weekday, session, period): no clock times, because bells and shifts vary.
 """
@@ -7,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.domain.calendar import holiday_name
 from bot.domain.formatting import format_date, weekday_name
 from bot.domain.models import Session, Student, TimetableSlot
-from bot.domain.text import contains_phrase, parse_relative_day, parse_weekday
+from bot.domain.text import contains_phrase, parse_relative_day, parse_week, parse_weekday
 from bot.messages import Button, Reply
 from bot.ports import Capability
 from bot.turn import Turn
@@ -19,33 +22,62 @@ from handlers.common import child_label, query, query_action, query_feature
 from handlers.intents import IntentName
 
 INTENT = "timetable"
-WEEK_PHRASES = ("ca tuan", "tuan nay", "tuan", "week", "whole week", "all week")
+WEEK_PHRASES = ("ca tuan", "whole week", "all week")  # besides what parse_week reads
 
 
-def wanted_day(folded: str, today: dt.date) -> dt.date | None:
-    """The day asked for; None means the whole week. Default: today."""
-    if folded.startswith("day:"):  # from a button: "day:2026-11-25" / "day:week"
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Wanted:
+    """What was asked: one ``day``, or (``day`` None) the week starting ``monday``."""
+
+    day: dt.date | None
+    monday: dt.date
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def wanted(folded: str, today: dt.date) -> Wanted:
+    """The day or the week asked for. Default: today.
+
+    "tuần sau" / "next week" is the whole of next week; "thứ 2 tuần sau" that weekday of next
+    week; a weekday alone is its next occurrence (today included); "mai" is tomorrow.
+    """
+    if folded.startswith("day:"):  # from a button: "day:2026-11-25" / "day:week[:2026-11-30]"
         value = folded.removeprefix("day:")
-        return None if value == "week" else dt.date.fromisoformat(value)
+        if value == "week":
+            return Wanted(day=None, monday=_monday(today))
+        if value.startswith("week:"):
+            return Wanted(day=None, monday=_monday(dt.date.fromisoformat(value[5:])))
+        day = dt.date.fromisoformat(value)
+        return Wanted(day=day, monday=_monday(day))
+    week = parse_week(folded)
+    monday = _monday(today) + dt.timedelta(weeks=week or 0)
     offset = parse_relative_day(folded)
     if offset is not None:
-        return today + dt.timedelta(days=offset)
+        day = today + dt.timedelta(days=offset)
+        return Wanted(day=day, monday=_monday(day))
     weekday = parse_weekday(folded)
     if weekday is not None:
-        return today + dt.timedelta(days=(weekday - today.weekday()) % 7)
-    if any(contains_phrase(folded, p) for p in WEEK_PHRASES):
-        return None
-    return today
+        if week:  # "thứ 2 tuần sau": that week's day
+            day = monday + dt.timedelta(days=weekday)
+        else:
+            day = today + dt.timedelta(days=(weekday - today.weekday()) % 7)
+        return Wanted(day=day, monday=_monday(day))
+    if week is not None or any(contains_phrase(folded, p) for p in WEEK_PHRASES):
+        return Wanted(day=None, monday=monday)
+    return Wanted(day=today, monday=_monday(today))
 
 
 async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     slots = list(await turn.backend.timetable(child.class_id))
     today = turn.today()
     try:
-        day = wanted_day(folded, today)
+        asked = wanted(folded, today)
     except ValueError:
-        day = today
+        asked = Wanted(day=today, monday=_monday(today))
     who = child_label(child)
+    next_monday = _monday(today) + dt.timedelta(weeks=1)
     buttons = (
         (
             Button(
@@ -55,12 +87,21 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
                 label=turn.t("button.tomorrow"),
                 action=query_action(INTENT, child.id, f"day:{today + dt.timedelta(days=1)}"),
             ),
+        ),
+        (
             Button(label=turn.t("button.week"), action=query_action(INTENT, child.id, "day:week")),
+            Button(
+                label=turn.t("button.next_week"),
+                action=query_action(INTENT, child.id, f"day:week:{next_monday}"),
+            ),
         ),
     )
     if not slots:
         return [Reply(text=turn.t("timetable.none", child=who))]
-    text = _week(turn, slots, who, today) if day is None else _day(turn, slots, who, day)
+    if asked.day is None:
+        text = _week(turn, slots, who, asked.monday)
+    else:
+        text = _day(turn, slots, who, asked.day)
     pressed = turn.action.startswith(f"{INTENT}:")  # a child or day button: edit that message
     return [Reply(text=text, buttons=buttons, edit=pressed)]
 
@@ -94,9 +135,11 @@ def _day(turn: Turn, slots: Sequence[TimetableSlot], who: str, day: dt.date) -> 
     return "\n".join(lines)
 
 
-def _week(turn: Turn, slots: Sequence[TimetableSlot], who: str, today: dt.date) -> str:
-    monday = today - dt.timedelta(days=today.weekday())
-    lines = [turn.t("timetable.week_title", start=format_date(monday), child=who)]
+def _week(turn: Turn, slots: Sequence[TimetableSlot], who: str, monday: dt.date) -> str:
+    end = monday + dt.timedelta(days=5)  # Saturday: the last school day
+    lines = [
+        turn.t("timetable.week_title", start=format_date(monday), end=format_date(end), child=who)
+    ]
     for weekday in range(6):
         day = monday + dt.timedelta(days=weekday)
         lines.append(f"{weekday_name(weekday, turn.locale)} {format_date(day)}")

@@ -45,6 +45,7 @@ def _prefs(row: NotificationPref) -> DigestPrefs:
         minute_of_day=row.minute_of_day,
         content=content_from_str(row.content),
         instant=row.instant,
+        score_alerts=row.score_alerts,
         locale=row.locale,
     )
 
@@ -70,6 +71,7 @@ class SqlNotificationRepo:
             "minute_of_day": prefs.minute_of_day,
             "content": content_to_str(prefs.content),
             "instant": prefs.instant,
+            "score_alerts": prefs.score_alerts,
             "locale": prefs.locale,
             "updated_at": now,
         }

@@ -479,6 +479,8 @@ class NotificationPref(Base):
     minute_of_day: Mapped[int] = mapped_column(Integer)  # local time: 19:00 = 1140
     content: Mapped[str] = mapped_column(String(100))  # "scores,attendance,fees,..."
     instant: Mapped[bool] = mapped_column(Boolean)  # urgent items at once
+    # every new score at once (issue 20), outside quiet hours
+    score_alerts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     locale: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[dt.datetime]
 

@@ -64,6 +64,7 @@ class DigestPrefs:
     minute_of_day: int = DEFAULT_MINUTE  # local time of day, 19:00 = 1140
     content: frozenset[Content] = ALL_CONTENT
     instant: bool = True  # urgent items (unexcused absence, urgent notice) at once
+    score_alerts: bool = False  # every new score at once ("báo ngay khi có điểm mới")
     locale: str | None = None  # None = the chat's language
 
     def __post_init__(self) -> None:

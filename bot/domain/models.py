@@ -137,6 +137,16 @@ class AttendanceRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SchoolContact:
+    """How parents reach a school outside this chat (from the configuration): its office
+    phone and its own bots. Empty strings where unknown."""
+
+    phone: str = ""
+    telegram_username: str = ""  # t.me/<username>
+    zalo_link: str = ""  # https://zalo.me/…
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SchoolInfo:
     id: str
     name: str

@@ -17,6 +17,7 @@ __all__ = [
     "fold",
     "nfc",
     "parse_relative_day",
+    "parse_week",
     "parse_weekday",
     "truncate",
 ]
@@ -190,6 +191,45 @@ def parse_relative_day(text: str) -> int | None:
                 return 2
             if original == "mot" and (previous == "ngay" or following is None):
                 return 2
+    return None
+
+
+# Words after "tuần" (week) that move it: "tuần sau", "tuần tới", "tuần kế" (next), "tuần
+# trước", "tuần qua", "tuần vừa rồi" (last). "tuần sau nữa" is the week after next.
+_WEEK_AFTER_TUAN: dict[str, int] = {
+    "sau": 1,
+    "toi": 1,
+    "ke": 1,
+    "truoc": -1,
+    "qua": -1,
+    "vua": -1,
+    "nay": 0,
+}
+_ENGLISH_WEEK: dict[str, int] = {"next": 1, "last": -1, "previous": -1, "this": 0}
+
+
+def parse_week(text: str) -> int | None:
+    """Which week ``text`` names, as an offset from this week (0 = this week, 1 = next,
+    -1 = last), or ``None`` when it names no week.
+
+    "tuần" alone ("tkb cả tuần") is this week; "tuần sau" / "tuan sau" / "tuần tới" next
+    week, "tuần trước" last week, "tuần sau nữa" the week after; "next week", "last week".
+    "thứ sáu" is Friday, not "after": only a word right after "tuần" moves the week. A
+    child called Tuấn is no week: typed with diacritics, only "tuần" counts.
+    """
+    pairs = _tokens(text)
+    tokens = [word for _, word in pairs]
+    for i, word in enumerate(tokens):
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        previous = tokens[i - 1] if i > 0 else None
+        if word == "tuan" and pairs[i][0] in ("tuần", "tuan"):  # not a child called Tuấn
+            if following in _WEEK_AFTER_TUAN:
+                offset = _WEEK_AFTER_TUAN[following]
+                after = tokens[i + 2] if i + 2 < len(tokens) else None
+                return 2 if offset == 1 and after == "nua" else offset
+            return 0
+        if word == "week":
+            return _ENGLISH_WEEK.get(previous or "", 0)
     return None
 
 

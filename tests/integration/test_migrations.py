@@ -25,3 +25,48 @@ async def test_models_match_the_migrations(database_url: str) -> None:
         assert changes == [], f"models and migrations differ: write a migration: {changes}"
     finally:
         await engine.dispose()
+
+
+async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url: str) -> None:
+    """A parent's preferences saved before 0011 read back unchanged, the new-score alert off
+    (issue 20); and 0011 goes down again cleanly."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0010")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO notification_pref (school_id, channel, user_id, frequency, "
+                    "weekday, minute_of_day, content, instant, locale, updated_at) VALUES "
+                    "('demo', 'memory', 'mum', 'weekly', 5, 1200, 'scores', :yes, 'vi', :at)"
+                ),
+                {"yes": True, "at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
+            )
+        await upgrade(engine)
+        assert await current_revision(engine) == "0011"
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.text("SELECT frequency, instant, score_alerts FROM notification_pref")
+                )
+            ).one()
+        assert (row.frequency, bool(row.instant), bool(row.score_alerts)) == ("weekly", True, False)
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0010")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        assert await current_revision(engine) == "0010"
+        async with engine.connect() as conn:
+            count = await conn.scalar(sa.text("SELECT count(*) FROM notification_pref"))
+        assert count == 1
+    finally:
+        await engine.dispose()

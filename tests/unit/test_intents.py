@@ -67,3 +67,32 @@ def test_codes_need_a_digit_and_no_spaces() -> None:
 @given(st.text(max_size=300))
 def test_match_never_crashes(text: str) -> None:
     assert match(text).name in set(IntentName)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # issue 20: a message meant for a teacher wins over the intent its words would match
+        ("nhắn cô giáo chủ nhiệm: cháu hôm nay đau bụng", IntentName.TO_TEACHER),
+        ("nhan co giao chu nhiem chau hom nay dau bung", IntentName.TO_TEACHER),
+        ("gửi cô: mai cháu mang sách", IntentName.TO_TEACHER),
+        ("báo thầy cháu đi muộn", IntentName.TO_TEACHER),
+        ("nhờ nhắn giúp GVCN là học phí nộp mai", IntentName.TO_TEACHER),
+        ("gửi nhà trường: cháu chuyển lớp", IntentName.TO_TEACHER),
+        ("tell the teacher he is sick", IntentName.TO_TEACHER),
+        # ... but not "có" (have), "thấy" (see), "bao giờ" (when), a notice or a leave request
+        ("báo có điểm chưa", IntentName.SCORES),
+        ("bao giờ cô trả bài", IntentName.UNKNOWN),
+        ("gửi thông báo", IntentName.NOTICE),
+        ("nhắn cô cho cháu xin nghỉ mai vì ốm", IntentName.ABSENCE),
+        ("báo cô giúp: xin phép cho cháu nghỉ thứ 4", IntentName.ABSENCE),
+        # next week's timetable, with or without diacritics
+        ("tkb tuần sau", IntentName.TIMETABLE),
+        ("tuần sau học gì", IntentName.TIMETABLE),
+        ("tuan toi", IntentName.TIMETABLE),
+        ("học bạ", IntentName.SCORES),
+        ("hoc ba", IntentName.SCORES),
+    ],
+)
+def test_everyday_questions(text: str, intent: IntentName) -> None:
+    assert match(text).name is intent

@@ -11,6 +11,7 @@ from bot.domain.text import (
     fold,
     nfc,
     parse_relative_day,
+    parse_week,
     parse_weekday,
     truncate,
 )
@@ -216,3 +217,28 @@ def test_clean_keeps_vietnamese_and_emoji_sequences() -> None:
     text = "Cháu bị sốt 👨‍👩‍👧 ❤️\nđi khám\tngay"
     assert clean(text) == text
     assert clean("a\u202eb\x07c\x00d\u2066e\r\nf") == "abcde\nf"
+
+
+@pytest.mark.parametrize(
+    ("text", "week"),
+    [
+        ("tkb tuần sau", 1),
+        ("tkb tuan sau", 1),
+        ("tuần tới", 1),
+        ("thứ 2 tuần sau", 1),
+        ("thứ sáu tuần sau", 1),
+        ("tuần sau nữa", 2),
+        ("tkb tuần trước", -1),
+        ("tuần vừa rồi", -1),
+        ("tkb tuần này", 0),
+        ("tkb cả tuần", 0),
+        ("timetable next week", 1),
+        ("last week", -1),
+        ("week", 0),
+        ("tkb thứ sáu", None),  # "sáu" after "thứ" is Friday, no week
+        ("tkb Tuấn", None),  # a child called Tuấn
+        ("tkb", None),
+    ],
+)
+def test_parse_week(text: str, week: int | None) -> None:
+    assert parse_week(text) == week
