@@ -31,7 +31,7 @@ BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
     "latency": _latency,
     "startup": lambda run: startup.measure(runs=1 if run.smoke else 3),
     "relay": lambda run: relay.measure(
-        run.kinds, bots=(1, 3) if run.smoke else (1, 10, 50), seconds=1.0 if run.smoke else 12.0
+        run.kinds, bots=(2,) if run.smoke else (1, 10, 50), seconds=1.0 if run.smoke else 12.0
     ),
 }
 NAMES = tuple(BENCHES)

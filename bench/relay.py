@@ -183,10 +183,7 @@ async def _scenario(kind: str, run: int, bots: int, seconds: float, api: Limited
     ours = set(tokens.values())
     accepted = {t: times for t, times in report["accepted"].items() if t in ours}
     end = began + seconds
-    rates = [
-        sum(began <= t <= end for t in accepted.get(tokens[s], [])) / seconds
-        for s in schools
-    ]
+    rates = [sum(began <= t <= end for t in accepted.get(tokens[s], [])) / seconds for s in schools]
     limited = sum(1 for token, _ in report["limited"] if token in ours)
     if report["violations"]:
         raise RuntimeError(f"the relay broke the Bot API spec: {report['violations'][:3]}")
@@ -253,4 +250,3 @@ def measure(kinds: tuple[str, ...], *, bots: tuple[int, ...], seconds: float) ->
             outcome = asyncio.run(_scenario(kind, run, n, seconds, api))
             figures += _figures(kind, outcome)
     return figures
-
