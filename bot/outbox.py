@@ -77,9 +77,11 @@ Delivery guarantee, honestly
 Rate limits are per process: when a bot moves to another worker, its new token buckets
 start full, so the first second after a takeover may carry one burst more than the budget.
 
-A pass waits for its slowest bot: about ``batch_size / per-bot rate`` (2 s for Telegram) plus
-at most ``max_wait`` per chat-limit wait; longer waits put the rows back, due when the chat may
-receive again. Order is kept per chat within a batch; a retried row may be overtaken.
+A pass waits for its slowest bot: each bot claims batch after batch for about 2 s
+(``_PASS_SECONDS``; one batch while due bots wait to be taken on), all bots side by side, with
+at most ``concurrency`` rows in flight. Rows held only by their chat's limit while the bot could
+send are put back at once, due when the chat may receive again, and the bot claims others.
+Order is kept per chat within a batch; a retried row may be overtaken.
 """
 
 from __future__ import annotations
@@ -453,7 +455,7 @@ class OutboxRelay:
         schools: Mapping[str, SchoolHours] | None = None,
         max_bots: int | None = None,
         bots_per_pass: int = 8,
-        concurrency: int = 16,
+        concurrency: int = 8,  # rows in flight: with the router's turns, within the pool (20)
         poll_interval: float = 1.0,
         max_wait: float = 2.0,
         resent_note: Callable[[str], str] | None = None,
