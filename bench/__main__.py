@@ -11,7 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from bench import latency, reply, scaleout, startup
+from bench import latency, relay, reply, scaleout, startup
 from bench.common import Figure, Run, record
 
 
@@ -30,6 +30,9 @@ BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
     "reply": lambda run: reply.measure(run.kinds, chats=20 if run.smoke else 1000),
     "latency": _latency,
     "startup": lambda run: startup.measure(runs=1 if run.smoke else 3),
+    "relay": lambda run: relay.measure(
+        run.kinds, bots=(2,) if run.smoke else (1, 10, 50), seconds=1.0 if run.smoke else 12.0
+    ),
     "scaleout": scaleout.measure,
 }
 NAMES = tuple(BENCHES)

@@ -41,6 +41,13 @@ Fault injection: :meth:`fail_next` (429 with ``retry_after``, 5xx, anything), :m
 (403), :meth:`delay` (slow answers / client timeouts). After a 429 every call of that bot that comes
 before ``retry_after`` has elapsed (getUpdates exempt) is noted in ``retry_after_violations``.
 
+Telegram's sending limits, enforced (off by default): ``FakeTelegramApi(limits=SendLimits())``
+answers a message beyond 30 per bot token in any 1-second window, or a second one to a chat
+within 1 second, with ``429 {"ok":false,"error_code":429,"description":"Too Many Requests:
+retry after N","parameters":{"retry_after":N}}`` (listed in ``rate_limits``).
+:meth:`FakeTelegramApi.accepted_times` and :meth:`FakeTelegramApi.duplicates` count what got
+through.
+
 All controls are thread-safe; ``wait_*`` block with a timeout, ``await_*`` are their async twins.
 A stopped fake can be started again (new port; bots, chats and records are kept).
 
@@ -62,12 +69,14 @@ import email.parser
 import email.policy
 import hashlib
 import json
+import math
 import random
 import re
 import socket
 import threading
 import time
 import urllib.parse
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -148,6 +157,20 @@ class RequestRecord:
     time: float
     status: int = 0
     response: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendLimits:
+    """Telegram's flood limits as the fake enforces them, on each message's arrival: per bot
+    token at most ``per_bot`` messages in any ``window`` seconds; per chat (of one bot) at most
+    one message per ``chat_interval`` seconds. Chat actions are not messages."""
+
+    per_bot: int = 30
+    window: float = 1.0
+    chat_interval: float = 1.0
+
+
+_MESSAGE_METHODS = ("send", "copy", "forward")  # what counts against the limits
 
 
 class _ApiError(Exception):
@@ -389,8 +412,12 @@ class FakeTelegramApi(LoopbackServer):
         utf16_limits: bool = False,
         retry_after_exempt: Iterable[str] = ("getUpdates",),
         spec: TelegramSpec | None = None,
+        limits: SendLimits | None = None,
     ) -> None:
         self.spec = spec or TelegramSpec.load()
+        self.limits = limits
+        self._recent: dict[str, deque[float]] = {}  # token -> accepted times in the window
+        self._chat_last: dict[tuple[str, int | str], float] = {}  # (token, chat) -> last accepted
         self.spec_version = self.spec.version
         self.webhook_retry_delays = tuple(webhook_retry_delays)
         self.webhook_timeout = webhook_timeout
@@ -1220,6 +1247,8 @@ class FakeTelegramApi(LoopbackServer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), pause)
         injected = self._take_fault(bot, method, checked.params, time.monotonic())
+        if injected is None:
+            injected = self._enforce_limits(bot, method, checked.params, time.monotonic())
         if injected is not None:
             return self._finish(record, injected)
         try:
@@ -1308,6 +1337,69 @@ class FakeTelegramApi(LoopbackServer):
                         text = "Forbidden: bot was blocked by the user"
                     return _error_response(403, text)
         return None
+
+    def _enforce_limits(
+        self, bot: _Bot, method: str, params: Mapping[str, Any], now: float
+    ) -> Response | None:
+        """With :attr:`limits`: 429 for a message beyond the bot's or the chat's budget."""
+        limits = self.limits
+        if (
+            limits is None
+            or "chat_id" not in params
+            or not method.startswith(_MESSAGE_METHODS)
+            or method == "sendChatAction"
+        ):
+            return None
+        with self._lock:
+            chat = self._resolve_chat(params["chat_id"])
+            recent = self._recent.setdefault(bot.token, deque())
+            while recent and recent[0] <= now - limits.window:
+                recent.popleft()
+            wait = 0.0
+            if len(recent) >= limits.per_bot:
+                wait = recent[0] + limits.window - now
+            last = self._chat_last.get((bot.token, chat))
+            if last is not None and now - last < limits.chat_interval:
+                wait = max(wait, last + limits.chat_interval - now)
+            if wait <= 0:
+                recent.append(now)
+                self._chat_last[(bot.token, chat)] = now
+                return None
+            retry_after = max(1, math.ceil(wait))
+            bot.flood = (now, retry_after, method)
+            self._rate_limits.append(
+                {
+                    "token": bot.token,
+                    "method": method,
+                    "chat_id": params.get("chat_id"),
+                    "retry_after": retry_after,
+                    "time": now,
+                }
+            )
+        return _error_response(
+            429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+        )
+
+    def accepted_times(self) -> dict[str, list[float]]:
+        """Token -> the ``time.monotonic()`` of each message it sent that was accepted."""
+        with self._lock:
+            out: dict[str, list[float]] = {}
+            for r in self._sent:
+                if r["method"].startswith(_MESSAGE_METHODS):
+                    out.setdefault(r["token"], []).append(r["time"])
+            return out
+
+    def duplicates(self, *, token: str | None = None) -> int:
+        """Messages that repeat an earlier one exactly (same bot, chat and text); ``token``
+        narrows to one bot."""
+        with self._lock:
+            seen = Counter(
+                (r["token"], r["chat_id"], r["text"])
+                for r in self._sent
+                if r["method"].startswith(_MESSAGE_METHODS)
+                and (token is None or r["token"] == token)
+            )
+            return sum(n - 1 for n in seen.values())
 
     # -- methods -------------------------------------------------------------------------------
 

@@ -61,9 +61,9 @@ def test_telegram_bot_bucket_never_exceeds_30_in_any_second() -> None:
     assert rate is not None
     times = greedy_send_times(rate, seconds=20)
     assert max_in_window(times, 1.0) <= 30
-    assert max_in_window(times, 1.0) >= 25  # and it does use the budget
-    assert len(times) >= 25 * 20  # ~25/s sustained over 20 s, plus the burst
-    assert len(times) <= 25 * 20 + 5 + 1
+    assert max_in_window(times, 1.0) >= 29  # and it does use the budget (bench `relay`)
+    assert len(times) >= 29 * 20  # ~29/s sustained over 20 s, plus the burst of 1
+    assert len(times) <= 29 * 20 + 1 + 1
 
 
 def test_telegram_private_chat_one_per_second() -> None:
