@@ -163,6 +163,7 @@ class App:
             await otp_stats(self.sessions, now=now),
             {school.id: self.settings.otp for school in self.settings.school_configs()},
             None if (t := self.router.throttle) is None else (t.noticed, t.dropped),
+            await SqlInboxStore(self.engine).waiting(),
         )
 
     def build_relay(

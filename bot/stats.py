@@ -158,11 +158,18 @@ def outbox_metrics(
     otps: Sequence[OtpStats] = (),
     otp_caps: Mapping[str, _OtpCaps] | None = None,
     throttled: tuple[int, int] | None = None,
+    inbox_waiting: int | None = None,
 ) -> bytes:
     """The rows in the Prometheus text format, from a fresh registry (safe to call per
     scrape, in any process). ``throttled``: this process's flood control (told to slow
-    down, dropped)."""
+    down, dropped); ``inbox_waiting``: webhook events stored and not yet answered."""
     registry = CollectorRegistry(auto_describe=True)
+    if inbox_waiting is not None:
+        Gauge(
+            "lienlac_inbox_waiting",
+            "Webhook events stored and not yet answered, across every process",
+            registry=registry,
+        ).set(inbox_waiting)
     if throttled is not None:
         floods = Gauge(
             "lienlac_throttle_floods",

@@ -91,6 +91,7 @@ def test_one_port_serves_telegram_zalo_bot_and_zalo_oa(bot: Bot) -> None:
                 f"{public}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
             )
             assert scraped.status_code == 200 and "lienlac_outbox_pending" in scraped.text
+            assert "lienlac_inbox_waiting 0.0" in scraped.text  # every stored event answered
             # Unknown platforms and schools are 404; a wrong secret or signature is 401 and
             # reaches no dialog.
             assert client.post(f"{public}/viber/demo", json={}).status_code == 404
