@@ -79,9 +79,11 @@ start full, so the first second after a takeover may carry one burst more than t
 
 A pass waits for its slowest bot: each bot claims batch after batch for about 2 s
 (``_PASS_SECONDS``; one batch while due bots wait to be taken on), all bots side by side, with
-at most ``concurrency`` rows in flight. Rows held only by their chat's limit while the bot could
-send are put back at once, due when the chat may receive again, and the bot claims others.
-Order is kept per chat within a batch; a retried row may be overtaken.
+at most ``in_flight`` rows of a bot on their way (their calls leave one by one, spaced by
+the bot's buckets) and at most ``concurrency`` database calls at once. Rows held only by
+their chat's limit while the bot could send are put back at once, due when the chat may
+receive again, and the bot claims others. Order is kept per chat within a batch (never two
+rows of one chat on their way at once); a retried row may be overtaken.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
@@ -434,6 +436,23 @@ class _Buckets:
     chats: dict[str, TokenBucket] = field(default_factory=dict)
 
 
+class _Gated:
+    """An :class:`OutboxStore` with at most ``limit`` of its calls running at once."""
+
+    def __init__(self, store: OutboxStore, limit: int) -> None:
+        self._inner = store
+        self._slots = asyncio.Semaphore(limit)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        async def gated(*args: Any, **kwargs: Any) -> Any:
+            async with self._slots:
+                return await method(*args, **kwargs)
+
+        return gated
+
+
 class OutboxRelay:
     """Drains the outbox for the bots this worker can send for (``senders`` by channel)."""
 
@@ -455,7 +474,8 @@ class OutboxRelay:
         schools: Mapping[str, SchoolHours] | None = None,
         max_bots: int | None = None,
         bots_per_pass: int = 8,
-        concurrency: int = 8,  # rows in flight: with the router's turns, within the pool (20)
+        concurrency: int = 8,  # store calls at once: with the router's turns, within the pool
+        in_flight: int = 4,  # of them, rows of one bot (their commits overlap; calls do not)
         poll_interval: float = 1.0,
         max_wait: float = 2.0,
         resent_note: Callable[[str], str] | None = None,
@@ -467,7 +487,9 @@ class OutboxRelay:
             raise ValueError("batch_size, max_attempts, concurrency, bots_per_pass must be >= 1")
         if lease <= dt.timedelta(0):
             raise ValueError("lease must be positive")
-        self._store = store
+        # every store call is one short transaction: ``concurrency`` of them at once is the
+        # relay's share of the connection pool (rows waiting for their turn hold none)
+        self._store: OutboxStore = _Gated(store, concurrency)
         self._senders = dict(senders)
         self._clock = clock
         self.worker_id = (worker_id or default_worker_id())[:64]
@@ -483,7 +505,8 @@ class OutboxRelay:
         self._schools = dict(schools or {})
         self._max_bots = max_bots
         self._bots_per_pass = bots_per_pass
-        self._gate = asyncio.Semaphore(concurrency)
+        self._in_flight = max(1, in_flight)  # rows of one bot on their way at once
+        self._send_locks: dict[BotKey, asyncio.Lock] = {}
         self._poll = poll_interval
         self._max_wait = max_wait
         self._resent_note = resent_note
@@ -669,8 +692,8 @@ class OutboxRelay:
     async def _bot_pass(self, bot: BotKey) -> int:
         """Claim and send batch after batch for ``bot`` until it has no due rows, a batch
         makes no progress, or the pass has lasted ``_PASS_SECONDS`` (one batch only while due
-        bots wait to be taken on). Bots send side by side; ``concurrency`` bounds the rows in
-        flight (and so the database sessions), not the bots."""
+        bots wait to be taken on). Bots send side by side; ``in_flight`` bounds a bot's rows on
+        their way and ``concurrency`` the database calls, not the bots."""
         handled = 0
         deadline = self._monotonic() + (0.0 if self._bots_waiting else _PASS_SECONDS)
         while True:
@@ -680,15 +703,14 @@ class OutboxRelay:
             now = self._clock.now()
             if not self._bot_usable(state, now):
                 return handled
-            async with self._gate:
-                rows = await self._store.claim(
-                    bot,
-                    worker_id=self.worker_id,
-                    now=now,
-                    lease_until=now + self._lease,
-                    limit=self._batch,
-                    exclude=list(state.skip),
-                )
+            rows = await self._store.claim(
+                bot,
+                worker_id=self.worker_id,
+                now=now,
+                lease_until=now + self._lease,
+                limit=self._batch,
+                exclude=list(state.skip),
+            )
             if self._accept is not None:
                 refused = [r for r in rows if not self._accept(r.recipient)]
                 if refused:
@@ -712,18 +734,41 @@ class OutboxRelay:
     # -- rows --------------------------------------------------------------------------
 
     async def _drain(self, bot: BotKey, state: _BotState, rows: list[ClaimedMessage]) -> int:
-        """Send ``rows`` (one bot's, oldest first) keeping each chat's order."""
+        """Send ``rows`` (one bot's, oldest first) keeping each chat's order.
+
+        Up to ``in_flight`` rows of the bot are on their way at once (each one's commits and
+        call overlap the next ones'), never two of one chat; the calls themselves leave one by
+        one in the bot's token-bucket order (:meth:`_send_turn`)."""
         queue = sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
         handled = 0
         queue = await self._defer_quiet(state, queue)
+        flying: dict[asyncio.Task[tuple[int, bool]], str] = {}
+        stopped = False
+
+        async def settle(block: bool) -> None:
+            nonlocal handled, stopped
+            if not flying:
+                return
+            if block:
+                await asyncio.wait(list(flying), return_when=asyncio.FIRST_COMPLETED)
+            for task in [t for t in flying if t.done()]:
+                del flying[task]
+                outcome, go_on = task.result()
+                handled += outcome
+                stopped = stopped or not go_on
+
         try:
-            while queue:
+            while queue and not stopped:
+                await settle(block=len(flying) >= self._in_flight)
+                if stopped:
+                    break
                 now = self._clock.now()
                 if not self._bot_usable(state, now) or queue[0].lease_until - now < self._margin:
-                    await self._give_back(queue)
-                    queue = []
                     break
-                index, wait, chat_waits = self._next_ready(bot, queue)
+                index, wait, chat_waits = self._next_ready(bot, queue, busy=set(flying.values()))
+                if index < 0:  # every waiting row's chat has a row on its way
+                    await settle(block=True)
+                    continue
                 first_chat = queue[index].recipient.chat_id
                 if wait > 0 and chat_waits.get(first_chat, 0.0) > self._bot_wait(bot):
                     # only chat limits hold these rows (the bot could send now): give them
@@ -737,16 +782,25 @@ class OutboxRelay:
                         await self._give_back(queue, now=now, chat_waits=chat_waits)
                         queue = []
                         break
-                    await self._sleep(max(wait, 0.001))
+                    if flying:
+                        await asyncio.wait(list(flying), timeout=max(wait, 0.001))
+                    else:
+                        await self._sleep(max(wait, 0.001))
                     continue
                 message = queue.pop(index)
-                async with self._gate:
-                    outcome, go_on = await self._handle(bot, state, message)
-                handled += outcome
-                if not go_on:
-                    await self._give_back(queue)
-                    queue = []
-        except Exception:
+                chat = message.recipient.chat_id
+                flying[asyncio.create_task(self._handle(bot, state, message))] = chat
+                if self._in_flight == 1:
+                    await settle(block=True)
+            while flying:
+                await settle(block=True)
+            await self._give_back(queue)
+            queue = []
+        except BaseException:
+            for task in flying:
+                task.cancel()
+            if flying:
+                await asyncio.wait(list(flying))
             if queue:  # rows not yet started: give them back now rather than at lease lapse
                 try:
                     await self._give_back(queue)
@@ -754,6 +808,28 @@ class OutboxRelay:
                     log.debug("outbox: could not give rows back: %s", type(exc).__name__)
             raise
         return handled
+
+    async def _send_turn(self, bot: BotKey, state: _BotState, chat: str) -> bool:
+        """Wait for the bot's turn to call the platform and take the tokens: calls leave one
+        by one, spaced by the buckets. False when the bot was paused (429) meanwhile."""
+        lock = self._send_locks.setdefault(bot, asyncio.Lock())
+        async with lock:
+            while True:
+                if not self._bot_usable(state, self._clock.now()):
+                    return False
+                wait = self._bot_wait(bot)
+                chat_bucket = self._chat_bucket(bot, chat)
+                if chat_bucket is not None:
+                    wait = max(wait, chat_bucket.wait_time())
+                if wait <= 0:
+                    break
+                await self._sleep(max(wait, 0.001))
+            buckets = self._buckets_of(bot)
+            if buckets.bot is not None:
+                buckets.bot.take()
+            if chat_bucket is not None:
+                chat_bucket.take()
+            return True
 
     async def _defer_quiet(
         self, state: _BotState, queue: list[ClaimedMessage]
@@ -775,12 +851,14 @@ class OutboxRelay:
         return [m for m in queue if m.id not in deferred]
 
     def _next_ready(
-        self, bot: BotKey, queue: Sequence[ClaimedMessage]
+        self, bot: BotKey, queue: Sequence[ClaimedMessage], *, busy: Collection[str] = ()
     ) -> tuple[int, float, dict[str, float]]:
         """The first row (in order) whose chat may receive now, only the first row of each
-        chat being a candidate; else the shortest wait. Also each blocked chat's wait."""
-        seen: set[str] = set()
-        best, best_wait = 0, float("inf")
+        chat being a candidate and none of a ``busy`` chat (a row on its way); else the
+        shortest wait (index -1 when every row's chat is busy). Also each blocked chat's
+        wait."""
+        seen: set[str] = set(busy)
+        best, best_wait = -1, float("inf")
         chat_waits: dict[str, float] = {}
         for index, message in enumerate(queue):
             chat = message.recipient.chat_id
@@ -845,15 +923,15 @@ class OutboxRelay:
         if not await self._store.mark_sending(message.id, worker_id=wid, now=now):
             log.info("outbox: row %d passed to another worker before sending", message.id)
             return 0, True
-        # The tokens are taken after that commit, just before the call: a slow commit must not
-        # bunch two sends closer together at the platform than the buckets spaced them. Only
-        # this bot's drain takes from its buckets, so the tokens _next_ready saw are still there.
-        buckets = self._buckets_of(bot)
-        if buckets.bot is not None:
-            buckets.bot.take()
-        chat_bucket = self._chat_bucket(bot, message.recipient.chat_id)
-        if chat_bucket is not None:
-            chat_bucket.take()
+        # The tokens are taken after that commit, just before the call, in the bot's one line
+        # of calls: a slow commit must not bunch two calls closer together at the platform
+        # than the buckets spaced them.
+        if not await self._send_turn(bot, state, message.recipient.chat_id):
+            until = state.paused_until or self._clock.now()
+            await self._store.reschedule(
+                message.id, worker_id=wid, at=until, error="bot paused", count_attempt=False
+            )
+            return 0, False
         try:
             if isinstance(sender, IdempotentSender):  # the receiving side drops a repeat
                 await sender.deliver_idempotent(

@@ -307,15 +307,16 @@ def test_kill_9_mid_batch_then_restart_delivers_everything_once(
                 w.stop()
     assert 0 < raw_at_kill < n, "the kill came mid-run"
     # it died mid-batch: holding claimed, unsent rows (at most a batch of 50 per bot it held),
-    # among them those it had delivered without marking them sent
+    # among them those it had delivered without marking them sent (up to 4 per bot: a bot's
+    # rows on their way at once, OutboxRelay ``in_flight``)
     held = {r.key for r in counting.held}
-    assert 1 <= len(held) <= 4 and len(held) <= in_flight <= 4 * 50, (held, in_flight)
+    assert 1 <= len(held) <= 4 * 4 and len(held) <= in_flight <= 4 * 50, (held, in_flight)
     raw, distinct = counting.counts()
     ids = outbox_state(pg_url)[2]
     assert distinct == n and set(counting.unique) == {f"outbox-{i}" for i in ids}, "lost"
     # Exactly once at the recipient: the sink deduplicates by the idempotency key. The raw
     # repeats are exactly the irreducible at-least-once window: the rows the victim had
-    # delivered but not marked sent when it died (one per bot it was sending for).
+    # delivered but not marked sent when it died (up to 4 per bot it was sending for).
     repeats = counting.repeats()
     assert {r.key for r in repeats} == held and raw - distinct == len(repeats) == len(held), (
         repeats,
