@@ -157,6 +157,8 @@ class Router:
             if incoming.locale_hint:
                 turn.state.platform_locale = normalise_locale(incoming.locale_hint)
             try:
+                if not incoming.is_group:
+                    await turn.note_reader()  # "thầy/cô" or "anh/chị"
                 replies = with_data_age(turn, await self._dispatch(turn, caps))
             except BackendError as err:
                 log.warning("school system error for %s: %s", incoming.key, type(err).__name__)
