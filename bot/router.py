@@ -284,12 +284,13 @@ class Router:
     ) -> list[Reply]:
         """Swap actions for stored tokens; on channels without buttons, number the choices.
 
-        Within one dialog a number keeps its meaning (issue 19): a choice shown again keeps
-        its number, a new one takes the next free number, and a number no longer shown is
-        not a choice any more (so the "1" that picked a class cannot cancel a step later).
+        Within one dialog a number keeps its meaning from one reply to the next (issue 19):
+        a choice shown again keeps its number, and a new choice never takes a number the
+        previous reply offered (so the "1" that picked a class cannot cancel a step later).
         """
         menu: dict[str, str] = {}
-        numbers = self._dialog_numbers(turn) if not caps.buttons else {}
+        previous = self._dialog_numbers(turn) if not caps.buttons else {}
+        numbers: dict[str, int] = {}
         finished = []
         for reply in replies:
             if turn.incoming.is_group and reply.private_only:
@@ -305,7 +306,9 @@ class Router:
             for row in rows:
                 for button in row:
                     if button.action not in numbers:
-                        numbers[button.action] = max(numbers.values(), default=0) + 1
+                        numbers[button.action] = previous.get(button.action) or _free_number(
+                            {*previous.values(), *numbers.values()}
+                        )
                     number = str(numbers[button.action])
                     menu[number] = button.token
                     lines.append(f"{number}. {button.label}")
@@ -320,7 +323,7 @@ class Router:
 
     @staticmethod
     def _dialog_numbers(turn: Turn) -> dict[str, int]:
-        """The numbers given to choices earlier in the dialog still open, if any."""
+        """The numbers the previous reply gave its choices, in the dialog still open."""
         menu = turn.state.menu
         if turn.state.dialog is None or menu.get(MENU_DIALOG) != turn.state.dialog:
             return {}
@@ -329,3 +332,10 @@ class Router:
         except ValueError:
             return {}
         return {str(k): int(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def _free_number(taken: set[int]) -> int:
+    number = 1
+    while number in taken:
+        number += 1
+    return number
