@@ -54,15 +54,20 @@ class Catalog:
     def has(self, key: str) -> bool:
         return key in self._messages[DEFAULT_LOCALE]
 
-    def t(self, locale: str, key: str, /, _to_teacher: bool = False, **values: object) -> str:
-        """The text for ``key``. ``_to_teacher``: the reader is a teacher, so the form of
+    def t(self, locale: str, key: str, /, **values: object) -> str:
+        return self.text(locale, key, values)
+
+    def text(
+        self, locale: str, key: str, values: Mapping[str, object], *, to_teacher: bool = False
+    ) -> str:
+        """The text for ``key``. ``to_teacher``: the reader is a teacher, so the form of
         address changes (Vietnamese: "anh/chị" -> "thầy/cô"; catalogue table ``address``)."""
         template = self._messages.get(locale, {}).get(key) or self._messages[DEFAULT_LOCALE].get(
             key
         )
         if template is None:
             raise KeyError(f"no text for message key {key!r}")
-        if _to_teacher:
+        if to_teacher:
             template = self._to_teacher(locale, template)
         return template.format(**values) if values else template
 

@@ -138,7 +138,7 @@ class Turn:
 
     def t(self, key: str, /, **values: object) -> str:
         teacher = self.to_teacher or self.state.data.get("role") == LinkRole.STAFF.value
-        return self.services.catalog.t(self.locale, key, teacher, **values)
+        return self.services.catalog.text(self.locale, key, values, to_teacher=teacher)
 
     async def note_reader(self) -> None:
         """Whether this reader is a teacher: linking as one, or linked as staff only."""
