@@ -95,3 +95,37 @@ def test_wrong_python_is_one_line_then_a_rebuilt_venv_runs_the_readme_command(
         check=True,
     )
     assert json.loads(info.stdout)["school"]["id"] == "demo"
+
+
+def test_scripts_test_without_postgresql_says_so_in_one_line_and_tests_on_sqlite(
+    tmp_path: Path,
+) -> None:
+    """Locally (no CI), a PostgreSQL that does not answer is one line, then SQLite only."""
+    clone = _fresh_clone(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENLAC_", "VIRTUAL_ENV"))}
+    env.pop("CI", None)
+    env.update(
+        PYTHON=sys.executable,
+        LIENLAC_TEST_PG_URL="postgresql+asyncpg://postgres@127.0.0.1:1/test",  # nobody there
+    )
+    done = subprocess.run(
+        [
+            str(clone / "scripts" / "test"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/unit/test_phone.py",
+        ],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (
+        "PostgreSQL at LIENLAC_TEST_PG_URL does not answer: testing on SQLite only" in done.stdout
+    )
+    assert "== pytest (PostgreSQL: off)" in done.stdout and " passed" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "ConnectionRefused" not in done.stdout + done.stderr

@@ -29,3 +29,19 @@ def test_every_relative_link_exists_and_no_file_outside_the_repository_is_named(
     assert "./scripts/demo " in readme and "./scripts/test " in readme
     assert "CHANGELOG.md" in readme and "troubleshooting.md" in readme
     assert "about 10 minutes" in (ROOT / "CONTRIBUTING.md").read_text("utf-8")
+
+
+def test_every_command_has_a_description_and_import_says_school_is_required() -> None:
+    import argparse
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from run_bot import _parser
+
+    parser = _parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        assert command.description, name
+    assert "required" in sub.choices["import"].format_help().split("--school", 2)[2][:200]
+    assert "--lang" in sub.choices["import"].format_help()
+    assert "--online" in sub.choices["check-config"].format_help()
