@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="TOML settings file (env variables win)",
     )
+    common.add_argument(
+        "--lang",
+        choices=["vi", "en"],
+        default=argparse.SUPPRESS,
+        help="language of the answers (and of the terminal chat); default: from LC_ALL / "
+        "LC_MESSAGES / LANG (vi_* or en_*), else Vietnamese for the chat, English otherwise",
+    )
     parser = argparse.ArgumentParser(
         prog="run_bot.py",
         description=DESCRIPTION,
@@ -75,7 +82,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="console chat user id; use another name to be a second person (default: local)",
     )
-    run.add_argument("--lang", default="vi", choices=["vi", "en"], help="console language hint")
     run.add_argument(
         "--school",
         default=None,
@@ -96,11 +102,16 @@ def _parser() -> argparse.ArgumentParser:
         description="a consistent copy of the SQLite database, safe while the bot runs",
     )
     backup.add_argument("file", type=Path, help="the new backup file (must not exist)")
-    sub.add_parser(
+    check = sub.add_parser(
         "check-config",
         parents=[common],
         help="validate settings and database",
         description="validate settings and database",
+    )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask Telegram (getMe) and Zalo Bot (getMe) whether each bot token works",
     )
     sub.add_parser(
         "stats",
@@ -244,14 +255,14 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.backends.spreadsheet import Kind
 
     logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the summary readable
+    from bot.i18n import Catalog
+
+    lang = _language(args, default="en")
     if args.file is None or not args.school:
-        print(
-            "Cần tên tệp và --school: .venv/bin/python run_bot.py import FILE --school ID",
-            file=sys.stderr,
-        )
+        print(Catalog.load().t(lang, "cli.import_needs_file"), file=sys.stderr)
         return 2
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", args.school):
-        print("--school: chữ thường không dấu, số, '-' hoặc '_' (tối đa 40)", file=sys.stderr)
+        print(Catalog.load().t(lang, "cli.import_bad_school"), file=sys.stderr)
         return 2
     return asyncio.run(
         run_import(
@@ -261,8 +272,23 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
             name=args.name,
             kind=Kind(args.kind) if args.kind else None,
             dry_run=args.dry_run,
+            lang=lang,
         )
     )
+
+
+def _language(args: argparse.Namespace, *, default: str) -> str:
+    """``--lang``, else the locale the way POSIX reads it (the first of LC_ALL, LC_MESSAGES,
+    LANG that is set decides), else ``default``. Only vi_* and en_* count as a choice."""
+    chosen = getattr(args, "lang", None)
+    if chosen:
+        return str(chosen)
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(variable, "")
+        if value:
+            lang = value.split(".")[0].split("_")[0].lower()
+            return lang if lang in ("vi", "en") else default
+    return default
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -337,11 +363,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             user=args.user,
             locale=args.lang,
         )
-        banner = (
-            f"LienLac — {school_name}\n"
-            "Gõ /start để bắt đầu, /help để xem hướng dẫn, /quit để thoát. "
-            "Mã học sinh để thử: `.venv/bin/python run_bot.py demo info`.\n"
-        )
+        catalog = app.services.catalog
+        banner = catalog.t(args.lang, "cli.console_banner", school=school_name)
         sender = ConsoleSender(console)
         relay = app.build_relay({"console": sender}, accept=sender.accepts)
         stop = asyncio.Event()
@@ -357,7 +380,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             stop.set()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(background, 5.0)
-        console.write("Tạm biệt! 👋")
+        console.write(catalog.t(args.lang, "cli.console_goodbye"))
     finally:
         await app.aclose()
     return 0
@@ -594,7 +617,7 @@ async def _stats(settings: Settings) -> int:
     return 0
 
 
-async def _check_config(settings: Settings) -> int:
+async def _check_config(settings: Settings, *, online: bool = False) -> int:
     from sqlalchemy import text
 
     from bot.bootstrap import missing_school, schools_without_data
@@ -639,6 +662,11 @@ async def _check_config(settings: Settings) -> int:
             f"(<digits>:<35 characters>) for school {', '.join(bad_tokens)}."
         )
         return 1
+    if online:
+        refused = await _check_bots_online(settings)
+        if refused:
+            print(refused)
+            return 1
     print("Settings are valid.")
     print(
         f"  database: {settings.database_url.split('://', 1)[0]}, revision {revision or 'none yet'}"
@@ -662,6 +690,62 @@ async def _check_config(settings: Settings) -> int:
     if not remote:
         return 0
     return await _check_backend(settings)
+
+
+async def _check_bots_online(settings: Settings) -> str | None:
+    """``check-config --online``: each bot token asked once (getMe) where it is used. One
+    sentence for the first that fails, None when every one answered. Never echoes a token."""
+    import httpx
+
+    checks = []
+    for school in settings.school_configs():
+        if school.telegram.token is not None:
+            token = school.telegram.token.get_secret_value()
+            checks.append(
+                (
+                    "Telegram",
+                    "LIENLAC_TELEGRAM__TOKEN",
+                    school.telegram.api_base_url,
+                    token,
+                    school.id,
+                )
+            )
+        if school.zalo_bot.token is not None:
+            token = school.zalo_bot.token.get_secret_value()
+            checks.append(
+                (
+                    "Zalo Bot",
+                    "LIENLAC_ZALO_BOT__TOKEN",
+                    school.zalo_bot.api_base_url,
+                    token,
+                    school.id,
+                )
+            )
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        for name, variable, base, token, school_id in checks:
+            try:
+                response = await client.post(f"{base}/bot{token}/getMe", json={})
+            except httpx.HTTPError as err:
+                return (
+                    f"{name} at {base} did not answer ({type(err).__name__}) for school "
+                    f"{school_id}: check the network, a proxy, or its api_base_url."
+                )
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            if response.is_success and isinstance(body, dict) and body.get("ok") is True:
+                continue
+            if response.status_code in (401, 404):
+                return (
+                    f"{name} refused the token for school {school_id} ({response.status_code}): "
+                    f"{variable} is wrong or was revoked; copy it again from the bot's maker."
+                )
+            return (
+                f"{name} answered getMe with {response.status_code} for school {school_id}; "
+                "try again later."
+            )
+    return None
 
 
 async def _check_backend(settings: Settings) -> int:
@@ -902,7 +986,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "import" and args.template is not None:
         from bot.backends.import_cli import run_template
 
-        return run_template(args.template)
+        return run_template(args.template, lang=_language(args, default="en"))
     from bot.config import ConfigError
 
     try:
@@ -910,14 +994,15 @@ def main(argv: list[str] | None = None) -> int:
         _configure_logging(settings, console=command == "run")
         if command == "run":
             if not hasattr(args, "user"):
-                args.user, args.lang, args.school = "local", "vi", None
+                args.user, args.school = "local", None
+            args.lang = _language(args, default="vi")
             return asyncio.run(_run(args, settings))
         if command == "db":
             if args.db_command == "backup":
                 return _db_backup(args.file, settings)
             return asyncio.run(_db_upgrade(settings))
         if command == "check-config":
-            return asyncio.run(_check_config(settings))
+            return asyncio.run(_check_config(settings, online=getattr(args, "online", False)))
         if command == "stats":
             return asyncio.run(_stats(settings))
         if command == "substitute":

@@ -55,9 +55,26 @@ class Catalog:
         return key in self._messages[DEFAULT_LOCALE]
 
     def t(self, locale: str, key: str, /, **values: object) -> str:
+        return self.text(locale, key, values)
+
+    def text(
+        self, locale: str, key: str, values: Mapping[str, object], *, to_teacher: bool = False
+    ) -> str:
+        """The text for ``key``. ``to_teacher``: the reader is a teacher, so the form of
+        address changes (Vietnamese: "anh/chị" -> "thầy/cô"; catalogue table ``address``)."""
         template = self._messages.get(locale, {}).get(key) or self._messages[DEFAULT_LOCALE].get(
             key
         )
         if template is None:
             raise KeyError(f"no text for message key {key!r}")
+        if to_teacher:
+            template = self._to_teacher(locale, template)
         return template.format(**values) if values else template
+
+    def _to_teacher(self, locale: str, template: str) -> str:
+        table = self._messages.get(locale) or self._messages[DEFAULT_LOCALE]
+        parent, teacher = table["address.parent"], table["address.teacher"]
+        if parent == teacher:
+            return template
+        template = template.replace(parent, teacher)
+        return template.replace(parent[:1].upper() + parent[1:], teacher[:1].upper() + teacher[1:])

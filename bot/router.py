@@ -16,6 +16,7 @@ import asyncio
 import copy
 import dataclasses
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Mapping
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 1000  # longer messages are read up to here; nobody types a question this long
 BUTTON_TTL = dt.timedelta(days=7)
+# Bookkeeping kept beside the numbered choices (never a number, so never typed as one)
+MENU_DIALOG = "~dialog"
+MENU_NUMBERS = "~numbers"
 
 # Not understood by the active dialog, these still do not leave it: a bare code, help, and
 # the "I did not understand" itself.
@@ -153,6 +157,8 @@ class Router:
             if incoming.locale_hint:
                 turn.state.platform_locale = normalise_locale(incoming.locale_hint)
             try:
+                if not incoming.is_group:
+                    await turn.note_reader()  # "thầy/cô" or "anh/chị"
                 replies = with_data_age(turn, await self._dispatch(turn, caps))
             except BackendError as err:
                 log.warning("school system error for %s: %s", incoming.key, type(err).__name__)
@@ -180,7 +186,7 @@ class Router:
             return self._in_group(turn)
         # 1. a pressed button, or a typed menu number on a channel without buttons
         token = incoming.button_token
-        if not token and not caps.buttons and turn.text in turn.state.menu:
+        if not token and not caps.buttons and turn.text.isdigit() and turn.text in turn.state.menu:
             token = turn.state.menu[turn.text]
         if token:
             resolved = await self._resolve(turn, token)
@@ -276,8 +282,15 @@ class Router:
     async def _finish(
         self, turn: Turn, uow: UnitOfWork, replies: list[Reply], caps: ChannelCapabilities
     ) -> list[Reply]:
-        """Swap actions for stored tokens; on channels without buttons, number the choices."""
+        """Swap actions for stored tokens; on channels without buttons, number the choices.
+
+        Within one dialog a number keeps its meaning from one reply to the next (issue 19):
+        a choice shown again keeps its number, and a new choice never takes a number the
+        previous reply offered (so the "1" that picked a class cannot cancel a step later).
+        """
         menu: dict[str, str] = {}
+        previous = self._dialog_numbers(turn) if not caps.buttons else {}
+        numbers: dict[str, int] = {}
         finished = []
         for reply in replies:
             if turn.incoming.is_group and reply.private_only:
@@ -292,11 +305,37 @@ class Router:
             lines = [reply.text, ""]
             for row in rows:
                 for button in row:
-                    number = str(len(menu) + 1)
+                    if button.action not in numbers:
+                        numbers[button.action] = previous.get(button.action) or _free_number(
+                            {*previous.values(), *numbers.values()}
+                        )
+                    number = str(numbers[button.action])
                     menu[number] = button.token
                     lines.append(f"{number}. {button.label}")
             lines.append(turn.t("menu.type_number"))
             finished.append(dataclasses.replace(reply, text="\n".join(lines), buttons=()))
         if not caps.buttons:
+            if turn.state.dialog is not None:
+                menu[MENU_DIALOG] = turn.state.dialog
+                menu[MENU_NUMBERS] = json.dumps(numbers, sort_keys=True)
             turn.state.menu = menu
         return finished
+
+    @staticmethod
+    def _dialog_numbers(turn: Turn) -> dict[str, int]:
+        """The numbers the previous reply gave its choices, in the dialog still open."""
+        menu = turn.state.menu
+        if turn.state.dialog is None or menu.get(MENU_DIALOG) != turn.state.dialog:
+            return {}
+        try:
+            loaded = json.loads(menu.get(MENU_NUMBERS, "{}"))
+        except ValueError:
+            return {}
+        return {str(k): int(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def _free_number(taken: set[int]) -> int:
+    number = 1
+    while number in taken:
+        number += 1
+    return number

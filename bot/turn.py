@@ -117,6 +117,9 @@ class Turn:
     # The active dialog did not understand the text: if it is clearly another question or
     # task, the router leaves the dialog and answers that instead (issue 19)
     not_understood: bool = False
+    # The reader is a teacher (linked as staff only, or linking as one): addressed "thầy/cô",
+    # not "anh/chị" (issue 19). Set by the router at the start of the turn.
+    to_teacher: bool = False
 
     @property
     def key(self) -> ConversationKey:
@@ -134,7 +137,16 @@ class Turn:
             self.data_as_of = fetched_at
 
     def t(self, key: str, /, **values: object) -> str:
-        return self.services.catalog.t(self.locale, key, **values)
+        teacher = self.to_teacher or self.state.data.get("role") == LinkRole.STAFF.value
+        return self.services.catalog.text(self.locale, key, values, to_teacher=teacher)
+
+    async def note_reader(self) -> None:
+        """Whether this reader is a teacher: linking as one, or linked as staff only."""
+        if self.state.data.get("role") == LinkRole.STAFF.value:
+            self.to_teacher = True
+            return
+        roles = {link.role for link in await self.links()}
+        self.to_teacher = roles == {LinkRole.STAFF}
 
     def now(self) -> dt.datetime:
         return self.services.clock.now()

@@ -111,6 +111,7 @@ async def _on_child(turn: Turn) -> list[Reply]:
         named = [c for c in children if mentions(folded, c)]
         chosen = named[0] if len(named) == 1 else None
     if chosen is None:
+        turn.not_understood = bool(turn.text)  # another task typed here leaves (issue 19)
         return _ask_child(turn, children)
     _set_child(turn, chosen)
     notes = _absorb(turn, turn.text, whole_reason=False)
@@ -135,6 +136,7 @@ async def _on_session(turn: Turn) -> list[Reply]:
         return await _next(turn, [])
     session = parse_session(turn.text)
     if session is None:
+        turn.not_understood = True  # another task typed here leaves the request (issue 19)
         return _ask_session(turn, [turn.t("absence.session_unclear")])
     notes = _absorb(turn, turn.text, whole_reason=False)
     turn.state.data["session"] = session.value

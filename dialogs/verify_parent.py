@@ -113,6 +113,8 @@ async def handle(turn: Turn) -> list[Reply]:
         return [Reply(text=turn.t("common.cancelled"), edit=True)]
     if turn.action in {"v:role:parent", "v:role:teacher"}:
         turn.state.step = Step.ASK_CODE
+        if turn.action.endswith("teacher"):  # addressed as "thầy/cô" from here (issue 19)
+            turn.state.data["role"] = LinkRole.STAFF.value
         key = (
             "verify.ask_student_code" if turn.action.endswith("parent") else "verify.ask_staff_code"
         )
@@ -328,8 +330,10 @@ def _consent_rows(turn: Turn) -> tuple[tuple[Button, ...], ...]:
 async def _on_consent(turn: Turn) -> list[Reply]:
     answer = fold(turn.text)
     if turn.action == "v:decline" or answer in DECLINE_WORDS:
+        staff = turn.state.data.get("role") == LinkRole.STAFF
         turn.state.clear_dialog()
-        return [Reply(text=turn.t("verify.declined"), edit=bool(turn.action))]
+        key = "verify.declined_staff" if staff else "verify.declined"
+        return [Reply(text=turn.t(key), edit=bool(turn.action))]
     if turn.action == "v:agree" or answer in AGREE_WORDS:
         turn.state.data["consent_at"] = turn.now().isoformat()
         return await _send_code(turn, resend=False)
@@ -532,7 +536,8 @@ async def _on_otp(turn: Turn) -> list[Reply]:
     challenge = await turn.uow.otps.latest(turn.key)
     if challenge is None:
         turn.state.step = Step.ASK_CODE
-        return [Reply(text=turn.t("verify.session_lost"))]
+        staff = turn.state.data.get("role") == LinkRole.STAFF
+        return [Reply(text=turn.t("verify.session_lost_staff" if staff else "verify.session_lost"))]
     now = turn.now()
     if turn.action == "v:resend":
         return await _resend(turn, challenge)

@@ -136,9 +136,12 @@ KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
             "hs nghi",
             "vang hom nay",
             "who is absent",
+            "who is on leave",
             "absent today",
         ),
     ),
+    # English: "leave tomorrow because sick", "day off on Monday" (issue 19)
+    (IntentName.ABSENCE, ("leave", "day off", "off sick", "sick leave", "stay home")),
     (
         IntentName.ATTENDANCE,
         (

@@ -3,17 +3,20 @@
 Exit codes: 0 imported (or a clean dry run), 1 the file has errors (nothing written),
 2 the file cannot be read at all or the command is wrong, 3 the database failed.
 Output is for the school's operator; it names sheets, rows and columns, never phone numbers
-or student codes.
+or student codes. Its own lines are in ``lang`` (catalogue table ``cli``); the sheets, columns
+and row-level problems are named as the (Vietnamese) template names them.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from bot.backends.spreadsheet import SPECS, ImportFileError, Kind
+from bot.i18n import DEFAULT_LOCALE, Catalog
 
 __all__ = ["DEFAULT_TEMPLATE", "run_import", "run_template"]
 
@@ -25,8 +28,9 @@ MAX_CHANGES_SHOWN = 50
 class ProgressLine:
     """A progress bar on a terminal; plain lines (at most one every 2 s per stage) otherwise."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, rows: str = "{count} dòng") -> None:
         self._stream = stream
+        self._rows = rows
         self._tty = stream.isatty()
         self._last: tuple[str, float] = ("", 0.0)
         self._open = False
@@ -41,7 +45,7 @@ class ProgressLine:
                 bar = "#" * filled + "." * (width - filled)
                 text = f"\r{stage}: [{bar}] {done}/{total}"
             else:
-                text = f"\r{stage}: {done} dòng"
+                text = f"\r{stage}: {self._rows.format(count=done)}"
             self._stream.write(text.ljust(72))
             self._open = True
             if finished:
@@ -50,7 +54,7 @@ class ProgressLine:
             self._stream.flush()
             return
         if stage != self._last[0] or finished or now - self._last[1] >= 2.0:
-            shown = f"{done}/{total}" if total > 0 else f"{done} dòng"
+            shown = f"{done}/{total}" if total > 0 else self._rows.format(count=done)
             self._stream.write(f"... {stage}: {shown}\n")
             self._stream.flush()
             self._last = (stage, now)
@@ -61,18 +65,29 @@ class ProgressLine:
             self._open = False
 
 
-def run_template(path: Path | None, out: TextIO = sys.stdout) -> int:
+def _say(lang: str) -> Callable[..., str]:
+    catalog = Catalog.load()
+
+    def say(key: str, /, **values: object) -> str:
+        return catalog.t(lang, f"cli.{key}", **values)
+
+    return say
+
+
+def run_template(path: Path | None, out: TextIO = sys.stdout, *, lang: str = DEFAULT_LOCALE) -> int:
     from bot.backends.spreadsheet import write_template
 
+    say = _say(lang)
     target = path or DEFAULT_TEMPLATE
     try:
         write_template(target)
     except OSError as err:
-        print(f"Không ghi được {target}: {err.strerror or type(err).__name__}", file=out)
+        reason = err.strerror or type(err).__name__
+        print(say("template_write_failed", target=target, reason=reason), file=out)
         return 2
-    print(f"Đã ghi mẫu nhập dữ liệu: {target}", file=out)
-    print("Điền dữ liệu rồi nhập bằng:", file=out)
-    print(f"  python run_bot.py import {target} --school <mã trường> --name '<tên>'", file=out)
+    print(say("template_written", target=target), file=out)
+    print(say("template_next"), file=out)
+    print(say("template_command", target=target), file=out)
     return 0
 
 
@@ -86,6 +101,7 @@ async def run_import(
     dry_run: bool,
     out: TextIO = sys.stdout,
     err_stream: TextIO = sys.stderr,
+    lang: str = DEFAULT_LOCALE,
 ) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -95,20 +111,21 @@ async def run_import(
     from storage.engine import create_engine, session_factory
     from storage.migrate import upgrade
 
-    progress = ProgressLine(err_stream)
+    say = _say(lang)
+    progress = ProgressLine(err_stream, say("import_rows", count="{count}"))
     try:
         parsed = read_file(path, kind=kind, progress=progress)
     except ImportFileError as err:
         progress.close()
-        print(f"Không nhập được {path.name}: {err}", file=out)
+        print(say("import_unreadable", file=path.name, error=err), file=out)
         return 2
     except MemoryError:
         progress.close()
-        print(f"Không nhập được {path.name}: tệp quá lớn để đọc", file=out)
+        print(say("import_too_big", file=path.name), file=out)
         return 2
     progress.close()
     for title in parsed.skipped:
-        print(f"Bỏ qua trang '{title}': không nhận ra loại dữ liệu.", file=out)
+        print(say("import_sheet_skipped", title=title), file=out)
 
     engine = create_engine(database_url)
     try:
@@ -124,37 +141,36 @@ async def run_import(
         )
     except (SQLAlchemyError, OSError) as err:
         progress.close()
-        print(
-            f"Lỗi cơ sở dữ liệu ({type(err).__name__}): không ghi gì cả. "
-            "Kiểm tra LIENLAC_DATABASE__URL.",
-            file=out,
-        )
+        print(say("import_db_error", error=type(err).__name__), file=out)
         return 3
     finally:
         await engine.dispose()
     progress.close()
 
     if report.errors:
-        print(f"Tệp có {len(report.errors)} lỗi; không nhập gì cả:", file=out)
+        print(say("import_errors", count=len(report.errors)), file=out)
         for error in report.errors[:MAX_ERRORS_SHOWN]:
             print(f"  - {error}", file=out)
         if len(report.errors) > MAX_ERRORS_SHOWN:
-            print(f"  … và {len(report.errors) - MAX_ERRORS_SHOWN} lỗi khác.", file=out)
+            print(say("import_more_errors", count=len(report.errors) - MAX_ERRORS_SHOWN), file=out)
         return 1
 
     if dry_run:
-        print("Chạy thử (--dry-run): những thay đổi sẽ được ghi:", file=out)
+        print(say("import_dry_run_changes"), file=out)
         for summary in report.sheets.values():
             for change in summary.changes[:MAX_CHANGES_SHOWN]:
                 print(f"  {summary.title}, {change}", file=out)
             if len(summary.changes) > MAX_CHANGES_SHOWN:
                 more = len(summary.changes) - MAX_CHANGES_SHOWN
-                print(f"  {summary.title}: … và {more} thay đổi khác", file=out)
+                print(say("import_more_changes", title=summary.title, count=more), file=out)
     if report.school_created:
-        print(f"Trường '{school_id}': tạo mới.", file=out)
+        print(say("import_school_created", school=school_id), file=out)
     elif report.school_changes:
-        print(f"Trường '{school_id}': cập nhật {', '.join(report.school_changes)}.", file=out)
-    print(f"{'Trang':<20} {'Thêm':>7} {'Sửa':>7} {'Giữ nguyên':>11}", file=out)
+        fields = ", ".join(report.school_changes)
+        print(say("import_school_updated", school=school_id, fields=fields), file=out)
+    sheet, added = say("import_col_sheet"), say("import_col_added")
+    changed, unchanged = say("import_col_changed"), say("import_col_unchanged")
+    print(f"{sheet:<20} {added:>7} {changed:>7} {unchanged:>11}", file=out)
     for k in Kind:
         if k not in report.sheets:
             continue
@@ -165,11 +181,7 @@ async def run_import(
             file=out,
         )
     if dry_run:
-        print("Chạy thử: chưa ghi gì vào cơ sở dữ liệu.", file=out)
+        print(say("import_dry_run_done"), file=out)
     else:
-        print(
-            f"Đã nhập xong vào trường '{school_id}' "
-            f"({report.scores_touched} điểm mới hoặc đã sửa).",
-            file=out,
-        )
+        print(say("import_done", school=school_id, scores=report.scores_touched), file=out)
     return 0

@@ -566,7 +566,7 @@ def parse_rows(
     if not any(out.records.values()) and not out.errors:
         raise ImportFileError(
             "không tìm thấy dữ liệu nào: các trang phải có dòng tiêu đề như trong mẫu "
-            "(python run_bot.py import --template)"
+            "(.venv/bin/python run_bot.py import --template)"
         )
     return out
 
@@ -1114,7 +1114,10 @@ def write_template(path: Path) -> None:
         ]
     )
     guide.append(
-        ["Nhập: python run_bot.py import tep.xlsx --school <mã trường> --name '<tên trường>'"]
+        [
+            "Nhập: .venv/bin/python run_bot.py import tep.xlsx --school <mã trường> "
+            "--name '<tên trường>'"
+        ]
     )
     guide.append(["Xem trước thay đổi mà không ghi: thêm --dry-run"])
     for spec in SPECS.values():

@@ -22,7 +22,7 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 def run_migrations() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError("run migrations with `python run_bot.py db upgrade`")
+        raise RuntimeError("run migrations with `.venv/bin/python run_bot.py db upgrade`")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -554,3 +554,20 @@ async def test_a_date_no_calendar_has_is_named(app: App, sms: RecordingOtpSender
     assert "30/02 không phải là một ngày có thật" in parent.text
     await parent.say("31/11")
     assert "31/11 không phải là một ngày có thật" in parent.text
+
+
+async def test_in_english_leave_tomorrow_because_sick_starts_a_leave_request(
+    app: App, sms: RecordingOtpSender, clock: FakeClock
+) -> None:
+    """Issue 19: not tomorrow's timetable."""
+    clock.advance(days=1)  # Tuesday: tomorrow is a school day
+    parent = Chat(app, user="mum-en", locale="en")
+    await parent.link(AN, sms, phone_label="Mẹ")
+    await parent.say("leave tomorrow because sick")
+    assert "Which session?" in parent.text  # the leave request asks only what is missing
+    await parent.press("whole day")
+    assert "25/11/2026" in parent.text and "sick" in parent.text, parent.text
+    assert "Timetable" not in parent.text
+    await parent.say("/cancel")
+    await parent.say("timetable tomorrow")  # a day with no leave word is still the timetable
+    assert "leave" not in parent.text.lower()

@@ -135,3 +135,24 @@ async def test_school_staff_send_to_the_whole_school_teachers_cannot(
         assert sorted(i.user_id for i in await items(app)) == ["mum-6a", "mum-8a"]
     finally:
         await app.aclose()
+
+
+async def test_a_typed_number_keeps_its_meaning_within_the_dialog(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    """Issue 19: the "1" that picked the class must not cancel at the next step."""
+    teacher = Chat(app, user="teacher", channel="memory_text")
+    await teacher.link(TEACHER_6A, sms)
+    await teacher.say("/thongbao")
+    assert "1. 6A" in teacher.text and "3. ✖️ Hủy" in teacher.text
+    await teacher.say("1")
+    assert "lớp 6A" in teacher.text
+    assert "3. ✖️ Hủy" in teacher.text and "1. " not in teacher.text  # Hủy is still 3
+    await teacher.say("1")  # not a choice any more: it is the notice's text, not "cancel"
+    assert "Đã hủy" not in teacher.text
+    # new choices take numbers the previous reply did not offer; Hủy stays 3
+    assert "1. 📨 Gửi" in teacher.text and "3. ✖️ Hủy" in teacher.text
+    await teacher.say("3")
+    assert "Đã hủy" in teacher.text
+    await teacher.say("/thongbao")  # a new dialog numbers from 1 again
+    assert "1. 6A" in teacher.text

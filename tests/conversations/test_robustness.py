@@ -107,3 +107,19 @@ async def test_a_voluntary_fee_is_not_counted_as_owed(app: App, sms: RecordingOt
     else:
         assert "Đã nộp đủ các khoản bắt buộc" in chat.text
     assert f"Khoản tự nguyện chưa nộp: {format_vnd(voluntary)}" in chat.text
+
+
+async def test_every_dialog_lets_go_of_a_parent_or_teacher_who_clearly_asks_something_else(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    """Issue 19: not only /caidat: a leave request waiting for the session is left with one
+    line when another task is typed (linking keeps its reminder: a code is expected)."""
+    parent = Chat(app, user="me-robust")
+    await parent.link("HS8A03", sms)
+    await parent.say("xin nghỉ cho cháu thứ 4 vì ốm")
+    assert "buổi nào" in parent.text
+    await parent.say("chưa rõ")  # not a session it can read: it asks again, naming /huy
+    assert "/huy" in parent.text
+    await parent.say("điểm toán")
+    assert parent.last[0].text == "(Đã thoát phần đang làm dở.)"
+    assert "Toán" in parent.text and "buổi" not in parent.text

@@ -274,3 +274,38 @@ async def test_start_offers_parent_or_teacher_and_a_typed_code_still_works(
     assert "1. 👪 Tôi là phụ huynh" in parent.text
     await parent.say(ONE_GUARDIAN)  # typed straight away instead of choosing
     assert "Người nhận mã: Mẹ" in parent.text and "Phạm Quang Huy" not in parent.text
+
+
+async def test_a_teacher_is_addressed_thay_co_never_anh_chi(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    """Issue 19: from "I am a teacher" on, through the one-time code and after linking,
+    a teacher is "thầy/cô"; a parent stays "anh/chị"."""
+    teacher = Chat(app, user="gv")
+    await teacher.say("/start")
+    await teacher.press("Tôi là giáo viên")
+    await teacher.say("GV9999")  # no such code
+    assert "thầy/cô" in teacher.text.lower() and "anh/chị" not in teacher.text.lower()
+    await teacher.say("GV001")
+    await teacher.press("Đồng ý")
+    seen = [teacher.text]
+    await teacher.say("000000" if sms.last_code() != "000000" else "111111")  # a wrong code
+    seen.append(teacher.text)
+    await teacher.say("/huy")
+    seen.append(teacher.text)
+    await teacher.say("GV001")
+    await teacher.press("Không đồng ý")
+    seen.append(teacher.text)
+    assert "mã giáo viên" in teacher.text
+    await teacher.link("GV001", sms)
+    for ask in ("/start", "/xoa"):
+        await teacher.say(ask)
+        seen.append(teacher.text)
+    for text in seen:
+        assert "anh/chị" not in text.lower(), text
+    assert sum("thầy/cô" in text.lower() for text in seen) >= 5, seen
+
+    parent = Chat(app, user="me")
+    await parent.say(ONE_GUARDIAN)
+    await parent.press("Đồng ý")
+    assert "Anh/chị gõ mã" in parent.text

@@ -20,6 +20,9 @@ E2E_BURST = "60"
 class BotProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("LIENLAC_")}
+        # the terminal chat follows the locale (issue 19): these journeys are in Vietnamese
+        # whatever the machine's LANG, unless a test says otherwise
+        full_env.update(LANG="C.UTF-8", LC_ALL="", LC_MESSAGES="")
         full_env["LIENLAC_THROTTLE__BURST"] = E2E_BURST
         full_env.update(env or {})
         full_env["PYTHONUNBUFFERED"] = "1"
@@ -108,14 +111,16 @@ class BotProcess:
 
 
 def link_in_terminal(bot: BotProcess, code: str, choices: tuple[str, ...]) -> None:
-    """Type a student or staff code, the numbered ``choices`` (phone, consent), then the code
-    the simulated SMS shows: the chat is linked."""
+    """Type a student or staff code, the numbers of the ``choices`` (labels: a phone, then
+    "Đồng ý") as the menus show them, then the code the simulated SMS shows: linked."""
     import re
 
     bot.type(code)
     for choice in choices:
-        bot.read_until("Gõ số để chọn")
-        bot.type(choice)
+        menu = bot.read_until("Gõ số để chọn")
+        number = re.findall(rf"^\s*(\d+)\. .*{re.escape(choice)}", menu, re.MULTILINE)
+        assert number, menu
+        bot.type(number[-1])
     sms = bot.read_until("SMS giả lập")
     otp = re.search(r"\b(\d{6})\b", sms.splitlines()[-1])
     assert otp, sms

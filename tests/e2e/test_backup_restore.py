@@ -27,8 +27,8 @@ def _link_and_read(env: dict[str, str]) -> BotProcess:
     bot = BotProcess(env=env)
     bot.read_until("/quit")
     bot.type("/start")
-    bot.read_until("mã học sinh")
-    link_in_terminal(bot, "HS8A03", ("1",))  # 1. ✅ Đồng ý
+    bot.read_until("Gõ số để chọn")  # 1. parent, 2. teacher
+    link_in_terminal(bot, "HS8A03", ("Đồng ý",))
     bot.type("điểm công nghệ")
     assert "6,6" in bot.read_until("làm tròn")
     return bot

@@ -17,13 +17,17 @@ def test_a_new_user_links_and_reads_the_term_average(tmp_path: Path) -> None:
     try:
         bot.read_until("/quit")
         bot.type("/start")
-        bot.read_until("mã học sinh")
+        bot.read_until("Gõ số để chọn")  # 1. parent, 2. teacher
         bot.type("")  # Enter on an empty line, then spaces: nothing said, nothing answered
         bot.type("   ")
         bot.type("HS8A03")
         consent = bot.read_until("Gõ số để chọn")
         assert "chỉ đọc được tin nhắn chữ" not in consent  # not the reply meant for stickers
-        bot.type("1")  # 1. ✅ Đồng ý
+        # /start offered 1. parent, 2. teacher: the consent's choices take new numbers
+        assert "3. ✅ Đồng ý" in consent
+        bot.type("1")  # not a choice any more: the consent is asked again, nothing happens
+        bot.read_until("Anh/chị bấm Đồng ý")
+        bot.type("3")
         sms = bot.read_until("SMS giả lập")
         assert "09x xxx x24" in sms and "0900000024" not in sms
         code = re.search(r"\b(\d{6})\b", sms.splitlines()[-1])
@@ -176,8 +180,8 @@ def test_leave_request_between_two_terminals(tmp_path: Path) -> None:
         parent.read_until("/quit")
         teacher = BotProcess("run", "--user", "co-hoa", env=env)
         teacher.read_until("/quit")
-        link_in_terminal(parent, "HS6A01", ("1", "1"))
-        link_in_terminal(teacher, "GV001", ("1",))
+        link_in_terminal(parent, "HS6A01", ("Mẹ", "Đồng ý"))
+        link_in_terminal(teacher, "GV001", ("Đồng ý",))
         parent.type(f"xin nghỉ cho cháu {day:%d/%m} cả ngày vì ốm")
         parent.read_until("Gửi đơn")
         parent.type("gửi")
@@ -251,8 +255,8 @@ def test_control_and_bidi_characters_never_reach_a_person_or_the_database(
         parent.read_until("/quit")
         teacher = BotProcess("run", "--user", "co-hoa", env=env)
         teacher.read_until("/quit")
-        link_in_terminal(parent, "HS6A01", ("1", "1"))
-        link_in_terminal(teacher, "GV001", ("1",))
+        link_in_terminal(parent, "HS6A01", ("Mẹ", "Đồng ý"))
+        link_in_terminal(teacher, "GV001", ("Đồng ý",))
         parent.type(f"xin nghỉ cho cháu {day:%d/%m} cả ngày vì ốm\x00\x07 sốt\u202e cao")
         parent.read_until("Gửi đơn")
         parent.type("gửi")
@@ -299,7 +303,7 @@ def test_a_teacher_asking_about_a_pupil_gets_that_pupil_not_a_namesake(tmp_path:
     teacher = BotProcess("run", "--user", "co-hoa", env={"LIENLAC_DATA_DIR": str(tmp_path)})
     try:
         teacher.read_until("/quit")
-        link_in_terminal(teacher, "GV001", ("1",))
+        link_in_terminal(teacher, "GV001", ("Đồng ý",))
         teacher.type("số buổi nghỉ của Phạm Quang Huy")
         answer = teacher.read_until("gõ tên học sinh")
         assert "Đỗ Gia Huy" not in answer
@@ -334,3 +338,68 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> 
         assert "Traceback" not in done.stderr and len(lines) <= 3, done.stderr
         assert f"Cannot reach the database at 127.0.0.1:{port}" in done.stderr
         assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_the_terminal_chat_in_english_greets_and_says_goodbye_in_english(
+    tmp_path: Path,
+) -> None:
+    """Issue 19: with --lang en (or an en_* locale) the banner, the answers and the goodbye
+    are English; "leave tomorrow because sick" starts a leave request."""
+    bot = BotProcess(
+        "run", "--user", "mum", env={"LIENLAC_DATA_DIR": str(tmp_path), "LANG": "en_US.UTF-8"}
+    )
+    try:
+        banner = bot.read_until("/quit")
+        assert "Type /start to begin" in banner and "Gõ /start" not in banner
+        bot.type("HS8A03")
+        bot.read_until("Type a number")
+        bot.type("1")  # 1. ✅ Agree
+        sms = bot.read_until("SMS")
+        code = re.search(r"\b(\d{6})\b", sms.splitlines()[-1])
+        assert code, sms
+        bot.type(code.group(1))
+        bot.read_until("Linked with")
+        bot.type("leave tomorrow because sick")
+        asked = bot.read_until("Which session?")  # a leave request, not the timetable
+        assert "Timetable —" not in asked
+        bot.type("/quit")
+        assert "Goodbye!" in bot.read_until("Goodbye")
+        assert bot.close() == 0
+    finally:
+        bot.kill()
+    assert "Traceback" not in "".join(bot.stderr)
+
+
+def test_check_config_online_asks_telegram_whether_the_token_works(tmp_path: Path) -> None:
+    """Issue 19: --online calls getMe on the (loopback, fake) Bot API; a token Telegram
+    refuses is one sentence and exit 1, never echoing the token."""
+    from tests.fakes.telegram_api import FakeTelegramApi
+
+    good, revoked = "123456789:" + "A" * 35, "123456789:" + "B" * 35
+    with FakeTelegramApi(token=good) as api:
+
+        def check(token: str, *more: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "run_bot.py", "check-config", *more],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={
+                    "PATH": "/usr/bin:/bin",
+                    "LIENLAC_DATA_DIR": str(tmp_path),
+                    "LIENLAC_TELEGRAM__TOKEN": token,
+                    "LIENLAC_TELEGRAM__API_BASE_URL": api.url,
+                    "NO_PROXY": "127.0.0.1",
+                },
+            )
+
+        works = check(good, "--online")
+        assert works.returncode == 0 and "Settings are valid" in works.stdout, works.stdout
+        assert any(call.method == "getMe" for call in api.calls)
+        refused = check(revoked, "--online")
+        assert refused.returncode == 1 and "Telegram refused the token" in refused.stdout
+        assert "B" * 35 not in refused.stdout + refused.stderr
+        assert check(revoked).returncode == 0  # offline, only the format is checked
+    down = check(good, "--online")  # the fake has stopped: nobody answers
+    assert down.returncode == 1 and "did not answer" in down.stdout

@@ -22,6 +22,7 @@ SCHOOL = "thcs-nhap"
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIENLAC_")}
     env["LIENLAC_DATA_DIR"] = str(tmp_path / "data")
+    env.update(LC_ALL="", LC_MESSAGES="", LANG="vi_VN.UTF-8")  # the locale picks Vietnamese
     done = subprocess.run(
         [sys.executable, str(ROOT / "run_bot.py"), "import", *args],
         cwd=tmp_path,
@@ -147,3 +148,34 @@ def test_a_csv_of_one_kind(tmp_path: Path) -> None:
     forced = cli(tmp_path, str(unknown), "--school", SCHOOL, "--kind", "classes")
     assert forced.returncode == 1  # the headers still have to name the columns
     assert "trang 'x.csv': không tìm thấy dòng tiêu đề: thiếu cột Lớp, Khối" in forced.stdout
+
+
+def test_import_speaks_the_language_of_lang_or_the_locale(tmp_path: Path) -> None:
+    """Issue 19: like every other command, English unless --lang vi or a vi_* locale."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENLAC_", "LC_", "LANG"))}
+    env["LIENLAC_DATA_DIR"] = str(tmp_path / "data")
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "run_bot.py"), *args],
+            cwd=tmp_path,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+        )
+
+    plain = run("import", "--template", "a.xlsx", LANG="C.UTF-8")
+    assert plain.returncode == 0 and "Wrote the import template: a.xlsx" in plain.stdout
+    english = run("import", "--template", "b.xlsx", LANG="en_GB.UTF-8")
+    assert "Wrote the import template" in english.stdout
+    vietnamese = run("import", "--template", "c.xlsx", LANG="vi_VN.UTF-8")
+    assert "Đã ghi mẫu nhập dữ liệu: c.xlsx" in vietnamese.stdout
+    chosen = run("--lang", "vi", "import", "--template", "d.xlsx", LC_ALL="en_US.UTF-8")
+    assert "Đã ghi mẫu nhập dữ liệu" in chosen.stdout  # --lang wins over the locale
+    missing = run("import", "--lang", "en", "a.xlsx", LANG="vi_VN.UTF-8")
+    assert missing.returncode == 2 and "Give a file and --school" in missing.stderr
+    empty = run("import", "a.xlsx", "--school", "thcs-en", "--dry-run", "--lang", "en")
+    assert empty.returncode == 2 and "Could not import a.xlsx:" in empty.stdout
+    # (what is wrong inside the workbook is named as its Vietnamese sheets and columns are)

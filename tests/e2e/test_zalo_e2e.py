@@ -223,9 +223,10 @@ class ZnsOtp:
 def step_verify(chat: Chat, otp: Otp) -> None:
     assert "mã học sinh" in chat.say("/start", "Xin chào")
     consent = chat.say("HS8A03", "Gõ số để chọn")  # numbered choices: no buttons on Zalo
-    assert "1." in consent
+    # /start offered 1. and 2. (parent, teacher): within the dialog the consent takes 3.
+    assert "3. ✅ Đồng ý" in consent
     before = otp.mark()
-    sent = chat.say("1", "Đã gửi mã")
+    sent = chat.say("3", "Đã gửi mã")
     assert MOM_8A03 not in sent  # masked
     linked = chat.say(otp.code(before), "Liên kết thành công")
     assert "Phạm Quang Huy" in linked
@@ -356,7 +357,8 @@ def test_sms_gateway_errors_and_timeouts_let_the_parent_retry(
     chat = BotChat(zalo, "0f0f0f0f0f0f0f0f0f0f")
     chat.say("HS8A03", "Gõ số để chọn")
     esms.fail_next("99")  # refused by the gateway
-    assert "Chưa gửi được mã" in chat.say("1", "Chưa gửi được mã")
+    failed = chat.say("1", "Chưa gửi được mã")  # 1. Đồng ý
+    assert "1. 🔁 Thử lại" in failed  # the same step again: it keeps the number 1
     esms.fail_next("100", hang=3)  # slower than the 1 s timeout
     assert "Chưa gửi được mã" in chat.say("1", "Chưa gửi được mã")
     typing = zalo.calls_to("sendChatAction")  # the slow turn showed "typing…"

@@ -24,6 +24,10 @@ from handlers.intents import IntentName, looks_like_code, match
         ("lịch học ngày mai", IntentName.TIMETABLE),
         ("thứ 2 học gì", IntentName.TIMETABLE),
         ("mai", IntentName.TIMETABLE),
+        ("leave tomorrow because sick", IntentName.ABSENCE),  # issue 19: not the timetable
+        ("day off on Monday", IntentName.ABSENCE),
+        ("timetable tomorrow", IntentName.TIMETABLE),
+        ("who is on leave today", IntentName.CLASS_ABSENT),
         ("học phí", IntentName.FEES),
         ("hoc phi", IntentName.FEES),
         ("/hocphi", IntentName.FEES),
