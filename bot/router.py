@@ -30,7 +30,7 @@ from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
 from bot.turn import CoreServices, Turn, with_tokens
 from dialogs import absence_request, notice, reject_reason, settings, verify_parent, welcome
-from handlers import absence, account, attendance, contact, fees, scores, timetable
+from handlers import absence, account, attendance, clarify, contact, fees, scores, timetable
 from handlers.common import with_data_age
 from handlers.intents import IntentName, match, parse_cancel_request
 
@@ -44,7 +44,9 @@ MENU_NUMBERS = "~numbers"
 
 # Not understood by the active dialog, these still do not leave it: a bare code, help, and
 # the "I did not understand" itself.
-STAY_IN_DIALOG = frozenset({IntentName.UNKNOWN, IntentName.CODE, IntentName.HELP})
+STAY_IN_DIALOG = frozenset(
+    {IntentName.UNKNOWN, IntentName.UNSURE, IntentName.CODE, IntentName.HELP}
+)
 
 # Every feature, in the order their typed commands are tried (see bot.feature).
 FEATURES = Registry(
@@ -62,6 +64,7 @@ FEATURES = Registry(
         fees.FEATURE,
         attendance.FEATURE,
         contact.FEATURE,
+        clarify.FEATURE,
     ]
 )
 
@@ -240,7 +243,7 @@ class Router:
             return [Reply(text=turn.t("group.private_only"), notice=True, to_private=True)]
         intent = match(turn.text)
         chatter = (
-            intent.name is IntentName.UNKNOWN
+            intent.name in (IntentName.UNKNOWN, IntentName.UNSURE)
             and not turn.text.startswith("/")
             and parse_decision(turn.text) is None
             and parse_cancel_request(fold(turn.text)) is None

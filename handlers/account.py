@@ -107,10 +107,6 @@ async def _help(turn: Turn, intent: Intent) -> list[Reply]:
     return await help_menu(turn)
 
 
-async def _unknown(turn: Turn, intent: Intent) -> list[Reply]:
-    return await help_menu(turn, unknown=True)
-
-
 async def _language_menu(turn: Turn) -> list[Reply]:
     return language_menu(turn)
 
@@ -118,7 +114,7 @@ async def _language_menu(turn: Turn) -> list[Reply]:
 FEATURE = Feature(
     name="account",
     commands=(_commands,),
-    intents={IntentName.HELP: _help, IntentName.UNKNOWN: _unknown},
+    intents={IntentName.HELP: _help},  # UNKNOWN: handlers.clarify
     actions={LANG: _on_lang, FORGET: _on_forget},
     menu={"lang": _language_menu},
 )

@@ -4,7 +4,9 @@ diacritics). Pure: no I/O, no knowledge of the school's data."""
 from __future__ import annotations
 
 import enum
+import functools
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.domain.text import (
@@ -15,6 +17,7 @@ from bot.domain.text import (
     parse_week,
     parse_weekday,
 )
+from handlers.normalise import learn, normalise
 
 
 class IntentName(enum.StrEnum):
@@ -36,6 +39,7 @@ class IntentName(enum.StrEnum):
     NOTICE = "notice"  # a teacher's notice to a class (dialogs/notice.py)
     TO_TEACHER = "to_teacher"  # a message meant for a teacher or the school, not a question
     CODE = "code"  # a bare student/staff code typed straight away
+    UNSURE = "unsure"  # a question about a child, but which one is not clear: ask back
     UNKNOWN = "unknown"
 
 
@@ -44,6 +48,8 @@ class Intent:
     name: IntentName
     folded: str = ""  # the folded text, for handlers that look for more (subject, child name)
     code: str = ""
+    # for UNSURE: the likely intents, most likely first
+    candidates: tuple[IntentName, ...] = ()
 
 
 COMMANDS: dict[str, IntentName] = {
@@ -94,10 +100,23 @@ COMMANDS: dict[str, IntentName] = {
     "notice": IntentName.NOTICE,
 }
 
-# Checked in order: the first phrase found wins ("diem danh" before "diem").
+# Checked in order, before the weighted questions: the first phrase found wins.
 KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
     (IntentName.NOTICE, ("gui thong bao", "soan thong bao", "send a notice", "send notice")),
-    (IntentName.SETTINGS, ("cai dat", "settings", "tuy chon thong bao", "notification settings")),
+    (
+        IntentName.SETTINGS,
+        (
+            "cai dat",
+            "settings",
+            "tuy chon thong bao",
+            "notification settings",
+            "tat thong bao",
+            "bat thong bao",
+            "tat tin nhan",
+            "turn off notifications",
+            "mute notifications",
+        ),
+    ),
     (IntentName.FORGET, ("xoa du lieu", "huy lien ket", "forget me", "delete my data")),
     (IntentName.LINK, ("them con", "them hoc sinh", "lien ket", "add child", "add a child")),
     (
@@ -142,62 +161,32 @@ KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
     ),
     # English: "leave tomorrow because sick", "day off on Monday" (issue 19)
     (IntentName.ABSENCE, ("leave", "day off", "off sick", "sick leave", "stay home")),
-    (
-        IntentName.ATTENDANCE,
-        (
-            "chuyen can",
-            "diem danh",
-            "so buoi nghi",
-            "vang mat",
-            "nghi hoc",
-            "attendance",
-            "absent",
-            "absence",
-        ),
-    ),
-    (
-        IntentName.TIMETABLE,
-        ("thoi khoa bieu", "tkb", "lich hoc", "timetable", "schedule", "hoc mon gi", "hoc gi"),
-    ),
-    (
-        IntentName.FEES,
-        (
-            "hoc phi",
-            "khoan thu",
-            "khoan phi",
-            "dong tien",
-            "nop tien",
-            "tien an",
-            "bao hiem",
-            "bhyt",
-            "fee",
-            "fees",
-            "tuition",
-            "phi",
-        ),
-    ),
-    (
-        IntentName.SCORES,
-        (
-            "diem",
-            "bang diem",
-            "hoc ba",
-            "transcript",
-            "report card",
-            "ket qua hoc tap",
-            "trung binh",
-            "dtb",
-            "score",
-            "scores",
-            "grade",
-            "grades",
-            "marks",
-            "mark",
-        ),
-    ),
+)
+# After the weighted questions (below): greetings and "thôi" only when nothing else is asked.
+LAST_KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
     (
         IntentName.HELP,
-        ("help", "tro giup", "huong dan", "giup", "menu", "xin chao", "chao", "hello", "hi", "alo"),
+        (
+            "help",
+            "tro giup",
+            "huong dan",
+            "giup",
+            "menu",
+            "xin chao",
+            "chao",
+            "hello",
+            "hi",
+            "alo",
+            "lam duoc gi",
+            "dung the nao",
+            "su dung",
+            "what can you do",
+            "how does this work",
+            "how to use",
+            "cam on",
+            "thank you",
+            "thanks",
+        ),
     ),
     (IntentName.CANCEL, ("huy", "cancel", "thoi")),
 )
@@ -272,7 +261,440 @@ def looks_like_code(text: str) -> bool:
     return bool(_CODE.match(token)) and 3 <= len(token) <= 32
 
 
-def match(text: str) -> Intent:
+# --- the questions about a child, weighed (issue 16) -----------------------------------------
+#
+# Parents rarely use the menu's words: "con còn nợ bao nhiêu", "tiền bán trú tháng này",
+# "hnay chau co di hoc ko". Each question intent has cue phrases with weights, matched on the
+# normalised text (handlers.normalise) longest first, and a word used by a longer phrase is not
+# counted again ("điểm danh" is attendance, not "điểm"). The best intent wins when it is clear
+# enough; a weak or close call is answered with a question and buttons (IntentName.UNSURE).
+#
+# Weights: 3 names the subject outright, 2 nearly does, 1 leans towards it.
+_NEUTRAL = "-"  # phrases that only stop their words counting elsewhere ("chi tiết", "bao giờ")
+
+FEE_ITEM_WORDS: tuple[str, ...] = (
+    # what Vietnamese schools collect (Circular 55/2011, Decree 81/2021), and the demo's items
+    "ban tru",
+    "tien ban tru",
+    "an ban tru",
+    "tien an",
+    "an trua",
+    "suat an",
+    "com trua",
+    "sach vo",
+    "tien sach",
+    "sach giao khoa",
+    "vo viet",
+    "bao hiem",
+    "bao hiem y te",
+    "bao hiem than the",
+    "bao hiem hoc sinh",
+    "cau lac bo",
+    "dong phuc",
+    "quan ao dong phuc",
+    "quy lop",
+    "quy phu huynh",
+    "quy ban dai dien",
+    "ban dai dien cha me",
+    "hoi phu huynh",
+    "nuoc uong",
+    "tien nuoc",
+    "xe dua don",
+    "dua don",
+    "xe bus",
+    "xe buyt",
+    "hoc them",
+    "day them",
+    "ngoai khoa",
+    "tien ve sinh",
+    "ve sinh",
+    "tien dien",
+    "tien ky tuc",
+    "noi tru",
+    "meals",
+    "lunch",
+    "boarding",
+    "books",
+    "insurance",
+    "uniform",
+    "club",
+    "school bus",
+)
+
+CUES: dict[IntentName | str, dict[str, float]] = {
+    IntentName.SCORES: {
+        "diem": 3,
+        "diem so": 3,
+        "bang diem": 3,
+        "hoc ba": 3,
+        "so diem": 3,
+        "may diem": 3,
+        "bao nhieu diem": 3,
+        "diem trung binh": 3,
+        "trung binh": 2,
+        "trung binh mon": 3,
+        "ket qua hoc tap": 3,
+        "ket qua thi": 3,
+        "ket qua": 2,
+        "hoc luc": 3,
+        "xep loai": 3,
+        "hoc sinh gioi": 3,
+        "kiem tra": 2,
+        "thi": 2,
+        "thi cu": 2,
+        "giua ky": 1,
+        "cuoi ky": 1,
+        "tien bo": 2,
+        "hoc hanh": 2,
+        "hoc tap": 2,
+        "hoc the nao": 2,
+        "hoc ra sao": 2,
+        "hoc co tot": 2,
+        "hoc tot": 2,
+        "hoc kem": 2,
+        "transcript": 3,
+        "report card": 3,
+        "score": 3,
+        "scores": 3,
+        "grade": 3,
+        "grades": 3,
+        "mark": 3,
+        "marks": 3,
+        "results": 2,
+        "test": 2,
+        "exam": 2,
+        "gpa": 3,
+        "doing at school": 2,
+        "doing in school": 2,
+        # subjects: a lean, not a question on their own
+        "toan": 1,
+        "ngu van": 1,
+        "tieng anh": 1,
+        "vat ly": 1,
+        "hoa hoc": 1,
+        "sinh hoc": 1,
+        "lich su": 1,
+        "dia ly": 1,
+        "gdcd": 1,
+        "tin hoc": 1,
+        "khtn": 1,
+        "math": 1,
+        "maths": 1,
+        "english": 1,
+        "literature": 1,
+        "physics": 1,
+    },
+    IntentName.TIMETABLE: {
+        "thoi khoa bieu": 3,
+        "lich hoc": 3,
+        "lich hoc them": 3,
+        "timetable": 3,
+        "schedule": 3,
+        "hoc gi": 3,
+        "hoc mon gi": 3,
+        "hoc nhung mon gi": 3,
+        "hoc nhung mon nao": 3,
+        "mon gi": 3,
+        "may tiet": 3,
+        "hoc may tiet": 3,
+        "tiet": 2,
+        "tiet hoc": 3,
+        "may gio vao hoc": 3,
+        "vao hoc": 2,
+        "tan hoc": 3,
+        "may gio tan": 3,
+        "gio hoc": 3,
+        "hoc buoi": 2,
+        "hoc ca ngay": 3,
+        "co hoc khong": 3,
+        "phai hoc khong": 3,
+        "mang sach gi": 3,
+        "mang gi": 2,
+        "soan sach": 3,
+        "lich": 2,
+        "what classes": 3,
+        "which classes": 3,
+        "what subjects": 3,
+        "which subjects": 3,
+        "lessons": 3,
+        "classes": 2,
+    },
+    IntentName.FEES: {
+        "hoc phi": 3,
+        "tien hoc": 3,
+        "khoan thu": 3,
+        "khoan phi": 3,
+        "khoan nop": 3,
+        "khoan dong": 3,
+        "cac khoan": 3,
+        "nhung khoan": 3,
+        "khoan nao": 3,
+        "khoan": 2,
+        "le phi": 3,
+        "phi": 3,
+        "dong tien": 3,
+        "nop tien": 3,
+        "tra tien": 3,
+        "chuyen khoan": 3,
+        "thanh toan": 3,
+        "bao nhieu tien": 3,
+        "may tien": 3,
+        "het bao nhieu": 3,
+        "tien": 1.5,
+        "con no": 3,
+        "dang no": 3,
+        "van no": 3,
+        "no bao nhieu": 3,
+        "no tien": 3,
+        "no gi": 3,
+        "no khoan": 3,
+        "con thieu": 2,
+        "thieu tien": 3,
+        "thieu khoan": 3,
+        "phai nop": 3,
+        "phai dong": 3,
+        "phai tra": 3,
+        "can nop": 3,
+        "can dong": 3,
+        "nop gi": 3,
+        "dong gi": 3,
+        "chua nop": 2,
+        "chua dong": 2,
+        "da nop": 2,
+        "da dong": 2,
+        "dong bao nhieu": 3,
+        "nop bao nhieu": 3,
+        "nop": 1.5,
+        "dong": 1,
+        "hoa don": 3,
+        "bien lai": 3,
+        "fee": 3,
+        "fees": 3,
+        "tuition": 3,
+        "pay": 3,
+        "payment": 3,
+        "owe": 3,
+        "how much": 2,
+        "invoice": 3,
+        "bill": 3,
+        "due": 1,
+        **{item: 2.5 for item in FEE_ITEM_WORDS},
+    },
+    IntentName.ATTENDANCE: {
+        "chuyen can": 3,
+        "diem danh": 3,
+        "so buoi nghi": 3,
+        "buoi nghi": 3,
+        "nghi may buoi": 3,
+        "nghi bao nhieu": 3,
+        "vang may buoi": 3,
+        "vang bao nhieu": 3,
+        "ngay nghi": 2,
+        "vang mat": 3,
+        "vang": 2,
+        "nghi hoc": 3,
+        "nghi": 1.5,
+        "di hoc day du": 3,
+        "day du khong": 2,
+        "di muon": 3,
+        "di tre": 3,
+        "bo hoc": 3,
+        "tron hoc": 3,
+        "cup tiet": 3,
+        "co mat": 2,
+        "attendance": 3,
+        "absent": 3,
+        "absence": 3,
+        "absences": 3,
+        "days off": 2,
+        "missed": 2,
+    },
+    IntentName.ABSENCE: {  # a parent telling the school the child is ill: the leave request
+        "om": 1.5,
+        "bi om": 2,
+        "sot": 1.5,
+        "bi sot": 2,
+        "bi benh": 2,
+        "dau bung": 1.5,
+        "bi dau": 1.5,
+        "co viec gia dinh": 2,
+        "ve que": 1.5,
+        "sick": 2,
+        "ill": 2,
+    },
+    _NEUTRAL: {
+        "chi tiet": 0,
+        "bao gio": 0,
+        "nop bai": 0,
+        "nop don": 0,
+        "bai tap": 0,
+        "tra bai": 0,
+        "dong cua": 0,
+        "dong y": 0,
+        "thong bao": 0,
+        "tien do": 0,
+    },
+}
+
+# The yes/no question about being at school on a day: "hôm nay cháu có đi học không", "hom qua
+# chau co nghi khong", "did my child go to school today". Today or a past day is attendance;
+# a coming day is the timetable ("mai có phải đi học không") or, for "nghỉ", a leave request.
+_PRESENCE = (
+    "di hoc",
+    "den lop",
+    "den truong",
+    "len lop",
+    "vao lop",
+    "o lop",
+    "o truong",
+    "co mat",
+    "nghi",
+    "nghi hoc",
+    "vang",
+    "vang mat",
+    "di tre",
+    "di muon",
+    "bo hoc",
+    "tron hoc",
+    "cup hoc",
+    "go to school",
+    "went to school",
+    "gone to school",
+    "get to school",
+    "at school",
+    "in school",
+    "in class",
+    "attend",
+    "attended",
+    "absent",
+    "miss school",
+    "missed school",
+    "skip school",
+    "skipped school",
+    "late",
+    "present",
+)
+_QUESTION_WORDS = ("khong", "chua", "hay khong", "phai khong", "co phai", "the nao", "sao")
+_ENGLISH_QUESTION_START = frozenset({"did", "was", "is", "has", "were", "does", "do"})
+_CHILD = frozenset({"con", "chau", "be", "em", "he", "she", "nha", "my", "son", "daughter", "kid"})
+_FUTURE_WEEK_WORDS = ("sap toi", "tuan sau", "tuan toi", "next week")
+
+CONFIDENT = 2.0  # the least score of a clear answer
+MARGIN = 1.0  # ... and how far ahead of the next intent
+QUESTIONS = (IntentName.SCORES, IntentName.TIMETABLE, IntentName.FEES, IntentName.ATTENDANCE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cue:
+    words: tuple[str, ...]
+    intent: IntentName | str
+    weight: float
+
+
+@functools.lru_cache(maxsize=1)
+def _cues() -> tuple[_Cue, ...]:
+    """Every cue phrase, longest first (a longer phrase claims its words first)."""
+    cues = [
+        _Cue(tuple(phrase.split()), intent, weight)
+        for intent, phrases in CUES.items()
+        for phrase, weight in phrases.items()
+    ]
+    return tuple(sorted(cues, key=lambda c: -len(c.words)))
+
+
+def _all_phrases() -> list[str]:
+    phrases = [p for table in CUES.values() for p in table]
+    phrases += [p for _, group in (*KEYWORDS, *LAST_KEYWORDS) for p in group]
+    phrases += [*_PRESENCE, *_QUESTION_WORDS, *_CHILD, *_FUTURE_WEEK_WORDS]
+    phrases += ["hom nay", "hom qua", "ngay mai", "mai", "tuan", "thu", "co", "gi", "duoc"]
+    return phrases
+
+
+learn(_all_phrases())
+
+
+def fee_item_phrases(names: Iterable[str]) -> tuple[str, ...]:
+    """The phrases that name a school's own fee items, from the backend's item names:
+    "Tiền ăn bán trú tháng 11" -> "tien an ban tru", "an ban tru", "ban tru"; "Bảo hiểm y tế
+    học sinh (12 tháng)" -> "bao hiem y te", "bao hiem". Months, numbers and the generic words
+    ("tiền", "học sinh", "tháng") are no item on their own."""
+    generic = {"tien", "thang", "nam", "hoc", "sinh", "khoan", "phi", "cua", "cho", "va", "cac"}
+    out: set[str] = set()
+    for name in names:
+        words = [w for w in fold(name).split() if w.isalpha()]
+        while words and words[-1] in generic:
+            words.pop()
+        if "thang" in words:
+            words = words[: words.index("thang")]
+        for start in range(len(words)):
+            for end in range(start + 2, min(len(words), start + 4) + 1):
+                phrase = words[start:end]
+                if phrase[0] in generic or phrase[-1] in generic:
+                    continue
+                out.add(" ".join(phrase))
+    return tuple(sorted(out))
+
+
+def _score(words: list[str], extra_fee_items: Sequence[str] = ()) -> dict[IntentName, float]:
+    """Each intent's score on the normalised ``words``."""
+    taken = [False] * len(words)
+    best: dict[IntentName, list[float]] = {}
+    cues = _cues()
+    if extra_fee_items:
+        extra = [_Cue(tuple(p.split()), IntentName.FEES, 2.5) for p in extra_fee_items]
+        cues = tuple(sorted((*cues, *extra), key=lambda c: -len(c.words)))
+    for cue in cues:
+        n = len(cue.words)
+        for i in range(len(words) - n + 1):
+            if tuple(words[i : i + n]) != cue.words or any(taken[i : i + n]):
+                continue
+            for k in range(i, i + n):
+                taken[k] = True
+            if isinstance(cue.intent, IntentName):
+                best.setdefault(cue.intent, []).append(cue.weight)
+    # the strongest cue counts whole, each further one a little: "điểm toán" > "toán"
+    return {name: max(ws) + 0.25 * (sum(ws) - max(ws)) for name, ws in best.items() if max(ws) > 0}
+
+
+def _has(text: str, phrases: Iterable[str]) -> bool:
+    return any(contains_phrase(text, p) for p in phrases)
+
+
+def _day_question(normalised: str, words: list[str], original: str) -> IntentName | None:
+    """The intent of a yes/no question about being at school on a day, if it is one."""
+    if not _has(normalised, _PRESENCE):
+        return None
+    english = words[0] in _ENGLISH_QUESTION_START if words else False
+    question = english or original.rstrip().endswith("?") or _has(normalised, _QUESTION_WORDS)
+    if not question:
+        return None
+    # about a child ("cháu có …", "my son"), or "có … không" ("hôm nay có đi học không")
+    if not (_CHILD & set(words)) and not ("co" in words and "khong" in words):
+        return None
+    if "ai" in words or "who" in words or "anyone" in words:
+        return None  # "lớp có ai nghỉ không": a teacher's question about the class
+    offset = parse_relative_day(normalised)
+    future = (offset is not None and offset > 0) or _has(normalised, _FUTURE_WEEK_WORDS)
+    if future:
+        return IntentName.ABSENCE if _has(normalised, ("nghi",)) else IntentName.TIMETABLE
+    if _has(normalised, ("thoi khoa bieu", "hoc gi", "mon gi", "tiet")):
+        return None  # "hôm nay con có tiết gì": the timetable cues decide
+    return IntentName.ATTENDANCE
+
+
+def _ill_today(normalised: str, scores: dict[IntentName, float]) -> bool:
+    """ "hôm nay cháu nghỉ ốm", "cháu bị sốt nên nghỉ": told, not asked."""
+    return (
+        IntentName.ABSENCE in scores
+        and _has(normalised, ("nghi", "o nha", "stay home", "off"))
+        and not _has(normalised, _QUESTION_WORDS)
+    )
+
+
+def match(text: str, *, fee_items: Sequence[str] = ()) -> Intent:
+    """What ``text`` asks. ``fee_items`` are extra phrases naming the school's own fee items
+    (:func:`fee_item_phrases` of the backend's fee list), for a second look at a message the
+    built-in words did not place."""
     stripped = text.strip()
     if stripped.startswith("/"):
         head = stripped[1:].split(maxsplit=1)[0] if len(stripped) > 1 else ""
@@ -285,22 +707,43 @@ def match(text: str) -> Intent:
     folded = fold(stripped)
     if not folded:
         return Intent(name=IntentName.UNKNOWN)
-    words = folded.split()
+    normalised = normalise(stripped)
+    words = normalised.split()
     if "nghi" in words and ("xin" in words or "phep" in words):  # "xin cho Hà nghỉ học 25/11"
-        return Intent(name=IntentName.ABSENCE, folded=folded)
+        return Intent(name=IntentName.ABSENCE, folded=normalised)
     if is_message_for_teacher(stripped) and not any(
-        contains_phrase(folded, p) for p in dict(KEYWORDS)[IntentName.ABSENCE]
+        contains_phrase(normalised, p) for p in dict(KEYWORDS)[IntentName.ABSENCE]
     ):
-        return Intent(name=IntentName.TO_TEACHER, folded=folded)
+        return Intent(name=IntentName.TO_TEACHER, folded=normalised)
+    asked = _day_question(normalised, words, stripped)
+    if asked is not None:
+        return Intent(name=asked, folded=normalised)
     for name, phrases in KEYWORDS:
-        if any(contains_phrase(folded, phrase) for phrase in phrases):
-            return Intent(name=name, folded=folded)
+        if any(contains_phrase(normalised, phrase) for phrase in phrases):
+            return Intent(name=name, folded=normalised)
+    scores = _score(words, fee_items)
+    if _ill_today(normalised, scores):
+        return Intent(name=IntentName.ABSENCE, folded=normalised)
+    if scores:
+        ranked = sorted(
+            scores.items(),
+            key=lambda kv: (-kv[1], QUESTIONS.index(kv[0]) if kv[0] in QUESTIONS else 9),
+        )
+        top, top_score = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if top_score >= CONFIDENT and top_score - runner_up >= MARGIN:
+            return Intent(name=top, folded=normalised)
+        candidates = tuple(name for name, _ in ranked)
+        return Intent(name=IntentName.UNSURE, folded=normalised, candidates=candidates)
+    for name, phrases in LAST_KEYWORDS:
+        if any(contains_phrase(normalised, phrase) for phrase in phrases):
+            return Intent(name=name, folded=normalised)
     if looks_like_code(stripped):
         return Intent(name=IntentName.CODE, folded=folded, code="".join(stripped.split()))
     if (
-        parse_weekday(folded) is not None
-        or parse_relative_day(folded) is not None
+        parse_weekday(normalised) is not None
+        or parse_relative_day(normalised) is not None
         or parse_week(stripped) is not None
     ):
-        return Intent(name=IntentName.TIMETABLE, folded=folded)  # "thu 3 hoc gi", "tuần sau"
-    return Intent(name=IntentName.UNKNOWN, folded=folded)
+        return Intent(name=IntentName.TIMETABLE, folded=normalised)  # "thu 3 hoc gi", "tuần sau"
+    return Intent(name=IntentName.UNKNOWN, folded=normalised)
