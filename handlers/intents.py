@@ -364,8 +364,12 @@ CUES: dict[IntentName | str, dict[str, float]] = {
         "test": 2,
         "exam": 2,
         "gpa": 3,
-        "doing at school": 2,
-        "doing in school": 2,
+        "doing": 2,
+        "duoc bao nhieu": 2,
+        "duoc may": 2,
+        "thu may": 2,
+        "xep hang": 3,
+        "rank": 2,
         # subjects: a lean, not a question on their own
         "toan": 1,
         "ngu van": 1,
@@ -441,6 +445,9 @@ CUES: dict[IntentName | str, dict[str, float]] = {
         "may tien": 3,
         "het bao nhieu": 3,
         "tien": 1.5,
+        "tien truong": 3,
+        "tien lop": 3,
+        "bao nhieu": 1,
         "con no": 3,
         "dang no": 3,
         "van no": 3,
@@ -579,6 +586,7 @@ _ENGLISH_QUESTION_START = frozenset({"did", "was", "is", "has", "were", "does", 
 _CHILD = frozenset({"con", "chau", "be", "em", "he", "she", "nha", "my", "son", "daughter", "kid"})
 _FUTURE_WEEK_WORDS = ("sap toi", "tuan sau", "tuan toi", "next week")
 
+_DAY_ALONE = 4  # words: a day named with no question cue is the timetable up to this long
 CONFIDENT = 2.0  # the least score of a clear answer
 MARGIN = 1.0  # ... and how far ahead of the next intent
 QUESTIONS = (IntentName.SCORES, IntentName.TIMETABLE, IntentName.FEES, IntentName.ATTENDANCE)
@@ -745,5 +753,9 @@ def match(text: str, *, fee_items: Sequence[str] = ()) -> Intent:
         or parse_relative_day(normalised) is not None
         or parse_week(stripped) is not None
     ):
-        return Intent(name=IntentName.TIMETABLE, folded=normalised)  # "thu 3 hoc gi", "tuần sau"
+        if len(words) <= _DAY_ALONE:  # "mai", "thứ 2 tuần sau": the timetable of that day
+            return Intent(name=IntentName.TIMETABLE, folded=normalised)
+        # "trời hôm nay đẹp quá": a day, but nothing asked about it
+        candidates = (IntentName.TIMETABLE, IntentName.ATTENDANCE)
+        return Intent(name=IntentName.UNSURE, folded=normalised, candidates=candidates)
     return Intent(name=IntentName.UNKNOWN, folded=normalised)

@@ -106,6 +106,7 @@ ABBREVIATIONS: dict[str, str] = {
 
 # Words that mean something only in context: the folded word, what it means there, and when.
 _END_ONLY = {"hong": "khong", "hem": "khong"}  # "có đi học hông" / "hem"
+_YES_AFTER = frozenset({"a", "ah", "ak", "ok", "oke", "cam", "em", "chi", "anh", "co", "thay"})
 _CURRENCY_BEFORE = re.compile(r"^\d[\d.,]*k?$")
 
 # Syllables the cues are made of, for splitting words typed together ("hocphi").
@@ -208,6 +209,8 @@ def _repair(word: str) -> list[str]:
     if squeezed != word and (squeezed in known or squeezed in ABBREVIATIONS):
         return ABBREVIATIONS.get(squeezed, squeezed).split()
     for wrong, right in _LETTER_SWAPS:
+        if wrong == "k" and word[1:2] not in ("a", "o", "u"):
+            continue  # "kh", "ki", "ke" are Vietnamese ("khuyến", "kiểm"); "kon", "kái" are not
         if word.startswith(wrong):
             swapped = right + word[len(wrong) :]
             if swapped in known:
@@ -242,6 +245,9 @@ def normalise_words(text: str) -> list[tuple[str, str]]:
             continue
         if word == "k" and previous and _CURRENCY_BEFORE.match(previous):
             out.append((original, word))  # "500 k": thousand dong
+            continue
+        if original == "vâng" or (word == "vang" and i == 0 and (last or raw[1][1] in _YES_AFTER)):
+            out.append((original, "yes"))  # "vâng ạ": yes, not "vắng" (absent)
             continue
         if original == "nó":
             out.append((original, "he"))  # the child, not "nợ" (owe)
