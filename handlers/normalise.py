@@ -92,6 +92,8 @@ ABBREVIATIONS: dict[str, str] = {
     "tbm": "trung binh mon",
     "tbhk": "trung binh hoc ky",
     "kq": "ket qua",
+    "hsg": "hoc sinh gioi",
+    "hsk": "hoc sinh kha",
     "kqht": "ket qua hoc tap",
     "bhyt": "bao hiem y te",
     "bhtn": "bao hiem than the",
