@@ -148,7 +148,7 @@ _LETTER_SWAPS: tuple[tuple[str, str], ...] = (
     ("dz", "d"),
 )
 
-_WORD = re.compile(r"[^\W_]+|[/:-]")
+_WORD = re.compile(r"[^\W_]+")
 
 
 @functools.lru_cache(maxsize=1)
@@ -231,8 +231,15 @@ def _repair(word: str) -> list[str]:
 def normalise_words(text: str) -> list[tuple[str, str]]:
     """``text`` as ``(original lower-case word, normalised folded word)`` pairs; one typed word
     may give several ("hp" -> "hoc", "phi"), each paired with the word as typed."""
-    raw = [(w, fold(w)) for w in _WORD.findall(nfc(text).lower())]
-    raw = [(w, f) for w, f in raw if f]
+    raw: list[tuple[str, str]] = []
+    for chunk in nfc(text).lower().split():
+        # "25/11-27/11" and "7:30" stay whole, as fold keeps them; "hp:" is "hp"
+        parts = [p if any(c.isdigit() for c in p) else p.strip("/:-") for p in fold(chunk).split()]
+        parts = [p for p in parts if p]
+        originals = _WORD.findall(chunk)
+        if len(originals) != len(parts):
+            originals = parts
+        raw.extend(zip(originals, parts, strict=True))
     out: list[tuple[str, str]] = []
     known = _known()
     for i, (original, word) in enumerate(raw):
