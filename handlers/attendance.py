@@ -27,7 +27,12 @@ def asked_day(folded: str, today: dt.date) -> dt.date | None:
     if weekday is not None:
         return today - dt.timedelta(days=(today.weekday() - weekday) % 7)
     dates = parse_dates(folded, today)
-    return dates[0] if dates is not None and dates[0] <= today else None
+    if dates is not None:
+        return dates[0] if dates[0] <= today else None
+    words = set(folded.split())
+    if words & {"khong", "chua", "did", "was", "is"} and not words & {"may", "nhieu", "du", "many"}:
+        return today  # "con có nghỉ không": today; not "nghỉ mấy buổi rồi" (the whole year)
+    return None
 
 
 def _day_line(turn: Turn, who: str, day: dt.date, records: list[AttendanceRecord]) -> str:

@@ -234,8 +234,9 @@ def normalise_words(text: str) -> list[tuple[str, str]]:
     raw: list[tuple[str, str]] = []
     for chunk in nfc(text).lower().split():
         # "25/11-27/11" and "7:30" stay whole, as fold keeps them; "hp:" is "hp"
-        parts = [p if any(c.isdigit() for c in p) else p.strip("/:-") for p in fold(chunk).split()]
-        parts = [p for p in parts if p]
+        parts = [
+            p if any(c.isdigit() for c in p) else p.strip("/:-") or p for p in fold(chunk).split()
+        ]
         originals = _WORD.findall(chunk)
         if len(originals) != len(parts):
             originals = parts
