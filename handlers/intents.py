@@ -606,14 +606,20 @@ class _Cue:
 
 
 @functools.lru_cache(maxsize=1)
-def _cues() -> tuple[_Cue, ...]:
-    """Every cue phrase, longest first (a longer phrase claims its words first)."""
-    cues = [
+def _cues() -> dict[int, dict[tuple[str, ...], _Cue]]:
+    """Every cue phrase by its length in words, then by its words."""
+    return _index(
         _Cue(tuple(phrase.split()), intent, weight)
         for intent, phrases in CUES.items()
         for phrase, weight in phrases.items()
-    ]
-    return tuple(sorted(cues, key=lambda c: -len(c.words)))
+    )
+
+
+def _index(cues: Iterable[_Cue]) -> dict[int, dict[tuple[str, ...], _Cue]]:
+    table: dict[int, dict[tuple[str, ...], _Cue]] = {}
+    for cue in cues:
+        table.setdefault(len(cue.words), {}).setdefault(cue.words, cue)
+    return table
 
 
 def _all_phrases() -> list[str]:
@@ -655,12 +661,12 @@ def _score(words: list[str], extra_fee_items: Sequence[str] = ()) -> dict[Intent
     best: dict[IntentName, list[float]] = {}
     cues = _cues()
     if extra_fee_items:
-        extra = [_Cue(tuple(p.split()), IntentName.FEES, 2.5) for p in extra_fee_items]
-        cues = tuple(sorted((*cues, *extra), key=lambda c: -len(c.words)))
-    for cue in cues:
-        n = len(cue.words)
+        extra = _index(_Cue(tuple(p.split()), IntentName.FEES, 2.5) for p in extra_fee_items)
+        cues = {n: {**extra.get(n, {}), **cues.get(n, {})} for n in {*cues, *extra}}
+    for n in sorted(cues, reverse=True):  # a longer phrase claims its words first
         for i in range(len(words) - n + 1):
-            if tuple(words[i : i + n]) != cue.words or any(taken[i : i + n]):
+            cue = cues[n].get(tuple(words[i : i + n]))
+            if cue is None or any(taken[i : i + n]):
                 continue
             for k in range(i, i + n):
                 taken[k] = True
