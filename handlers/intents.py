@@ -382,6 +382,10 @@ CUES: dict[IntentName | str, dict[str, float]] = {
         "gdcd": 1,
         "tin hoc": 1,
         "khtn": 1,
+        "the duc": 1,
+        "am nhac": 1,
+        "my thuat": 1,
+        "cong nghe": 1,
         "math": 1,
         "maths": 1,
         "english": 1,
@@ -503,6 +507,11 @@ CUES: dict[IntentName | str, dict[str, float]] = {
         "vang may buoi": 3,
         "vang bao nhieu": 3,
         "ngay nghi": 2,
+        "may buoi": 2,
+        "may hom": 2,
+        "may ngay": 2,
+        "bao nhieu buoi": 2,
+        "bao nhieu ngay": 2,
         "vang mat": 3,
         "vang": 2,
         "nghi hoc": 3,
@@ -702,6 +711,10 @@ def _day_question(normalised: str, words: list[str], original: str) -> IntentNam
     return IntentName.ATTENDANCE
 
 
+def _names_a_day(normalised: str) -> bool:
+    return parse_weekday(normalised) is not None or parse_relative_day(normalised) is not None
+
+
 def _ill_today(normalised: str, scores: dict[IntentName, float]) -> bool:
     """ "hôm nay cháu nghỉ ốm", "cháu bị sốt nên nghỉ": told, not asked."""
     return (
@@ -750,6 +763,8 @@ def match(text: str, *, fee_items: Sequence[str] = ()) -> Intent:
             key=lambda kv: (-kv[1], QUESTIONS.index(kv[0]) if kv[0] in QUESTIONS else 9),
         )
         top, top_score = ranked[0]
+        if top is IntentName.SCORES and top_score < CONFIDENT and _names_a_day(normalised):
+            return Intent(name=IntentName.TIMETABLE, folded=normalised)  # "mai có thể dục không"
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if top_score >= CONFIDENT and top_score - runner_up >= MARGIN:
             return Intent(name=top, folded=normalised)

@@ -103,6 +103,10 @@ def test_normaliser(typed: str, normalised: str) -> None:
         ("còn thiếu tiền gì không", IntentName.FEES),
         ("tiền ăn bán trú", IntentName.FEES),
         ("nó có đi học không", IntentName.ATTENDANCE),  # "nó" (he) is no debt ("nợ")
+        ("mai có thể dục không", IntentName.TIMETABLE),  # a subject on a day: its lessons
+        ("tuần này con nghỉ mấy hôm", IntentName.ATTENDANCE),
+        ("vâng ạ", IntentName.UNKNOWN),  # "vâng" (yes) is no "vắng" (absent)
+        ("trời hôm nay đẹp quá", IntentName.UNSURE),  # a day, but nothing asked about it
         # weak or split: ask back
         ("tiền", IntentName.UNSURE),
         ("con học thế nào", IntentName.SCORES),
