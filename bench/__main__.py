@@ -11,7 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from bench import latency, reply, startup
+from bench import latency, reply, startup, workbook_import
 from bench.common import Figure, Run, record
 
 
@@ -30,6 +30,9 @@ BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
     "reply": lambda run: reply.measure(run.kinds, chats=20 if run.smoke else 1000),
     "latency": _latency,
     "startup": lambda run: startup.measure(runs=1 if run.smoke else 3),
+    "import": lambda run: workbook_import.measure(
+        run.kinds, students=100 if run.smoke else 5000, smoke=run.smoke
+    ),
 }
 NAMES = tuple(BENCHES)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import enum
+import functools
 import io
 import re
 import warnings
@@ -433,6 +434,7 @@ def _read_csv(path: Path, *, kind: Kind | None, progress: Progress | None) -> Pa
 # --- sheets -> records -----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 16, typed=True)  # each code is looked up once per sheet, or more
 def fold_key(value: object) -> str:
     """The comparison form of a code or a class name: folded, no spaces, upper-case."""
     return "".join(fold(_text(value)).split()).upper()
