@@ -31,7 +31,7 @@ BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
     "latency": _latency,
     "startup": lambda run: startup.measure(runs=1 if run.smoke else 3),
     "import": lambda run: workbook_import.measure(
-        run.kinds, students=100 if run.smoke else 5000, smoke=run.smoke
+        run.kinds, students=100 if run.smoke else 5000, runs=1 if run.smoke else 2, smoke=run.smoke
     ),
 }
 NAMES = tuple(BENCHES)

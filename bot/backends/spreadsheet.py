@@ -450,6 +450,10 @@ def _text(value: object) -> str:
     return clean(str(value)).strip()  # NFC, no control or bidi-override characters
 
 
+# Subject names, terms, sessions, Có/Không, Đ/CĐ: a handful of values, each on thousands of rows.
+_fold_value = functools.lru_cache(maxsize=4096)(fold)
+
+
 def _column_key(spec: SheetSpec, header: str) -> str | None:
     folded = fold(header)
     if not folded:
@@ -713,7 +717,7 @@ def _phone(raw: dict[str, object], key: str, err: Err, *, required: bool) -> str
 
 
 def _term(value: object) -> int | None:
-    folded = fold(_text(value)).replace(" ", "")
+    folded = _fold_value(_text(value)).replace(" ", "")
     folded = folded.removeprefix("hocky").removeprefix("hk")
     return {"1": 1, "i": 1, "2": 2, "ii": 2}.get(folded)
 
@@ -725,7 +729,7 @@ _NO = frozenset(
 
 
 def _bool(raw: dict[str, object], key: str, err: Err, *, default: bool) -> bool:
-    folded = fold(_text(raw.get(key)))
+    folded = _fold_value(_text(raw.get(key)))
     if not folded:
         return default
     if folded in _YES:
@@ -774,7 +778,7 @@ def _score(value: object) -> int | str | None:
 
 
 def _comment(value: object) -> bool | str | None:
-    folded = fold(_text(value)).replace(" ", "")
+    folded = _fold_value(_text(value)).replace(" ", "")
     if not folded:
         return None
     if folded in ("d", "dat", "pass"):
@@ -797,7 +801,7 @@ _SUBJECTS = _subject_index()
 
 
 def subject_for(name: str) -> Subject | None:
-    return _SUBJECTS.get(fold(name))
+    return _SUBJECTS.get(_fold_value(name))
 
 
 def _subject(raw: dict[str, object], key: str, err: Err) -> Subject | None:
@@ -926,7 +930,7 @@ def _p_timetable(raw: dict[str, object], given: frozenset[str], err: Err) -> dic
 
 
 def _session(raw: dict[str, object], err: Err, *, allow_day: bool) -> str:
-    folded = fold(_text(raw.get("session")))
+    folded = _fold_value(_text(raw.get("session")))
     if folded in ("sang", "s", "morning"):
         return "morning"
     if folded in ("chieu", "c", "afternoon"):
