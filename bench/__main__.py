@@ -11,7 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from bench import latency, relay, reply, scaleout, startup
+from bench import latency, relay, reply, scaleout, startup, workbook_import
 from bench.common import Figure, Run, record
 
 
@@ -34,6 +34,9 @@ BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
         run.kinds, bots=(2,) if run.smoke else (1, 10, 50), seconds=1.0 if run.smoke else 12.0
     ),
     "scaleout": scaleout.measure,
+    "import": lambda run: workbook_import.measure(
+        run.kinds, students=100 if run.smoke else 5000, runs=1 if run.smoke else 2, smoke=run.smoke
+    ),
 }
 NAMES = tuple(BENCHES)
 
