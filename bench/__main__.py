@@ -11,7 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from bench import latency, reply, startup
+from bench import digest, latency, memory, reply, startup
 from bench.common import Figure, Run, record
 
 
@@ -30,6 +30,19 @@ BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
     "reply": lambda run: reply.measure(run.kinds, chats=20 if run.smoke else 1000),
     "latency": _latency,
     "startup": lambda run: startup.measure(runs=1 if run.smoke else 3),
+    "digest": lambda run: digest.measure(
+        run.kinds,
+        small=200 if run.smoke else 10_000,
+        large=2_000 if run.smoke else 100_000,
+        smoke=run.smoke,
+    ),
+    "memory": lambda run: memory.measure(
+        run.kinds,
+        schools=3 if run.smoke else 1000,
+        per_school=10 if run.smoke else 100,
+        askers=3 if run.smoke else 1000,
+        smoke=run.smoke,
+    ),
 }
 NAMES = tuple(BENCHES)
 

@@ -57,8 +57,8 @@ SAMPLE_TEXT = (
 )
 
 
-def _schools(guardians: int) -> list[str]:
-    return [data.school_id(s) for s in range(max(1, -(-guardians // PER_SCHOOL)))]
+def _schools(guardians: int, per_school: int = PER_SCHOOL) -> list[str]:
+    return [data.school_id(s) for s in range(max(1, -(-guardians // per_school)))]
 
 
 async def _bulk(
@@ -75,11 +75,14 @@ async def _bulk(
             await conn.execute(insert(table), batch)
 
 
-async def seed(engine: AsyncEngine, guardians: int) -> None:
-    """N pupils over 1,000-pupil schools, each with one linked guardian (a Telegram chat) and
-    ``ITEMS`` pending score items; every class has lessons tomorrow (Tuesday)."""
-    schools = _schools(guardians)
-    per = min(PER_SCHOOL, guardians)
+async def seed(
+    engine: AsyncEngine, guardians: int, *, per_school: int = PER_SCHOOL, items: int = ITEMS
+) -> None:
+    """N pupils over schools of ``per_school``, each with one linked guardian (Telegram chat
+    ``FIRST_CHAT + n`` for the n-th pupil) and ``items`` pending score items; every class has
+    lessons tomorrow (Tuesday)."""
+    schools = _schools(guardians, per_school)
+    per = min(per_school, guardians)
     pupils = list(data.pupils(len(schools), per))[:guardians]
     then = NOW - dt.timedelta(hours=3)
     await _bulk(
@@ -195,14 +198,14 @@ async def seed(engine: AsyncEngine, guardians: int) -> None:
             for n, p in enumerate(pupils)
         ),
     )
-    await _bulk(engine, NotificationItem.__table__, _items(pupils, then))
+    await _bulk(engine, NotificationItem.__table__, _items(pupils, then, items))
     async with engine.begin() as conn:  # a live database has statistics (autovacuum)
         await conn.execute(text("ANALYZE"))
 
 
-def _items(pupils: list[data.Pupil], then: dt.datetime) -> Iterable[dict[str, Any]]:
-    for n, p in enumerate(pupils):
-        marks = data.scores(p)[:ITEMS]
+def _items(pupils: list[data.Pupil], then: dt.datetime, items: int) -> Iterable[dict[str, Any]]:
+    for n, p in enumerate(pupils if items else ()):
+        marks = data.scores(p)[:items]
         for k, mark in enumerate(marks):
             yield {
                 "school_id": p.school_id,
