@@ -77,13 +77,11 @@ def _observe(
     from tests.fakes.telegram_api import FakeTelegramApi
 
     assert isinstance(api, FakeTelegramApi)
-    proc = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log = Path(env["LIENLAC_DATA_DIR"]) / "bot.log"  # a file: 1,000 bots can fill a pipe
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         api.wait_until(
             lambda: (
@@ -94,9 +92,7 @@ def _observe(
             what=f"getUpdates from {schools} bots",
         )
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"the bot exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
+            raise RuntimeError(f"the bot exited: {log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.5 if schools < 10 else 3)  # settle after the last bot's first poll
         idle = _status(proc.pid, "VmRSS")
         before = len(api.sent())
