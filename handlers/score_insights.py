@@ -149,6 +149,10 @@ def _need_text(turn: Turn, need: Need, subject: str, exam_key: str) -> str:
         return turn.t("scores_explained.need_guaranteed", subject=subject, target=target)
     if need.kind is NeedKind.UNREACHABLE:
         best = format_average(need.best or Decimal(0), loc)
+        if exam_key == "scores_explained.need_term2":
+            return turn.t(
+                "scores_explained.year_unreachable", subject=subject, target=target, best=best
+            )
         return turn.t(
             "scores_explained.need_unreachable", subject=subject, target=target, best=best
         )
