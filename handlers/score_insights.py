@@ -168,6 +168,9 @@ def _need_text(turn: Turn, need: Need, subject: str, exam_key: str) -> str:
     return turn.t(exam_key, subject=subject, target=target, score=score)
 
 
+_THRESHOLDS = (Decimal("5.0"), Decimal("6.5"), Decimal("8.0"))
+
+
 def _default_target(average: Decimal) -> Decimal:
     """No number asked: the next TT22 threshold above where the subject stands."""
     for threshold in (Decimal("5.0"), Decimal("6.5"), Decimal("8.0"), Decimal("9.0")):
@@ -202,13 +205,20 @@ def subject_need(turn: Turn, s: SubjectScores, term: Term, folded: str) -> str:
                 )
             )
         return "\n".join(lines)
-    open_subject = OpenSubject(code=s.subject_code, regular=s.regular, midterm=s.midterm)
-    target = asked or _default_target(projected(open_subject))
-    if s.midterm is None:
-        need = needed_midterm_and_final(s.regular, target)
-    else:
-        need = needed_final(s.regular, s.midterm, target)
-    lines = [_need_text(turn, need, s.subject_name, "scores_explained.need_final")]
+    # no number asked: each TT22 threshold (Đạt, Khá, Tốt) not yet certain, up to the first
+    # one out of reach
+    targets = [asked] if asked is not None else list(_THRESHOLDS)
+    lines = []
+    for target in targets:
+        if s.midterm is None:
+            need = needed_midterm_and_final(s.regular, target)
+        else:
+            need = needed_final(s.regular, s.midterm, target)
+        if need.kind is NeedKind.GUARANTEED and asked is None and target != targets[-1]:
+            continue
+        lines.append(_need_text(turn, need, s.subject_name, "scores_explained.need_final"))
+        if need.kind is NeedKind.UNREACHABLE:
+            break
     if s.required_regular and len(s.regular) < s.required_regular:
         lines.append(turn.t("scores_explained.need_assumes_regular"))
     return "\n".join(lines)
