@@ -256,11 +256,17 @@ def level_need(
     asked = target_level(folded)
     target = asked or better_level(current)
     plan = needed_for_level(target, final, open_subjects, comments)
-    return _plan_text(turn, plan, names, term_label, who)
+    no_midterm = frozenset(s.code for s in open_subjects if s.midterm is None)
+    return _plan_text(turn, plan, names, term_label, who, no_midterm)
 
 
 def _plan_text(
-    turn: Turn, plan: LevelPlan, names: dict[str, str], term_label: str, who: str
+    turn: Turn,
+    plan: LevelPlan,
+    names: dict[str, str],
+    term_label: str,
+    who: str,
+    no_midterm: frozenset[str] = frozenset(),
 ) -> str:
     level = _level(turn, plan.target)
     if plan.kind is NeedKind.GUARANTEED:
@@ -280,7 +286,9 @@ def _plan_text(
     for code, score in sorted(plan.needs.items(), key=lambda kv: names.get(kv[0], kv[0])):
         lines.append(
             turn.t(
-                "scores_explained.level_plan_line",
+                "scores_explained.level_plan_line_both"
+                if code in no_midterm
+                else "scores_explained.level_plan_line",
                 subject=names.get(code, code),
                 score=format_score(score, turn.locale),
             )

@@ -19,6 +19,7 @@ from bot.ports import SchoolBackend
 from tests.chat import Chat, demo_app
 from tests.fakes.ports import FakeClock, RecordingOtpSender
 
+VAN = "ngu_van"
 HUY = "HS8A03"  # Phạm Quang Huy (8A): Toán HKI 6,4 (TX 6,5 · 6 · 6,5 · 6; GK 6,5; CK 6,5)
 
 
@@ -87,8 +88,8 @@ async def test_text_only_channel_gets_a_sparkline(app: App, sms: RecordingOtpSen
 
 
 class SecondTerm:
-    """The demo school in semester II: HKII marks are HKI's plus 0.5 (capped at 10), and
-    Toán has no final exam yet."""
+    """The demo school in semester II: HKII marks are HKI's plus 0.5 (capped at 10); Toán has
+    no final exam yet, Ngữ văn neither exam."""
 
     def __init__(self, inner: SchoolBackend) -> None:
         self._inner = inner
@@ -114,12 +115,13 @@ class SecondTerm:
         def up(x: Decimal | None) -> Decimal | None:
             return None if x is None else min(x + Decimal("0.5"), Decimal(10))
 
+        no_exam = s.subject_code == VAN  # neither exam yet
         return dataclasses.replace(
             s,
             term=Term.HK2,
             regular=tuple(min(x + Decimal("0.5"), Decimal(10)) for x in s.regular),
-            midterm=up(s.midterm),
-            final=None if s.subject_code == "toan" else up(s.final),
+            midterm=None if no_exam else up(s.midterm),
+            final=None if s.subject_code == "toan" or no_exam else up(s.final),
         )
 
 
@@ -155,8 +157,15 @@ async def test_semester_two_shows_the_change_and_the_final_exam_needed(
     await chat.say("can bao nhieu diem cuoi ky de toan duoc 9")
     assert "không còn đạt được trung bình 9,0" in chat.text
     assert "Cao nhất con có thể đạt là 7,9" in chat.text  # (41 + 30) / 9 = 7,89
+    await chat.say("cần bao nhiêu điểm để văn được 7")
+    assert "Môn Ngữ văn chưa có điểm giữa kỳ. Để đạt trung bình 7,0, con cần 2×GK + 3×CK" in (
+        chat.text
+    )
     await chat.say("con cần mấy điểm nữa để đạt loại khá")
-    assert "đạt mức Khá học kỳ II, con cần ít nhất:\n• Toán: 1,2 điểm cuối kỳ" in chat.text
+    assert "đạt mức Khá học kỳ II, con cần ít nhất:" in chat.text
+    # five final subjects ≥ 6,5: the cheapest open one (Toán, CK 5,7) is lifted to 6,5, and
+    # Ngữ văn (no exam yet) only needs 5,0
+    assert "• Ngữ văn: 3,2 điểm cả giữa kỳ và cuối kỳ\n• Toán: 5,7 điểm cuối kỳ" in chat.text
     # Tin học: HKI 5,7 -> HKII 6,2 (< 6,5): Tốt is out of reach, Khá is the best
     for asked in ("con cần mấy điểm nữa để đạt học sinh giỏi", "cần mấy điểm để lên mức tiếp theo"):
         await chat.say(asked)
