@@ -193,6 +193,8 @@ KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
             "grades",
             "marks",
             "mark",
+            "bieu do",  # the trend chart (handlers/score_insights.py)
+            "tien bo",
         ),
     ),
     (

@@ -866,3 +866,27 @@ absence = {{ max_days = 2 }}
         assert api.violations == []
     finally:
         bot.kill()
+
+
+def test_parent_receives_the_score_chart_as_a_photo(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """Issue 16: "biểu đồ điểm" and the button under the scores both send a PNG photo."""
+    chat = 1601
+    bot.start()
+    link(api, sms, chat, "HS8A03", MOM_8A03)
+
+    def photo(after: int) -> dict[str, Any]:
+        return api.wait_for(chat, lambda r: r["method"] == "sendPhoto", WAIT, after=after)
+
+    after = len(api.sent(chat))
+    say(api, chat, "biểu đồ điểm", "Điểm trung bình các môn")
+    sent = photo(after)
+    sizes = sent["message"]["photo"]
+    assert sizes and sizes[0]["file_size"] > 10_000  # a real chart, not an empty image
+    after = len(api.sent(chat))
+    say(api, chat, "điểm toán", "Mức đạt được")
+    press(api, chat, "Biểu đồ điểm", "Điểm môn Toán")
+    photo(after)
+    assert bot.stop() < 10
+    bot.assert_clean()
