@@ -25,13 +25,13 @@ from bot.domain.text import fold
 __all__ = [
     "Match",
     "MatchKind",
+    "Reconciliation",
     "StatementError",
     "StatementLine",
     "fee_memo",
     "fee_reference",
     "find_references",
     "parse_statement",
-    "Reconciliation",
     "qr_payload",
     "qr_png",
     "reconcile",
@@ -168,6 +168,20 @@ def _amount(raw: str, line: int) -> int | None:
     raise StatementError(f"line {line}: amount {raw.strip()!r} is not a number")
 
 
+def _header(rows: list[list[str]]) -> tuple[int, int, int, int]:
+    """The header row's index and its date, amount and memo columns."""
+    for index, row in enumerate(rows):
+        date_col = _column(row, _DATE_NAMES)
+        amount_col = _column(row, _AMOUNT_NAMES)
+        memo_col = _column(row, _MEMO_NAMES)
+        if date_col is not None and amount_col is not None and memo_col is not None:
+            return index, date_col, amount_col, memo_col
+    raise StatementError(
+        "no header row with a date, an amount and a memo column "
+        "(e.g. 'Ngày giao dịch,Số tiền,Nội dung' or 'Date,Amount,Description')"
+    )
+
+
 def parse_statement(data: bytes) -> list[StatementLine]:
     """The credit lines of a bank statement export (CSV, comma, semicolon or tab separated,
     UTF-8 with or without BOM). The first row that names a date, an amount and a memo column
@@ -182,17 +196,7 @@ def parse_statement(data: bytes) -> list[StatementLine]:
     sample = "\n".join(text.splitlines()[:20])
     delimiter = max((",", ";", "\t"), key=sample.count)
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    for index, row in enumerate(rows):
-        date_col = _column(row, _DATE_NAMES)
-        amount_col = _column(row, _AMOUNT_NAMES)
-        memo_col = _column(row, _MEMO_NAMES)
-        if date_col is not None and amount_col is not None and memo_col is not None:
-            break
-    else:
-        raise StatementError(
-            "no header row with a date, an amount and a memo column "
-            "(e.g. 'Ngày giao dịch,Số tiền,Nội dung' or 'Date,Amount,Description')"
-        )
+    index, date_col, amount_col, memo_col = _header(rows)
     out: list[StatementLine] = []
     width = max(date_col, amount_col, memo_col) + 1
     for number, row in enumerate(rows[index + 1 :], start=index + 2):
@@ -261,7 +265,6 @@ def reconcile(
             settled.add((fee.student_id, fee.id))
         result.append(Match(kind=kind, line=line, fee=fee, reference=ref))
     return Reconciliation(matches=result)
-
 
 
 def qr_png(payload: str) -> bytes:

@@ -196,7 +196,7 @@ def _parse(payload: str) -> _Fields:
 
     merchant = _split(top["38"], "38.")
     _only(merchant, {"00", "01", "02"}, "38.")
-    if list(merchant)[0] != "00":
+    if next(iter(merchant)) != "00":
         raise ValueError("field 38.00 (GUID) must come first in 38")
     if merchant.get("00") != NAPAS_GUID:
         raise ValueError(f"field 38.00 must be the NAPAS GUID {NAPAS_GUID}")
