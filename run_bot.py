@@ -210,6 +210,24 @@ def _parser() -> argparse.ArgumentParser:
     notice.add_argument("--text", required=True, help="the notice, at most 500 characters")
     notice.add_argument("--urgent", action="store_true", help="send at once, even in quiet hours")
     notice.add_argument("--yes", action="store_true", help="send without asking to confirm")
+    fees = sub.add_parser(
+        "fees",
+        parents=[common],
+        help="fee payments: match a bank statement to the fee items",
+        description="fee payments: match a bank statement to the fee items",
+    )
+    fees_sub = fees.add_subparsers(dest="fees_command", metavar="ACTION", required=True)
+    rec = fees_sub.add_parser(
+        "reconcile",
+        parents=[common],
+        help="mark fees paid from a bank statement CSV (memo reference + amount)",
+        description="Read a bank statement CSV export (columns for date, amount and memo; see "
+        "docs/usage.md), match each transfer memo's fee reference (HP XXXXXXXX) and amount to "
+        "the fee items, mark the matches paid on the local backend, print a summary.",
+    )
+    rec.add_argument("--school", default=None, help="school id (default: the configured one)")
+    rec.add_argument("--file", type=Path, required=True, help="the bank statement .csv")
+    rec.add_argument("--dry-run", action="store_true", help="report only, mark nothing paid")
     imp = sub.add_parser(
         "import",
         parents=[common],
@@ -1017,6 +1035,15 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_notice(args, settings))
         if command == "import":
             return _import(args, settings)
+        if command == "fees":
+            from bot.backends.fee_reconcile import run_reconcile
+
+            logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the summary readable
+
+            school = args.school or settings.school_configs()[0].id
+            return asyncio.run(
+                run_reconcile(settings, args.file, school_id=school, dry_run=args.dry_run)
+            )
     except ConfigError as err:
         print(f"Configuration error: {err}", file=sys.stderr)
         return 2

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backends.local import LocalBackend
 from bot.channels import base as channel_caps
 from bot.clock import SystemClock
-from bot.config import AbsenceSettings, ConfigError, SchoolConfig, Settings
+from bot.config import AbsenceSettings, ConfigError, PaymentSettings, SchoolConfig, Settings
 from bot.domain.absence import AbsencePolicy
-from bot.domain.models import SchoolContact
+from bot.domain.models import BankAccount, SchoolContact
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
 from bot.inbox import Inbox
@@ -249,6 +249,19 @@ def missing_school(school_id: str) -> str:
     )
 
 
+def bank_account(payment: PaymentSettings) -> BankAccount | None:
+    """The school's account for fee payments, or ``None`` when none is configured."""
+    if not payment.enabled:
+        return None
+    return BankAccount(
+        bank_name=payment.bank_name,
+        bank_bin=payment.bank_bin,
+        account=payment.account,
+        account_name=payment.account_name,
+        memo_prefix=payment.memo_prefix,
+    )
+
+
 async def schools_without_data(settings: Settings, engine: AsyncEngine) -> list[str]:
     """The configured schools on the local backend that ``run`` would refuse at start (no
     data in the database; the demo is seeded then, so it never counts)."""
@@ -333,6 +346,7 @@ async def build_app(
         quiet_start=home.quiet_start,
         quiet_end=home.quiet_end,
         school_staff=frozenset(home.school_staff),
+        bank=bank_account(home.payment),
         profiles={
             school.id: SchoolProfile(
                 timezone=school.timezone,
@@ -346,6 +360,7 @@ async def build_app(
                     telegram_username=school.telegram.username or "",
                     zalo_link=school.zalo_bot.link or "",
                 ),
+                bank=bank_account(school.payment),
             )
             for school in settings.school_configs()
         },

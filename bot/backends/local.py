@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -602,3 +602,29 @@ class _ReadSession:
         await self._session.close()
         if isinstance(exc, SQLAlchemyError):
             raise BackendUnavailable("local tables could not be read") from exc
+
+
+async def mark_fees_paid(
+    sessions: async_sessionmaker[AsyncSession],
+    school_id: str,
+    fees: Sequence[tuple[str, str]],
+    *,
+    paid_at: dt.datetime,
+) -> int:
+    """Mark ``(student_id, fee_id)`` items paid (``fees reconcile``); an item already paid is
+    left as it is. Returns how many were marked, in one transaction."""
+    marked = 0
+    async with sessions.begin() as s:
+        for student_id, fee_id in fees:
+            result = await s.execute(
+                update(FeeItemRow)
+                .where(
+                    FeeItemRow.school_id == school_id,
+                    FeeItemRow.id == fee_id,
+                    FeeItemRow.student_id == student_id,
+                    FeeItemRow.paid_at.is_(None),
+                )
+                .values(paid_at=paid_at, updated_at=paid_at)
+            )
+            marked += cast("CursorResult[Any]", result).rowcount or 0
+    return marked
