@@ -362,6 +362,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             school_id=school_id,
             user=args.user,
             locale=args.lang,
+            documents_dir=settings.data_dir,
         )
         catalog = app.services.catalog
         banner = catalog.t(args.lang, "cli.console_banner", school=school_name)
