@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -231,6 +232,8 @@ def render(
     def t(key: str, /, **values: object) -> str:
         return catalog.t(locale, f"contact_book.{key}", **values)
 
+    # fpdf2 subsets the font with fontTools, which logs every table it prunes at INFO
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     regular_font, bold_font = font_paths()
     pdf = FPDF(format="A4")
     pdf.set_compression(compress)
