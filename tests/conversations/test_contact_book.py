@@ -71,9 +71,7 @@ async def test_text_only_channel_says_where_to_get_the_book(
     assert all(r.document is None for r in teacher.last)
 
 
-async def test_class_buttons_are_rechecked_when_pressed(
-    app: App, sms: RecordingOtpSender
-) -> None:
+async def test_class_buttons_are_rechecked_when_pressed(app: App, sms: RecordingOtpSender) -> None:
     backend = app.services.backends.for_school("demo")
     me = await backend.find_teacher(TEACHER_6A)
     assert me is not None

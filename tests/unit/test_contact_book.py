@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 
 import pypdf
 
+from bot.channels.console import ConsoleChannel
 from bot.contact_book import (
     BankAccount,
     Month,
@@ -31,6 +33,7 @@ from bot.domain.models import (
     Term,
 )
 from bot.i18n import Catalog
+from bot.messages import Incoming, Reply
 from handlers.contact_book import asks_contact_book, wanted_month
 
 SCHOOL = SchoolInfo(id="s1", name="Trường THCS Lê Lợi", school_year="2026-2027")
@@ -179,3 +182,14 @@ def test_the_month_asked_across_the_year_boundary() -> None:
     assert wanted_month("in so lien lac thang 11", 2027, 1) == NOVEMBER  # last autumn
     assert wanted_month("in so lien lac thang 2", 2026, 11) == Month(year=2027, month=2)
     assert wanted_month("in so lien lac", 2026, 12) == Month(year=2026, month=12)
+
+
+def test_the_console_saves_a_document_and_says_where(tmp_path: Path) -> None:
+    async def handle(incoming: Incoming) -> list[Reply]:
+        return []
+
+    console = ConsoleChannel(handle, school_id="s1", stdout=io.StringIO(), documents_dir=tmp_path)
+    shown = console.render(Reply(text="📄 Sổ liên lạc", document=("../so.pdf", b"%PDF-1.4")))
+    saved = tmp_path / "so.pdf"  # the name only: a path in it cannot leave the directory
+    assert saved.read_bytes() == b"%PDF-1.4"
+    assert str(saved.resolve()) in shown
