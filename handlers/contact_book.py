@@ -28,11 +28,16 @@ _MONTH_IN_TEXT = re.compile(r"\b(\d{1,2})\s*/\s*(\d{4})\b")
 _MONTH_WORD = re.compile(r"\b(?:thang|month)\s+(\d{1,2})\b")
 
 
+def is_command(folded: str) -> bool:
+    """``/solienlac`` (also ``/soliênlạc``, ``/contactbook``, ``/solienlac@bot``)."""
+    first = folded.split(" ", 1)[0] if folded else ""
+    return first.split("@", 1)[0] in _COMMANDS
+
+
 def asks_contact_book(folded: str) -> bool:
     """ "in sổ liên lạc", "sổ liên lạc in", "sổ liên lạc pdf", "/solienlac", "print contact
     book". "sổ liên lạc" alone is not enough: a parent may be asking about the app itself."""
-    first = folded.split(" ", 1)[0] if folded else ""
-    if first.split("@", 1)[0] in _COMMANDS:
+    if is_command(folded):
         return True
     book = contains_phrase(folded, "so lien lac") or contains_phrase(folded, "contact book")
     printed = any(contains_phrase(folded, w) for w in ("in", "pdf", "print", "ban in"))
@@ -117,6 +122,8 @@ async def _typed(turn: Turn, intent: Intent) -> list[Reply] | None:
     folded = fold(turn.text)
     if not asks_contact_book(folded):
         return None
+    if turn.state.dialog and not is_command(folded):
+        return None  # a notice being typed may well say "ký vào sổ liên lạc in sẵn"
     class_ids, refusal = await _my_classes(turn)
     if refusal:
         return refusal

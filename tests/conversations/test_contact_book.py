@@ -102,3 +102,15 @@ async def test_class_buttons_are_rechecked_when_pressed(app: App, sms: Recording
     await teacher.press_token(stale)
     assert all(r.document is None for r in teacher.last)
     assert teacher.text.startswith("Nút này không dành cho thầy/cô")
+
+
+async def test_words_typed_inside_a_notice_stay_in_the_notice(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    teacher = Chat(app, user="teacher")
+    await teacher.link(TEACHER_6A, sms)
+    await teacher.say("/thongbao")
+    await teacher.press("6A")
+    await teacher.say("Phụ huynh ký vào sổ liên lạc in sẵn và nộp lại thứ Hai.")
+    assert "Xem trước" in teacher.text
+    assert all(r.document is None for r in teacher.last)

@@ -32,6 +32,7 @@ from bot.domain.models import (
     SubjectScores,
     Term,
 )
+from bot.domain.text import fold
 from bot.i18n import Catalog
 from bot.messages import Incoming, Reply
 from handlers.contact_book import asks_contact_book, wanted_month
@@ -171,7 +172,12 @@ def test_months_terms_and_memos() -> None:
 
 
 def test_what_a_teacher_types() -> None:
-    for text in ("in so lien lac lop 6a", "so lien lac in", "/solienlac", "/solienlac 11/2026"):
+    for text in (
+        "in so lien lac lop 6a",
+        "so lien lac in",
+        fold("/soliênlạc"),
+        "/solienlac 11/2026",
+    ):
         assert asks_contact_book(text), text
     for text in ("so lien lac", "diem toan", "in", "/start"):
         assert not asks_contact_book(text), text
