@@ -41,6 +41,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     ReplyParameters,
     Update,
 )
@@ -236,6 +237,7 @@ def plan_replies(
             len(remaining) == 1
             and not remaining[0].buttons
             and remaining[0].image_png is None
+            and remaining[0].document is None
             and (remaining[0].notice or remaining[0].text in notice_texts)
             and len(remaining[0].text) <= MAX_CALLBACK_ANSWER
         ):
@@ -265,6 +267,10 @@ def plan_replies(
                 calls.append(send)
         if reply.image_png is not None:
             calls.append(ApiCall("sendPhoto", {"chat_id": chat_id, "photo": reply.image_png}))
+        if reply.document is not None:
+            filename, data = reply.document
+            document = InputFile(data, filename=filename)
+            calls.append(ApiCall("sendDocument", {"chat_id": chat_id, "document": document}))
     return calls
 
 
@@ -355,6 +361,7 @@ class BotApi:
             "sendMessage": b.send_message,
             "editMessageText": b.edit_message_text,
             "sendPhoto": b.send_photo,
+            "sendDocument": b.send_document,
             "answerCallbackQuery": b.answer_callback_query,
             "sendChatAction": b.send_chat_action,
         }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.bootstrap import App
+from bot.bootstrap import DEMO_BANK, App, bank_account
 from bot.config import PaymentSettings, SchoolSettings
 from bot.domain.models import BankAccount
 from bot.domain.payments import fee_memo, qr_payload, qr_png
@@ -120,16 +120,25 @@ async def test_another_family_never_sees_this_childs_payment(
     assert "HS7A02" not in other.text and "Bảo hiểm y tế" in other.text
 
 
-async def test_without_bank_details_fees_show_no_qr_but_still_warn(
+async def test_the_demo_school_shows_a_demo_account_that_says_not_to_pay(
     app: App, sms: RecordingOtpSender
 ) -> None:
-    chat = Chat(app, user="parent-nobank")
+    """Nothing configured: the seeded demo still shows the QR, on an account no bank issues."""
+    chat = Chat(app, user="parent-demo")
     await chat.link(OWES_BHYT, sms)
     await chat.say("học phí")
     assert "631.800 ₫" in chat.text
-    assert all(r.image_png is None for r in chat.last)
-    assert "Nhà trường không bao giờ yêu cầu nộp tiền" in chat.text
-    assert "Số tài khoản" not in chat.text
+    assert DEMO_BANK.account_name in chat.text and "0000000000" in chat.text
+    [png] = [r.image_png for r in chat.last if r.image_png]
+    fees = await app.services.backends.for_school("demo").fees("st-7a-02")
+    bhyt = next(f for f in fees if f.mandatory and not f.paid)
+    assert png == qr_png(qr_payload(DEMO_BANK, "demo", bhyt))
+
+
+def test_without_bank_details_no_account_is_shown() -> None:
+    assert bank_account(PaymentSettings()) is None  # a real school without a [payment] block
+    assert bank_account(PaymentSettings(), demo=True) == DEMO_BANK
+    assert bank_account(PAYMENT, demo=True) == BANK  # the demo's own block wins
 
 
 async def test_a_schools_own_payment_block_wins(
