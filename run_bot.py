@@ -210,6 +210,42 @@ def _parser() -> argparse.ArgumentParser:
     notice.add_argument("--text", required=True, help="the notice, at most 500 characters")
     notice.add_argument("--urgent", action="store_true", help="send at once, even in quiet hours")
     notice.add_argument("--yes", action="store_true", help="send without asking to confirm")
+    fees = sub.add_parser(
+        "fees",
+        parents=[common],
+        help="fee payments: match a bank statement to the fee items",
+        description="fee payments: match a bank statement to the fee items",
+    )
+    fees_sub = fees.add_subparsers(dest="fees_command", metavar="ACTION", required=True)
+    rec = fees_sub.add_parser(
+        "reconcile",
+        parents=[common],
+        help="mark fees paid from a bank statement CSV (memo reference + amount)",
+        description="Read a bank statement CSV export (columns for date, amount and memo; see "
+        "docs/usage.md), match each transfer memo's fee reference (HP XXXXXXXX) and amount to "
+        "the fee items, mark the matches paid on the local backend, print a summary.",
+    )
+    rec.add_argument("--school", default=None, help="school id (default: the configured one)")
+    rec.add_argument("--file", type=Path, required=True, help="the bank statement .csv")
+    rec.add_argument("--dry-run", action="store_true", help="report only, mark nothing paid")
+    book = sub.add_parser(
+        "contact-book",
+        parents=[common],
+        help="write the printed contact book of a class (or the whole school) as a PDF",
+        description="One A4 page per pupil: the term's scores and averages, absences, fees "
+        "due (with a VietQR code when the school's bank account is known), the teacher's "
+        "remarks and the parent's signature.",
+    )
+    book.add_argument("--school", required=True, metavar="ID", help="school id")
+    book.add_argument(
+        "--class",
+        dest="class_name",
+        required=True,
+        metavar="NAME",
+        help="class name or id (e.g. 6A), or 'all' for the whole school",
+    )
+    book.add_argument("--month", required=True, metavar="MM/YYYY", help="e.g. 11/2026")
+    book.add_argument("--out", type=Path, metavar="FILE", help="the PDF to write")
     imp = sub.add_parser(
         "import",
         parents=[common],
@@ -362,6 +398,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             school_id=school_id,
             user=args.user,
             locale=args.lang,
+            documents_dir=settings.data_dir,
         )
         catalog = app.services.catalog
         banner = catalog.t(args.lang, "cli.console_banner", school=school_name)
@@ -455,6 +492,65 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
             )
             await uow.commit()
     print(f"Recorded for {reached} linked parent(s).")
+    return 0
+
+
+async def _contact_book(args: argparse.Namespace, settings: Settings) -> int:
+    """``run_bot.py contact-book``: one PDF, a page per pupil of a class or of the school."""
+    from bot.backends.import_cli import ProgressLine
+    from bot.bootstrap import opened_app
+    from bot.contact_book import gather, parse_month, render
+    from bot.domain.text import fold
+    from bot.i18n import Catalog
+
+    lang = _language(args, default="vi")
+    catalog = Catalog.load()
+
+    def say(key: str, /, **values: object) -> str:
+        return catalog.t(lang, f"contact_book.{key}", **values)
+
+    month = parse_month(args.month)
+    if month is None:
+        print(say("cli_bad_month"), file=sys.stderr)
+        return 2
+    if args.school not in {s.id for s in settings.school_configs()}:
+        print(say("cli_unknown_school", school=args.school), file=sys.stderr)
+        return 2
+    async with opened_app(settings) as app:
+        backend = app.services.backends.for_school(args.school)
+        classes = list(await backend.classes())
+        if fold(args.class_name) in {"all", "tat ca", "toan truong"}:
+            chosen = classes
+        else:
+            wanted = fold(args.class_name).replace(" ", "")
+            chosen = [
+                c
+                for c in classes
+                if wanted in {fold(c.name).replace(" ", ""), fold(c.id).replace(" ", "")}
+            ]
+        if not chosen:
+            print(
+                say("cli_unknown_class", school=args.school, class_name=args.class_name),
+                file=sys.stderr,
+            )
+            return 2
+        bar = ProgressLine(sys.stderr) if len(chosen) > 1 else None
+        stage = say("cli_progress")
+        pages = await gather(
+            backend,
+            [c.id for c in chosen],
+            month,
+            progress=(lambda done, total: bar(stage, done, total)) if bar else None,
+        )
+        if bar is not None:
+            bar.close()
+        info = await backend.school_info()
+        bank = app.services.for_school(args.school).bank
+        pdf = render(pages, school=info, month=month, catalog=catalog, locale=lang, bank=bank)
+    label = "all" if len(chosen) > 1 else fold(chosen[0].name).replace(" ", "")
+    out = args.out or Path(f"so-lien-lac-{label}-{month.year:04d}-{month.month:02d}.pdf")
+    out.write_bytes(pdf)
+    print(say("cli_written", path=out, pages=max(1, len(pages))))
     return 0
 
 
@@ -1017,6 +1113,17 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_notice(args, settings))
         if command == "import":
             return _import(args, settings)
+        if command == "fees":
+            from bot.backends.fee_reconcile import run_reconcile
+
+            logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the summary readable
+
+            school = args.school or settings.school_configs()[0].id
+            return asyncio.run(
+                run_reconcile(settings, args.file, school_id=school, dry_run=args.dry_run)
+            )
+        if command == "contact-book":
+            return asyncio.run(_contact_book(args, settings))
     except ConfigError as err:
         print(f"Configuration error: {err}", file=sys.stderr)
         return 2

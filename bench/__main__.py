@@ -11,7 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
-from bench import latency, relay, reply, scaleout, startup
+from bench import digest, latency, memory, relay, reply, scaleout, startup, workbook_import
 from bench.common import Figure, Run, record
 
 
@@ -34,6 +34,24 @@ BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
         run.kinds, bots=(2,) if run.smoke else (1, 10, 50), seconds=1.0 if run.smoke else 12.0
     ),
     "scaleout": scaleout.measure,
+    "import": lambda run: workbook_import.measure(
+        run.kinds, students=100 if run.smoke else 5000, runs=1 if run.smoke else 2, smoke=run.smoke
+    ),
+    "digest": lambda run: digest.measure(
+        run.kinds,
+        small=200 if run.smoke else 10_000,
+        large=2_000 if run.smoke else 100_000,
+        smoke=run.smoke,
+    ),
+    "memory": lambda run: memory.measure(
+        run.kinds,
+        # 1,000 schools is the size, but such a process stalls before all its bots
+        # poll (bench/README.md): 500 schools of 200 pupils, still 100,000 guardians
+        schools=3 if run.smoke else 500,
+        per_school=10 if run.smoke else 200,
+        askers=3 if run.smoke else 1000,
+        smoke=run.smoke,
+    ),
 }
 NAMES = tuple(BENCHES)
 

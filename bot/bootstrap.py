@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.backends.local import LocalBackend
 from bot.channels import base as channel_caps
 from bot.clock import SystemClock
-from bot.config import AbsenceSettings, ConfigError, SchoolConfig, Settings
+from bot.config import AbsenceSettings, ConfigError, PaymentSettings, SchoolConfig, Settings
 from bot.domain.absence import AbsencePolicy
-from bot.domain.models import SchoolContact
+from bot.domain.models import BankAccount, SchoolContact
 from bot.domain.otp import OtpPolicy
 from bot.i18n import Catalog
 from bot.inbox import Inbox
@@ -249,6 +249,30 @@ def missing_school(school_id: str) -> str:
     )
 
 
+# The demo school's account, so the demo shows a payment QR with nothing configured: an
+# account number no bank issues, and a holder name that says not to pay.
+DEMO_BANK = BankAccount(
+    bank_name="Vietcombank (demo)",
+    bank_bin="970436",
+    account="0000000000",
+    account_name="LIENLAC DEMO KHONG CHUYEN TIEN",
+)
+
+
+def bank_account(payment: PaymentSettings, *, demo: bool = False) -> BankAccount | None:
+    """The school's account for fee payments, or ``None`` when none is configured (the
+    seeded demo school has :data:`DEMO_BANK`)."""
+    if not payment.enabled:
+        return DEMO_BANK if demo else None
+    return BankAccount(
+        bank_name=payment.bank_name,
+        bank_bin=payment.bank_bin,
+        account=payment.account,
+        account_name=payment.account_name,
+        memo_prefix=payment.memo_prefix,
+    )
+
+
 async def schools_without_data(settings: Settings, engine: AsyncEngine) -> list[str]:
     """The configured schools on the local backend that ``run`` would refuse at start (no
     data in the database; the demo is seeded then, so it never counts)."""
@@ -320,6 +344,12 @@ async def build_app(
             )
         otp_sender = school_otp[settings.school_configs()[0].id]
     home = settings.school_configs()[0]  # the defaults; each school's own are in profiles
+
+    def is_demo(school: SchoolConfig) -> bool:
+        from bot.backends.demo_data import SCHOOL_ID
+
+        return settings.seed_demo and school.id == SCHOOL_ID and school.backend.kind == "local"
+
     services = CoreServices(
         clock=clock,
         catalog=Catalog.load(),
@@ -333,6 +363,7 @@ async def build_app(
         quiet_start=home.quiet_start,
         quiet_end=home.quiet_end,
         school_staff=frozenset(home.school_staff),
+        bank=bank_account(home.payment, demo=is_demo(home)),
         profiles={
             school.id: SchoolProfile(
                 timezone=school.timezone,
@@ -346,6 +377,7 @@ async def build_app(
                     telegram_username=school.telegram.username or "",
                     zalo_link=school.zalo_bot.link or "",
                 ),
+                bank=bank_account(school.payment, demo=is_demo(school)),
             )
             for school in settings.school_configs()
         },

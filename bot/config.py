@@ -415,6 +415,44 @@ class ZaloOaSettings(BaseModel):
         return self
 
 
+class PaymentSettings(BaseModel):
+    """Where parents pay the school: shown under each unpaid fee as bank details and as a
+    VietQR code (NAPAS) carrying the amount and a memo that identifies the pupil and the fee.
+    Leave ``account`` empty to show fees without payment details."""
+
+    model_config = {"extra": "forbid"}
+
+    bank_name: str = Field(default="", max_length=60, description='e.g. "Vietcombank"')
+    bank_bin: str = Field(
+        default="",
+        pattern=r"^([0-9]{6})?$",
+        description="the bank's 6-digit NAPAS BIN (Vietcombank 970436, BIDV 970418, ...)",
+    )
+    account: str = Field(
+        default="",
+        pattern=r"^([0-9A-Za-z]{1,19})?$",
+        description="the school's account number (empty: no payment details shown)",
+    )
+    account_name: str = Field(
+        default="", max_length=80, description='the holder as the bank shows it, "TRUONG THCS …"'
+    )
+    memo_prefix: str = Field(
+        default="HP",
+        pattern=r"^[A-Z0-9]{1,6}$",
+        description="starts every transfer memo (`HP 7K2QX9MA`); `fees reconcile` looks for it",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> PaymentSettings:
+        if self.account and not (self.bank_bin and self.bank_name and self.account_name):
+            raise ValueError("payment.account needs bank_bin, bank_name and account_name too")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.account)
+
+
 class AbsenceSettings(BaseModel):
     """Leave requests (xin nghỉ học): the school's rules. Times are the school's local time."""
 
@@ -618,6 +656,9 @@ class SchoolSettings(BaseModel):
         default=None, description="the school's Official Account"
     )
     otp: OtpSettings | None = Field(default=None, description="how the school's codes are sent")
+    payment: PaymentSettings | None = Field(
+        default=None, description="where parents pay fees, else `payment`"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -641,6 +682,7 @@ class SchoolConfig:
     zalo_bot: ZaloBotSettings = field(default_factory=ZaloBotSettings)
     zalo_oa: ZaloOaSettings = field(default_factory=ZaloOaSettings)
     otp: OtpSettings = field(default_factory=OtpSettings)
+    payment: PaymentSettings = field(default_factory=PaymentSettings)
 
 
 # Settings a school's own Zalo/OTP block takes from the top-level block unless it sets them:
@@ -708,6 +750,7 @@ class Settings(BaseSettings):
     absence: AbsenceSettings = AbsenceSettings()
     digest: DigestSettings = DigestSettings()
     backend: BackendSettings = BackendSettings()
+    payment: PaymentSettings = PaymentSettings()
     # Several schools in one process (TOML [[schools]]); empty = the one school above.
     schools: list[SchoolSettings] = Field(default_factory=list)
     zalo_bot: ZaloBotSettings = ZaloBotSettings()
@@ -773,6 +816,7 @@ class Settings(BaseSettings):
                 zalo_bot=_inherit(self.zalo_bot, e.zalo_bot, _ZALO_BOT_SHARED),
                 zalo_oa=_inherit(self.zalo_oa, e.zalo_oa, _ZALO_OA_SHARED),
                 otp=self._otp_of(e),
+                payment=e.payment or self.payment,
             )
             for e in entries
         ]

@@ -46,6 +46,8 @@ class Reply:
     edit: bool = False  # replace the message whose button was pressed, where the channel can
     private_only: bool = False  # contains personal data: never post in a group chat
     image_png: bytes | None = field(default=None, repr=False)  # e.g. a VietQR code
+    # (file name, bytes), e.g. the printed contact book; only for channels with ``documents``
+    document: tuple[str, bytes] | None = field(default=None, repr=False)
     notice: bool = False  # a short answer to a button press (Telegram: a toast, not a message)
     to_private: bool = False  # a group's pointer to the private chat (a channel may link it)
 
@@ -75,3 +77,4 @@ class ChannelCapabilities:
     images: bool
     max_text: int  # characters per message; longer replies are split on line boundaries
     groups: bool = False  # the channel has group chats (scores never go there)
+    documents: bool = False  # can deliver a file (a PDF) with a reply

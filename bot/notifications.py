@@ -28,6 +28,7 @@ from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.digest import (
     ChildSection,
     Content,
+    Digest,
     DigestPrefs,
     DuePeriod,
     Item,
@@ -43,8 +44,10 @@ from bot.ports import (
     BackendRegistry,
     Capability,
     Change,
+    DigestStart,
     Link,
     OutgoingMessage,
+    Prefetching,
     SchoolBackend,
     StoredItem,
     UnitOfWork,
@@ -55,6 +58,7 @@ log = logging.getLogger(__name__)
 
 DIGEST_TTL = dt.timedelta(hours=20)  # a digest not delivered by then is stale: expire it
 ALERT_TTL = dt.timedelta(days=2)
+DIGEST_BATCH = 500  # parents per transaction in a digest tick
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -352,11 +356,16 @@ class Notifier:
             for link in links:
                 groups[(link.key.channel, link.key.user_id)].append(link)
             candidates = []
+            default = DigestPrefs()
+            periods: dict[tuple[DigestPrefs, str], DuePeriod | None] = {}  # most share both
             for (channel, user_id), mine in groups.items():
                 mine.sort(key=lambda lk: (lk.key.school_id, lk.id))
                 home = mine[0].key.school_id
-                pref = prefs.get((home, channel, user_id), DigestPrefs())
-                period = due_period(pref, now, zones[home], grace=self._policy.grace)
+                pref = prefs.get((home, channel, user_id), default)
+                zone = zones[home]
+                if (pref, zone) not in periods:
+                    periods[(pref, zone)] = due_period(pref, now, zone, grace=self._policy.grace)
+                period = periods[(pref, zone)]
                 if period is None:
                     continue
                 candidates.append(
@@ -372,14 +381,99 @@ class Notifier:
         return [c for c in candidates if c.key not in made]
 
     async def make_digests(self, now: dt.datetime) -> int:
+        """Make the digests due at ``now``, :data:`DIGEST_BATCH` parents at a time: a few
+        queries and one transaction per batch, not per parent (issue 15)."""
         queued = 0
-        for candidate in await self.due_digests(now):
+        candidates = await self.due_digests(now)
+        for start in range(0, len(candidates), DIGEST_BATCH):
+            queued += await self._make_batch(candidates[start : start + DIGEST_BATCH], now)
+        return queued
+
+    async def _prefetch(self, batch: Sequence[_Candidate]) -> None:
+        """Read the batch's pupils (and their timetables) at once where the backend can."""
+        pupils: dict[str, set[str]] = defaultdict(set)
+        for candidate in batch:
+            for link in candidate.links:
+                pupils[link.key.school_id].add(link.subject_id)
+        timetables = any(
+            Content.TIMETABLE in c.prefs.content and shows_tomorrow(c.period.local_date)
+            for c in batch
+        )
+        for school_id, ids in pupils.items():
+            backend = self._backends.for_school(school_id)
+            if not isinstance(backend, Prefetching):
+                continue
             try:
-                if await self._make_digest(candidate, now):
-                    queued += 1
+                await backend.prefetch(ids, timetables=timetables)
+            except BackendError:  # each pupil is asked for again, and its digest postponed
+                continue
+
+    async def _make_batch(self, batch: Sequence[_Candidate], now: dt.datetime) -> int:
+        async with self._uow() as uow:
+            pending = await uow.notifications.pending_items_of(
+                [(c.links[0].key.channel, c.links[0].key.user_id) for c in batch],
+                school_ids=self._schools,
+            )
+            chosen = await uow.conversations.locales([c.links[0].key for c in batch])
+        await self._prefetch(batch)
+        made: list[tuple[_Candidate, Sequence[StoredItem], str, Digest | None]] = []
+        for candidate in batch:
+            first = candidate.links[0]
+            items = pending.get((first.key.channel, first.key.user_id), [])
+            # the chat's language (``/ngonngu`` or the settings), else the one saved with the
+            # preferences, else Vietnamese
+            locale = normalise_locale(chosen.get(first.key) or candidate.prefs.locale)
+            try:
+                sections = await self._sections(candidate, items)
             except BackendError as err:
                 log.warning("digest %s postponed: %s", candidate.key, type(err).__name__)
-        return queued
+                continue
+            digest = compose_digest(
+                lambda k, _locale=locale, **v: self._catalog.t(_locale, k, **v),
+                locale,
+                frequency=candidate.prefs.frequency,
+                local_date=candidate.period.local_date,
+                children=sections,
+                content=candidate.prefs.content,
+            )
+            made.append((candidate, items, locale, digest))
+        if not made:
+            return 0
+        async with self._uow() as uow:
+            # a digest another tick or worker made first is left to it
+            claimed = await uow.notifications.start_digests(
+                [
+                    DigestStart(
+                        key=c.key,
+                        school_id=c.home,
+                        period=c.period.key,
+                        item_count=digest.item_count if digest else 0,
+                        queued=digest is not None,
+                    )
+                    for c, _, _, digest in made
+                ],
+                now=now,
+            )
+            ours = [entry for entry in made if entry[0].key[:200] in claimed]
+            messages = [
+                OutgoingMessage(
+                    recipient=c.links[0].key,
+                    kind="digest",
+                    text=digest.text,
+                    dedupe_key=c.key,
+                    expires_at=c.period.slot + DIGEST_TTL,
+                    locale=locale,
+                )
+                for c, _, locale, digest in ours
+                if digest is not None
+            ]
+            await uow.outbox.enqueue_many(messages, now=now)
+            # Items the parent chose not to hear about are consumed too, or they would pile up.
+            await uow.notifications.mark_digest_items(
+                {c.key: [p.id for p in items] for c, items, _, _ in ours}
+            )
+            await uow.commit()
+        return len(messages)
 
     async def _sections(
         self, candidate: _Candidate, pending: Sequence[StoredItem]
@@ -422,48 +516,3 @@ class Notifier:
                 )
             )
         return sections
-
-    async def _make_digest(self, candidate: _Candidate, now: dt.datetime) -> bool:
-        first = candidate.links[0]
-        channel, user_id = first.key.channel, first.key.user_id
-        async with self._uow() as uow:
-            pending = await uow.notifications.pending_items(
-                channel=channel, user_id=user_id, school_ids=self._schools
-            )
-            locale = await _locale(uow, first, candidate.prefs)
-        sections = await self._sections(candidate, pending)
-        digest = compose_digest(
-            lambda k, **v: self._catalog.t(locale, k, **v),
-            locale,
-            frequency=candidate.prefs.frequency,
-            local_date=candidate.period.local_date,
-            children=sections,
-            content=candidate.prefs.content,
-        )
-        async with self._uow() as uow:
-            claimed = await uow.notifications.start_digest(
-                key=candidate.key,
-                school_id=candidate.home,
-                period=candidate.period.key,
-                item_count=digest.item_count if digest else 0,
-                queued=digest is not None,
-                now=now,
-            )
-            if not claimed:
-                return False  # another tick or worker made it first
-            if digest is not None:
-                await uow.outbox.enqueue(
-                    OutgoingMessage(
-                        recipient=first.key,
-                        kind="digest",
-                        text=digest.text,
-                        dedupe_key=candidate.key,
-                        expires_at=candidate.period.slot + DIGEST_TTL,
-                        locale=locale,
-                    ),
-                    now=now,
-                )
-            # Items the parent chose not to hear about are consumed too, or they would pile up.
-            await uow.notifications.mark_items([p.id for p in pending], digest_key=candidate.key)
-            await uow.commit()
-        return digest is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -143,6 +143,16 @@ class ObservableBackend(Protocol):
     def observed(self, note: StaleNote) -> SchoolBackend: ...
 
 
+@runtime_checkable
+class Prefetching(Protocol):
+    """A backend that can read many pupils at once. The digest tick calls it before asking
+    for each pupil (and its class's timetable) one by one, so those calls are answered from
+    the backend's memory instead of one query each (issue 15). Best effort: a pupil it could
+    not read is asked for again, one at a time."""
+
+    async def prefetch(self, student_ids: Collection[str], *, timetables: bool) -> None: ...
+
+
 class BackendRegistry(Protocol):
     def for_school(self, school_id: str) -> SchoolBackend:
         """The backend of a configured school. Raises ``KeyError`` for an unknown school."""
@@ -227,6 +237,11 @@ class ConversationRepo(Protocol):
         ...
 
     async def delete(self, key: ConversationKey) -> None: ...
+
+    async def locales(self, keys: Sequence[ConversationKey]) -> dict[ConversationKey, str | None]:
+        """The language each of these chats chose (``/ngonngu``); chats never saved are
+        left out. One query for many chats (a digest tick asks for thousands)."""
+        ...
 
 
 class LinkRepo(Protocol):
@@ -361,6 +376,11 @@ class OutgoingMessage:
 class OutboxRepo(Protocol):
     async def enqueue(self, message: OutgoingMessage, *, now: dt.datetime) -> bool:
         """Queue ``message`` in this transaction; False if its dedupe key is already queued."""
+        ...
+
+    async def enqueue_many(self, messages: Sequence[OutgoingMessage], *, now: dt.datetime) -> None:
+        """Queue each message as :meth:`enqueue` would (a dedupe key already queued is
+        skipped), in a few statements."""
         ...
 
 
@@ -524,6 +544,17 @@ class StoredItem:
     item: Item
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestStart:
+    """One parent's digest for one period, as :meth:`NotificationRepo.start_digests` claims it."""
+
+    key: str
+    school_id: str
+    period: str
+    item_count: int
+    queued: bool
+
+
 class NotificationRepo(Protocol):
     """Digest preferences, change watermarks, notices and notification items (issue 5)."""
 
@@ -573,8 +604,18 @@ class NotificationRepo(Protocol):
         """Items of this chat user not yet sent or put in a digest, oldest first."""
         ...
 
+    async def pending_items_of(
+        self, users: Sequence[tuple[str, str]], *, school_ids: Sequence[str]
+    ) -> dict[tuple[str, str], list[StoredItem]]:
+        """:meth:`pending_items` of many (channel, user) at once; users with none are left out."""
+        ...
+
     async def mark_items(self, item_ids: Sequence[int], *, digest_key: str) -> int:
         """Record where the items went (a digest or an alert); only items still pending."""
+        ...
+
+    async def mark_digest_items(self, marks: Mapping[str, Sequence[int]]) -> None:
+        """:meth:`mark_items` for many digests at once: digest key -> its items."""
         ...
 
     async def start_digest(
@@ -589,6 +630,10 @@ class NotificationRepo(Protocol):
     ) -> bool:
         """Claim one parent's digest for one period in this transaction; False if it was
         already made (by an earlier tick or another worker)."""
+        ...
+
+    async def start_digests(self, runs: Sequence[DigestStart], *, now: dt.datetime) -> set[str]:
+        """:meth:`start_digest` for many parents at once; returns the keys claimed here."""
         ...
 
     async def digests_made(self, keys: Sequence[str]) -> set[str]:

@@ -30,7 +30,17 @@ from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
 from bot.turn import CoreServices, Turn, with_tokens
 from dialogs import absence_request, notice, reject_reason, settings, verify_parent, welcome
-from handlers import absence, account, attendance, clarify, contact, fees, scores, timetable
+from handlers import (
+    absence,
+    account,
+    attendance,
+    clarify,
+    contact,
+    contact_book,
+    fees,
+    scores,
+    timetable,
+)
 from handlers.common import with_data_age
 from handlers.intents import IntentName, match, parse_cancel_request
 
@@ -54,6 +64,7 @@ FEATURES = Registry(
         welcome.FEATURE,
         account.FEATURE,
         absence.FEATURE,
+        contact_book.FEATURE,
         verify_parent.FEATURE,
         absence_request.FEATURE,
         reject_reason.FEATURE,

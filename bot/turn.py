@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.absence import AbsencePolicy
 from bot.domain.calendar import DEFAULT_TIMEZONE
-from bot.domain.models import SchoolContact
+from bot.domain.models import BankAccount, SchoolContact
 from bot.domain.otp import OtpPolicy
 from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START
 from bot.i18n import Catalog
@@ -50,6 +50,7 @@ class SchoolProfile:
     school_staff: frozenset[str]
     otp_sender: OtpSender | None = None  # None: the process-wide one
     contact: SchoolContact = field(default_factory=SchoolContact)
+    bank: BankAccount | None = None  # None: no transfer details configured
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +84,7 @@ class CoreServices:
             school_staff=profile.school_staff,
             otp_sender=profile.otp_sender or self.otp_sender,
             contact=profile.contact,
+            bank=profile.bank,
         )
 
     @property
@@ -97,6 +99,7 @@ class CoreServices:
     quiet_end: dt.time = DEFAULT_QUIET_END  # ... until here
     school_staff: frozenset[str] = frozenset()  # staff codes allowed whole-school notices
     contact: SchoolContact = field(default_factory=SchoolContact)  # this school's phone, bots
+    bank: BankAccount | None = None  # where parents pay fees (VietQR); None: not configured
 
 
 @dataclass(slots=True, kw_only=True)

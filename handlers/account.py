@@ -23,7 +23,9 @@ async def help_menu(turn: Turn, *, unknown: bool = False) -> list[Reply]:
     children = await linked_children(turn)
     names = ", ".join(f"{c.full_name} ({c.class_name})" for c in children)
     linked = turn.t("help.children", names=names) + "\n\n" if names else ""
-    body = turn.t("help.linked") + one_school if children else ""
+    # Issue 16: the fake-teacher scam asks parents to pay "the teacher" or a private account.
+    no_other = "\n\n" + turn.t("help.no_other_payment")
+    body = turn.t("help.linked") + one_school + no_other if children else ""
     if any(link.role is LinkRole.STAFF for link in await turn.links()):
         body = "\n\n".join(part for part in (body, turn.t("help.teacher")) if part)
     return [Reply(text=intro + linked + body, buttons=await menu_for(turn))]

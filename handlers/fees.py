@@ -1,9 +1,15 @@
-"""Fee items (khoản thu): amount, due date, paid or not, mandatory or voluntary."""
+"""Fee items (khoản thu): amount, due date, paid or not, mandatory or voluntary, and for each
+unpaid mandatory fee how to pay it: the school's bank details as text and a VietQR code that
+fills in the amount and a memo naming the pupil and the fee (bot.domain.payments)."""
 
 from __future__ import annotations
 
+import logging
+
 from bot.domain.formatting import format_date, format_vnd
-from bot.domain.models import Student
+from bot.domain.models import BankAccount, FeeItem, Student
+from bot.domain.payments import fee_memo, qr_payload, qr_png
+from bot.domain.vietqr import decode
 from bot.messages import Reply
 from bot.ports import Capability
 from bot.turn import Turn
@@ -12,16 +18,55 @@ from handlers.intents import IntentName
 
 INTENT = "fees"
 
+log = logging.getLogger(__name__)
+
+
+def _payment(turn: Turn, bank: BankAccount, fee: FeeItem) -> Reply:
+    """Bank details as text (every channel) and the VietQR (channels that show images)."""
+    amount = format_vnd(fee.amount)
+    memo = fee_memo(bank, turn.key.school_id, fee)
+    text = "\n".join(
+        (
+            turn.t(
+                "fees.pay_title",
+                fee=fee.name,
+                amount=amount,
+                date=format_date(fee.due_date) if fee.due_date else "—",
+            ),
+            turn.t(
+                "fees.pay_bank",
+                bank=bank.bank_name,
+                account=bank.account,
+                name=bank.account_name,
+                amount=amount,
+                memo=memo,
+            ),
+        )
+    )
+    try:
+        payload = qr_payload(bank, turn.key.school_id, fee)
+        # Our own strict decoder checks what the bank app will read: account, amount, memo.
+        read = decode(payload)
+        if (read.account, read.amount, read.purpose) != (bank.account, fee.amount, memo):
+            raise ValueError("the VietQR does not say what the text says")
+    except ValueError:  # e.g. an amount of 0 ₫ from the school system: text only
+        log.warning("no VietQR for a fee item of school %s", turn.key.school_id)
+        return Reply(text=text, private_only=True)
+    return Reply(text=text, image_png=qr_png(payload), private_only=True)
+
 
 async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
-    items = list(await turn.backend.fees(child.id))
+    # A backend answers for the pupil asked about; a row for anyone else is never shown.
+    items = [item for item in await turn.backend.fees(child.id) if item.student_id == child.id]
     who = child_label(child)
     if not items:
         return [Reply(text=turn.t("fees.none", child=who), private_only=True)]
     today = turn.today()
+    bank = turn.services.bank
     lines = [turn.t("fees.title", child=who)]
     unpaid = 0  # the mandatory fees still due; a voluntary one is the family's choice
     voluntary_open = 0
+    to_pay: list[FeeItem] = []
     for item in items:
         kind = turn.t("fees.mandatory") if item.mandatory else turn.t("fees.voluntary")
         if item.paid:
@@ -34,6 +79,7 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
         else:
             if item.mandatory:
                 unpaid += item.amount
+                to_pay.append(item)
             else:
                 voluntary_open += item.amount
             due = format_date(item.due_date) if item.due_date else "—"
@@ -49,7 +95,15 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
     )
     if voluntary_open:
         lines.append(turn.t("fees.voluntary_open", amount=format_vnd(voluntary_open)))
-    return [Reply(text="\n".join(lines), private_only=True)]
+    if bank is not None and to_pay:
+        lines.append("")
+        lines.append(turn.t("fees.pay_hint"))
+    lines.append("")
+    lines.append(turn.t("fees.scam_warning" if bank is not None else "fees.scam_warning_no_bank"))
+    replies = [Reply(text="\n".join(lines), private_only=True)]
+    if bank is not None:
+        replies.extend(_payment(turn, bank, item) for item in to_pay)
+    return replies
 
 
 handle = query(INTENT, Capability.FEES, _answer)

@@ -16,10 +16,11 @@ from bot.domain.tt22 import (
     term_average,
     year_average,
 )
-from bot.messages import Reply
+from bot.messages import Button, Reply
 from bot.ports import Capability
 from bot.turn import Turn
-from handlers.common import child_label, query, query_feature
+from handlers import score_insights as insights
+from handlers.common import child_label, query, query_action, query_feature
 from handlers.intents import IntentName
 
 INTENT = "scores"
@@ -128,9 +129,31 @@ async def _answer(turn: Turn, child: Student, folded: str) -> list[Reply]:
             )
         ]
     one = find_subject(folded, subjects)
+    who = child_label(child)
+    if insights.asks_chart(folded):
+        return await insights.chart(turn, child, one, who, info.current_term)
+    if insights.asks_needed(folded):
+        text = (
+            insights.subject_need(turn, one, term, folded)
+            if one is not None and not insights.asks_level(turn, folded)
+            else insights.level_need(turn, subjects, term, folded, who)
+        )
+        return [Reply(text=text, private_only=True)]
+    previous = await insights.previous_averages(turn, child, term)
+    chart_arg = "bieu do diem" if one is None else f"bieu do {fold(one.subject_name)}"
+    buttons = (
+        (
+            Button(
+                label=turn.t("scores_explained.chart_button"),
+                action=query_action(INTENT, child.id, chart_arg),
+            ),
+        ),
+    )
     if one is not None:
-        return [Reply(text=_detail(turn, one, child_label(child), term_label), private_only=True)]
-    return [Reply(text=_summary(turn, subjects, child_label(child), term_label), private_only=True)]
+        text = _detail(turn, one, who, term_label, previous.get(one.subject_code))
+    else:
+        text = _summary(turn, subjects, who, term_label, previous=previous)
+    return [Reply(text=text, buttons=buttons, private_only=True)]
 
 
 async def _transcript(turn: Turn, child: Student, year: Reply) -> Reply:
@@ -166,7 +189,13 @@ def _result_text(turn: Turn, result: Decimal | bool | None) -> str:
 
 
 def _summary(
-    turn: Turn, subjects: Sequence[SubjectScores], who: str, term_label: str, *, hint: bool = True
+    turn: Turn,
+    subjects: Sequence[SubjectScores],
+    who: str,
+    term_label: str,
+    *,
+    hint: bool = True,
+    previous: dict[str, Decimal] | None = None,
 ) -> str:
     lines = [turn.t("scores.summary_title", term=term_label, child=who)]
     scored: dict[str, Decimal] = {}
@@ -174,7 +203,11 @@ def _summary(
     complete = True
     for s in subjects:
         result = _subject_result(s)
-        lines.append(f"• {s.subject_name}: {_result_text(turn, result)}")
+        line = f"• {s.subject_name}: {_result_text(turn, result)}"
+        if previous is not None and isinstance(result, Decimal):
+            before = previous.get(s.subject_code)
+            line += " — " + insights.level_and_change(turn, result, before, _before(s.term, before))
+        lines.append(line)
         if result is None:
             complete = False
         elif isinstance(result, bool):
@@ -195,7 +228,13 @@ def _level_text(turn: Turn, level: LearningLevel) -> str:
     return turn.t(f"scores.level_{level.value}")
 
 
-def _detail(turn: Turn, s: SubjectScores, who: str, term_label: str) -> str:
+def _before(term: Term, previous: Decimal | None) -> Term | None:
+    return Term.HK1 if previous is not None and term is Term.HK2 else None
+
+
+def _detail(
+    turn: Turn, s: SubjectScores, who: str, term_label: str, previous: Decimal | None = None
+) -> str:
     loc = turn.locale
     lines = [turn.t("scores.detail_title", subject=s.subject_name, term=term_label, child=who)]
     if s.form is GradingForm.COMMENT:
@@ -219,8 +258,14 @@ def _detail(turn: Turn, s: SubjectScores, who: str, term_label: str) -> str:
     working = term_average(s.regular, s.midterm, s.final)
     if working is None:
         lines.append(turn.t("scores.incomplete"))
+        lines.append(insights.subject_need(turn, s, s.term, ""))
     else:
         lines.append(_explain(turn, working))
+        change = insights.level_and_change(
+            turn, working.rounded, previous, _before(s.term, previous)
+        )
+        lines.append(turn.t("scores_explained.level_line", level=change))
+        lines.append(turn.t("scores_explained.ask_need_hint"))
     return "\n".join(lines)
 
 

@@ -10,10 +10,11 @@ insert of the same key waits for the first transaction and then does nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,7 @@ from bot.domain.digest import (
     content_to_str,
 )
 from bot.messages import ConversationKey
-from bot.ports import Link, LinkRole, StoredItem
+from bot.ports import DigestStart, Link, LinkRole, StoredItem
 from storage.rows import link_of
 from storage.tables import (
     ChangeWatermark,
@@ -35,6 +36,17 @@ from storage.tables import (
     Notice,
     NotificationItem,
     NotificationPref,
+)
+
+_CHUNK = 1000  # users or rows per statement: well under both engines' parameter limits
+_NI = NotificationItem.__table__
+_MARK_ONE = text(
+    "UPDATE notification_item SET digest_key = :key WHERE id = :item_id AND digest_key IS NULL"
+)
+_MARK_PG = text(
+    "UPDATE notification_item AS n SET digest_key = m.key"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:keys AS varchar[])) AS m(id, key)"
+    " WHERE n.id = m.id AND n.digest_key IS NULL"
 )
 
 
@@ -92,14 +104,15 @@ class SqlNotificationRepo:
 
     async def guardian_links(self, school_ids: Sequence[str]) -> Sequence[Link]:
 
-        rows = await self._s.scalars(
-            select(ChatLink)
+        links = ChatLink.__table__  # Core rows: a province has 100,000s (no ORM objects)
+        rows = await self._s.execute(
+            select(links)
             .where(
-                ChatLink.school_id.in_(list(school_ids)),
-                ChatLink.role == LinkRole.GUARDIAN.value,
-                ChatLink.active.is_(True),
+                links.c.school_id.in_(list(school_ids)),
+                links.c.role == LinkRole.GUARDIAN.value,
+                links.c.active.is_(True),
             )
-            .order_by(ChatLink.id)
+            .order_by(links.c.id)
         )
         return [link_of(r) for r in rows]
 
@@ -180,6 +193,67 @@ class SqlNotificationRepo:
             for r in rows
         ]
 
+    async def pending_items_of(
+        self, users: Sequence[tuple[str, str]], *, school_ids: Sequence[str]
+    ) -> dict[tuple[str, str], list[StoredItem]]:
+        by_channel: dict[str, list[str]] = defaultdict(list)
+        for channel, user_id in dict.fromkeys(users):
+            by_channel[channel].append(user_id)
+        found: dict[tuple[str, str], list[StoredItem]] = defaultdict(list)
+        for channel, user_ids in by_channel.items():
+            for start in range(0, len(user_ids), _CHUNK):
+                rows = await self._s.execute(  # Core rows, fetched at once
+                    select(
+                        _NI.c.id,
+                        _NI.c.school_id,
+                        _NI.c.user_id,
+                        _NI.c.student_id,
+                        _NI.c.kind,
+                        _NI.c.payload,
+                        _NI.c.occurred_at,
+                    )
+                    .where(
+                        _NI.c.channel == channel,
+                        _NI.c.user_id.in_(user_ids[start : start + _CHUNK]),
+                        _NI.c.digest_key.is_(None),
+                        _NI.c.school_id.in_(list(school_ids)),
+                    )
+                    .order_by(_NI.c.occurred_at, _NI.c.id)
+                )
+                for (
+                    item_id,
+                    school_id,
+                    user_id,
+                    student_id,
+                    kind,
+                    payload,
+                    occurred_at,
+                ) in rows.all():
+                    found[(channel, user_id)].append(
+                        StoredItem(
+                            id=item_id,
+                            school_id=school_id,
+                            student_id=student_id,
+                            item=Item(kind=kind, payload=dict(payload), occurred_at=occurred_at),
+                        )
+                    )
+        return dict(found)
+
+    async def mark_digest_items(self, marks: Mapping[str, Sequence[int]]) -> None:
+        pairs = [(int(i), key[:200]) for key, ids in marks.items() for i in ids]
+        if not pairs:
+            return
+        if self._s.get_bind().dialect.name == "postgresql":
+            # one statement for the whole batch: the ids and their keys as two arrays
+            for start in range(0, len(pairs), 10 * _CHUNK):
+                chunk = pairs[start : start + 10 * _CHUNK]
+                await self._s.execute(
+                    _MARK_PG,
+                    {"ids": [i for i, _ in chunk], "keys": [k for _, k in chunk]},
+                )
+            return
+        await self._s.execute(_MARK_ONE, [{"item_id": i, "key": k} for i, k in pairs])
+
     async def mark_items(self, item_ids: Sequence[int], *, digest_key: str) -> int:
         if not item_ids:
             return 0
@@ -214,6 +288,32 @@ class SqlNotificationRepo:
             .on_conflict_do_nothing(index_elements=["key"])
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def start_digests(self, runs: Sequence[DigestStart], *, now: dt.datetime) -> set[str]:
+        # One order for every worker (by key): two ticks claiming overlapping batches take the
+        # same rows in the same order, so they wait for each other instead of deadlocking.
+        ordered = sorted({r.key[:200]: r for r in runs}.items())
+        stmt = (
+            self._insert(DigestRun.__table__)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(DigestRun.__table__.c.key)
+        )
+        rows = [
+            {
+                "key": key,
+                "school_id": r.school_id,
+                "period": r.period,
+                "item_count": r.item_count,
+                "queued": r.queued,
+                "created_at": now,
+            }
+            for key, r in ordered
+        ]
+        claimed: set[str] = set()
+        conn = await self._s.connection()  # Core executemany: multi-row INSERTs with RETURNING
+        for start in range(0, len(rows), _CHUNK):
+            claimed.update((await conn.execute(stmt, rows[start : start + _CHUNK])).scalars().all())
+        return claimed
 
     async def digests_made(self, keys: Sequence[str]) -> set[str]:
         made: set[str] = set()

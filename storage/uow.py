@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -68,6 +69,9 @@ def _key_filter(model: Any, key: ConversationKey) -> list[Any]:
 
 # The statements every turn runs, built once (issue 15: building an ORM query per call cost
 # more than running it). Core rows, not ORM objects: nothing to track in the session.
+_CHUNK = 1000  # keys per statement: well under both engines' limits on bound parameters
+
+
 def _key_params(key: ConversationKey) -> dict[str, str]:
     return {
         "school_id": key.school_id,
@@ -114,6 +118,29 @@ class SqlConversationRepo:
             menu={str(k): str(v) for k, v in (row.menu or {}).items()},
             version=row.version,
         )
+
+    async def locales(self, keys: Sequence[ConversationKey]) -> dict[ConversationKey, str | None]:
+        wanted = set(keys)
+        chats: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for key in wanted:
+            chats[(key.school_id, key.channel)].append(key.chat_id)
+        found: dict[ConversationKey, str | None] = {}
+        for (school_id, channel), chat_ids in chats.items():
+            for start in range(0, len(chat_ids), _CHUNK):
+                rows = await self._s.execute(
+                    select(_CS.c.chat_id, _CS.c.user_id, _CS.c.locale).where(
+                        _CS.c.school_id == school_id,
+                        _CS.c.channel == channel,
+                        _CS.c.chat_id.in_(chat_ids[start : start + _CHUNK]),
+                    )
+                )
+                for chat_id, user_id, locale in rows:
+                    key = ConversationKey(
+                        school_id=school_id, channel=channel, chat_id=chat_id, user_id=user_id
+                    )
+                    if key in wanted:
+                        found[key] = locale
+        return found
 
     async def save(self, key: ConversationKey, state: ConversationState) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -469,38 +496,53 @@ class SqlOutboxRepo:
         self._s = session
 
     async def enqueue(self, message: OutgoingMessage, *, now: dt.datetime) -> bool:
-        values = {
-            "school_id": message.recipient.school_id,
-            "channel": message.recipient.channel,
-            "chat_id": message.recipient.chat_id,
-            "user_id": message.recipient.user_id,
-            "kind": message.kind,
-            "payload": {
-                "text": message.text,
-                "buttons": [
-                    [{"label": b.label, "token": b.token} for b in row] for row in message.buttons
-                ],
-                "locale": message.locale,
-            },
-            "dedupe_key": message.dedupe_key[:200],
-            "urgent": message.urgent,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": message.not_before or now,
-            "expires_at": message.expires_at,
-            "created_at": now,
-            "last_error": "",
-        }
         # ON CONFLICT DO NOTHING, not a SAVEPOINT: the SQLite driver starts no transaction
         # before a SAVEPOINT, so releasing it would commit the row even if the turn rolls back.
-        dialect = self._s.get_bind().dialect.name
-        insert = sqlite_insert if dialect == "sqlite" else pg_insert
         result = await self._s.execute(
-            insert(OutboxMessage)
-            .values(**values)
+            self._insert()
+            .values(**_outbox_values(message, now))
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def enqueue_many(self, messages: Sequence[OutgoingMessage], *, now: dt.datetime) -> None:
+        if not messages:
+            return
+        rows = [_outbox_values(m, now) for m in messages]
+        stmt = self._insert().on_conflict_do_nothing(index_elements=["dedupe_key"])
+        conn = await self._s.connection()  # Core executemany, not the ORM's bulk insert
+        for start in range(0, len(rows), _CHUNK):
+            await conn.execute(stmt, rows[start : start + _CHUNK])
+
+    def _insert(self) -> Any:
+        dialect = self._s.get_bind().dialect.name
+        return (sqlite_insert if dialect == "sqlite" else pg_insert)(OutboxMessage)
+
+
+def _outbox_values(message: OutgoingMessage, now: dt.datetime) -> dict[str, Any]:
+    values = {
+        "school_id": message.recipient.school_id,
+        "channel": message.recipient.channel,
+        "chat_id": message.recipient.chat_id,
+        "user_id": message.recipient.user_id,
+        "kind": message.kind,
+        "payload": {
+            "text": message.text,
+            "buttons": [
+                [{"label": b.label, "token": b.token} for b in row] for row in message.buttons
+            ],
+            "locale": message.locale,
+        },
+        "dedupe_key": message.dedupe_key[:200],
+        "urgent": message.urgent,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": message.not_before or now,
+        "expires_at": message.expires_at,
+        "created_at": now,
+        "last_error": "",
+    }
+    return values
 
 
 SEEN_EVENT_DAYS = 7  # platforms redeliver for hours at most

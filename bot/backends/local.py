@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -101,6 +101,7 @@ _TERM_SCORES = (
 
 SETTLED_FOR = 30.0  # seconds the slow-changing data (school, pupils, subjects, timetable) is kept
 SETTLED_ENTRIES = 20_000
+PREFETCH_CHUNK = 1000  # pupils or classes per query
 
 
 class LocalBackend:
@@ -133,11 +134,45 @@ class LocalBackend:
             self._settled.move_to_end(key)
             return cast(T, found[1])
         value = await load()
+        self._keep(key, value, now)
+        return value
+
+    def _keep(self, key: Hashable, value: object, now: float) -> None:
         self._settled[key] = (now, value)
         self._settled.move_to_end(key)
         while len(self._settled) > SETTLED_ENTRIES:
             self._settled.popitem(last=False)
-        return value
+
+    def _is_kept(self, key: Hashable, now: float) -> bool:
+        found = self._settled.get(key)
+        return found is not None and now - found[0] < self._settled_for
+
+    async def prefetch(self, student_ids: Collection[str], *, timetables: bool) -> None:
+        """Read these pupils (and, with ``timetables``, their classes' timetables) in a few
+        queries and keep them as :meth:`get_student` and :meth:`timetable` would: the digest
+        tick asks for thousands, and one query each was most of its time (issue 15)."""
+        now = self._monotonic()
+        wanted = [i for i in dict.fromkeys(student_ids) if not self._is_kept(("student", i), now)]
+        for start in range(0, len(wanted), PREFETCH_CHUNK):
+            chunk = wanted[start : start + PREFETCH_CHUNK]
+            found = {st.id: st for st in await self._students_where(StudentRow.id.in_(chunk))}
+            for student_id in chunk:
+                self._keep(("student", student_id), found.get(student_id), now)
+        if not timetables:
+            return
+        classes: set[str] = set()
+        for student_id in student_ids:
+            kept = self._settled.get(("student", student_id))
+            if kept is not None and kept[1] is not None:
+                classes.add(kept[1].class_id)
+        missing = sorted(c for c in classes if not self._is_kept(("timetable", c), now))
+        for start in range(0, len(missing), PREFETCH_CHUNK):
+            chunk = missing[start : start + PREFETCH_CHUNK]
+            slots: dict[str, list[TimetableSlot]] = {c: [] for c in chunk}
+            for slot in await self._timetable_where(TimetableSlotRow.class_id.in_(chunk)):
+                slots[slot.class_id].append(slot)
+            for class_id, found_slots in slots.items():
+                self._keep(("timetable", class_id), found_slots, now)
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -182,7 +217,15 @@ class LocalBackend:
         async with self._read() as s:
             found = (
                 await s.execute(
-                    select(StudentRow, SchoolClassRow)
+                    select(  # columns, not ORM objects: the digest tick reads thousands
+                        StudentRow.id,
+                        StudentRow.school_id,
+                        StudentRow.code,
+                        StudentRow.full_name,
+                        StudentRow.class_id,
+                        SchoolClassRow.name,
+                        StudentRow.birth_date,
+                    )
                     .join(
                         SchoolClassRow,
                         (SchoolClassRow.school_id == StudentRow.school_id)
@@ -193,15 +236,15 @@ class LocalBackend:
             ).all()
         return [
             Student(
-                id=st.id,
-                school_id=st.school_id,
-                code=st.code,
-                full_name=st.full_name,
-                class_id=st.class_id,
-                class_name=cls.name,
-                birth_date=st.birth_date,
+                id=student_id,
+                school_id=school_id,
+                code=code,
+                full_name=full_name,
+                class_id=class_id,
+                class_name=class_name,
+                birth_date=birth_date,
             )
-            for st, cls in found
+            for student_id, school_id, code, full_name, class_id, class_name, birth_date in found
         ]
 
     async def guardians(self, student_id: str) -> Sequence[Guardian]:
@@ -289,14 +332,18 @@ class LocalBackend:
         return await self._kept(("timetable", class_id), lambda: self._timetable(class_id))
 
     async def _timetable(self, class_id: str) -> list[TimetableSlot]:
+        return await self._timetable_where(TimetableSlotRow.class_id == class_id)
+
+    async def _timetable_where(self, condition: object) -> list[TimetableSlot]:
         async with self._read() as s:
             rows = await s.scalars(
                 select(TimetableSlotRow)
                 .where(
                     TimetableSlotRow.school_id == self._school_id,
-                    TimetableSlotRow.class_id == class_id,
+                    condition,  # type: ignore[arg-type]
                 )
                 .order_by(
+                    TimetableSlotRow.class_id,
                     TimetableSlotRow.weekday,
                     TimetableSlotRow.session.desc(),
                     TimetableSlotRow.period,
@@ -555,3 +602,29 @@ class _ReadSession:
         await self._session.close()
         if isinstance(exc, SQLAlchemyError):
             raise BackendUnavailable("local tables could not be read") from exc
+
+
+async def mark_fees_paid(
+    sessions: async_sessionmaker[AsyncSession],
+    school_id: str,
+    fees: Sequence[tuple[str, str]],
+    *,
+    paid_at: dt.datetime,
+) -> int:
+    """Mark ``(student_id, fee_id)`` items paid (``fees reconcile``); an item already paid is
+    left as it is. Returns how many were marked, in one transaction."""
+    marked = 0
+    async with sessions.begin() as s:
+        for student_id, fee_id in fees:
+            result = await s.execute(
+                update(FeeItemRow)
+                .where(
+                    FeeItemRow.school_id == school_id,
+                    FeeItemRow.id == fee_id,
+                    FeeItemRow.student_id == student_id,
+                    FeeItemRow.paid_at.is_(None),
+                )
+                .values(paid_at=paid_at, updated_at=paid_at)
+            )
+            marked += cast("CursorResult[Any]", result).rowcount or 0
+    return marked

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import enum
+import functools
 import io
 import re
 import warnings
@@ -433,6 +434,7 @@ def _read_csv(path: Path, *, kind: Kind | None, progress: Progress | None) -> Pa
 # --- sheets -> records -----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 16, typed=True)  # each code is looked up once per sheet, or more
 def fold_key(value: object) -> str:
     """The comparison form of a code or a class name: folded, no spaces, upper-case."""
     return "".join(fold(_text(value)).split()).upper()
@@ -446,6 +448,10 @@ def _text(value: object) -> str:
     if isinstance(value, dt.datetime):
         return value.strftime("%d/%m/%Y")
     return clean(str(value)).strip()  # NFC, no control or bidi-override characters
+
+
+# Subject names, terms, sessions, Có/Không, Đ/CĐ: a handful of values, each on thousands of rows.
+_fold_value = functools.lru_cache(maxsize=4096)(fold)
 
 
 def _column_key(spec: SheetSpec, header: str) -> str | None:
@@ -711,7 +717,7 @@ def _phone(raw: dict[str, object], key: str, err: Err, *, required: bool) -> str
 
 
 def _term(value: object) -> int | None:
-    folded = fold(_text(value)).replace(" ", "")
+    folded = _fold_value(_text(value)).replace(" ", "")
     folded = folded.removeprefix("hocky").removeprefix("hk")
     return {"1": 1, "i": 1, "2": 2, "ii": 2}.get(folded)
 
@@ -723,7 +729,7 @@ _NO = frozenset(
 
 
 def _bool(raw: dict[str, object], key: str, err: Err, *, default: bool) -> bool:
-    folded = fold(_text(raw.get(key)))
+    folded = _fold_value(_text(raw.get(key)))
     if not folded:
         return default
     if folded in _YES:
@@ -772,7 +778,7 @@ def _score(value: object) -> int | str | None:
 
 
 def _comment(value: object) -> bool | str | None:
-    folded = fold(_text(value)).replace(" ", "")
+    folded = _fold_value(_text(value)).replace(" ", "")
     if not folded:
         return None
     if folded in ("d", "dat", "pass"):
@@ -795,7 +801,7 @@ _SUBJECTS = _subject_index()
 
 
 def subject_for(name: str) -> Subject | None:
-    return _SUBJECTS.get(fold(name))
+    return _SUBJECTS.get(_fold_value(name))
 
 
 def _subject(raw: dict[str, object], key: str, err: Err) -> Subject | None:
@@ -924,7 +930,7 @@ def _p_timetable(raw: dict[str, object], given: frozenset[str], err: Err) -> dic
 
 
 def _session(raw: dict[str, object], err: Err, *, allow_day: bool) -> str:
-    folded = fold(_text(raw.get("session")))
+    folded = _fold_value(_text(raw.get("session")))
     if folded in ("sang", "s", "morning"):
         return "morning"
     if folded in ("chieu", "c", "afternoon"):

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from bot.messages import ChannelCapabilities
 
-CONSOLE = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=4000)
-MEMORY = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096)
+# The console "delivers" a file by saving it in the data directory and printing where.
+CONSOLE = ChannelCapabilities(
+    buttons=False, edit=False, images=False, max_text=4000, documents=True
+)
+MEMORY = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096, documents=True)
 MEMORY_TEXT_ONLY = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=2000)
-TELEGRAM = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096, groups=True)
+TELEGRAM = ChannelCapabilities(
+    buttons=True, edit=True, images=True, max_text=4096, groups=True, documents=True
+)
 # Zalo: images off until the adapters can host a PNG (Bot sendPhoto takes a URL; OA needs an
 # upload): the core then sends the text alternative.
 ZALO = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=2000)

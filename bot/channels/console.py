@@ -11,6 +11,7 @@ import asyncio
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from bot.messages import Button, ConversationKey, Incoming, Reply
@@ -32,6 +33,7 @@ class ConsoleChannel:
         locale: str = "vi",
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
+        documents_dir: Path | None = None,
     ) -> None:
         self._handle = handle
         self.key = ConversationKey(
@@ -42,6 +44,7 @@ class ConsoleChannel:
         self._out = stdout or sys.stdout
         self._interactive = self._in.isatty() and self._out.isatty()
         self._prompting = False  # "🧑 " is on screen, waiting for the user's line
+        self._documents = documents_dir or Path(".")  # where a sent file (a PDF) is saved
 
     def write(self, line: str) -> None:
         self._out.write(line + "\n")
@@ -58,7 +61,16 @@ class ConsoleChannel:
 
     def render(self, reply: Reply) -> str:
         body = reply.text.replace("\n", "\n   ")
+        if reply.document is not None:
+            body += f"\n   📄 {self.save(*reply.document)}"
         return f"🤖 {body}\n"
+
+    def save(self, filename: str, data: bytes) -> Path:
+        """A terminal cannot show a file: it is written to the data directory instead."""
+        self._documents.mkdir(parents=True, exist_ok=True)
+        path = (self._documents / Path(filename).name).resolve()
+        path.write_bytes(data)
+        return path
 
     async def run(self, banner: str = "") -> None:
         """Chat until EOF or /quit. Reading stdin happens on a daemon thread so a pending

@@ -52,6 +52,7 @@ class Content(enum.StrEnum):
 
 
 ALL_CONTENT = frozenset(Content)
+_CONTENT_ORDER = {c.value: n for n, c in enumerate(Content)}  # a digest lists items in this order
 DEFAULT_MINUTE = 19 * 60  # 19:00
 
 
@@ -317,7 +318,7 @@ def compose_digest(
     for child in children:
         lines: list[str] = []
         chosen = [i for i in child.items if i.kind in content]
-        chosen.sort(key=lambda i: (list(Content).index(Content(i.kind)), i.occurred_at))
+        chosen.sort(key=lambda i: (_CONTENT_ORDER[i.kind], i.occurred_at))
         for item in chosen[:MAX_ITEMS_PER_CHILD]:
             lines.append("• " + format_item(t, locale, item))
         if len(chosen) > MAX_ITEMS_PER_CHILD:

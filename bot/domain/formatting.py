@@ -10,7 +10,7 @@ import datetime as dt
 from decimal import Decimal
 
 from babel.dates import get_day_names
-from babel.numbers import get_decimal_symbol
+from babel.numbers import format_decimal, get_decimal_symbol
 
 from bot.domain.tt22 import round1
 
@@ -27,8 +27,9 @@ _VI_WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu"
 
 def format_vnd(amount: int) -> str:
     """``"1.250.000 ₫"``: dot thousands, a plain space, the đồng sign; VND has no minor unit."""
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{abs(amount):,} ₫".replace(",", ".")
+    # Babel's vi_VN grouping; a plain space rather than Babel's no-break one, so the text
+    # reads the same in every channel and in the tests.
+    return f"{format_decimal(amount, locale='vi_VN')} ₫"
 
 
 def format_date(d: dt.date) -> str:

@@ -147,6 +147,17 @@ class SchoolContact:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BankAccount:
+    """Where parents pay the school (from the configuration): shown as text and as a VietQR."""
+
+    bank_name: str  # "Vietcombank"
+    bank_bin: str  # NAPAS BIN, 6 digits ("970436")
+    account: str
+    account_name: str  # as the bank shows it ("TRUONG THCS LE LOI")
+    memo_prefix: str = "HP"  # transfer memo: "<prefix> <fee reference>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SchoolInfo:
     id: str
     name: str

@@ -22,7 +22,9 @@ __all__ = [
     "truncate",
 ]
 
-_KEEP_PUNCTUATION = frozenset("/-:")  # dates "25/11", ranges "25/11-27/11", times "7:30"
+# What fold turns into a space: neither alphanumeric (``\w`` is ``str.isalnum()`` or "_") nor
+# "/-:", kept for dates "25/11", ranges "25/11-27/11", times "7:30".
+_NOT_KEPT = re.compile(r"[^\w/:\-]|_")
 _SPACES = re.compile(r"\s+")
 _TOKEN = re.compile(r"[^\W_]+")
 _ELLIPSIS = "…"
@@ -45,6 +47,8 @@ def clean(s: str) -> str:
     a carriage return becomes a line break. PostgreSQL refuses NUL in text, and a right-to-left
     override lets a message show something other than what it says (issue 13.7)."""
     s = nfc(s.replace("\r\n", "\n").replace("\r", "\n"))
+    if s.isprintable():  # no Cc, Cf or Cs character ("Other" is never printable): nothing to drop
+        return s
     return "".join(
         ch
         for ch in s
@@ -54,6 +58,8 @@ def clean(s: str) -> str:
 
 def _strip_marks(s: str) -> str:
     """Drop every combining mark, and map đ (which has no decomposition) to d."""
+    if s.isascii():
+        return s
     decomposed = unicodedata.normalize("NFD", s)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return bare.replace("đ", "d").replace("Đ", "D").replace("ð", "d").replace("Ð", "D")
@@ -65,8 +71,7 @@ def fold(s: str) -> str:
     ``/ - :`` survive so dates and times stay readable: ``fold("25/11-27/11") == "25/11-27/11"``.
     """
     bare = _strip_marks(nfc(s).lower())
-    kept = "".join(ch if ch.isalnum() or ch in _KEEP_PUNCTUATION else " " for ch in bare)
-    return _SPACES.sub(" ", kept).strip()
+    return _SPACES.sub(" ", _NOT_KEPT.sub(" ", bare)).strip()
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:

@@ -39,7 +39,14 @@ _LEN = re.compile(r"[0-9]{2}")
 _BIN = re.compile(r"[0-9]{6}")
 _ACCOUNT = re.compile(r"[0-9A-Za-z]{1,19}")
 _AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-_CRC = re.compile(r"[0-9A-F]{4}")
+_CRC = re.compile(r"[0-9A-F]{4}")  # uppercase only (vn_school_rules.md §5)
+_MCC = re.compile(r"[0-9]{4}")
+# Top-level IDs EMVCo defines: 00-01, merchant accounts 02-51, 52-64, unreserved 80-99.
+# 65-79 are reserved for future use: a payload carrying one was not made to this spec.
+_TOP_IDS = frozenset(f"{n:02d}" for n in (*range(0, 65), *range(80, 100)))
+# 62 sub-fields: 01-09 defined (01 bill, 05 reference, 07 terminal, 08 purpose), 10-49
+# reserved, 50-99 payment-system / unreserved templates.
+_ADDITIONAL_IDS = frozenset(f"{n:02d}" for n in (*range(1, 10), *range(50, 100)))
 
 
 def crc16_ccitt_false(data: bytes) -> int:
@@ -124,6 +131,8 @@ def _split(data: str, where: str) -> dict[str, str]:
         tag, length = data[pos : pos + 2], data[pos + 2 : pos + 4]
         if not _ID.fullmatch(tag) or not _LEN.fullmatch(length):
             raise ValueError(f"malformed field header at {where} offset {pos}")
+        if length == "00":
+            raise ValueError(f"field {where}{tag} is empty (a present field has a value)")
         end = pos + 4 + int(length)
         if end > len(data):
             raise ValueError(f"field {where}{tag} declares {length} characters but overruns")
@@ -154,16 +163,20 @@ def _parse(payload: str) -> _Fields:
         raise ValueError("payload must be ASCII (lengths are ambiguous otherwise)")
     if len(payload) < 8 or payload[-8:-4] != "6304":
         raise ValueError("payload must end with the CRC field 6304XXXX")
-    crc_text = payload[-4:].upper()
+    crc_text = payload[-4:]
     if not _CRC.fullmatch(crc_text):
-        raise ValueError("CRC must be 4 hex digits")
+        raise ValueError("CRC must be 4 uppercase hex digits")
     expected = crc16_ccitt_false(payload[:-4].encode("ascii"))
     if int(crc_text, 16) != expected:
         raise ValueError(f"CRC mismatch: payload says {crc_text}, computed {expected:04X}")
 
     top = _split(payload, "")
-    if list(top)[-1] != "63":
+    order = list(top)
+    if order[-1] != "63":
         raise ValueError("the CRC field 63 must come last")
+    if order[0] != "00":
+        raise ValueError("field 00 (payload format) must come first")
+    _only(top, set(_TOP_IDS), "")
     if top.get("00") != "01":
         raise ValueError("field 00 (payload format) must be 01")
     if top.get("01") not in {"11", "12"}:
@@ -174,11 +187,17 @@ def _parse(payload: str) -> _Fields:
         raise ValueError("field 58 (country) must be VN")
     if "54" in top and (len(top["54"]) > _MAX_AMOUNT_LEN or not _AMOUNT.fullmatch(top["54"])):
         raise ValueError("field 54 (amount) must be a number of at most 13 characters")
+    if "54" in top and not top["54"].strip("0."):
+        raise ValueError("field 54 (amount) must be more than zero")
+    if "52" in top and not _MCC.fullmatch(top["52"]):
+        raise ValueError("field 52 (merchant category) must be 4 digits")
     if "38" not in top:
         raise ValueError("field 38 (NAPAS beneficiary) is missing")
 
     merchant = _split(top["38"], "38.")
     _only(merchant, {"00", "01", "02"}, "38.")
+    if next(iter(merchant)) != "00":
+        raise ValueError("field 38.00 (GUID) must come first in 38")
     if merchant.get("00") != NAPAS_GUID:
         raise ValueError(f"field 38.00 must be the NAPAS GUID {NAPAS_GUID}")
     if "01" not in merchant:
@@ -192,8 +211,14 @@ def _parse(payload: str) -> _Fields:
         raise ValueError("field 38.01.00 (bank BIN) must be 6 digits")
     if not beneficiary.get("01"):
         raise ValueError("field 38.01.01 (account) is missing")
+    if not _ACCOUNT.fullmatch(beneficiary["01"]):
+        raise ValueError("field 38.01.01 (account) must be 1-19 ASCII letters or digits")
 
     additional = _split(top["62"], "62.") if "62" in top else {}
+    _only(additional, set(_ADDITIONAL_IDS), "62.")
+    for tag in sorted(set(additional) & {f"{n:02d}" for n in range(1, 10)}):
+        if len(additional[tag]) > _MAX_TEXT:
+            raise ValueError(f"field 62.{tag} is longer than {_MAX_TEXT} characters")
     return _Fields(top=top, merchant=merchant, beneficiary=beneficiary, additional=additional)
 
 

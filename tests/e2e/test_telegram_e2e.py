@@ -866,3 +866,71 @@ absence = {{ max_days = 2 }}
         assert api.violations == []
     finally:
         bot.kill()
+
+
+def test_parent_receives_the_score_chart_as_a_photo(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """Issue 16: "biểu đồ điểm" and the button under the scores both send a PNG photo."""
+    chat = 1601
+    bot.start()
+    link(api, sms, chat, "HS8A03", MOM_8A03)
+
+    def photo(after: int) -> dict[str, Any]:
+        return api.wait_for(chat, lambda r: r["method"] == "sendPhoto", WAIT, after=after)
+
+    after = len(api.sent(chat))
+    say(api, chat, "biểu đồ điểm", "Điểm trung bình các môn")
+    sent = photo(after)
+    sizes = sent["message"]["photo"]
+    assert sizes and sizes[0]["file_size"] > 10_000  # a real chart, not an empty image
+    after = len(api.sent(chat))
+    say(api, chat, "điểm toán", "Mức đạt được")
+    press(api, chat, "Biểu đồ điểm", "Điểm môn Toán")
+    photo(after)
+    assert bot.stop() < 10
+    bot.assert_clean()
+
+
+def test_teacher_receives_the_printed_contact_book_as_a_document(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """Issue 16: "in sổ liên lạc" -> sendDocument with the class's PDF, a page per pupil."""
+    import io
+
+    import pypdf
+
+    teacher = 5301
+    bot.start()
+    say(api, teacher, "GV001", "Điều khoản")
+    sent_before = len(sms.sent)
+    press(api, teacher, "Đồng ý", "Đã gửi mã")
+    say(
+        api, teacher, sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT), "thành công"
+    )
+    say(api, teacher, "in sổ liên lạc lớp 6A tháng 11/2026", "Sổ liên lạc lớp 6A")
+    deadline = time.monotonic() + WAIT
+    documents: list[dict[str, Any]] = []
+    while not documents and time.monotonic() < deadline:
+        documents = [r for r in api.sent(teacher) if r["method"] == "sendDocument"]
+        time.sleep(0.05)
+    assert len(documents) == 1
+    document = documents[0]["message"]["document"]
+    assert document["file_name"] == "so-lien-lac-6a-2026-11.pdf"
+    path = httpx.post(f"{api.base_url}{TOKEN}/getFile", json={"file_id": document["file_id"]})
+    file_path = path.json()["result"]["file_path"]
+    data = httpx.get(f"{api.url}/file/bot{TOKEN}/{file_path}").content
+    pages = [p.extract_text() for p in pypdf.PdfReader(io.BytesIO(data)).pages]
+    assert len(pages) > 1 and all("Lớp 6A" in text for text in pages)
+    assert "Nguyễn Minh An" in pages[0]
+    bot.stop()
+    bot.assert_clean()
+
+
+def test_plan_replies_sends_a_document_after_its_text() -> None:
+    calls = tg.plan_replies(
+        [Reply(text="📄 Sổ liên lạc", document=("so.pdf", b"%PDF-1.4"))], chat_id=7
+    )
+    assert [c.method for c in calls] == ["sendMessage", "sendDocument"]
+    upload = calls[1].params["document"]
+    assert upload.filename == "so.pdf" and calls[1].params["chat_id"] == 7

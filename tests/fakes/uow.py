@@ -66,6 +66,9 @@ class _Conversations:
     async def delete(self, key: ConversationKey) -> None:
         self._d.states.pop(key, None)
 
+    async def locales(self, keys: Sequence[ConversationKey]) -> dict[ConversationKey, str | None]:
+        return {k: self._d.states[k].locale for k in keys if k in self._d.states}
+
 
 class _Links:
     def __init__(self, data: _Data) -> None:
@@ -184,6 +187,10 @@ class _Outbox:
             return False
         self._d.outbox[message.dedupe_key] = message
         return True
+
+    async def enqueue_many(self, messages: Sequence[OutgoingMessage], *, now: dt.datetime) -> None:
+        for message in messages:
+            await self.enqueue(message, now=now)
 
 
 class _Missing:

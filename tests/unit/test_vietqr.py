@@ -237,3 +237,73 @@ def test_build_then_decode_round_trips(
         bill_number=bill,
         purpose=purpose,
     )
+
+
+# --- stricter than the common decoders (issue 16) -------------------------------------------
+
+
+def _body(payload: str) -> str:
+    return payload[:-8]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        # truncated anywhere: the CRC no longer sits at the end
+        (NAPAS_SACOMBANK[:-1], "6304|CRC"),
+        (NAPAS_SACOMBANK[:40], "6304|CRC"),
+        # a length that is not two digits, re-signed so only the structure is wrong
+        (with_crc(_body(STATIC_ACB).replace("5802VN", "58x2VN")), "malformed"),
+        (with_crc(_body(STATIC_ACB).replace("5303704", "53 3704")), "malformed"),
+        # nested 62 length one too long / too short
+        (with_crc(_body(DYNAMIC_ACB).replace("62150811", "62160811")), "overruns"),
+        (with_crc(_body(DYNAMIC_ACB).replace("0811Chuyen tien", "0810Chuyen tien")), "62"),
+        # 38 declares fewer characters than its nested fields use
+        (with_crc(_body(STATIC_ACB).replace("3853", "3852")), r"38\.|malformed"),
+        # a duplicate nested tag
+        (
+            with_crc(_body(DYNAMIC_ACB).replace("62150811Chuyen tien", "62160804abcd0804efgh")),
+            "twice",
+        ),
+        # lower-case CRC digits, an empty field, a reserved top-level id
+        (STATIC_ACB[:-4] + "ae9f", "uppercase"),
+        (with_crc(_body(STATIC_ACB) + "6000"), "empty"),
+        (with_crc(_body(STATIC_ACB) + "7003abc"), "unexpected field"),
+        # the payload-format field must open the payload
+        (with_crc("010211" + _body(STATIC_ACB)[12:] + "000201"), "first"),
+        # amount zero, MCC not 4 digits, account with a symbol, 62.08 over 25 characters
+        (with_crc(_body(STATIC_ACB).replace("5802VN", "54010" + "5802VN")), "more than zero"),
+        (with_crc(_body(STATIC_ACB).replace("5303704", "52035815303704")), "52"),
+        (
+            with_crc(
+                _body(STATIC_ACB).replace(
+                    "0123000697041601092576788590208", "0123000697041601092576-88590208"
+                )
+            ),
+            "account",
+        ),
+        (with_crc(_body(STATIC_ACB) + "62300826" + "x" * 26), "longer than 25"),
+    ],
+)
+def test_malformed_payloads_are_rejected(payload: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_payload(payload)
+
+
+def test_optional_fields_the_spec_allows_are_accepted() -> None:
+    body = _body(NAPAS_SACOMBANK).replace("5303704", "520458125303704")
+    tree = parse_payload(with_crc(body))
+    assert tree["52"] == "5812"
+
+
+@given(st.data())
+def test_any_single_character_change_is_rejected(data: st.DataObject) -> None:
+    # Every one-character corruption of a valid payload is caught (CRC-16 detects all
+    # single-symbol errors); whatever the change, the decoder never returns garbage.
+    payload = NAPAS_SACOMBANK
+    pos = data.draw(st.integers(min_value=0, max_value=len(payload) - 1))
+    char = data.draw(st.sampled_from("0123456789ABCDEFQRTVNxyz "))
+    if payload[pos] == char:
+        return
+    with pytest.raises(ValueError, match=r"CRC|field|payload"):
+        parse_payload(payload[:pos] + char + payload[pos + 1 :])
