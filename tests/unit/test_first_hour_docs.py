@@ -17,6 +17,8 @@ def test_the_example_toml_is_valid_settings() -> None:
     [school] = settings.school_configs()
     assert school.id == "thcs-le-loi" and school.telegram.token is not None
     assert settings.database_url.startswith("postgresql+asyncpg://")
+    # a copied example never shows parents an account to pay into until the school sets one
+    assert not school.payment.enabled
 
 
 def test_every_relative_link_exists_and_no_file_outside_the_repository_is_named() -> None:
