@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -554,12 +555,24 @@ async def _contact_book(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _db_upgrade(settings: Settings) -> int:
+def _ops_say(lang: str) -> Callable[..., str]:
+    """The operator's lines (catalogue table ``[ops]``) in ``lang``."""
+    from bot.i18n import Catalog
+
+    catalog = Catalog.load()
+
+    def say(key: str, /, **values: object) -> str:
+        return catalog.t(lang, f"ops.{key}", **values)
+
+    return say
+
+
+async def _db_upgrade(settings: Settings, say: Callable[..., str]) -> int:
     from bot.bootstrap import migrated_engine
     from storage.migrate import current_revision
 
     async with migrated_engine(settings) as engine:
-        print(f"Database is at revision {await current_revision(engine)}.")
+        print(say("db_revision", revision=await current_revision(engine)))
     return 0
 
 
@@ -690,7 +703,7 @@ async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
             return 0
 
 
-async def _stats(settings: Settings) -> int:
+async def _stats(settings: Settings, say: Callable[..., str]) -> int:
     import datetime as dt
 
     from bot.bootstrap import migrated_engine
@@ -704,16 +717,19 @@ async def _stats(settings: Settings) -> int:
         outbox = await collect_stats(SqlOutboxStore(engine), now=now)
         absences = await absence_stats(session_factory(engine), now=now)
         otps = await otp_stats(session_factory(engine), now=now)
-    print("Outbox (messages to parents and teachers):")
-    print(format_stats(outbox))
-    print("Leave requests:")
-    print(format_absence_stats(absences))
-    print("One-time codes, last 24 hours:")
-    print(format_otp_stats(otps, {s.id: settings.otp for s in settings.school_configs()}))
+    print(say("stats_outbox"))
+    print(format_stats(outbox, say))
+    print(say("stats_absences"))
+    print(format_absence_stats(absences, say))
+    print(say("stats_otp"))
+    caps = {s.id: settings.otp for s in settings.school_configs()}
+    print(format_otp_stats(otps, caps, say))
     return 0
 
 
-async def _check_config(settings: Settings, *, online: bool = False) -> int:
+async def _check_config(
+    settings: Settings, say: Callable[..., str], *, online: bool = False
+) -> int:
     from sqlalchemy import text
 
     from bot.bootstrap import missing_school, schools_without_data
@@ -732,7 +748,7 @@ async def _check_config(settings: Settings, *, online: bool = False) -> int:
         # what `run` would refuse at start: a local school with no data
         missing = await schools_without_data(settings, engine) if revision else []
     except Exception as err:
-        print(f"The database cannot be reached: {type(err).__name__}. Check LIENLAC_DATABASE__URL.")
+        print(say("db_unreachable", error=type(err).__name__))
         return 1
     finally:
         await engine.dispose()
@@ -753,36 +769,42 @@ async def _check_config(settings: Settings, *, online: bool = False) -> int:
         and not re.fullmatch(r"\d{5,16}:[A-Za-z0-9_-]{30,}", s.telegram.token.get_secret_value())
     ]
     if bad_tokens:
-        print(
-            "LIENLAC_TELEGRAM__TOKEN does not look like a bot token from BotFather "
-            f"(<digits>:<35 characters>) for school {', '.join(bad_tokens)}."
-        )
+        print(say("bad_token", schools=", ".join(bad_tokens)))
         return 1
     if online:
         refused = await _check_bots_online(settings)
         if refused:
             print(refused)
             return 1
-    print("Settings are valid.")
-    print(
-        f"  database: {settings.database_url.split('://', 1)[0]}, revision {revision or 'none yet'}"
-    )
+    print(say("valid"))
+    kind = settings.database_url.split("://", 1)[0]
+    print(say("database", kind=kind, revision=revision or say("no_revision")))
     several = len(settings.school_configs()) > 1
     for school in settings.school_configs():
         # with [[schools]], each school's own lines, labelled
         where = f" ({school.id})" if several else ""
-        print(f"  OTP provider{where}: {school.otp.provider}")
-        print(f"  Zalo Bot{where}: {'token set' if school.zalo_bot.token else 'off'}")
+        print(say("otp_provider", where=where, provider=school.otp.provider))
+        bot = say("token_set") if school.zalo_bot.token else say("off")
+        print(say("zalo_bot", where=where, state=bot))
         oa = school.zalo_oa
-        print(f"  Zalo OA{where}: {'app ' + oa.app_id if oa.enabled else 'off'}")
+        app = say("zalo_oa_app", app=oa.app_id) if oa.enabled else say("off")
+        print(say("zalo_oa", where=where, state=app))
         if oa_lines[school.id]:
-            print(f"  Zalo OA token{where}: {oa_lines[school.id]}")
+            print(say("zalo_oa_token", where=where, state=oa_lines[school.id]))
     remote = False
     for school in settings.school_configs():
         kind = school.backend.kind
         remote = remote or kind != "local"
-        telegram = "token set" if school.telegram.token else "off"
-        print(f"  school {school.id} ({school.timezone}): system {kind}, Telegram {telegram}")
+        telegram = say("token_set") if school.telegram.token else say("off")
+        print(
+            say(
+                "school_line",
+                school=school.id,
+                timezone=school.timezone,
+                kind=school.backend.kind,
+                telegram=telegram,
+            )
+        )
     if not remote:
         return 0
     return await _check_backend(settings)
@@ -1093,14 +1115,15 @@ def main(argv: list[str] | None = None) -> int:
                 args.user, args.school = "local", None
             args.lang = _language(args, default="vi")
             return asyncio.run(_run(args, settings))
+        say = _ops_say(_language(args, default="en"))
         if command == "db":
             if args.db_command == "backup":
                 return _db_backup(args.file, settings)
-            return asyncio.run(_db_upgrade(settings))
+            return asyncio.run(_db_upgrade(settings, say))
         if command == "check-config":
-            return asyncio.run(_check_config(settings, online=getattr(args, "online", False)))
+            return asyncio.run(_check_config(settings, say, online=getattr(args, "online", False)))
         if command == "stats":
-            return asyncio.run(_stats(settings))
+            return asyncio.run(_stats(settings, say))
         if command == "substitute":
             return asyncio.run(_substitute(args, settings))
         if command == "forget":

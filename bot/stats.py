@@ -6,12 +6,14 @@ No personal data: only school ids and counts.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from bot.i18n import Catalog
 from bot.outbox import OutboxStore, SchoolQueueStats
 
 __all__ = [
@@ -53,25 +55,41 @@ class _OtpCaps(Protocol):
     school_alert_ratio: float
 
 
-def otp_alert(row: OtpStats, caps: _OtpCaps | None) -> str:
+def otp_alert(row: OtpStats, caps: _OtpCaps | None, say: Say | None = None) -> str:
     """ "" when fine; else why the school's SMS bill needs a look."""
+    say = say or english
     if caps is None:
         return ""
     if row.sent >= caps.school_sends_per_day:
-        return "LIMIT REACHED: no more codes today"
+        return say("otp_limit_reached")
     if row.sent >= caps.school_sends_per_day * caps.school_alert_ratio:
-        return "ALERT: near the daily limit"
+        return say("otp_alert")
     return ""
 
 
-def format_otp_stats(rows: Sequence[OtpStats], caps: Mapping[str, _OtpCaps]) -> str:
+Say = Callable[..., str]  # (key in the catalogue's [ops] table, **values) -> the line
+
+
+def english(key: str, /, **values: object) -> str:
+    """The operator's lines in English (``run_bot.py`` passes the ``--lang`` one)."""
+    return _catalog().t("en", f"ops.{key}", **values)
+
+
+@functools.cache
+def _catalog() -> Catalog:
+    return Catalog.load()
+
+
+def format_otp_stats(
+    rows: Sequence[OtpStats], caps: Mapping[str, _OtpCaps], say: Say = english
+) -> str:
     if not rows:
-        return "no codes sent\n"
-    lines = ["school  sent/limit  wrong-codes  unknown-student-codes"]
+        return say("otp_none") + "\n"
+    lines = [say("otp_header")]
     for r in rows:
         cap = caps.get(r.school_id)
         limit = str(cap.school_sends_per_day) if cap else "?"
-        alert = otp_alert(r, cap)
+        alert = otp_alert(r, cap, say)
         lines.append(
             f"{r.school_id}  {r.sent}/{limit}  {r.wrong}  {r.unknown_codes}"
             + (f"  {alert}" if alert else "")
@@ -79,10 +97,10 @@ def format_otp_stats(rows: Sequence[OtpStats], caps: Mapping[str, _OtpCaps]) -> 
     return "\n".join(lines) + "\n"
 
 
-def format_absence_stats(rows: Sequence[AbsenceStats]) -> str:
+def format_absence_stats(rows: Sequence[AbsenceStats], say: Say = english) -> str:
     if not rows:
-        return "leave requests: none waiting, every approved one is in the school system\n"
-    lines = ["school  pending  approved-not-written  oldest  last error"]
+        return say("absences_none") + "\n"
+    lines = [say("absences_header")]
     for r in rows:
         age = format_age(r.oldest_unwritten_seconds) if r.unwritten else "-"
         lines.append(
@@ -110,9 +128,12 @@ def format_age(seconds: float) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def format_stats(rows: Sequence[SchoolQueueStats]) -> str:
+def format_stats(rows: Sequence[SchoolQueueStats], say: Say = english) -> str:
     """A small fixed-width table, one line per school, and a total line when several."""
-    header = ("school", "pending", "sent", "failed", "expired", "in doubt", "oldest pending")
+    header = tuple(
+        say(f"col_{name}")
+        for name in ("school", "pending", "sent", "failed", "expired", "in_doubt", "oldest")
+    )
     lines: list[tuple[str, ...]] = [header]
     for r in rows:
         age = format_age(r.oldest_pending_seconds) if r.pending else "-"
@@ -128,13 +149,13 @@ def format_stats(rows: Sequence[SchoolQueueStats]) -> str:
             )
         )
     if not rows:
-        lines.append(("(no messages)", "0", "0", "0", "0", "0", "-"))
+        lines.append((say("no_messages"), "0", "0", "0", "0", "0", "-"))
     elif len(rows) > 1:
         oldest = max((r.oldest_pending_seconds for r in rows if r.pending), default=0.0)
         pending = sum(r.pending for r in rows)
         lines.append(
             (
-                "total",
+                say("total"),
                 str(pending),
                 str(sum(r.sent for r in rows)),
                 str(sum(r.failed for r in rows)),
