@@ -271,7 +271,10 @@ class Notifier:
                         created += 1
                         key = (link.key.school_id, link.key.channel, link.key.user_id)
                         pref = prefs.get(key, DigestPrefs())
-                        if change.urgent and pref.instant:
+                        urgent = change.urgent and pref.instant
+                        # "báo ngay khi có điểm mới": at once, but never in quiet hours
+                        score = change.kind == Content.SCORES and pref.score_alerts
+                        if urgent or score:
                             await _queue_alert(
                                 uow,
                                 self._catalog,
@@ -285,24 +288,7 @@ class Notifier:
                                 ),
                                 item_id=item_id,
                                 now=now,
-                            )
-                            alerts += 1
-                        elif change.kind == Content.SCORES and pref.score_alerts:
-                            # "báo ngay khi có điểm mới": at once, but never in quiet hours
-                            await _queue_alert(
-                                uow,
-                                self._catalog,
-                                link=link,
-                                prefs=pref,
-                                child=names.get(change.student_id, ""),
-                                item=Item(
-                                    kind=change.kind,
-                                    payload=change.payload,
-                                    occurred_at=change.occurred_at,
-                                ),
-                                item_id=item_id,
-                                now=now,
-                                urgent=False,
+                                urgent=urgent,
                             )
                             alerts += 1
             await uow.notifications.set_watermark(school_id, batch.watermark, now=now)

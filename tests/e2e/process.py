@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,3 +185,24 @@ class LoggedProcess:
                 if path.exists():
                     parts.append(path.read_text("utf-8", "replace"))
         return "\n".join(parts)
+
+
+def cli_runner(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run(*args, **env)``: ``run_bot.py`` as an operator types it, in ``tmp_path``, with no
+    LIENLAC_*, LC_* or LANG variables but those given (the language is the test's choice)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENLAC_", "LC_", "LANG"))}
+    env["LIENLAC_DATA_DIR"] = str(tmp_path / "data")
+    script = Path(__file__).resolve().parents[2] / "run_bot.py"
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), *args],
+            cwd=tmp_path,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+        )
+
+    return run

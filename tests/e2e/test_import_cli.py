@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 
 from bot.backends.demo_data import build_demo_school
-from tests.e2e.process import ROOT, BotProcess
+from tests.e2e.process import ROOT, BotProcess, cli_runner
 from tests.workbooks import demo_rows, fill
 
 SCHOOL = "thcs-nhap"
@@ -152,20 +152,7 @@ def test_a_csv_of_one_kind(tmp_path: Path) -> None:
 
 def test_import_speaks_the_language_of_lang_or_the_locale(tmp_path: Path) -> None:
     """Issue 19: like every other command, English unless --lang vi or a vi_* locale."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENLAC_", "LC_", "LANG"))}
-    env["LIENLAC_DATA_DIR"] = str(tmp_path / "data")
-
-    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(ROOT / "run_bot.py"), *args],
-            cwd=tmp_path,
-            env={**env, **extra},
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=120,
-        )
-
+    run = cli_runner(tmp_path)
     plain = run("import", "--template", "a.xlsx", LANG="C.UTF-8")
     assert plain.returncode == 0 and "Wrote the import template: a.xlsx" in plain.stdout
     english = run("import", "--template", "b.xlsx", LANG="en_GB.UTF-8")

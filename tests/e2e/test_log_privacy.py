@@ -6,8 +6,6 @@ bot token or the SMS gateway's secret."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,27 +27,6 @@ pytestmark = pytest.mark.e2e
 PHONE = re.compile(r"(?<!\d)(?:\+?84|0)\d{9}(?!\d)")
 CODE = re.compile(r"\b(?:HS\d[A-Z]\d{2}|GV\d{3})\b")
 NAMES = ("Nguyễn Minh An", "Nguyễn Thị Thanh Hoa", "Minh An")
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramApi]:
-    with FakeTelegramApi(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def sms() -> Iterator[FakeSmsGateway]:
-    with FakeSmsGateway() as gateway:
-        yield gateway
-
-
-@pytest.fixture
-def bot(tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway) -> Iterator[BotProcess]:
-    process = BotProcess(tmp_path, api, sms)
-    try:
-        yield process
-    finally:
-        process.kill()
 
 
 def personal_lines(replies: list[dict[str, Any]]) -> set[str]:

@@ -4,35 +4,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from tests.e2e.process import cli_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _runner(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENLAC_", "LC_", "LANG"))}
-    env["LIENLAC_DATA_DIR"] = str(tmp_path / "data")
-
-    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(ROOT / "run_bot.py"), *args],
-            cwd=tmp_path,
-            env={**env, **extra},
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=120,
-        )
-
-    return run
-
-
 def test_stats_check_config_and_db_follow_lang_or_the_locale(tmp_path: Path) -> None:
-    run = _runner(tmp_path)
+    run = cli_runner(tmp_path)
     upgraded = run("db", "upgrade", LANG="C.UTF-8")
     assert upgraded.returncode == 0 and "Database is at revision" in upgraded.stdout
     vi_db = run("--lang", "vi", "db", "upgrade")

@@ -8,12 +8,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_telegram_e2e import REPO, TOKEN, BotProcess, press, say
+from tests.e2e.test_telegram_e2e import REPO, BotProcess, press, say
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -21,27 +20,6 @@ pytestmark = pytest.mark.e2e
 
 HUY, HUY_PHONE = "HS8A03", "0900000024"  # one guardian (Mẹ)
 COOLDOWN = 2  # seconds between two codes to one phone, shortened for the test
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramApi]:
-    with FakeTelegramApi(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def sms() -> Iterator[FakeSmsGateway]:
-    with FakeSmsGateway() as gateway:
-        yield gateway
-
-
-@pytest.fixture
-def bot(tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway) -> Iterator[BotProcess]:
-    process = BotProcess(tmp_path, api, sms)
-    try:
-        yield process
-    finally:
-        process.kill()
 
 
 def texts_to(sms: FakeSmsGateway, phone: str) -> int:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,27 +118,6 @@ class BotProcess(LoggedProcess):
         assert "Traceback" not in output, output
         assert self.api.violations == []
         assert self.api.retry_after_violations == []
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramApi]:
-    with FakeTelegramApi(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def sms() -> Iterator[FakeSmsGateway]:
-    with FakeSmsGateway() as gateway:
-        yield gateway
-
-
-@pytest.fixture
-def bot(tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway) -> Iterator[BotProcess]:
-    process = BotProcess(tmp_path, api, sms)
-    try:
-        yield process
-    finally:
-        process.kill()
 
 
 # --- talking to it -----------------------------------------------------------------------

@@ -3,15 +3,12 @@ the bank details as text and the VietQR as a photo, the same picture the core dr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from bot.backends.demo_data import build_demo_school
 from bot.domain.models import BankAccount
 from bot.domain.payments import fee_memo, qr_payload, qr_png
-from tests.e2e.test_telegram_e2e import TOKEN, WAIT, BotProcess, link, say
+from tests.e2e.test_telegram_e2e import WAIT, BotProcess, link, say
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -24,27 +21,6 @@ BANK = BankAccount(
     account="0011004455667",
     account_name="TRUONG THCS DEMO",
 )
-
-
-@pytest.fixture
-def api() -> Iterator[FakeTelegramApi]:
-    with FakeTelegramApi(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def sms() -> Iterator[FakeSmsGateway]:
-    with FakeSmsGateway() as gateway:
-        yield gateway
-
-
-@pytest.fixture
-def bot(tmp_path: Path, api: FakeTelegramApi, sms: FakeSmsGateway) -> Iterator[BotProcess]:
-    process = BotProcess(tmp_path, api, sms)
-    try:
-        yield process
-    finally:
-        process.kill()
 
 
 def test_parent_receives_the_vietqr_as_a_photo(
