@@ -74,6 +74,12 @@ def target_score(text: str) -> Decimal | None:
     return None
 
 
+def beyond_scale(text: str) -> bool:
+    """A number asked for that no score can be ("toán được 15"), and no number 0–10."""
+    numbers = [Decimal(raw.replace(",", ".")) for raw in _NUMBER.findall(text)]
+    return bool(numbers) and target_score(text) is None and any(n > 10 for n in numbers)
+
+
 def asks_level(turn: Turn, folded: str) -> bool:
     """ "cần mấy điểm để đạt học sinh giỏi / loại khá": a level, not one subject's average
     ("học sinh" is no subject, although "sinh" alone is biology)."""
@@ -183,6 +189,8 @@ def subject_need(turn: Turn, s: SubjectScores, term: Term, folded: str) -> str:
     """The marks one subject needs for the asked average (or the next threshold)."""
     if s.form is GradingForm.COMMENT:
         return turn.t("scores_explained.need_comment", subject=s.subject_name)
+    if beyond_scale(turn.text or folded):
+        return turn.t("scores_explained.beyond_scale", subject=s.subject_name)
     asked = target_score(turn.text or folded)
     average = average_of(s)
     if average is not None:

@@ -52,6 +52,9 @@ async def test_needed_score_once_the_term_is_complete_points_to_the_year(
     await chat.say("can bao nhieu diem de toan duoc 9,5")
     assert "không còn đạt được trung bình cả năm 9,5" in chat.text
     assert "Cao nhất cả năm con có thể đạt là 8,8" in chat.text  # (6.4 + 20) / 3
+    # a mark no score can be is named, not swapped for another target
+    await chat.say("cần bao nhiêu điểm cuối kỳ để toán được 15")
+    assert "thang 10" in chat.text and "học kỳ II cần" not in chat.text, chat.text
     await chat.say("con cần mấy điểm nữa để đạt học sinh giỏi")
     assert "Khoa học tự nhiên" not in chat.text  # "học sinh" is no subject (biology)
     assert "đã đủ điểm: Đạt" in chat.text
