@@ -510,7 +510,11 @@ async def test_webhook_delivery_with_secret(api: FakeTelegramApi, bot: telegram.
             await bot.get_updates()
 
         update_id = api.inject_message(CHAT, "qua webhook")
-        await api.await_until(lambda: len(receiver.received) >= 2, what="a retried delivery")
+        # the fake records a delivery once its answer is back, after the receiver saw it
+        await api.await_until(
+            lambda: len(receiver.received) >= 2 and len(api.webhook_deliveries) >= 2,
+            what="a retried delivery",
+        )
         assert [status for status in (d["status"] for d in api.webhook_deliveries)] == [500, 200]
         for header, update in receiver.received:
             assert header == "s3cr3t_Token-1"
