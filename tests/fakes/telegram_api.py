@@ -85,7 +85,7 @@ from typing import Any, NamedTuple, Self
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
@@ -1230,6 +1230,8 @@ class FakeTelegramApi(LoopbackServer):
             )
         try:
             raw, files = await _read_params(request)
+        except ClientDisconnect:  # the bot process was stopped mid-request: nobody to answer
+            return Response(status_code=499)
         except ValueError as exc:
             return self._reject(record, _ApiError(400, f"Bad Request: {exc}", violation=True))
         checked = self.spec.validate_call(method, raw, files, utf16=self.utf16_limits)
