@@ -45,10 +45,9 @@ BENCHES: dict[str, Callable[[Run], list[Figure]]] = {
     ),
     "memory": lambda run: memory.measure(
         run.kinds,
-        # 1,000 schools is the size, but such a process stalls before all its bots
-        # poll (bench/README.md): 500 schools of 200 pupils, still 100,000 guardians
-        schools=3 if run.smoke else 500,
-        per_school=10 if run.smoke else 200,
+        # the size: 1,000 schools of 100 pupils, 100,000 linked guardians
+        schools=3 if run.smoke else 1000,
+        per_school=10 if run.smoke else 100,
         askers=3 if run.smoke else 1000,
         smoke=run.smoke,
     ),
