@@ -18,8 +18,9 @@ Times come from the relay's clock, not the database's, so tests can move time.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -60,12 +61,60 @@ def _buttons(payload: Any) -> tuple[tuple[Button, ...], ...]:
     )
 
 
+class _GroupCommit:
+    """Rows marked by callers at the same moment go in one transaction (a group commit):
+    each caller still returns only after its row's change is committed, and learns whether
+    it applied. The relay marks each row ``sending`` before its call and ``sent`` after it;
+    with several bots sending, one commit a row was the relay's ceiling (issue 15, bench
+    ``relay``)."""
+
+    def __init__(self, run: Callable[[list[int], dt.datetime], Awaitable[set[int]]]) -> None:
+        self._run = run
+        self._waiting: list[tuple[int, dt.datetime, asyncio.Future[bool]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, row_id: int, now: dt.datetime) -> bool:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a store used from a new event loop starts afresh
+            self._loop, self._waiting, self._flushing = loop, [], None
+        done: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append((row_id, now, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = loop.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # the callers of this moment join the group
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                at = max(now for _, now, _ in group)  # the group's latest "now"
+                applied = await self._run([row_id for row_id, _, _ in group], at)
+            except BaseException as exc:
+                for _, _, done in group:
+                    if done.done():
+                        continue
+                    if isinstance(exc, asyncio.CancelledError):
+                        done.cancel()
+                    else:
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for row_id, _, done in group:
+                if not done.done():
+                    done.set_result(row_id in applied)
+
+
 class SqlOutboxStore:
     """:class:`bot.outbox.OutboxStore` on an async SQLAlchemy engine."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        self._sending: dict[str, _GroupCommit] = {}  # per worker id
+        self._sent: dict[str, _GroupCommit] = {}
 
     # -- bots --------------------------------------------------------------------------
 
@@ -263,17 +312,36 @@ class SqlOutboxStore:
         return claimed
 
     async def mark_sending(self, message_id: int, *, worker_id: str, now: dt.datetime) -> bool:
-        return await self._change(
-            update(M).where(*_mine(message_id, worker_id)).values(sending_at=now)
-        )
+        group = self._sending.get(worker_id)
+        if group is None:
+            group = self._sending[worker_id] = _GroupCommit(
+                lambda ids, at: self._mark(ids, worker_id, {"sending_at": at})
+            )
+        return await group(message_id, now)
 
     async def mark_sent(self, message_id: int, *, worker_id: str, now: dt.datetime) -> bool:
-        # leased_by stays: it records which worker sent the row.
-        return await self._change(
+        group = self._sent.get(worker_id)
+        if group is None:
+            # leased_by stays: it records which worker sent the row.
+            group = self._sent[worker_id] = _GroupCommit(
+                lambda ids, at: self._mark(
+                    ids,
+                    worker_id,
+                    {"status": "sent", "sent_at": at, "lease_until": None, "sending_at": None},
+                )
+            )
+        return await group(message_id, now)
+
+    async def _mark(self, ids: list[int], worker_id: str, values: dict[str, Any]) -> set[int]:
+        """One statement for a group's rows still leased by ``worker_id``; the ids changed."""
+        stmt = (
             update(M)
-            .where(*_mine(message_id, worker_id))
-            .values(status="sent", sent_at=now, lease_until=None, sending_at=None)
+            .where(M.id.in_(ids), M.status == "pending", M.leased_by == worker_id)
+            .values(**values)
+            .returning(M.id)
         )
+        async with self._engine.begin() as conn:
+            return {int(row_id) for row_id in (await conn.execute(stmt)).scalars()}
 
     async def settle_in_doubt(self, now: dt.datetime) -> int:
         async with self._engine.begin() as conn:

@@ -750,3 +750,26 @@ async def test_each_school_keeps_its_own_quiet_hours_and_time_zone(
         }
     finally:
         await app.aclose()
+
+
+async def test_rows_marked_at_once_share_a_commit_and_each_learns_its_own_outcome(
+    h: Harness,
+) -> None:
+    """Issue 15: ``mark_sending``/``mark_sent`` of rows marked at the same moment go in one
+    statement (a group commit); each caller still learns whether its own row changed."""
+    for n in range(12):
+        await h.enqueue(tg(str(900 + n)), f"m{n}")
+    bot = BotKey("telegram", "demo")
+    now = h.clock.now()
+    lease = now + dt.timedelta(seconds=30)
+    mine = await h.store.claim(bot, worker_id="a", now=now, lease_until=lease, limit=10)
+    assert len(mine) == 10
+    others = await h.store.claim(bot, worker_id="b", now=now, lease_until=lease, limit=10)
+    ids = [m.id for m in mine] + [m.id for m in others]
+    sending = await asyncio.gather(*(h.store.mark_sending(i, worker_id="a", now=now) for i in ids))
+    assert sending == [True] * 10 + [False] * len(others)  # b's rows are not a's to mark
+    sent = await asyncio.gather(*(h.store.mark_sent(i, worker_id="a", now=now) for i in ids))
+    assert sent == sending
+    rows = await h.rows()
+    assert {t for t, r in rows.items() if r.status == "sent"} == {m.text for m in mine}
+    assert all(r.sending_at is None for r in rows.values())
