@@ -233,6 +233,8 @@ class GuardianRow(Base):
     name: Mapped[str] = mapped_column(String(120))
     phone: Mapped[str] = mapped_column(String(20))
     relation: Mapped[str] = mapped_column(String(20), default="")
+    # no smartphone: the digest goes by SMS to ``phone`` (issue 16)
+    sms_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StudentGuardianRow(Base):
