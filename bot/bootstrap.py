@@ -19,7 +19,14 @@ from bot.backends.local import LocalBackend
 from bot.channels import base as channel_caps
 from bot.channels import sms as sms_channel
 from bot.clock import SystemClock
-from bot.config import AbsenceSettings, ConfigError, PaymentSettings, SchoolConfig, Settings
+from bot.config import (
+    AbsenceSettings,
+    ConfigError,
+    OtpSettings,
+    PaymentSettings,
+    SchoolConfig,
+    Settings,
+)
 from bot.domain.absence import AbsencePolicy
 from bot.domain.models import BankAccount, SchoolContact
 from bot.domain.otp import OtpPolicy
@@ -480,6 +487,16 @@ def _otp_sender_for(
         assert otp.url is not None  # checked by the settings model
         return HttpJsonOtpSender(client, otp.url, timeout=otp.timeout_seconds)
     return _gateway_otp_sender(school, engine, clock, client)
+
+
+def sms_provider_configured(otp: OtpSettings) -> bool:
+    """Whether the school can text a digest: an OTP provider that texts a phone, or ``zns``
+    with the SMS keys set (see :func:`_sms_provider_for`)."""
+    return otp.provider != "zns" or sms_gateway_configured(otp)
+
+
+def sms_gateway_configured(otp: OtpSettings) -> bool:
+    return otp.sms.configured and otp.sms.api_key is not None
 
 
 def _sms_provider_for(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.backends.base import BackendDeps, BackendManifest
 from bot.domain.digest import absence_payload, fee_payload, score_payload
 from bot.domain.errors import BackendUnavailable
+from bot.domain.text import fold
 from bot.domain.models import (
     AttendanceRecord,
     FeeItem,
@@ -289,7 +290,7 @@ class LocalBackend:
         of: dict[str, list[Guardian]] = defaultdict(list)
         for student_id, row in found:
             of[student_id].append(_guardian(row))
-        students.sort(key=lambda st: (st.class_name, st.given_name, st.full_name))
+        students.sort(key=lambda st: (st.class_name, fold(st.given_name), fold(st.full_name)))
         return [Family(student=st, guardians=tuple(of.get(st.id, ()))) for st in students]
 
     async def sms_only_guardians(self) -> Sequence[tuple[Guardian, tuple[str, ...]]]:
