@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.backends.base import BackendDeps, BackendManifest
 from bot.domain.digest import absence_payload, fee_payload, score_payload
 from bot.domain.errors import BackendUnavailable
-from bot.domain.text import fold
 from bot.domain.models import (
     AttendanceRecord,
     FeeItem,
@@ -35,6 +34,7 @@ from bot.domain.models import (
     Term,
     TimetableSlot,
 )
+from bot.domain.text import fold
 from bot.ports import Capability, Change, ChangeBatch, Family
 from storage.tables import (
     AttendanceRow,
