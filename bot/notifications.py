@@ -524,8 +524,17 @@ class Notifier:
         self, t: Translate, locale: str, candidate: _Candidate, sections: list[ChildSection]
     ) -> Digest | None:
         """The short ASCII digest of an SMS-only guardian (``bot.domain.sms``)."""
+        order = {c.value: n for n, c in enumerate(Content)}  # scores first, as in a digest
         chosen = [
-            replace(c, items=tuple(i for i in c.items if i.kind in candidate.prefs.content))
+            replace(
+                c,
+                items=tuple(
+                    sorted(
+                        (i for i in c.items if i.kind in candidate.prefs.content),
+                        key=lambda i: (order.get(i.kind, 9), i.occurred_at),
+                    )
+                ),
+            )
             for c in sections
         ]
         text = compose_sms_digest(

@@ -5,6 +5,7 @@ even when the scheduler and the relay are started again."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -136,5 +137,42 @@ async def test_a_guardian_no_longer_sms_only_gets_nothing(
                 row = await s.scalar(select(OutboxMessage))
             assert row is not None and row.status == "failed"
             assert gateway.sent == []
+        finally:
+            await app.aclose()
+
+
+async def test_a_gateway_outage_is_retried_and_the_digest_still_arrives_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    clock = FakeClock(dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.UTC))
+    with FakeSmsGateway() as gateway:
+        app = await build_app(_settings(database_url, tmp_path, gateway), clock=clock)
+        try:
+            scheduler = build_scheduler(app)
+            await scheduler.run_once()
+            clock.advance(hours=3)
+            async with app.sessions() as s:
+                await s.execute(
+                    update(ScoreRow)
+                    .where(ScoreRow.school_id == "demo", ScoreRow.student_id == "st-6a-07")
+                    .values(updated_at=clock.now())
+                )
+                await s.commit()
+            await scheduler.run_once()
+            clock.advance(hours=7)  # 19:00
+            assert (await scheduler.run_once()).digests == 1
+            gateway.fail_next(status=503)
+            relay = app.build_relay({}, worker_id="w1")
+            await _drain(relay)
+            assert gateway.sent == [] and gateway.refused == 1
+            async with app.sessions() as s:
+                row = await s.scalar(select(OutboxMessage))
+            assert row is not None and row.status == "pending" and row.attempts == 1
+            clock.advance(minutes=15)  # past the backoff
+            await asyncio.sleep(1.1)  # and past the per-phone rate (1 a second, real time)
+            await _drain(relay)
+            await relay.release_all()
+            assert [s.phone for s in gateway.sent] == [GRANDMOTHER_PHONE]
+            assert gateway.sent[0].text.startswith("LienLac 24/11/2026:\nDiem moi:")
         finally:
             await app.aclose()
