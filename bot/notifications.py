@@ -160,6 +160,13 @@ async def sms_links(backend: SchoolBackend, school_id: str) -> list[Link]:
     return links
 
 
+def _not_in_a_chat(by_sms: Sequence[Link], chats: Sequence[Link]) -> list[Link]:
+    """The SMS links of guardians who have not linked a chat for that pupil: a guardian marked
+    SMS only who verified in a chat after all gets the chat's digest, not a paid SMS too."""
+    linked = {(c.key.school_id, c.person_id, c.subject_id) for c in chats}
+    return [s for s in by_sms if (s.key.school_id, s.person_id, s.subject_id) not in linked]
+
+
 async def publish_notice(
     uow: UnitOfWork,
     backend: SchoolBackend,
@@ -293,7 +300,8 @@ class Notifier:
         async with self._uow() as uow:
             if batch.changes:
                 links: dict[str, list[Link]] = defaultdict(list)
-                for link in [*await uow.notifications.guardian_links([school_id]), *by_sms]:
+                chats = await uow.notifications.guardian_links([school_id])
+                for link in [*chats, *_not_in_a_chat(by_sms, chats)]:
                     links[link.subject_id].append(link)
                 prefs = await uow.notifications.all_prefs([school_id])
                 for change in batch.changes:
@@ -390,8 +398,8 @@ class Notifier:
             if not any(due_period(p, now, zones[s], grace=grace) for s, p in defaults + stored):
                 return []
             links = list(await uow.notifications.guardian_links(self._schools))
-            for school in self._schools:
-                links.extend(await self._sms_links(school))
+            by_sms = [link for school in self._schools for link in await self._sms_links(school)]
+            links.extend(_not_in_a_chat(by_sms, links))
             # One parent = one chat user of this bot, whatever school each child is at.
             groups: dict[tuple[str, str], list[Link]] = defaultdict(list)
             for link in links:

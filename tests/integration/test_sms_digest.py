@@ -176,3 +176,37 @@ async def test_a_gateway_outage_is_retried_and_the_digest_still_arrives_once(
             assert gateway.sent[0].text.startswith("LienLac 24/11/2026:\nDiem moi:")
         finally:
             await app.aclose()
+
+
+async def test_a_grandmother_who_links_a_chat_gets_the_chat_digest_not_an_sms(
+    database_url: str, tmp_path: Path
+) -> None:
+    from tests.chat import Chat
+
+    clock = FakeClock(dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.UTC))
+    with FakeSmsGateway() as gateway:
+        app = await build_app(_settings(database_url, tmp_path, gateway), clock=clock)
+        try:
+            chat = Chat(app, user="ba-tu")
+            await chat.say("HS6A07")
+            await chat.press("Đồng ý")
+            await chat.say(gateway.last_code(GRANDMOTHER_PHONE))
+            assert "thành công" in chat.text
+            scheduler = build_scheduler(app)
+            await scheduler.run_once()
+            clock.advance(hours=3)
+            async with app.sessions() as s:
+                await s.execute(
+                    update(ScoreRow)
+                    .where(ScoreRow.school_id == "demo", ScoreRow.student_id == "st-6a-07")
+                    .values(updated_at=clock.now())
+                )
+                await s.commit()
+            await scheduler.run_once()
+            clock.advance(hours=7)  # 19:00
+            assert (await scheduler.run_once()).digests == 1
+            async with app.sessions() as s:
+                rows = list(await s.scalars(select(OutboxMessage)))
+            assert [(r.channel, r.kind) for r in rows] == [("memory", "digest")]
+        finally:
+            await app.aclose()
