@@ -114,11 +114,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also ask Telegram (getMe) and Zalo Bot (getMe) whether each bot token works",
     )
-    sub.add_parser(
+    stats = sub.add_parser(
         "stats",
         parents=[common],
-        help="outbox queue and leave requests waiting, per school",
-        description="outbox queue and leave requests waiting, per school",
+        help="outbox queue, leave requests waiting and families reachable, per school",
+        description="outbox queue, leave requests waiting and families reachable, per school",
+    )
+    stats.add_argument(
+        "--all-families",
+        action="store_true",
+        help="list every family reachable only on paper (default: the first 20 per school)",
     )
     subst = sub.add_parser(
         "substitute",
@@ -702,11 +707,37 @@ async def _substitute(args: argparse.Namespace, settings: Settings, say: Callabl
             return 0
 
 
-async def _stats(settings: Settings, say: Callable[..., str]) -> int:
+async def _reach(settings: Settings, sessions: Any) -> list[Any]:
+    """Per school, how its families can be reached (``bot.stats.Reach``): the school data
+    of the ``local`` backend; other backends cannot list families."""
+    from bot.backends.local import LocalBackend
+    from bot.bootstrap import sms_provider_configured
+    from bot.stats import Reach, reachability
+    from storage.stats import guardian_chats
+
+    out = []
+    for school in settings.school_configs():
+        if school.backend.kind != "local":
+            out.append(Reach(school_id=school.id, listed=False))
+            continue
+        families = await LocalBackend(sessions, school.id).families()
+        chats = await guardian_chats(sessions, school.id)
+        provider = sms_provider_configured(school.otp)
+        out.append(reachability(school.id, families, chats, sms_provider=provider))
+    return out
+
+
+async def _stats(settings: Settings, say: Callable[..., str], *, all_families: bool = False) -> int:
     import datetime as dt
 
     from bot.bootstrap import migrated_engine
-    from bot.stats import collect_stats, format_absence_stats, format_otp_stats, format_stats
+    from bot.stats import (
+        collect_stats,
+        format_absence_stats,
+        format_otp_stats,
+        format_reach,
+        format_stats,
+    )
     from storage.engine import session_factory
     from storage.outbox_store import SqlOutboxStore
     from storage.stats import absence_stats, otp_stats
@@ -716,6 +747,7 @@ async def _stats(settings: Settings, say: Callable[..., str]) -> int:
         outbox = await collect_stats(SqlOutboxStore(engine), now=now)
         absences = await absence_stats(session_factory(engine), now=now)
         otps = await otp_stats(session_factory(engine), now=now)
+        reach = await _reach(settings, session_factory(engine))
     print(say("stats_outbox"))
     print(format_stats(outbox, say))
     print(say("stats_absences"))
@@ -723,6 +755,8 @@ async def _stats(settings: Settings, say: Callable[..., str]) -> int:
     print(say("stats_otp"))
     caps = {s.id: settings.otp for s in settings.school_configs()}
     print(format_otp_stats(otps, caps, say))
+    print(say("stats_reach"))
+    print(format_reach(reach, say, limit=None if all_families else 20))
     return 0
 
 
@@ -1130,7 +1164,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "check-config":
             return asyncio.run(_check_config(settings, say, online=getattr(args, "online", False)))
         if command == "stats":
-            return asyncio.run(_stats(settings, say))
+            return asyncio.run(_stats(settings, say, all_families=args.all_families))
         if command == "substitute":
             return asyncio.run(_substitute(args, settings, say))
         if command == "forget":

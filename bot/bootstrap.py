@@ -17,8 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.backends.local import LocalBackend
 from bot.channels import base as channel_caps
+from bot.channels import sms as sms_channel
 from bot.clock import SystemClock
-from bot.config import AbsenceSettings, ConfigError, PaymentSettings, SchoolConfig, Settings
+from bot.config import (
+    AbsenceSettings,
+    ConfigError,
+    OtpSettings,
+    PaymentSettings,
+    SchoolConfig,
+    Settings,
+)
 from bot.domain.absence import AbsencePolicy
 from bot.domain.models import BankAccount, SchoolContact
 from bot.domain.otp import OtpPolicy
@@ -143,6 +151,8 @@ class App:
     sessions: async_sessionmaker[AsyncSession]
     services: CoreServices
     router: Router
+    # each school's SMS provider for the SMS digest (issue 16); a school without one is absent
+    sms_providers: dict[str, OtpSender] = field(default_factory=dict)
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     @property
@@ -177,6 +187,16 @@ class App:
         """The outbox relay for the channels this process can send on; every committed turn
         wakes it."""
         limits = {**DEFAULT_LIMITS, **{name: UNLIMITED for name in LOCAL_CHANNELS}}
+        senders = dict(senders)
+        sms = self.sms_sender()
+        if sms is not None and sms_channel.CHANNEL not in senders:
+            senders[sms_channel.CHANNEL] = sms  # every relay can deliver the SMS digest
+            if accept is not None:
+                only = accept
+
+                def accept(recipient: ConversationKey) -> bool:
+                    return recipient.channel == sms_channel.CHANNEL or only(recipient)
+
         relay = OutboxRelay(
             SqlOutboxStore(self.engine),
             senders,
@@ -195,6 +215,17 @@ class App:
         )
         self.router.after_commit.append(relay.wake)
         return relay
+
+    def sms_sender(self) -> sms_channel.SmsSender | None:
+        """The outbox's ``sms`` sender over the schools' SMS providers; None when no school
+        has one."""
+        if not self.sms_providers:
+            return None
+        return sms_channel.SmsSender(
+            self.sms_providers,
+            sms_channel.sms_phone_lookup(self.services.backends),
+            max_segments=self.settings.digest.sms_max_segments,
+        )
 
     def build_inbox(self) -> Inbox:
         """The webhook server's durable inbox (bot.inbox), on this app's database."""
@@ -336,13 +367,19 @@ async def build_app(
     closers: list[Callable[[], Any]] = list(built.closers)
     # Each school's OTP goes through its own provider; a sender given here serves them all.
     school_otp: dict[str, OtpSender] = {}
+    sms_providers: dict[str, OtpSender] = {}
     if otp_sender is None:
         otp_http: list[httpx.AsyncClient] = []
         for school in settings.school_configs():
             school_otp[school.id] = _otp_sender_for(
                 school, engine, clock, closers, console_write, otp_http
             )
+            provider = _sms_provider_for(school, school_otp[school.id], otp_http)
+            if provider is not None:
+                sms_providers[school.id] = provider
         otp_sender = school_otp[settings.school_configs()[0].id]
+    else:
+        sms_providers = {school.id: otp_sender for school in settings.school_configs()}
     home = settings.school_configs()[0]  # the defaults; each school's own are in profiles
 
     def is_demo(school: SchoolConfig) -> bool:
@@ -397,6 +434,7 @@ async def build_app(
         sessions=sessions,
         services=services,
         router=router,
+        sms_providers=sms_providers,
         _closers=closers,
     )
 
@@ -416,6 +454,7 @@ def build_scheduler(app: App, *, wake: Callable[[], None] | None = None) -> Dige
         policy=DigestPolicy(
             grace=dt.timedelta(minutes=app.settings.digest.grace_minutes),
             default_timezone=app.settings.school_timezone,
+            sms_max_segments=app.settings.digest.sms_max_segments,
         ),
     )
     return DigestScheduler(
@@ -448,6 +487,29 @@ def _otp_sender_for(
         assert otp.url is not None  # checked by the settings model
         return HttpJsonOtpSender(client, otp.url, timeout=otp.timeout_seconds)
     return _gateway_otp_sender(school, engine, clock, client)
+
+
+def sms_provider_configured(otp: OtpSettings) -> bool:
+    """Whether the school can text a digest: an OTP provider that texts a phone, or ``zns``
+    with the SMS keys set (see :func:`_sms_provider_for`)."""
+    return otp.provider != "zns" or sms_gateway_configured(otp)
+
+
+def sms_gateway_configured(otp: OtpSettings) -> bool:
+    return otp.sms.configured and otp.sms.api_key is not None
+
+
+def _sms_provider_for(
+    school: SchoolConfig, otp_sender: OtpSender, shared_http: list[httpx.AsyncClient]
+) -> OtpSender | None:
+    """What sends the school's SMS digest (issue 16): its OTP provider when that texts a
+    phone (``console`` in the demo, ``http_json``, ``sms``); with ``zns``, the SMS keys
+    (``LIENLAC_OTP__SMS__*``) if set, else nothing (a ZNS template cannot carry a digest)."""
+    from bot.otp_senders import sms_gateway_sender
+
+    if school.otp.provider != "zns":
+        return otp_sender
+    return sms_gateway_sender(school.otp.sms, shared_http[0]) if shared_http else None
 
 
 def _gateway_otp_sender(

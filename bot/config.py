@@ -566,6 +566,16 @@ class DigestSettings(BaseModel):
         description="a digest missed by downtime is still made up to this late",
     )
     tick_seconds: int = Field(default=60, ge=1, le=3600, description="the scheduler's tick")
+    sms_max_segments: int = Field(
+        default=2,
+        ge=1,
+        le=6,
+        description=(
+            "the SMS digest of a guardian marked SMS only: at most this many SMS segments "
+            "(160 unaccented characters in one, 153 each when joined); what does not fit is "
+            'counted in a last "+N more" line'
+        ),
+    )
     school_staff: list[str] = Field(
         default_factory=list,
         description=(

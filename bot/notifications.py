@@ -22,7 +22,8 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.digest import (
@@ -32,6 +33,7 @@ from bot.domain.digest import (
     DigestPrefs,
     DuePeriod,
     Item,
+    Translate,
     compose_alert,
     compose_digest,
     due_period,
@@ -39,13 +41,17 @@ from bot.domain.digest import (
 )
 from bot.domain.errors import BackendError
 from bot.domain.models import Session, Student
+from bot.domain.sms import compose_sms_digest
 from bot.i18n import Catalog, normalise_locale
+from bot.messages import ConversationKey
 from bot.ports import (
     BackendRegistry,
     Capability,
     Change,
     DigestStart,
+    FamilyRoster,
     Link,
+    LinkRole,
     OutgoingMessage,
     Prefetching,
     SchoolBackend,
@@ -59,6 +65,8 @@ log = logging.getLogger(__name__)
 DIGEST_TTL = dt.timedelta(hours=20)  # a digest not delivered by then is stale: expire it
 ALERT_TTL = dt.timedelta(days=2)
 DIGEST_BATCH = 500  # parents per transaction in a digest tick
+SMS_CHANNEL = "sms"  # guardians marked "SMS only": recipient chat/user = the guardian's id
+_SMS_LINKED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # no chat, no consent row: the import
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +74,8 @@ class DigestPolicy:
     grace: dt.timedelta = dt.timedelta(hours=2)  # catch up missed digests up to this late
     overlap: dt.timedelta = dt.timedelta(minutes=5)  # re-read changes this far back (late commits)
     default_timezone: str = DEFAULT_TIMEZONE
+    # the SMS digest of guardians marked "SMS only" (issue 16); 0 = none
+    sms_max_segments: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +127,44 @@ async def _queue_alert(
         now=now,
     )
     await uow.notifications.mark_items([item_id], digest_key=key)
+
+
+def sms_key(school_id: str, guardian_id: str) -> ConversationKey:
+    """The outbox recipient of an SMS-only guardian: no phone in it (the sender looks the
+    phone up in the school data when it sends)."""
+    return ConversationKey(
+        school_id=school_id, channel=SMS_CHANNEL, chat_id=guardian_id, user_id=guardian_id
+    )
+
+
+async def sms_links(backend: SchoolBackend, school_id: str) -> list[Link]:
+    """The guardians marked "SMS only" as links to each of their pupils (issue 16), so the
+    digest treats them like parents in a chat; none when the backend cannot list them."""
+    if not isinstance(backend, FamilyRoster):
+        return []
+    links = []
+    for guardian, student_ids in await backend.sms_only_guardians():
+        for student_id in student_ids:
+            links.append(
+                Link(
+                    id=0,
+                    key=sms_key(school_id, guardian.id),
+                    role=LinkRole.GUARDIAN,
+                    subject_id=student_id,
+                    person_id=guardian.id,
+                    consent_version="import",
+                    consent_at=_SMS_LINKED,
+                    verified_at=_SMS_LINKED,
+                )
+            )
+    return links
+
+
+def _not_in_a_chat(by_sms: Sequence[Link], chats: Sequence[Link]) -> list[Link]:
+    """The SMS links of guardians who have not linked a chat for that pupil: a guardian marked
+    SMS only who verified in a chat after all gets the chat's digest, not a paid SMS too."""
+    linked = {(c.key.school_id, c.person_id, c.subject_id) for c in chats}
+    return [s for s in by_sms if (s.key.school_id, s.person_id, s.subject_id) not in linked]
 
 
 async def publish_notice(
@@ -247,11 +295,13 @@ class Notifier:
         since = None if watermark is None else watermark - self._policy.overlap
         batch = await backend.changes_since(since, now=now)
         names = await self._names(backend, batch.changes, early)  # outside the transaction
+        by_sms = await self._sms_links(school_id) if batch.changes else []
         created = alerts = 0
         async with self._uow() as uow:
             if batch.changes:
                 links: dict[str, list[Link]] = defaultdict(list)
-                for link in await uow.notifications.guardian_links([school_id]):
+                chats = await uow.notifications.guardian_links([school_id])
+                for link in [*chats, *_not_in_a_chat(by_sms, chats)]:
                     links[link.subject_id].append(link)
                 prefs = await uow.notifications.all_prefs([school_id])
                 for change in batch.changes:
@@ -274,7 +324,9 @@ class Notifier:
                         urgent = change.urgent and pref.instant
                         # "báo ngay khi có điểm mới": at once, but never in quiet hours
                         score = change.kind == Content.SCORES and pref.score_alerts
-                        if urgent or score:
+                        # an SMS-only guardian hears everything in the digest (one bill a day)
+                        by_chat = link.key.channel != SMS_CHANNEL
+                        if by_chat and (urgent or score):
                             await _queue_alert(
                                 uow,
                                 self._catalog,
@@ -313,6 +365,15 @@ class Notifier:
             names[student_id] = student.full_name if student else ""
         return names
 
+    async def _sms_links(self, school_id: str) -> list[Link]:
+        if self._policy.sms_max_segments < 1:
+            return []
+        try:
+            return await sms_links(self._backends.for_school(school_id), school_id)
+        except BackendError as err:  # their digest waits for the next tick
+            log.warning("SMS-only guardians not read for %s: %s", school_id, type(err).__name__)
+            return []
+
     # -- digests -------------------------------------------------------------------------
 
     async def _timezones(self) -> dict[str, str]:
@@ -336,7 +397,9 @@ class Notifier:
             stored = [(key[0], pref) for key, pref in prefs.items()]
             if not any(due_period(p, now, zones[s], grace=grace) for s, p in defaults + stored):
                 return []
-            links = await uow.notifications.guardian_links(self._schools)
+            links = list(await uow.notifications.guardian_links(self._schools))
+            by_sms = [link for school in self._schools for link in await self._sms_links(school)]
+            links.extend(_not_in_a_chat(by_sms, links))
             # One parent = one chat user of this bot, whatever school each child is at.
             groups: dict[tuple[str, str], list[Link]] = defaultdict(list)
             for link in links:
@@ -414,14 +477,18 @@ class Notifier:
             except BackendError as err:
                 log.warning("digest %s postponed: %s", candidate.key, type(err).__name__)
                 continue
-            digest = compose_digest(
-                lambda k, _locale=locale, **v: self._catalog.t(_locale, k, **v),
-                locale,
-                frequency=candidate.prefs.frequency,
-                local_date=candidate.period.local_date,
-                children=sections,
-                content=candidate.prefs.content,
-            )
+            t = partial(self._catalog.t, locale)
+            if first.key.channel == SMS_CHANNEL:
+                digest = self._sms_digest(t, locale, candidate, sections)
+            else:
+                digest = compose_digest(
+                    t,
+                    locale,
+                    frequency=candidate.prefs.frequency,
+                    local_date=candidate.period.local_date,
+                    children=sections,
+                    content=candidate.prefs.content,
+                )
             made.append((candidate, items, locale, digest))
         if not made:
             return 0
@@ -460,6 +527,35 @@ class Notifier:
             )
             await uow.commit()
         return len(messages)
+
+    def _sms_digest(
+        self, t: Translate, locale: str, candidate: _Candidate, sections: list[ChildSection]
+    ) -> Digest | None:
+        """The short ASCII digest of an SMS-only guardian (``bot.domain.sms``)."""
+        order = {c.value: n for n, c in enumerate(Content)}  # scores first, as in a digest
+        chosen = [
+            replace(
+                c,
+                items=tuple(
+                    sorted(
+                        (i for i in c.items if i.kind in candidate.prefs.content),
+                        key=lambda i: (order.get(i.kind, 9), i.occurred_at),
+                    )
+                ),
+            )
+            for c in sections
+        ]
+        text = compose_sms_digest(
+            t,
+            locale,
+            local_date=candidate.period.local_date,
+            children=chosen,
+            max_segments=self._policy.sms_max_segments,
+        )
+        if text is None:
+            return None
+        count = sum(len(c.items) for c in chosen)
+        return Digest(text=text, item_count=count, children=tuple(c.name for c in chosen))
 
     async def _sections(
         self, candidate: _Candidate, pending: Sequence[StoredItem]

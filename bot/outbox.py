@@ -159,10 +159,13 @@ ZALO_OA_LIMITS = ChannelLimits(per_bot=Rate(60.0, burst=6.0), per_private_chat=R
 # Zalo Bot Platform (reference/zalo.md §1): no published rate limits; stay conservative.
 ZALO_BOT_LIMITS = ChannelLimits(per_bot=Rate(20.0, burst=5.0), per_private_chat=Rate(1.0))
 UNLIMITED = ChannelLimits(per_bot=None, per_private_chat=None)
+# The SMS digest (issue 16): brandname gateways take a few requests a second per account.
+SMS_LIMITS = ChannelLimits(per_bot=Rate(5.0, burst=5.0), per_private_chat=Rate(1.0))
 DEFAULT_LIMITS: Mapping[str, ChannelLimits] = {
     "telegram": TELEGRAM_LIMITS,
     "zalo_oa": ZALO_OA_LIMITS,
     "zalo_bot": ZALO_BOT_LIMITS,
+    "sms": SMS_LIMITS,
 }
 
 # A bot's pass goes on claiming while it has due rows, for about this long (its leases are

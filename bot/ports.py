@@ -153,6 +153,30 @@ class Prefetching(Protocol):
     async def prefetch(self, student_ids: Collection[str], *, timetables: bool) -> None: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Family:
+    """One pupil and the guardians the school has on file for them (issue 16)."""
+
+    student: Student
+    guardians: tuple[Guardian, ...]
+
+
+@runtime_checkable
+class FamilyRoster(Protocol):
+    """A backend that can list its families in one go (the ``local`` backend: the school's
+    import). The digest finds the guardians marked "SMS only" here, and ``run_bot.py stats``
+    counts how each family can be reached. Backends without it have no SMS digest."""
+
+    async def families(self) -> Sequence[Family]:
+        """Every pupil with its guardians, by class then name."""
+        ...
+
+    async def sms_only_guardians(self) -> Sequence[tuple[Guardian, tuple[str, ...]]]:
+        """The guardians marked "SMS only" who have a phone on file, each with the ids of
+        their pupils. Cheap: the digest tick asks every minute."""
+        ...
+
+
 class BackendRegistry(Protocol):
     def for_school(self, school_id: str) -> SchoolBackend:
         """The backend of a configured school. Raises ``KeyError`` for an unknown school."""

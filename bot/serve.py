@@ -36,7 +36,7 @@ from bot.channels.http_server import running
 from bot.channels.ops_http import metrics_endpoint
 from bot.channels.per_school import PerSchoolSender
 from bot.channels.redact import redacted
-from bot.channels.webhook import Hooks, webhook_app
+from bot.channels.webhook import MEDIA_PATH, Hooks, webhook_app
 from bot.config import SchoolConfig, Settings, ZaloOaSettings
 from bot.oa_tokens import TokenRefreshFailed
 from bot.ports import OutboundSender
@@ -157,8 +157,11 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                         secret_of=_derived(telegram.webhook_secret, app),
                     )
                 )
+            media = _media(app, public_url)
             if zalo_bots:
-                zb = zalo_bot.ZaloBots(client, zalo_bots, app.router.handle)
+                zb = zalo_bot.ZaloBots(
+                    client, zalo_bots, app.router.handle, publish=media.publish if media else None
+                )
                 senders[zalo_bot.CHANNEL] = zb.sender
 
                 runs.append(
@@ -181,7 +184,12 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                     if needs_server:
                         listens = webhook_listens(settings)
                         inbox = app.build_inbox()
-                        server = webhook_app(hooks, metrics=metrics, inbox=inbox)
+                        server = webhook_app(
+                            hooks,
+                            metrics=metrics,
+                            inbox=inbox,
+                            media=media.lookup if media else None,
+                        )
                         up = await stack.enter_async_context(
                             running(server, listens, what="webhook server")
                         )
@@ -207,6 +215,29 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                     await asyncio.wait_for(background, DRAIN_SECONDS)
                 for close in reversed(closers):
                     await close()
+
+
+class _Media:
+    """Pictures served from the webhook server for Zalo Bot's ``sendPhoto`` (a URL only)."""
+
+    def __init__(self, app: App, public_url: str) -> None:
+        from storage.media_store import SqlMediaStore
+
+        self._store = SqlMediaStore(app.sessions)
+        self._clock = app.services.clock
+        self._base = f"{public_url.rstrip('/')}/{MEDIA_PATH}"
+
+    async def publish(self, school_id: str, png: bytes) -> str:
+        token = await self._store.put(png, school_id=school_id, now=self._clock.now())
+        return f"{self._base}/{token}.png"
+
+    async def lookup(self, token: str) -> tuple[str, bytes] | None:
+        return await self._store.get(token, now=self._clock.now())
+
+
+def _media(app: App, public_url: str | None) -> _Media | None:
+    """Photos by URL need a public address; without one a Zalo bot sends the text only."""
+    return _Media(app, public_url) if public_url else None
 
 
 async def _finished(task: asyncio.Task[None]) -> None:

@@ -15,16 +15,20 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from bot.i18n import Catalog
 from bot.outbox import OutboxStore, SchoolQueueStats
+from bot.ports import Family
 
 __all__ = [
     "AbsenceStats",
     "OtpStats",
+    "Reach",
     "SchoolQueueStats",
     "collect_stats",
     "format_absence_stats",
     "format_age",
+    "format_reach",
     "format_stats",
     "outbox_metrics",
+    "reachability",
 ]
 
 
@@ -107,6 +111,117 @@ def format_absence_stats(rows: Sequence[AbsenceStats], say: Say = english) -> st
             f"{r.school_id}  {r.pending}  {r.unwritten}  {age}  {r.last_write_error or '-'}"
         )
     return "\n".join(lines) + "\n"
+
+
+# --- how families can be reached (issue 16) ----------------------------------------------
+
+TELEGRAM_CHANNELS = frozenset({"telegram"})
+ZALO_CHANNELS = frozenset({"zalo_bot", "zalo_oa"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reach:
+    """How one school's families can be reached. A family is a pupil and the guardians the
+    school has on file for them; a family with two children counts twice, once per pupil,
+    because each child's news must reach home.
+
+    * ``telegram`` / ``zalo``: a guardian of the pupil has an active chat linked to them there;
+    * ``sms``: a guardian is marked "SMS only" in the import, has a phone on file, and the
+      school has an SMS provider (``LIENLAC_OTP__PROVIDER`` that texts; with ``zns`` only
+      when the SMS keys are set). A phone on file alone does not count: only SMS-only
+      guardians get the SMS digest;
+    * paper: every family can get the printed contact book (``run_bot.py contact-book``);
+      ``paper_only`` counts those reachable by no chat (any channel) and no SMS, and
+      ``unreachable`` names them (class, pupil), never a phone.
+    """
+
+    school_id: str
+    families: int = 0
+    telegram: int = 0
+    zalo: int = 0
+    sms: int = 0
+    paper_only: int = 0
+    unreachable: tuple[tuple[str, str], ...] = ()  # (class name, pupil name)
+    listed: bool = True  # False: the school's system cannot list its families
+    sms_provider: bool = True
+
+
+def reachability(
+    school_id: str,
+    families: Sequence[Family],
+    chats: Mapping[str, set[str]],
+    *,
+    sms_provider: bool,
+) -> Reach:
+    """Count ``families`` (from the school data) by the channels that reach them; ``chats``
+    maps a pupil's id to the channels of its guardians' active chat links."""
+    telegram = zalo = sms = 0
+    unreachable: list[tuple[str, str]] = []
+    for family in families:
+        channels = chats.get(family.student.id, set())
+        by_sms = sms_provider and any(g.sms_only and g.phone for g in family.guardians)
+        telegram += bool(channels & TELEGRAM_CHANNELS)
+        zalo += bool(channels & ZALO_CHANNELS)
+        sms += by_sms
+        if not channels and not by_sms:
+            unreachable.append((family.student.class_name, family.student.full_name))
+    return Reach(
+        school_id=school_id,
+        families=len(families),
+        telegram=telegram,
+        zalo=zalo,
+        sms=sms,
+        paper_only=len(unreachable),
+        unreachable=tuple(unreachable),
+        sms_provider=sms_provider,
+    )
+
+
+def format_reach(rows: Sequence[Reach], say: Say = english, *, limit: int | None = 20) -> str:
+    """A table of the counts, then per school the families reachable only on paper (at most
+    ``limit`` names each; ``None``: all)."""
+    header = tuple(
+        say(f"reach_col_{name}")
+        for name in ("school", "families", "telegram", "zalo", "sms", "paper_only")
+    )
+    lines: list[tuple[str, ...]] = [header]
+    notes: list[str] = []
+    for r in rows:
+        if not r.listed:
+            notes.append(say("reach_not_listed", school=r.school_id))
+            continue
+        lines.append(
+            (
+                r.school_id,
+                str(r.families),
+                str(r.telegram),
+                str(r.zalo),
+                str(r.sms) if r.sms_provider else "-",
+                str(r.paper_only),
+            )
+        )
+        if not r.sms_provider:
+            notes.append(say("reach_no_sms_provider", school=r.school_id))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    if len(lines) > 1:
+        for line in lines:
+            cells = [line[0].ljust(widths[0])]
+            cells += [cell.rjust(widths[i]) for i, cell in enumerate(line) if i > 0]
+            out.append("  ".join(cells).rstrip())
+    out.extend(notes)
+    for r in rows:
+        if not r.listed:
+            continue
+        if not r.unreachable:
+            out.append(say("reach_none_unreachable", school=r.school_id))
+            continue
+        out.append(say("reach_unreachable", school=r.school_id, n=len(r.unreachable)))
+        shown = r.unreachable if limit is None else r.unreachable[:limit]
+        out.extend(f"  {class_name}  {name}" for class_name, name in shown)
+        if len(shown) < len(r.unreachable):
+            out.append("  " + say("reach_more", n=len(r.unreachable) - len(shown)))
+    return "\n".join(out) + "\n"
 
 
 async def collect_stats(

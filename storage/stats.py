@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.stats import AbsenceStats, OtpStats
-from storage.tables import AbsenceRequestRow, AuditEvent
+from storage.tables import AbsenceRequestRow, AuditEvent, ChatLink
 
 
 async def absence_stats(
@@ -81,3 +81,22 @@ async def otp_stats(
         )
         for school_id, c in sorted(counts.items())
     ]
+
+
+async def guardian_chats(
+    sessions: async_sessionmaker[AsyncSession], school_id: str
+) -> dict[str, set[str]]:
+    """Per pupil of the school: the channels on which a guardian has an active chat link."""
+    c = ChatLink
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(c.subject_id, c.channel)
+                .where(c.school_id == school_id, c.role == "guardian", c.active.is_(True))
+                .distinct()
+            )
+        ).all()
+    out: dict[str, set[str]] = {}
+    for subject_id, channel in rows:
+        out.setdefault(subject_id, set()).add(channel)
+    return out

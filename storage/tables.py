@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -233,6 +234,8 @@ class GuardianRow(Base):
     name: Mapped[str] = mapped_column(String(120))
     phone: Mapped[str] = mapped_column(String(20))
     relation: Mapped[str] = mapped_column(String(20), default="")
+    # no smartphone: the digest goes by SMS to ``phone`` (issue 16)
+    sms_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StudentGuardianRow(Base):
@@ -612,3 +615,19 @@ class InboxLease(Base):
     lane: Mapped[str] = mapped_column(String(128), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     until: Mapped[dt.datetime]
+
+
+class MediaFile(Base):
+    """An image a platform fetches by URL (Zalo Bot ``sendPhoto`` takes a URL, issue 16),
+    served at ``GET /media/{token}.png`` until ``expires_at``; the token is long and random
+    (the picture may show a pupil's scores or a fee). Stored in the database so any process
+    behind the load balancer can serve it; expired rows are deleted as new ones come."""
+
+    __tablename__ = "media_file"
+    __table_args__ = (Index("ix_media_file_expires", "expires_at"),)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    content_type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]

@@ -15,6 +15,8 @@ Things other code and tests rely on:
   have Lê Ngọc Ánh (7A, ``HS7A01``) and Lê Văn Khoa (9A, ``HS9A01``).
 * **Công nghệ is grade-dependent** (see :mod:`bot.domain.subjects`, the TT22 catalogue):
   every ``SubjectScores.required_regular`` produced here already reflects the student's grade.
+* **SMS only** (issue 16): the two grandparents on file (Bà of Đặng Quốc Bảo, 6A, ``HS6A07``;
+  Ông of Bùi Thị Lan, 8A, ``HS8A08``) have no smartphone: their digest comes by SMS.
 * Only HKI scores exist: ``today`` defaults to 24 Nov 2026, HKII has not started.
 * Public school, 2026-2027: tuition (học phí) is free since 2025-26, so there is no học phí item.
 """
@@ -368,7 +370,16 @@ def _guardians(rng: random.Random) -> tuple[tuple[Guardian, ...], tuple[Guardian
     def add(name: str, relation: str) -> str:
         n = len(guardians) + 1
         gid = f"g-{n:02d}"
-        guardians.append(Guardian(id=gid, name=name, phone=f"0900000{n:03d}", relation=relation))
+        # the grandparents have no smartphone: their digest comes by SMS (issue 16)
+        guardians.append(
+            Guardian(
+                id=gid,
+                name=name,
+                phone=f"0900000{n:03d}",
+                relation=relation,
+                sms_only=relation in ("Bà", "Ông"),
+            )
+        )
         return gid
 
     family_ids: dict[str, tuple[str, str]] = {}

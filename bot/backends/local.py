@@ -34,7 +34,8 @@ from bot.domain.models import (
     Term,
     TimetableSlot,
 )
-from bot.ports import Capability, Change, ChangeBatch
+from bot.domain.text import fold
+from bot.ports import Capability, Change, ChangeBatch, Family
 from storage.tables import (
     AttendanceRow,
     FeeItemRow,
@@ -75,6 +76,12 @@ manifest = BackendManifest(
     ),
     factory=lambda config, deps: _factory(config, deps),
 )
+
+
+def _guardian(row: GuardianRow) -> Guardian:
+    return Guardian(
+        id=row.id, name=row.name, phone=row.phone, relation=row.relation, sms_only=row.sms_only
+    )
 
 
 def fold_code(code: str) -> str:
@@ -262,9 +269,55 @@ class LocalBackend:
                 )
                 .order_by(StudentGuardianRow.position, GuardianRow.id)
             )
-            return [
-                Guardian(id=g.id, name=g.name, phone=g.phone, relation=g.relation) for g in rows
-            ]
+            return [_guardian(g) for g in rows]
+
+    async def families(self) -> Sequence[Family]:
+        """Every pupil with its guardians (``FamilyRoster``), by class then name."""
+        students = await self._students_where(StudentRow.id.is_not(None))
+        async with self._read() as s:
+            found = (
+                await s.execute(
+                    select(StudentGuardianRow.student_id, GuardianRow)
+                    .join(
+                        GuardianRow,
+                        (StudentGuardianRow.school_id == GuardianRow.school_id)
+                        & (StudentGuardianRow.guardian_id == GuardianRow.id),
+                    )
+                    .where(StudentGuardianRow.school_id == self._school_id)
+                    .order_by(StudentGuardianRow.position, GuardianRow.id)
+                )
+            ).all()
+        of: dict[str, list[Guardian]] = defaultdict(list)
+        for student_id, row in found:
+            of[student_id].append(_guardian(row))
+        students.sort(key=lambda st: (st.class_name, fold(st.given_name), fold(st.full_name)))
+        return [Family(student=st, guardians=tuple(of.get(st.id, ()))) for st in students]
+
+    async def sms_only_guardians(self) -> Sequence[tuple[Guardian, tuple[str, ...]]]:
+        """The guardians marked "SMS only" with a phone, each with their pupils' ids."""
+        async with self._read() as s:
+            found = (
+                await s.execute(
+                    select(GuardianRow, StudentGuardianRow.student_id)
+                    .join(
+                        StudentGuardianRow,
+                        (StudentGuardianRow.school_id == GuardianRow.school_id)
+                        & (StudentGuardianRow.guardian_id == GuardianRow.id),
+                    )
+                    .where(
+                        GuardianRow.school_id == self._school_id,
+                        GuardianRow.sms_only.is_(True),
+                        GuardianRow.phone != "",
+                    )
+                    .order_by(GuardianRow.id, StudentGuardianRow.student_id)
+                )
+            ).all()
+        guardians: dict[str, Guardian] = {}
+        pupils: dict[str, list[str]] = defaultdict(list)
+        for row, student_id in found:
+            guardians.setdefault(row.id, _guardian(row))
+            pupils[row.id].append(student_id)
+        return [(g, tuple(pupils[gid])) for gid, g in guardians.items()]
 
     async def _subjects(self) -> list[tuple[str, str, str]]:
         async with self._read() as s:

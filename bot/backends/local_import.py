@@ -287,7 +287,9 @@ class _Planner:
         }
         g = GuardianRow
         self.guardians: dict[str, Any] = {}
-        for r in await rows(g.id, g.name, g.phone, g.relation, where=g.school_id == sid):
+        for r in await rows(
+            g.id, g.name, g.phone, g.relation, g.sms_only, where=g.school_id == sid
+        ):
             phone = normalize_phone(r.phone) or r.phone
             self.guardians.setdefault(phone, r)
         sg = StudentGuardianRow
@@ -633,8 +635,8 @@ class _Planner:
             old = self.guardians.get(phone)
             gid = old.id if old is not None else _new_id("g", self.sid, phone)
             guardian_of[phone] = gid
-            desired = {"phone": phone}
-            for f in ("name", "relation"):
+            desired: dict[str, object] = {"phone": phone}
+            for f in ("name", "relation", "sms_only"):
                 if f in r.given or old is None:
                     desired[f] = r[f]
             if old is None:
@@ -646,7 +648,12 @@ class _Planner:
                 self.ops.updates[GuardianRow].append(
                     {"school_id": self.sid, "id": gid, **{f: desired[f] for f in fields}}
                 )
-            titles = {"name": "Họ tên phụ huynh", "relation": "Quan hệ", "phone": "SĐT phụ huynh"}
+            titles = {
+                "name": "Họ tên phụ huynh",
+                "relation": "Quan hệ",
+                "phone": "SĐT phụ huynh",
+                "sms_only": "Chỉ nhận SMS",
+            }
             touched[phone] = [titles[f] for f in fields]
 
         by_student: dict[str, list[Record]] = defaultdict(list)

@@ -139,7 +139,14 @@ async def seed_school(
             for st in demo.students
         )
         s.add_all(
-            GuardianRow(school_id=sid, id=g.id, name=g.name, phone=g.phone, relation=g.relation)
+            GuardianRow(
+                school_id=sid,
+                id=g.id,
+                name=g.name,
+                phone=g.phone,
+                relation=g.relation,
+                sms_only=g.sms_only,
+            )
             for g in demo.guardians
         )
         await s.flush()

@@ -197,10 +197,27 @@ SPECS: dict[Kind, SheetSpec] = {
                     ),
                     required=True,
                 ),
+                Column(
+                    "sms_only",
+                    "Chỉ nhận SMS",
+                    (
+                        "chi nhan sms",
+                        "chi sms",
+                        "nhan sms",
+                        "nhan qua sms",
+                        "nhan tin nhan sms",
+                        "sms only",
+                        "sms",
+                        "only sms",
+                        "khong co smartphone",
+                    ),
+                ),
             ),
             "Mỗi dòng một phụ huynh của một học sinh: một học sinh có thể có nhiều dòng, "
-            "một số điện thoại có thể dùng cho nhiều học sinh. Đây là số nhận mã OTP.",
-            ("HS6A01", "Trần Thị Mai", "Mẹ", "0912345678"),
+            "một số điện thoại có thể dùng cho nhiều học sinh. Đây là số nhận mã OTP. "
+            "Chỉ nhận SMS: ghi Có (hoặc x) cho phụ huynh không dùng điện thoại thông minh: "
+            "bản tin định kỳ đến số này bằng tin nhắn SMS.",
+            ("HS6A01", "Trần Thị Mai", "Mẹ", "0912345678", ""),
         ),
         SheetSpec(
             Kind.SCORES,
@@ -877,6 +894,7 @@ def _p_guardians(raw: dict[str, object], given: frozenset[str], err: Err) -> dic
         "name": _optional_text(raw, "name", err, 120),
         "relation": _optional_text(raw, "relation", err, 20),
         "phone": _phone(raw, "phone", err, required=True),
+        "sms_only": _bool(raw, "sms_only", err, default=False),
     }
 
 

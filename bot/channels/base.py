@@ -17,9 +17,10 @@ MEMORY_TEXT_ONLY = ChannelCapabilities(buttons=False, edit=False, images=False, 
 TELEGRAM = ChannelCapabilities(
     buttons=True, edit=True, images=True, max_text=4096, groups=True, documents=True
 )
-# Zalo: images off until the adapters can host a PNG (Bot sendPhoto takes a URL; OA needs an
-# upload): the core then sends the text alternative.
-ZALO = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=2000)
+# Zalo: images as photos (issue 16): the OA uploads the PNG and sends its attachment; the Bot's
+# sendPhoto takes a URL, so the PNG is served from the webhook server (``/media/…``) and a bot
+# without a public URL sends only the text, which always comes with the image.
+ZALO = ChannelCapabilities(buttons=False, edit=False, images=True, max_text=2000)
 
 
 def split_text(text: str, limit: int) -> list[str]:

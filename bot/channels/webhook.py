@@ -250,12 +250,31 @@ async def _pipeline(hook: Hook, request: Request, inbox: Queue | None) -> Respon
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+MediaLookup = Callable[[str], Awaitable[tuple[str, bytes] | None]]  # token -> (type, bytes)
+MEDIA_PATH = "media"  # GET /media/{token}.png: an image a platform fetches by URL
+
+
 def webhook_app(
-    hooks: Hooks, *, metrics: Endpoint | None = None, inbox: Queue | None = None
+    hooks: Hooks,
+    *,
+    metrics: Endpoint | None = None,
+    inbox: Queue | None = None,
+    media: MediaLookup | None = None,
 ) -> Starlette:
     """The one webhook server: ``POST /{platform}/{school}``, ``GET /healthz`` and, when
     ``metrics`` is given, ``GET /metrics``. With ``inbox``, an event a route can queue is
-    stored before the 200 and its turn runs from the inbox (bot.inbox)."""
+    stored before the 200 and its turn runs from the inbox (bot.inbox). With ``media``,
+    ``GET /media/{token}.png`` serves the images sent by URL (Zalo Bot ``sendPhoto``)."""
+
+    async def serve_media(request: Request) -> Response:
+        name = str(request.path_params["name"])
+        if media is None or not name.endswith(".png") or len(name) > 80:
+            return Response(status_code=404)
+        found = await media(name.removesuffix(".png"))
+        if found is None:
+            return Response(status_code=404)
+        content_type, data = found
+        return Response(data, media_type=content_type, headers={"Cache-Control": "no-store"})
 
     async def receive(request: Request) -> Response:
         hook = hooks.get(request.path_params["platform"], request.path_params["school"])
@@ -273,6 +292,7 @@ def webhook_app(
 
     return Starlette(
         routes=[
+            Route(f"/{MEDIA_PATH}/{{name}}", serve_media, methods=["GET"]),
             Route("/{platform}/{school}", receive, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),

@@ -58,6 +58,7 @@ TEXT_EVENT = "message.text.received"
 UNSUPPORTED_EVENT = "message.unsupported.received"
 
 Handle = Callable[[Incoming], Awaitable[list[Reply]]]
+Publish = Callable[[str, bytes], Awaitable[str]]  # (school, PNG) -> a URL Zalo can fetch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,6 +212,10 @@ class ZaloBotApi:
             if part.strip():
                 await self.call("sendMessage", {"chat_id": chat_id, "text": part})
 
+    async def send_photo(self, chat_id: str, url: str) -> None:
+        """``sendPhoto``: Zalo fetches the picture from ``url`` (it takes no upload)."""
+        await self.call("sendPhoto", {"chat_id": chat_id, "photo": url})
+
 
 def render_buttons(text: str, buttons: tuple[tuple[Button, ...], ...]) -> str:
     """Buttons of an outbox message as plain lines (Zalo Bot has no buttons)."""
@@ -228,10 +233,13 @@ class ZaloBotChannel:
 
     name = CHANNEL
 
-    def __init__(self, api: ZaloBotApi, handle: Handle, *, school_id: str) -> None:
+    def __init__(
+        self, api: ZaloBotApi, handle: Handle, *, school_id: str, publish: Publish | None = None
+    ) -> None:
         self.api = api
         self._handle = handle
         self.school_id = school_id
+        self._publish = publish  # None: no public URL to serve a photo from: text only
         self._dedupe = RecentKeys()
         self._lanes = TurnLanes(limit=MAX_CONCURRENT_TURNS, name="Zalo Bot turn")
 
@@ -272,6 +280,20 @@ class ZaloBotChannel:
             except ZaloBotError as err:
                 log.warning("Zalo Bot sendMessage failed: %s", err.code)
                 return
+            if reply.image_png is not None and self._publish is not None:
+                await self._send_photo(chat_id, reply.image_png)
+
+    async def _send_photo(self, chat_id: str, png: bytes) -> None:
+        """The picture after its text (a chart, a VietQR); the text already says it all, so
+        a failure is logged, not told."""
+        try:
+            assert self._publish is not None
+            url = await self._publish(self.school_id, png)
+            await self.api.send_photo(chat_id, url)
+        except ZaloBotError as err:
+            log.warning("Zalo Bot sendPhoto failed: %s", err.code)
+        except Exception as err:  # the media store (database) is down: the text went out
+            log.warning("Zalo Bot photo not published: %s", type(err).__name__)
 
     async def _typing(self, chat_id: str) -> None:
         """ "typing…" only when a turn is slow: every call may count against the plan's quota."""
@@ -434,6 +456,8 @@ class ZaloBots:
         client: httpx.AsyncClient,
         bots: Mapping[str, BotConfig],
         handle: Handle,
+        *,
+        publish: Publish | None = None,
     ) -> None:
         self._bots = dict(bots)
         self.channels = {
@@ -441,6 +465,7 @@ class ZaloBots:
                 ZaloBotApi(client, base_url=b.api_base_url, token=b.token),
                 handle,
                 school_id=school,
+                publish=publish,
             )
             for school, b in self._bots.items()
         }

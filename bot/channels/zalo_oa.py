@@ -50,6 +50,7 @@ WEBHOOK_PATH = "zalo-oa"  # POST /zalo-oa/{school} on the process's webhook serv
 MAX_TEXT = ZALO.max_text
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 CS_PATH = "/v3.0/oa/message/cs"
+UPLOAD_PATH = "/v2.0/oa/upload/image"  # PNG/JPG up to 1 MB; 5,000 uploads a month
 TOKEN_PATH = "/v4/oa/access_token"  # noqa: S105 - a path
 TOKEN_ERRORS = frozenset({-216, -220})
 RATE_LIMITED = -32
@@ -123,11 +124,20 @@ class ZaloOaApi:
         self._base = base_url.rstrip("/")
         self.tokens = tokens
 
-    async def _post_once(self, path: str, payload: Mapping[str, Any], token: str) -> Any:
+    async def _post_once(
+        self, path: str, payload: Mapping[str, Any], token: str, *, png: bytes | None = None
+    ) -> Any:
         try:
-            response = await self._client.post(
-                self._base + path, json=dict(payload), headers={"access_token": token}
-            )
+            if png is not None:  # multipart upload: the file, no JSON body
+                response = await self._client.post(
+                    self._base + path,
+                    files={"file": ("image.png", png, "image/png")},
+                    headers={"access_token": token},
+                )
+            else:
+                response = await self._client.post(
+                    self._base + path, json=dict(payload), headers={"access_token": token}
+                )
         except httpx.HTTPError as err:
             raise ZaloOaUnavailable(0, type(err).__name__) from None
         if not response.is_success:
@@ -141,17 +151,34 @@ class ZaloOaApi:
             raise ZaloOaError(code, str(body.get("message", ""))[:120])
         return body.get("data")
 
-    async def post(self, path: str, payload: Mapping[str, Any]) -> Any:
+    async def post(self, path: str, payload: Mapping[str, Any], *, png: bytes | None = None) -> Any:
         """One call; after -216/-220 the token is refreshed and the call made once more."""
         token = await self.tokens.access_token()
         try:
-            return await self._post_once(path, payload, token)
+            return await self._post_once(path, payload, token, png=png)
         except ZaloOaError as err:
             if err.code not in TOKEN_ERRORS:
                 raise
             log.warning("Zalo OA said the access token is invalid (%s); refreshing", err.code)
         token = await self.tokens.access_token(force_refresh=True)
-        return await self._post_once(path, payload, token)
+        return await self._post_once(path, payload, token, png=png)
+
+    async def send_image(self, user_id: str, png: bytes) -> None:
+        """A picture (a chart, a VietQR): uploaded (``POST /v2.0/oa/upload/image``, multipart
+        ``file``; the ``attachment_id`` lasts 7 days), then a CS message whose attachment is a
+        ``media`` template with that id."""
+        data = await self.post(UPLOAD_PATH, {}, png=png)
+        attachment = data.get("attachment_id") if isinstance(data, dict) else None
+        if not attachment:
+            raise ZaloOaError(0, "upload gave no attachment_id")
+        media = {"media_type": "image", "attachment_id": str(attachment)}
+        message = {
+            "attachment": {
+                "type": "template",
+                "payload": {"template_type": "media", "elements": [media]},
+            }
+        }
+        await self.post(CS_PATH, {"recipient": {"user_id": user_id}, "message": message})
 
     async def send_text(self, user_id: str, text: str) -> None:
         for part in split_text(text, MAX_TEXT):
@@ -262,10 +289,19 @@ class ZaloOaChannel:
             replies = await self._handle(incoming)
             for reply in replies:
                 await self.api.send_text(incoming.key.chat_id, reply.text)
+                if reply.image_png is not None:
+                    await self._send_image(incoming.key.chat_id, reply.image_png)
         except (ZaloOaError, TokenRefreshFailed) as err:
             log.warning("Zalo OA reply not sent: %s", getattr(err, "code", type(err).__name__))
         except Exception:
             log.exception("Zalo OA turn failed")
+
+    async def _send_image(self, user_id: str, png: bytes) -> None:
+        """The picture after its text; the text says it all, so a refusal is only logged."""
+        try:
+            await self.api.send_image(user_id, png)
+        except ZaloOaError as err:
+            log.warning("Zalo OA image not sent: %s", err.code)
 
     def hook(self) -> Hook:
         """This OA's route on the process's webhook server (``/zalo-oa/{school}``): signed

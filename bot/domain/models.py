@@ -49,6 +49,7 @@ class Guardian:
     name: str
     phone: str  # normalised 0xxxxxxxxx; never logged
     relation: str = ""  # "Mẹ", "Bố", "Ông", ...
+    sms_only: bool = False  # no smartphone: the digest comes by SMS (issue 16)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -160,3 +160,56 @@ async def test_a_schools_own_payment_block_wins(
         assert "9988776655" in chat.text and "BIDV" in chat.text
         qr = [r for r in chat.last if r.image_png]
         assert len(qr) == 1
+
+
+async def test_a_question_naming_one_fee_answers_that_fee_with_its_qr(
+    paying_app: App, sms: RecordingOtpSender
+) -> None:
+    """Issue 16: "tiền ăn bán trú còn nợ không" is about the meals, not the whole list: the
+    item's amount, due date and state, and its own VietQR while it is unpaid."""
+    chat = Chat(paying_app, user="parent-meals")
+    await chat.link(OWES_BHYT, sms)
+    fees = await paying_app.services.backends.for_school("demo").fees("st-7a-02")
+    meals = next(f for f in fees if f.name.startswith("Tiền ăn bán trú"))
+
+    answer, payment = await chat.say("tiền ăn bán trú còn nợ không")
+    assert "Tiền ăn bán trú tháng 11: 650.000 ₫" in answer.text
+    assert "quá hạn từ 10/11/2026" in answer.text  # today is 23/11/2026
+    for other in ("Bảo hiểm y tế", "Nước uống", "Quỹ Ban đại diện"):
+        assert other not in answer.text
+    assert "không bao giờ yêu cầu nộp tiền theo cách nào khác" in answer.text
+    assert payment.image_png is not None and "650.000 ₫" in payment.text
+    read = decode(qr_payload(BANK, "demo", meals))
+    assert read.amount == 650_000 and payment.image_png == qr_png(qr_payload(BANK, "demo", meals))
+
+    await chat.say("bảo hiểm y tế bao nhiêu")
+    assert "Bảo hiểm y tế học sinh (12 tháng): 631.800 ₫" in chat.text
+    assert "Tiền ăn" not in chat.last[0].text
+    assert len([r for r in chat.last if r.image_png]) == 1
+
+    await chat.say("bhyt con no ko")  # no accents, an abbreviation
+    assert "Bảo hiểm y tế học sinh (12 tháng): 631.800 ₫" in chat.last[0].text
+    assert "Tiền ăn" not in chat.last[0].text
+
+    await chat.say("nuoc uong dong chua")  # paid: said so, no QR
+    assert "Nước uống tháng 11: 20.000 ₫" in chat.text and "đã nộp xong" in chat.text
+    assert not [r for r in chat.last if r.image_png]
+
+    await chat.say("còn phải nộp những khoản gì")  # no item named: the whole list
+    for name in ("Bảo hiểm y tế", "Tiền ăn bán trú", "Nước uống", "Quỹ Ban đại diện"):
+        assert name in chat.last[0].text
+
+
+async def test_a_named_fee_of_another_family_is_never_shown(
+    paying_app: App, sms: RecordingOtpSender
+) -> None:
+    owner = Chat(paying_app, user="owner-meals")
+    await owner.link(OWES_BHYT, sms)
+    await owner.say("tiền ăn bán trú")
+    other = Chat(paying_app, user="stranger-meals")
+    await other.link(OTHER, sms)
+    await other.say("tiền ăn bán trú")
+    assert "HS7A02" not in other.text
+    assert not {r.image_png for r in owner.last if r.image_png} & {
+        r.image_png for r in other.last if r.image_png
+    }

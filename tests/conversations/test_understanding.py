@@ -48,12 +48,17 @@ async def test_fees_asked_without_the_word_hoc_phi(app: App, sms: RecordingOtpSe
         "còn thiếu tiền gì không",
         "phải đóng những khoản nào",
         "hp thang nay bn",
-        "bảo hiểm y tế đóng chưa",
-        "tien nuoc uong",
-        "quỹ ban đại diện cha mẹ",
     ):
         await chat.say(asked)
         assert "💰 Các khoản thu — Phạm Quang Huy (8A)" in chat.text, (asked, chat.text)
+    for asked, item in (  # one item named: that item only
+        ("bảo hiểm y tế đóng chưa", "Bảo hiểm y tế học sinh"),
+        ("tien nuoc uong", "Nước uống tháng 11"),
+        ("quỹ ban đại diện cha mẹ", "Quỹ Ban đại diện cha mẹ học sinh"),
+    ):
+        await chat.say(asked)
+        assert "💰 Khoản thu anh/chị hỏi — Phạm Quang Huy (8A)" in chat.text, (asked, chat.text)
+        assert item in chat.text and "Tiền ăn bán trú" not in chat.text, (asked, chat.text)
 
 
 async def test_a_weak_guess_is_asked_back_with_buttons(app: App, sms: RecordingOtpSender) -> None:
@@ -96,4 +101,5 @@ async def test_a_fee_item_named_as_the_school_names_it(app: App, sms: RecordingO
     await chat.link(HUY, sms)
     for asked in ("đại diện cha mẹ đóng chưa", "dai dien cha me"):
         await chat.say(asked)
-        assert "💰 Các khoản thu — Phạm Quang Huy (8A)" in chat.text, (asked, chat.text)
+        assert "💰 Khoản thu anh/chị hỏi — Phạm Quang Huy (8A)" in chat.text, (asked, chat.text)
+        assert "Quỹ Ban đại diện cha mẹ học sinh" in chat.text, (asked, chat.text)

@@ -8,7 +8,8 @@
         api.inject_text("6ede9afa66b88fe6d6a9", "/start")   # queued for getUpdates
         api.wait_for(chat, "Xin chào")                      # first sendMessage containing it
 
-Behaviour like the platform: a wrong token -> 401; an unknown method -> 404; ``sendMessage``
+Behaviour like the platform: ``sendPhoto`` takes a URL and fetches it (kept in ``photos``);
+a wrong token -> 401; an unknown method -> 404; ``sendMessage``
 with an empty text or more than 2,000 characters -> 400 (a *violation*); idle ``getUpdates``
 -> HTTP 408 "Request timeout" after its ``timeout``; one update per ``getUpdates``;
 ``getUpdates`` while a webhook is set -> 409 (a rejection, not a violation); ``setWebhook``
@@ -50,6 +51,7 @@ METHODS = frozenset(
     }
 )
 MAX_TEXT = 2000
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -65,6 +67,7 @@ class FakeZaloBotApi(LoopbackServer):
         self._cond = threading.Condition()
         self.calls: list[Call] = []
         self.sent: list[dict[str, Any]] = []  # sendMessage params, in order
+        self.photos: list[dict[str, Any]] = []  # sendPhoto: {"chat_id", "url", "png"}
         self.violations: list[str] = []
         self.rejections: list[str] = []
         self._pending: list[dict[str, Any]] = []
@@ -276,6 +279,23 @@ class FakeZaloBotApi(LoopbackServer):
         return self._answer({"message_id": self.new_message_id(), "date": int(time.time() * 1000)})
 
     async def _m_sendPhoto(self, params: dict[str, Any]) -> Response:
+        """Like Zalo: ``photo`` is a URL the platform fetches (no upload); the picture fetched
+        is kept in :attr:`photos` (``{"chat_id", "url", "png"}``)."""
+        url = params.get("photo")
+        if not params.get("chat_id") or not isinstance(url, str) or not url.startswith("http"):
+            self.violations.append(f"sendPhoto without a chat_id or a photo URL: {params}")
+            return self._error(400, "Bad Request")
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=5.0) as client:
+                fetched = await client.get(url)
+        except httpx.HTTPError:
+            fetched = None
+        if fetched is None or fetched.status_code != 200 or not fetched.content.startswith(PNG):
+            self.violations.append("sendPhoto: the photo URL gave no picture")
+            return self._error(400, "Bad Request: cannot fetch photo")
+        with self._cond:
+            self.photos.append({"chat_id": params["chat_id"], "url": url, "png": fetched.content})
+            self._cond.notify_all()
         return self._answer({"message_id": self.new_message_id(), "date": int(time.time() * 1000)})
 
     async def _m_sendSticker(self, params: dict[str, Any]) -> Response:

@@ -57,6 +57,8 @@ class FakeZaloOa(LoopbackServer):
         self.refused_refreshes = 0
         self.hold_refresh_seconds = 0.0
         self.cs_sent: list[dict[str, Any]] = []  # {"user_id", "text"}
+        self.uploads: dict[str, bytes] = {}  # attachment_id -> the PNG uploaded
+        self.cs_images: list[dict[str, Any]] = []  # {"user_id", "png"}: media messages
         self.cs_refused: list[tuple[str, int]] = []
         self.zns_sent: list[dict[str, Any]] = []
         self._outside: set[str] = set()
@@ -68,6 +70,7 @@ class FakeZaloOa(LoopbackServer):
                 routes=[
                     Route("/v4/oa/access_token", self._token, methods=["POST"]),
                     Route("/v3.0/oa/message/cs", self._cs, methods=["POST"]),
+                    Route("/v2.0/oa/upload/image", self._upload, methods=["POST"]),
                     Route("/message/template", self._zns, methods=["POST"]),
                 ]
             ),
@@ -213,11 +216,29 @@ class FakeZaloOa(LoopbackServer):
         with self._cond:
             return set(self._refresh_valid)
 
+    async def _upload(self, request: Request) -> Response:
+        """``POST /v2.0/oa/upload/image``: multipart ``file``, PNG or JPG up to 1 MB."""
+        token = request.headers.get("access_token", "")
+        data = _multipart_file(request.headers.get("content-type", ""), await request.body())
+        with self._cond:
+            if token not in self._access_valid:
+                return JSONResponse({"error": -216, "message": "Access token is invalid"})
+            if data is None or not data.startswith(b"\x89PNG") or len(data) > 1_000_000:
+                return JSONResponse({"error": -201, "message": "Parameters are invalid"})
+            attachment_id = secrets.token_hex(16)
+            self.uploads[attachment_id] = data
+        return JSONResponse(
+            {"error": 0, "message": "Success", "data": {"attachment_id": attachment_id}}
+        )
+
     async def _cs(self, request: Request) -> Response:
         token = request.headers.get("access_token", "")
         body = json.loads(await request.body())
         user_id = str(body.get("recipient", {}).get("user_id", ""))
-        text = body.get("message", {}).get("text", "")
+        message = body.get("message", {})
+        text = message.get("text", "")
+        if "attachment" in message and "text" not in message:
+            return self._cs_media(token, user_id, message["attachment"])
         with self._cond:
             if token not in self._access_valid:
                 self.cs_refused.append((user_id, -216))
@@ -239,6 +260,38 @@ class FakeZaloOa(LoopbackServer):
                 "data": {"message_id": secrets.token_hex(16), "user_id": user_id},
             }
         )
+
+    def _cs_media(self, token: str, user_id: str, attachment: Any) -> Response:
+        """A CS message with a ``media`` template naming an uploaded image."""
+        payload = attachment.get("payload", {}) if isinstance(attachment, dict) else {}
+        elements = payload.get("elements") if isinstance(payload, dict) else None
+        with self._cond:
+            if token not in self._access_valid:
+                self.cs_refused.append((user_id, -216))
+                return JSONResponse({"error": -216, "message": "Access token is invalid"})
+            if (
+                attachment.get("type") != "template"
+                or payload.get("template_type") != "media"
+                or not isinstance(elements, list)
+                or len(elements) != 1
+                or elements[0].get("media_type") != "image"
+                or elements[0].get("attachment_id") not in self.uploads
+            ):
+                self.cs_refused.append((user_id, -201))
+                return JSONResponse({"error": -201, "message": "Parameters are invalid"})
+            if user_id in self._outside:
+                self.cs_refused.append((user_id, -230))
+                return JSONResponse({"error": -230, "message": "No interaction in 7 days"})
+            png = self.uploads[elements[0]["attachment_id"]]
+            self.cs_images.append({"user_id": user_id, "png": png})
+            self._cond.notify_all()
+        return JSONResponse(
+            {"error": 0, "message": "Success", "data": {"message_id": secrets.token_hex(16)}}
+        )
+
+    def images_to(self, user_id: str) -> list[bytes]:
+        with self._cond:
+            return [m["png"] for m in self.cs_images if m["user_id"] == user_id]
 
     async def _zns(self, request: Request) -> Response:
         token = request.headers.get("access_token", "")
@@ -266,3 +319,20 @@ class FakeZaloOa(LoopbackServer):
                 },
             }
         )
+
+
+def _multipart_file(content_type: str, body: bytes) -> bytes | None:
+    """The ``file`` part of a multipart/form-data body (the fake has no multipart library)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else None
+    return None

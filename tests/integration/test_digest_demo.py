@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.bootstrap import build_scheduler
 from bot.messages import Button, ConversationKey
 from bot.outbox import OutboxRelay
 from storage.outbox_store import SqlOutboxStore
-from storage.tables import OutboxMessage, ScoreRow
+from storage.tables import GuardianRow, OutboxMessage, ScoreRow
 from tests.chat import Chat, demo_app
 from tests.fakes.ports import FakeClock, RecordingOtpSender
 
@@ -42,6 +42,9 @@ async def test_parent_sets_a_time_and_gets_the_new_score_at_that_time_once(
     clock = FakeClock(dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.UTC))
     sms = RecordingOtpSender()
     async with demo_app(database_url, tmp_path, clock, sms) as app:
+        async with app.sessions() as s:  # the SMS-only grandparents: tests/…/test_sms_digest.py
+            await s.execute(update(GuardianRow).values(sms_only=False))
+            await s.commit()
         chat = Chat(app, user="mum")
         await chat.link("HS8A03", sms)
         await chat.say("/caidat")

@@ -380,3 +380,62 @@ async def test_five_thousand_students(
     st = await backend.find_student("HS04999")
     assert st is not None and st.class_name == classes[4999 % 100][0]
     assert len(await backend.guardians(st.id)) == 1
+
+
+async def test_guardians_marked_sms_only_in_either_spelling_are_stored(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Issue 16: the "Chỉ nhận SMS" column (or "SMS only") takes x / có / yes / 1; a file
+    without the column leaves the marks alone; a value that is neither yes nor no is refused."""
+    guardians = [
+        ["HS001", "Trần Thị Mai", "Mẹ", "0912.345.678", ""],
+        ["HS001", "Nguyễn Văn Bình", "Bố", "0987654321", "không"],
+        ["HS002", "Trần Thị Mai", "Mẹ", "+84 912 345 678", ""],
+        ["HS003", "Lê Thị Lụa", "Bà", 912000111, "x"],
+    ]
+    report = await run(
+        sessions, small_workbook(tmp_path / "school.xlsx", **{"Phụ huynh": guardians})
+    )
+    assert report.ok, report.errors
+    backend = LocalBackend(sessions, SCHOOL)
+    khoa = await backend.find_student("HS003")
+    assert khoa is not None
+    marked = await backend.sms_only_guardians()
+    assert [(g.name, g.phone, pupils) for g, pupils in marked] == [
+        ("Lê Thị Lụa", "0912000111", (khoa.id,))
+    ]
+    assert [g.sms_only for g in await backend.guardians(khoa.id)] == [True]
+
+    english = tmp_path / "guardians.csv"
+    english.write_text(
+        "Mã HS,Họ tên phụ huynh,Quan hệ,SĐT phụ huynh,SMS only\n"
+        "HS001,Trần Thị Mai,Mẹ,0912345678,có\n"
+        "HS001,Nguyễn Văn Bình,Bố,0987654321,yes\n"
+        "HS003,Lê Thị Lụa,Bà,0912000111,1\n",
+        encoding="utf-8",
+    )
+    report = await run(sessions, english, now=T1)
+    assert report.ok, report.errors
+    assert {g.name for g, _ in await backend.sms_only_guardians()} == {
+        "Trần Thị Mai",
+        "Nguyễn Văn Bình",
+        "Lê Thị Lụa",
+    }
+
+    without = tmp_path / "no-column.csv"
+    without.write_text(
+        "Mã HS,Họ tên phụ huynh,Quan hệ,SĐT phụ huynh\nHS003,Lê Thị Lụa,Bà,0912000111\n",
+        encoding="utf-8",
+    )
+    assert (await run(sessions, without, now=T1)).ok
+    assert "Lê Thị Lụa" in {g.name for g, _ in await backend.sms_only_guardians()}
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Mã HS,SĐT phụ huynh,Chỉ SMS\nHS003,0912000111,có lẽ\n", encoding="utf-8")
+    report = await run(sessions, bad, now=T1)
+    assert not report.ok
+    assert any("Có hoặc Không" in str(e) for e in report.errors)
+
+    families = {f.student.code: f for f in await backend.families()}
+    assert set(families) == {"HS001", "HS002", "HS003"}
+    assert [g.sms_only for g in families["HS003"].guardians] == [True]

@@ -49,7 +49,7 @@ async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url:
                 ),
                 {"yes": True, "at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
             )
-        await upgrade(engine)
+        await upgrade(engine, "0011")
         assert await current_revision(engine) == "0011"
         async with engine.connect() as conn:
             row = (
@@ -68,5 +68,49 @@ async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url:
         async with engine.connect() as conn:
             count = await conn.scalar(sa.text("SELECT count(*) FROM notification_pref"))
         assert count == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_0012_keeps_guardians_not_sms_only(database_url: str) -> None:
+    """A guardian stored before 0012 reads back unchanged, not SMS only (issue 16); and 0012
+    goes down again cleanly."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0011")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO school (id, name, timezone, backend, school_year, current_term, "
+                    "created_at) VALUES ('demo', 'D', 'Asia/Ho_Chi_Minh', 'local', '', 1, :at)"
+                ),
+                {"at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO guardian (school_id, id, name, phone, relation) VALUES "
+                    "('demo', 'g-1', 'Bà Tư', '0900000011', 'Bà')"
+                )
+            )
+        await upgrade(engine, "0012")
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.text("SELECT name, sms_only FROM guardian"))).one()
+        assert (row.name, bool(row.sms_only)) == ("Bà Tư", False)
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0011")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        assert await current_revision(engine) == "0011"
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.text("SELECT count(*) FROM guardian")) == 1
     finally:
         await engine.dispose()

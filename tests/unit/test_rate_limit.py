@@ -115,7 +115,7 @@ def test_channel_limits() -> None:
     oa = ZALO_OA_LIMITS.per_bot
     assert oa is not None
     assert oa.burst + oa.per_second * 60 <= 4000  # 4,000 requests/minute per OA
-    assert set(DEFAULT_LIMITS) == {"telegram", "zalo_oa", "zalo_bot"}
+    assert set(DEFAULT_LIMITS) == {"telegram", "zalo_oa", "zalo_bot", "sms"}
     with pytest.raises(ValueError, match="rate"):
         Rate(0.0)
 
