@@ -119,6 +119,9 @@ async def _queue_alert(
     await uow.notifications.mark_items([item_id], digest_key=key)
 
 
+queue_item_alert = _queue_alert  # for the other publishers (bot.teacher_posts)
+
+
 async def publish_notice(
     uow: UnitOfWork,
     backend: SchoolBackend,

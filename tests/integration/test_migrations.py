@@ -49,7 +49,7 @@ async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url:
                 ),
                 {"yes": True, "at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
             )
-        await upgrade(engine)
+        await upgrade(engine, "0011")
         assert await current_revision(engine) == "0011"
         async with engine.connect() as conn:
             row = (
