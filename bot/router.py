@@ -35,6 +35,7 @@ from dialogs import (
     poll,
     reject_reason,
     settings,
+    teacher_post,
     verify_parent,
     welcome,
 )
@@ -83,6 +84,7 @@ FEATURES = Registry(
         poll.FEATURE,
         polls.FEATURE,
         remarks.FEATURE,
+        teacher_post.FEATURE,
         scores.FEATURE,
         timetable.FEATURE,
         fees.FEATURE,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.domain.models import Student
 from bot.domain.posts import MAX_POST, PostKind, TeacherPost, parse_post, week_start
@@ -24,8 +25,75 @@ from bot.messages import Reply
 from bot.teacher_posts import publish_post
 from bot.turn import Turn
 from handlers.common import child_label, linked_children
-from handlers.intents import Intent, IntentName
+from handlers.intents import Intent
 from handlers.polls import my_teacher, own_classes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """Where a post goes, once checked: the class, the pupil of a remark, and its name."""
+
+    class_id: str
+    student: Student | None
+    label: str  # "Nguyễn Minh An (6A)", "lớp 6A"
+
+
+async def find_target(turn: Turn, kind: PostKind, typed: str) -> Target | list[Reply]:
+    """The pupil (a remark: their student code) or the class (homework: its name), if this
+    teacher teaches it now; else the polite refusal."""
+    teacher = await my_teacher(turn)
+    if teacher is None:
+        return [Reply(text=turn.t("posts.staff_only"))]
+    student: Student | None = None
+    if kind is PostKind.REMARK:
+        student = await turn.backend.find_student(typed.strip())
+        if student is None:
+            return [Reply(text=turn.t("posts.unknown_student"))]
+        class_id, label = student.class_id, child_label(student)
+    else:
+        folded = fold(typed).replace(" ", "").removeprefix("lop")
+        found = next(
+            (
+                c
+                for c in await turn.backend.classes()
+                if fold(c.name).replace(" ", "") == folded or c.id == typed
+            ),
+            None,
+        )
+        if found is None:
+            return [Reply(text=turn.t("notice.unknown_class"))]
+        class_id, label = found.id, turn.t("notice.class_target", name=found.name)
+    if class_id not in own_classes(teacher):
+        await turn.audit("post.refused", subject=class_id)
+        return [Reply(text=turn.t("posts.not_your_class"))]
+    return Target(class_id=class_id, student=student, label=label)
+
+
+async def post(turn: Turn, kind: PostKind, target: Target, text: str) -> list[Reply]:
+    """Store and spread a remark or homework; the target was checked by :func:`find_target`
+    in this very turn."""
+    teacher = await my_teacher(turn)
+    assert teacher is not None  # find_target checked it in this turn
+    reached = await publish_post(
+        turn.uow,
+        turn.backend,
+        turn.services.catalog,
+        school_id=turn.key.school_id,
+        kind=kind,
+        class_id=target.class_id,
+        student=target.student,
+        author_id=teacher.id,
+        text=text,
+        now=turn.now(),
+    )
+    await turn.audit(f"post.{kind.value}", subject=target.class_id, parents=reached)
+    return [Reply(text=turn.t(f"posts.sent_{kind.value}", target=target.label, count=reached))]
+
+
+def too_long(turn: Turn, text: str) -> list[Reply] | None:
+    if len(text) > MAX_POST:
+        return [Reply(text=turn.t("posts.too_long", length=len(text), limit=MAX_POST))]
+    return None
 
 
 async def _post(turn: Turn, intent: Intent) -> list[Reply] | None:
@@ -33,45 +101,17 @@ async def _post(turn: Turn, intent: Intent) -> list[Reply] | None:
     command = parse_post(turn.text)
     if command is None:
         return None
-    teacher = await my_teacher(turn)
-    if teacher is None:
+    if await my_teacher(turn) is None:
         if command.kind is PostKind.HOMEWORK and not fold(command.target)[:1].isdigit():
             return None  # "bài tập hôm nay: …" from a parent is a question, not a post
         return [Reply(text=turn.t("posts.staff_only"))]
-    if len(command.text) > MAX_POST:
-        return [Reply(text=turn.t("posts.too_long", length=len(command.text), limit=MAX_POST))]
-    student: Student | None = None
-    if command.kind is PostKind.REMARK:
-        student = await turn.backend.find_student(command.target)
-        if student is None:
-            return [Reply(text=turn.t("posts.unknown_student"))]
-        class_id, target = student.class_id, child_label(student)
-    else:
-        folded = fold(command.target).replace(" ", "")
-        found = next(
-            (c for c in await turn.backend.classes() if fold(c.name).replace(" ", "") == folded),
-            None,
-        )
-        if found is None:
-            return [Reply(text=turn.t("notice.unknown_class"))]
-        class_id, target = found.id, turn.t("notice.class_target", name=found.name)
-    if class_id not in own_classes(teacher):
-        await turn.audit("post.refused", subject=class_id)
-        return [Reply(text=turn.t("posts.not_your_class"))]
-    reached = await publish_post(
-        turn.uow,
-        turn.backend,
-        turn.services.catalog,
-        school_id=turn.key.school_id,
-        kind=command.kind,
-        class_id=class_id,
-        student=student,
-        author_id=teacher.id,
-        text=command.text,
-        now=turn.now(),
-    )
-    await turn.audit(f"post.{command.kind.value}", subject=class_id, parents=reached)
-    return [Reply(text=turn.t(f"posts.sent_{command.kind.value}", target=target, count=reached))]
+    refused = too_long(turn, command.text)
+    if refused is not None:
+        return refused
+    target = await find_target(turn, command.kind, command.target)
+    if isinstance(target, list):
+        return target
+    return await post(turn, command.kind, target, command.text)
 
 
 def _since(turn: Turn, folded: str, *, default_week: bool) -> tuple[dt.datetime, str]:
@@ -96,7 +136,8 @@ def _lines(turn: Turn, posts: Sequence[TeacherPost]) -> list[str]:
     return lines
 
 
-async def _lookup(turn: Turn, kind: PostKind, folded: str) -> list[Reply]:
+async def lookup(turn: Turn, kind: PostKind, folded: str) -> list[Reply]:
+    """A parent's "bài tập hôm nay" / "nhận xét tuần này"."""
     children = await linked_children(turn)
     if not children:
         if await my_teacher(turn) is not None:
@@ -121,16 +162,4 @@ async def _lookup(turn: Turn, kind: PostKind, folded: str) -> list[Reply]:
     return [Reply(text=head + "\n\n" + "\n\n".join(blocks), private_only=True)]
 
 
-async def _homework(turn: Turn, intent: Intent) -> list[Reply]:
-    return await _lookup(turn, PostKind.HOMEWORK, intent.folded)
-
-
-async def _remarks(turn: Turn, intent: Intent) -> list[Reply]:
-    return await _lookup(turn, PostKind.REMARK, intent.folded)
-
-
-FEATURE = Feature(
-    name="teacher_posts",
-    commands=(_post,),
-    intents={IntentName.HOMEWORK: _homework, IntentName.REMARKS: _remarks},
-)
+FEATURE = Feature(name="teacher_posts", commands=(_post,))

@@ -657,7 +657,8 @@ class PollBallot(Base):
     class_name: Mapped[str] = mapped_column(String(100))
     choices: Mapped[list[int]] = mapped_column(JSON)
     answered_at: Mapped[dt.datetime | None]
-    answered_by: Mapped[str | None] = mapped_column(String(100))  # "channel:user" of the guardian
+    # the guardian who answered last, as the audit log's keyed hash (Turn.actor), never an id
+    answered_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class TeacherPostRow(Base):

@@ -82,8 +82,6 @@ async def test_a_parent_who_chose_it_gets_remarks_at_once(
     assert "báo ngay nhận xét, bài tập của giáo viên bật" in mum.text
     await mum.press("Xong")
 
-    await gv6.say("/nhanxet")
-    assert "nhận xét HS6A01:" in gv6.text  # how to post
     await gv6.say("nhận xét HS6A01: Hôm nay con xung phong lên bảng.")
     [alert] = await post.deliver()
     assert alert.recipient.user_id == "mum"
@@ -91,3 +89,32 @@ async def test_a_parent_who_chose_it_gets_remarks_at_once(
     async with app.sessions() as s:
         [row] = list(await s.scalars(select(OutboxMessage)))
     assert not row.urgent  # instant, but never in quiet hours
+
+
+async def test_remark_and_homework_step_by_step(app: App, sms: RecordingOtpSender) -> None:
+    mum = Chat(app, user="mum")
+    await mum.link(AN, sms, phone_label="Mẹ")
+    gv6 = Chat(app, user="gv-6a", channel="memory_text")
+    await gv6.link(GV_6A, sms)
+
+    await gv6.say("/nhanxet")
+    assert "mã học sinh" in gv6.text
+    await gv6.say("HS8A03")  # a pupil of a class GV001 does not teach
+    assert "không dạy lớp của học sinh này" in gv6.text
+    await gv6.say("hs6a01")
+    assert "Nguyễn Minh An (6A)" in gv6.text
+    await gv6.say("Con hăng hái phát biểu.")
+    assert "Đã ghi nhận xét cho Nguyễn Minh An (6A): 1 phụ huynh" in gv6.text
+
+    await gv6.say("/baitap")
+    assert "cho lớp nào" in gv6.text and "8A" not in gv6.text
+    await gv6.press("7A")
+    await gv6.say("x" * 501)
+    assert "quá giới hạn 500" in gv6.text
+    await gv6.say("Đọc trước bài 5.")
+    assert "Đã ghi bài tập cho lớp 7A: 0 phụ huynh" in gv6.text
+
+    await mum.say("nhận xét tuần này")
+    assert "Con hăng hái phát biểu." in mum.text
+    await mum.say("/baitap")  # a parent: the look-up, and 7A's homework is not An's
+    assert "Chưa có bài tập nào được giao hôm nay" in mum.text
