@@ -121,7 +121,17 @@ KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
     ),
     (
         IntentName.POLL,
-        ("tao khao sat", "lam khao sat", "khao sat", "binh chon", "create a poll", "new poll"),
+        (
+            "tao khao sat",
+            "lam khao sat",
+            "khao sat",
+            "binh chon",
+            "create a poll",
+            "new poll",
+            "poll",
+            "polls",
+            "survey",
+        ),
     ),
     (IntentName.NOTICE, ("gui thong bao", "soan thong bao", "send a notice", "send notice")),
     (
