@@ -5,7 +5,8 @@
   two, each with its own buttons), in the caller's transaction.
 * :class:`PollJobs` queues the one reminder per poll, to the guardians of pupils who have not
   answered. ``poll.reminded_at`` is set in the same transaction, only where it is still empty,
-  and each message has a dedupe key: a second worker or a restart cannot remind twice.
+  and each message has a dedupe key: a second worker or a restart cannot remind twice. Once
+  the deadline has passed it sends the author the final results, once (``closed_told_at``).
 * :func:`results_text` and :func:`results_csv` are what the teacher (or the CLI) reads.
 
 All messages go through the outbox, as ordinary (not urgent) messages: the relay holds them
@@ -223,28 +224,74 @@ async def remind(uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.da
     return queued
 
 
+CLOSING_GRACE = dt.timedelta(days=2)  # after a longer outage, closed polls are not told
+
+
+async def tell_author(uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.datetime) -> int:
+    """Queue the final results to every chat of the poll's author (a teacher; not the CLI);
+    0 if they were told already."""
+    if not await uow.polls.mark_closed_told(poll.id, now=now):
+        return 0
+    if poll.author_id == "cli":
+        return 0
+    links = await uow.links.for_subject(
+        school_id=poll.school_id, role=LinkRole.STAFF, subject_id=poll.author_id
+    )
+    ballots = await uow.polls.ballots(poll.school_id, poll.id)
+    queued = 0
+    for link in links:
+        locale = await locale_of(uow, link.key)
+
+        def t(key: str, /, _locale: str = locale, **values: object) -> str:
+            return services.catalog.text(_locale, key, values, to_teacher=True)
+
+        text = t("poll.closed_head") + "\n\n"
+        text += results_text(t, poll, ballots, now=now, tz=services.timezone, locale=locale)
+        rows: tuple[tuple[Button, ...], ...] = ()
+        if services.can_show_buttons(link.key.channel):
+            again = Button(label=t("poll.button_refresh"), action=f"{ACTION_RESULTS}:{poll.id}")
+            rows = await with_tokens(uow, link.key, ((again,),), now=now)
+        channel, user = link.key.channel, link.key.user_id
+        queued += await uow.outbox.enqueue(
+            OutgoingMessage(
+                recipient=link.key,
+                kind="poll.closed",
+                text=text,
+                dedupe_key=f"poll-closed:{poll.school_id}:{poll.id}:{channel}:{user}",
+                buttons=rows,
+                expires_at=now + dt.timedelta(days=7),
+                locale=locale,
+            ),
+            now=now,
+        )
+    return queued
+
+
 class PollJobs:
-    """The poll work nobody asked for in a chat: the one reminder before the deadline.
-    Safe in several workers at once (see the module's docstring)."""
+    """The poll work nobody asked for in a chat: the one reminder before the deadline, and
+    the final results for the author once it has passed. Safe in several workers at once
+    (see the module's docstring)."""
 
     def __init__(self, uow_factory: UnitOfWorkFactory, services: CoreServices) -> None:
         self._uow_factory = uow_factory
         self._services = services
 
     async def run_once(self, now: dt.datetime | None = None) -> int:
-        """Returns how many reminder messages were queued."""
+        """Returns how many messages (reminders, final results) were queued."""
         now = now or self._services.clock.now()
         async with self._uow_factory() as uow:
             due = list(await uow.polls.due_reminders(now))
+            closed = list(await uow.polls.due_closings(now, since=now - CLOSING_GRACE))
         queued = 0
-        for poll in due:
-            async with self._uow_factory() as uow:
-                services = self._services.for_school(poll.school_id)
-                sent = await remind(uow, services, poll, now)
-                await uow.commit()
-            if sent:
-                log.info("poll %d: %d reminders queued", poll.id, sent)
-            queued += sent
+        for step, polls in ((remind, due), (tell_author, closed)):
+            for poll in polls:
+                async with self._uow_factory() as uow:
+                    services = self._services.for_school(poll.school_id)
+                    sent = await step(uow, services, poll, now)
+                    await uow.commit()
+                if sent:
+                    log.info("poll %d: %d messages queued (%s)", poll.id, sent, step.__name__)
+                queued += sent
         return queued
 
 

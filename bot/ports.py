@@ -754,6 +754,14 @@ class PollRepo(Protocol):
         """Set ``reminded_at`` if still empty; False when another worker did it first."""
         ...
 
+    async def due_closings(self, now: dt.datetime, *, since: dt.datetime) -> Sequence[Poll]:
+        """Polls closed between ``since`` and ``now`` whose author was not told yet."""
+        ...
+
+    async def mark_closed_told(self, poll_id: int, *, now: dt.datetime) -> bool:
+        """Set ``closed_told_at`` if still empty; False when another worker did it first."""
+        ...
+
 
 class PostRepo(Protocol):
     """Teachers' remarks and homework (issue 17, ``bot.domain.posts``)."""

@@ -3,7 +3,8 @@ class polls with one ballot per pupil, and teachers' remarks and homework. Part 
 of work (``uow.polls``, ``uow.posts``).
 
 The one reminder per poll is guarded by ``poll.reminded_at``: :meth:`SqlPollRepo.mark_reminded`
-sets it only where it is still empty, so two workers (or a restart) remind once.
+sets it only where it is still empty, so two workers (or a restart) remind once; the final
+results for the author likewise by ``poll.closed_told_at``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class SqlPollRepo:
             deadline_at=spec.deadline_at,
             remind_at=remind_at,
             reminded_at=None,
+            closed_told_at=None,
             created_at=now,
         )
         self._s.add(row)
@@ -174,6 +176,26 @@ class SqlPollRepo:
             .order_by(PollRow.id)
         )
         return [_poll(r) for r in rows]
+
+    async def due_closings(self, now: dt.datetime, *, since: dt.datetime) -> Sequence[Poll]:
+        rows = await self._s.scalars(
+            select(PollRow)
+            .where(
+                PollRow.closed_told_at.is_(None),
+                PollRow.deadline_at <= now,
+                PollRow.deadline_at > since,
+            )
+            .order_by(PollRow.id)
+        )
+        return [_poll(r) for r in rows]
+
+    async def mark_closed_told(self, poll_id: int, *, now: dt.datetime) -> bool:
+        result = await self._s.execute(
+            update(PollRow)
+            .where(PollRow.id == poll_id, PollRow.closed_told_at.is_(None))
+            .values(closed_told_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     async def mark_reminded(self, poll_id: int, *, now: dt.datetime) -> bool:
         result = await self._s.execute(

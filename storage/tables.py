@@ -618,7 +618,8 @@ class InboxLease(Base):
 
 class PollRow(Base):
     """A class poll or sign-up (issue 17): a question, its options (JSON list), until a
-    deadline. ``reminded_at`` is set once, by the job that queues the one reminder."""
+    deadline. ``reminded_at`` and ``closed_told_at`` are set once each, by the job that
+    queues the one reminder and the final results for the author."""
 
     __tablename__ = "poll"
     __table_args__ = (
@@ -637,6 +638,7 @@ class PollRow(Base):
     deadline_at: Mapped[dt.datetime]
     remind_at: Mapped[dt.datetime]
     reminded_at: Mapped[dt.datetime | None]
+    closed_told_at: Mapped[dt.datetime | None]  # the author was sent the final results
     created_at: Mapped[dt.datetime]
 
 

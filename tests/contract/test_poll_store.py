@@ -111,6 +111,15 @@ async def test_open_ballots_recent_polls_and_the_reminder_mark_once(
     assert sorted(results) == [False, True]  # two workers: one reminder
     async with uow() as u:
         assert await u.polls.due_reminders(later) == []
+        assert await u.polls.due_closings(later, since=NOW) == []
+        after = DEADLINE + dt.timedelta(minutes=1)
+        assert [p.id for p in await u.polls.due_closings(after, since=NOW)] == [poll_id]
+        assert await u.polls.due_closings(after, since=DEADLINE) == []  # too long ago
+        assert await u.polls.mark_closed_told(poll_id, now=after)
+        assert not await u.polls.mark_closed_told(poll_id, now=after)
+        await u.commit()
+    async with uow() as u:
+        assert await u.polls.due_closings(after, since=NOW) == []
 
 
 async def test_posts_by_kind_class_pupil_and_period(uow: SqlUnitOfWorkFactory) -> None:

@@ -132,6 +132,11 @@ async def test_poll_from_creation_through_reminder_change_deadline_and_results(
     assert "đã đóng lúc 17:00 Thứ Sáu 27/11/2026" in mum.text
     await teacher.say("ket qua khao sat")
     assert "Đã đóng" in teacher.text and "2. Tối thứ Sáu: 1 (50%)" in teacher.text
+    # ... and the teacher is sent the final results once
+    [closing] = await post.tick()
+    assert closing.recipient.user_id == "gv-6a" and "hết hạn trả lời" in closing.text
+    assert "Đã trả lời: 2/2" in closing.text
+    assert await post.tick() == []
 
 
 async def test_a_parent_of_two_answers_once_per_child_anonymous_counts_only(

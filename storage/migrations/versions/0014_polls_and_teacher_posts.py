@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("remind_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_told_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_poll")),
     )
