@@ -39,7 +39,7 @@ from bot.turn import Turn
 from handlers.intents import Intent, IntentName
 
 RECENT = 5  # polls listed for "kết quả khảo sát"
-_TYPED = re.compile(r"^(?:ks|khao sat|poll)\s*#?(\d{1,9})\s*[:.\-]?\s*(.*)$")
+_TYPED = re.compile(r"^(?:ks|khao sat|poll)\s*#?(\d{1,9})(?:(?:\s+|\s*[:.\-]\s*)([\d\s,;.+]+))?$")
 
 
 # --- who is who --------------------------------------------------------------------------
@@ -134,6 +134,17 @@ async def _typed(turn: Turn, intent: Intent) -> list[Reply] | None:
     if isinstance(found, list):
         return found
     poll, ballot = found
+    if m.group(2) is None:  # "ks 12": the question again, with its choices
+        text = ballot_text(
+            turn.t,
+            poll,
+            ballot,
+            tz=turn.services.timezone,
+            locale=turn.locale,
+            typed=False,
+            head="poll.delivery_head",
+        )
+        return [Reply(text=text, buttons=option_buttons(poll, ballot), private_only=True)]
     choices = parse_choices(m.group(2), len(poll.options), multiple=poll.multiple)
     if choices is None:
         options = "\n".join(f"{i + 1}. {o}" for i, o in enumerate(poll.options))

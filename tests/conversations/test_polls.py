@@ -107,6 +107,8 @@ async def test_poll_from_creation_through_reminder_change_deadline_and_results(
     assert await post.tick() == []  # never twice
 
     # Typed answers on a channel without buttons
+    await ngoc.say(f"ks {ngoc_ballot}")  # the question again, numbered
+    assert "Họp phụ huynh vào buổi nào?" in ngoc.text and "2. Tối thứ Sáu" in ngoc.text
     await ngoc.say(f"ks {ngoc_ballot} 7")
     assert "từ 1 đến 2" in ngoc.text
     await ngoc.say(f"KS {ngoc_ballot} 2")
@@ -221,6 +223,9 @@ async def test_teachers_only_ask_and_read_their_own_classes_forged_ids_refused(
         assert "không trả lời được khảo sát này" in stranger.text
     async with app.sessions() as s:
         assert [b.choices for b in await s.scalars(select(PollBallot))] == [[]]
+    await gv6.say("khảo sát 6A")  # no answer number: not taken for one
+    assert "không trả lời được" not in gv6.text
+    await gv6.say("/huy")
     # A parent with no open poll
     await stranger.say("khảo sát")
     assert "không có khảo sát nào" in stranger.text
