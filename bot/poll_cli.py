@@ -170,7 +170,7 @@ async def _create(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _results(args: argparse.Namespace, settings: Settings, *, lang: str) -> int:
     from bot.bootstrap import opened_app
-    from bot.polls import catalog_t, results_csv, results_text
+    from bot.polls import catalog_t, results_csv, results_text, unlinked_pupils
 
     school_id = _school(args, settings)
     if school_id is None:
@@ -180,6 +180,7 @@ async def _results(args: argparse.Namespace, settings: Settings, *, lang: str) -
         async with app.uow_factory() as uow:
             poll = await uow.polls.get(school_id, args.id)
             ballots = await uow.polls.ballots(school_id, args.id) if poll else []
+            unlinked = await unlinked_pupils(uow, school_id, ballots)
             if poll is not None:
                 await uow.audit.record(
                     school_id=school_id,
@@ -199,6 +200,14 @@ async def _results(args: argparse.Namespace, settings: Settings, *, lang: str) -
         return 0
     t = catalog_t(services.catalog, lang)
     print(
-        results_text(t, poll, ballots, now=services.clock.now(), tz=services.timezone, locale=lang)
+        results_text(
+            t,
+            poll,
+            ballots,
+            now=services.clock.now(),
+            tz=services.timezone,
+            locale=lang,
+            unlinked=unlinked,
+        )
     )
     return 0

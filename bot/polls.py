@@ -19,15 +19,17 @@ import csv
 import datetime as dt
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from zoneinfo import ZoneInfo
 
+from bot.domain.errors import BackendError
 from bot.domain.formatting import format_date, weekday_name
 from bot.domain.models import Student
 from bot.domain.polls import WHOLE_SCHOOL, Ballot, Poll, PollSpec, Tally, reminder_time, tally
 from bot.i18n import Catalog, normalise_locale
 from bot.messages import Button, ConversationKey
 from bot.ports import (
+    Capability,
     Link,
     LinkRole,
     OutgoingMessage,
@@ -135,6 +137,35 @@ async def _queue_ballot(
     )
 
 
+async def _roster(backend: SchoolBackend, class_id: str) -> dict[str, tuple[str, str, str]]:
+    """Every pupil of the class (or school), where the school system lists classes: the
+    teacher then sees who has not answered among all, and a parent who links later can
+    still answer. Without a roster, only the pupils with a linked guardian get a ballot."""
+    if Capability.ROSTER not in backend.capabilities:
+        return {}
+    class_ids = [class_id]
+    if class_id == WHOLE_SCHOOL:
+        class_ids = [c.id for c in await backend.classes()]
+    pupils: dict[str, tuple[str, str, str]] = {}
+    try:
+        for one in class_ids:
+            for s in await backend.class_students(one):
+                pupils[s.id] = (s.id, s.full_name, s.class_name)
+    except BackendError as err:  # the class list is a bonus: the linked pupils still count
+        log.warning("poll: class list unavailable: %s", type(err).__name__)
+    return pupils
+
+
+async def unlinked_pupils(uow: UnitOfWork, school_id: str, ballots: Sequence[Ballot]) -> set[str]:
+    """The ballots' pupils none of whose guardians is linked (nobody received the poll)."""
+    linked = {
+        link.subject_id
+        for link in await uow.notifications.guardian_links([school_id])
+        if link.key.school_id == school_id
+    }
+    return {b.student_id for b in ballots if b.student_id not in linked}
+
+
 async def publish_poll(
     uow: UnitOfWork,
     backend: SchoolBackend,
@@ -159,12 +190,13 @@ async def publish_poll(
     for link in links:
         if link.subject_id not in students:
             students[link.subject_id] = await backend.get_student(link.subject_id)
-    pupils = [
-        (s.id, s.full_name, s.class_name)
+    chosen = {
+        s.id: (s.id, s.full_name, s.class_name)
         for s in students.values()
         if s is not None and (class_id == WHOLE_SCHOOL or s.class_id == class_id)
-    ]
-    pupils.sort(key=lambda p: (p[2], p[1]))
+    }
+    chosen.update(await _roster(backend, class_id))
+    pupils = sorted(chosen.values(), key=lambda p: (p[2], p[1]))
     poll = await uow.polls.create(
         school_id=school_id,
         class_id=class_id,
@@ -238,6 +270,7 @@ async def tell_author(uow: UnitOfWork, services: CoreServices, poll: Poll, now: 
         school_id=poll.school_id, role=LinkRole.STAFF, subject_id=poll.author_id
     )
     ballots = await uow.polls.ballots(poll.school_id, poll.id)
+    unlinked = await unlinked_pupils(uow, poll.school_id, ballots)
     queued = 0
     for link in links:
         locale = await locale_of(uow, link.key)
@@ -246,7 +279,9 @@ async def tell_author(uow: UnitOfWork, services: CoreServices, poll: Poll, now: 
             return services.catalog.text(_locale, key, values, to_teacher=True)
 
         text = t("poll.closed_head") + "\n\n"
-        text += results_text(t, poll, ballots, now=now, tz=services.timezone, locale=locale)
+        text += results_text(
+            t, poll, ballots, now=now, tz=services.timezone, locale=locale, unlinked=unlinked
+        )
         rows: tuple[tuple[Button, ...], ...] = ()
         if services.can_show_buttons(link.key.channel):
             again = Button(label=t("poll.button_refresh"), action=f"{ACTION_RESULTS}:{poll.id}")
@@ -306,11 +341,18 @@ def _names(t: Translate, names: Sequence[str]) -> str:
 
 
 def results_text(
-    t: Translate, poll: Poll, ballots: Sequence[Ballot], *, now: dt.datetime, tz: str, locale: str
+    t: Translate,
+    poll: Poll,
+    ballots: Sequence[Ballot],
+    *,
+    now: dt.datetime,
+    tz: str,
+    locale: str,
+    unlinked: Collection[str] = (),
 ) -> str:
     """Live results: counts per option, who answered what and who has not (anonymous polls:
-    counts and the number not answered only)."""
-    result: Tally = tally(poll, ballots)
+    counts and the number not answered only). ``unlinked``: see :func:`unlinked_pupils`."""
+    result: Tally = tally(poll, ballots, unlinked)
     state = "poll.state_open" if poll.is_open(now) else "poll.state_closed"
     lines = [
         t("poll.results_head", id=poll.id, target=poll.class_name),
@@ -334,6 +376,9 @@ def results_text(
             lines.append(
                 t("poll.not_answered", n=result.not_answered, names=_names(t, result.missing))
             )
+    if result.unlinked:
+        key = "poll.unlinked_count" if poll.anonymous else "poll.unlinked_note"
+        lines.append(t(key, n=result.unlinked))
     if poll.anonymous:
         lines.append(t("poll.anonymous_note_teacher"))
     return "\n".join(lines)

@@ -32,6 +32,7 @@ from bot.polls import (
     option_buttons,
     results_csv,
     results_text,
+    unlinked_pupils,
     when,
 )
 from bot.ports import LinkRole
@@ -191,7 +192,13 @@ async def _visible_poll(turn: Turn, poll_id: int) -> Poll | list[Reply]:
 async def show_results(turn: Turn, poll: Poll) -> list[Reply]:
     ballots = await turn.uow.polls.ballots(turn.key.school_id, poll.id)
     text = results_text(
-        turn.t, poll, ballots, now=turn.now(), tz=turn.services.timezone, locale=turn.locale
+        turn.t,
+        poll,
+        ballots,
+        now=turn.now(),
+        tz=turn.services.timezone,
+        locale=turn.locale,
+        unlinked=await unlinked_pupils(turn.uow, turn.key.school_id, ballots),
     )
     row = [Button(label=turn.t("poll.button_refresh"), action=f"{ACTION_RESULTS}:{poll.id}")]
     caps = turn.services.capabilities.get(turn.key.channel)

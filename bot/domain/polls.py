@@ -2,10 +2,12 @@
 
 A poll asks the guardians of one class (or, from school staff, the whole school) one question
 with 2–6 options, single or multiple choice, until a deadline. The answer is kept **per
-pupil** (a *ballot*): a parent of two children in the class answers twice, once for each, and
-the child's guardians share the child's ballot (the latest answer counts). Until the deadline
-an answer can be changed; afterwards the poll is closed. One reminder goes out before the
-deadline to the guardians of the pupils whose ballot is still empty.
+pupil** (a *ballot*, one for every pupil on the class list, linked or not, so the teacher
+sees the whole class and a parent who links later can still answer): a parent of two
+children in the class answers twice, once for each, and the child's guardians share the
+child's ballot (the latest answer counts). Until the deadline an answer can be changed;
+afterwards the poll is closed. One reminder goes out before the deadline to the guardians
+of the pupils whose ballot is still empty.
 
 Anonymous polls: the teacher sees the counts and how many have not answered, never who
 answered what nor who has not answered.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -87,21 +89,27 @@ class Tally:
     answered: int
     total: int
     voters: tuple[tuple[str, ...], ...]  # per option, pupils' names (empty when anonymous)
-    missing: tuple[str, ...]  # pupils not answered, "name (class)" (empty when anonymous)
+    missing: tuple[str, ...]  # pupils not answered, "name (class)" (empty when anonymous);
+    # "*" marks a pupil no guardian of whom is linked: the teacher asks them another way
+    unlinked: int = 0  # of the pupils not answered, how many have no linked guardian
 
     @property
     def not_answered(self) -> int:
         return self.total - self.answered
 
 
-def tally(poll: Poll, ballots: Sequence[Ballot]) -> Tally:
+def tally(poll: Poll, ballots: Sequence[Ballot], unlinked: Collection[str] = ()) -> Tally:
+    """Counts per option; names unless the poll is anonymous. ``unlinked``: the pupils
+    (student ids) none of whose guardians is linked, so nobody could be asked."""
     counts = [0] * len(poll.options)
     voters: list[list[str]] = [[] for _ in poll.options]
     missing: list[str] = []
-    answered = 0
+    answered = not_reached = 0
     for ballot in sorted(ballots, key=lambda b: (b.class_name, b.student_name)):
         if not ballot.answered:
-            missing.append(f"{ballot.student_name} ({ballot.class_name})")
+            mark = "*" if ballot.student_id in unlinked else ""
+            not_reached += bool(mark)
+            missing.append(f"{ballot.student_name} ({ballot.class_name}){mark}")
             continue
         answered += 1
         for choice in ballot.choices:
@@ -115,6 +123,7 @@ def tally(poll: Poll, ballots: Sequence[Ballot]) -> Tally:
         total=len(ballots),
         voters=tuple(() if hidden else tuple(v) for v in voters),
         missing=() if hidden else tuple(missing),
+        unlinked=not_reached,
     )
 
 

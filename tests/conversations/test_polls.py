@@ -95,8 +95,11 @@ async def test_poll_from_creation_through_reminder_change_deadline_and_results(
 
     await teacher.say("kết quả khảo sát")
     assert "2. Tối thứ Sáu: 1 (100%) — Nguyễn Minh An" in teacher.text
-    assert "Đã trả lời: 1/2" in teacher.text
-    assert "Chưa trả lời (1): Trần Bảo Ngọc (6A)" in teacher.text
+    # every pupil of 6A has a ballot: the 8 with no linked parent are marked
+    assert "Đã trả lời: 1/10" in teacher.text
+    assert "Chưa trả lời (9): Bùi Phương Thảo (6A)*, " in teacher.text
+    assert "Trần Bảo Ngọc (6A), " in teacher.text  # linked: no mark
+    assert "* 8 em chưa có phụ huynh liên kết LienLac" in teacher.text
 
     # The reminder: Thursday 17:00 (24 h before), only to who has not answered, only once
     assert await post.tick() == []
@@ -117,13 +120,13 @@ async def test_poll_from_creation_through_reminder_change_deadline_and_results(
     assert "Trần Bảo Ngọc: Sáng thứ Bảy" in ngoc.text
 
     await teacher.press("Cập nhật")
-    assert "Đã trả lời: 2/2" in teacher.text and "Chưa trả lời" not in teacher.text
+    assert "Đã trả lời: 2/10" in teacher.text and "Trần Bảo Ngọc (6A)" not in teacher.text
     await teacher.press("Tải CSV")
     [document] = [r.document for r in teacher.last if r.document]
     assert document is not None
     rows = list(csv.reader(io.StringIO(document[1].decode("utf-8-sig"))))
     assert rows[0] == ["poll", "question", "class", "pupil", "answer", "answered_at"]
-    assert {(r[3], r[4]) for r in rows[1:]} == {
+    assert len(rows) == 11 and {(r[3], r[4]) for r in rows[1:] if r[4]} == {
         ("Nguyễn Minh An", "Tối thứ Sáu"),
         ("Trần Bảo Ngọc", "Sáng thứ Bảy"),
     }
@@ -137,7 +140,7 @@ async def test_poll_from_creation_through_reminder_change_deadline_and_results(
     # ... and the teacher is sent the final results once
     [closing] = await post.tick()
     assert closing.recipient.user_id == "gv-6a" and "hết hạn trả lời" in closing.text
-    assert "Đã trả lời: 2/2" in closing.text
+    assert "Đã trả lời: 2/10" in closing.text
     assert await post.tick() == []
 
 
@@ -167,17 +170,20 @@ async def test_a_parent_of_two_answers_once_per_child_anonymous_counts_only(
         assert "Nguyễn Minh An: Sáng thứ Bảy; Tối thứ Sáu" in mum.text
         async with app.sessions() as s:
             ballots = {b.student_name: b.choices for b in await s.scalars(select(PollBallot))}
-        assert ballots == {"Nguyễn Minh An": [0, 1], "Nguyễn Thu Hà": []}
+        assert len(ballots) == 38  # the whole school's class lists
+        assert [name for name, choices in ballots.items() if choices] == ["Nguyễn Minh An"]
+        assert ballots["Nguyễn Minh An"] == [0, 1]
 
         await staff.say("kết quả khảo sát")
-        assert "Đã trả lời: 1/2" in staff.text and "Chưa trả lời: 1 học sinh" in staff.text
+        assert "Đã trả lời: 1/38" in staff.text and "Chưa trả lời: 37 học sinh" in staff.text
+        assert "36 em chưa có phụ huynh liên kết" in staff.text
         assert "Nguyễn" not in staff.text  # anonymous: no names, ever
 
         await mum.press_token(for_ha.token("Tối thứ Sáu"))
         assert "Nguyễn Thu Hà: Tối thứ Sáu" in mum.text
         await staff.press("Cập nhật")
         assert "1. Sáng thứ Bảy: 1" in staff.text and "2. Tối thứ Sáu: 2" in staff.text
-        assert "Đã trả lời: 2/2" in staff.text
+        assert "Đã trả lời: 2/38" in staff.text
 
         # "khảo sát" from the parent: both open polls, one per child, with fresh buttons
         await mum.say("khảo sát")
@@ -212,7 +218,7 @@ async def test_teachers_only_ask_and_read_their_own_classes_forged_ids_refused(
     assert "Đã gửi khảo sát #1" in gv6.text
     [_to_mum] = await post.deliver()
     async with app.sessions() as s:
-        [ballot] = [b.id for b in await s.scalars(select(PollBallot))]
+        [ballot] = [b.id for b in await s.scalars(select(PollBallot)) if b.student_id == "st-6a-01"]
 
     # Another class's teacher sees nothing of it
     await gv8.say("kết quả khảo sát")
@@ -222,7 +228,7 @@ async def test_teachers_only_ask_and_read_their_own_classes_forged_ids_refused(
         await stranger.say(f"ks {guess} 1")
         assert "không trả lời được khảo sát này" in stranger.text
     async with app.sessions() as s:
-        assert [b.choices for b in await s.scalars(select(PollBallot))] == [[]]
+        assert all(b.choices == [] for b in await s.scalars(select(PollBallot)))
     await gv6.say("khảo sát 6A")  # no answer number: not taken for one
     assert "không trả lời được" not in gv6.text
     await gv6.say("/huy")
@@ -251,3 +257,18 @@ async def test_poll_messages_wait_for_the_end_of_quiet_hours(
     clock.advance(hours=8, minutes=30)  # 07:00 the next morning
     assert [d.recipient.user_id for d in await post.deliver()] == ["mum-an"]
     assert clock.now() < dt.datetime(2026, 11, 27, 13, 0, tzinfo=dt.UTC)
+
+
+async def test_a_parent_who_links_after_the_poll_still_answers(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    teacher = Chat(app, user="gv-6a")
+    await teacher.link(GV_6A, sms)
+    await create_poll(teacher)
+    assert "0 tin nhắn" in teacher.text  # nobody linked yet
+    mum = Chat(app, user="mum-an", channel="memory_text")
+    await mum.link(AN, sms, phone_label="Mẹ")
+    await mum.say("khảo sát")
+    assert "Họp phụ huynh vào buổi nào?" in mum.text
+    await mum.press("Tối thứ Sáu")
+    assert "Nguyễn Minh An: Tối thứ Sáu" in mum.text

@@ -45,7 +45,7 @@ def test_a_poll_with_buttons_from_teacher_to_parent_and_back(
     changed = press(api, parent, "Tối thứ Sáu", "Nguyễn Minh An: Tối thứ Sáu")
     assert "Tối thứ Sáu" in changed["text"]
 
-    results = press(api, teacher, "Kết quả khảo sát", "Đã trả lời: 1/1")
+    results = press(api, teacher, "Kết quả khảo sát", "Đã trả lời: 1/10")
     assert "2. Tối thứ Sáu: 1 (100%) — Nguyễn Minh An" in results["text"]
     press(api, teacher, "Tải CSV", "CSV")
     deadline = time.monotonic() + WAIT

@@ -124,6 +124,8 @@ def test_tally_names_unless_anonymous() -> None:
     named = tally(_poll(False), ballots)
     assert named.counts == (1, 2) and (named.answered, named.total) == (2, 3)
     assert named.voters == (("An",), ("An", "Bình")) and named.missing == ("Chi (6A)",)
+    marked = tally(_poll(False), ballots, unlinked={"3"})
+    assert marked.missing == ("Chi (6A)*",) and marked.unlinked == 1
     hidden = tally(_poll(True), ballots)
     assert hidden.counts == (1, 2) and hidden.not_answered == 1
     assert hidden.voters == ((), ()) and hidden.missing == ()
