@@ -233,14 +233,15 @@ async def remind(uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.da
     reminded already (by another worker, or before a restart)."""
     if not await uow.polls.mark_reminded(poll.id, now=now):
         return 0
+    by_pupil: dict[str, list[Link]] = {}
+    for link in await uow.notifications.guardian_links([poll.school_id]):
+        if link.key.school_id == poll.school_id:  # one read, not one per pupil
+            by_pupil.setdefault(link.subject_id, []).append(link)
     queued = 0
     for ballot in await uow.polls.ballots(poll.school_id, poll.id):
         if ballot.answered:
             continue
-        links = await uow.links.for_subject(
-            school_id=poll.school_id, role=LinkRole.GUARDIAN, subject_id=ballot.student_id
-        )
-        for link in links:
+        for link in by_pupil.get(ballot.student_id, []):
             channel, user = link.key.channel, link.key.user_id
             queued += await _queue_ballot(
                 uow,
