@@ -388,7 +388,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     schools = [school.id for school in settings.school_configs()]
     school_id = args.school or schools[0]
     if school_id not in schools:
-        print(f"No school {school_id!r} is configured; choose one of: {', '.join(schools)}.")
+        say = _ops_say(args.lang)
+        print(say("unknown_school_choose", school=school_id, schools=", ".join(schools)))
         return 2
     app = await build_app(settings, console_write=write)
     try:
@@ -430,7 +431,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _notice(args: argparse.Namespace, settings: Settings) -> int:
+async def _notice(args: argparse.Namespace, settings: Settings, say: Callable[..., str]) -> int:
     """``run_bot.py notice``: preview, confirm, then record the notice for the parents."""
     from bot.bootstrap import opened_app
     from bot.domain.text import clean, fold
@@ -438,15 +439,11 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
 
     text = clean(args.text).strip()  # no control or bidi characters reach the parents
     if not text or len(text) > 500:
-        print("The notice must have 1 to 500 characters.", file=sys.stderr)
+        print(say("notice_length"), file=sys.stderr)
         return 2
     school_id = args.school or settings.school_configs()[0].id
     if school_id not in {s.id for s in settings.school_configs()}:
-        print(
-            f"No school {school_id!r} is configured: give the same --config (or "
-            "LIENLAC_SCHOOL_ID) as the bot.",
-            file=sys.stderr,
-        )
+        print(say("notice_unknown_school", school=school_id), file=sys.stderr)
         return 2
     async with opened_app(settings) as app:
         # the school's own system (spreadsheet import, REST/JSON, OneRoster), not always the
@@ -454,27 +451,27 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
         backend = app.services.backends.for_school(school_id)
         classes = {fold(c.name).replace(" ", ""): c for c in await backend.classes()}
         if not classes:
-            print(f"School {school_id!r} has no classes in the database.", file=sys.stderr)
+            print(say("notice_no_classes", school=school_id), file=sys.stderr)
             return 2
         class_ids: list[str] | None = None
-        names = "toàn trường / whole school"
+        names = say("notice_whole_school")
         if args.class_name:
             wanted = [fold(n).replace(" ", "") for n in args.class_name]
             unknown = [n for n, w in zip(args.class_name, wanted, strict=True) if w not in classes]
             if unknown:
-                print(f"Unknown class: {', '.join(unknown)}.", file=sys.stderr)
+                print(say("notice_unknown_class", classes=", ".join(unknown)), file=sys.stderr)
                 return 2
             class_ids = [classes[w].id for w in wanted]
             names = ", ".join(classes[w].name for w in wanted)
-        kind = "KHẨN / URGENT" if args.urgent else "thường / normal (in the next digest)"
-        print(f"School: {school_id}\nTo: {names}\nKind: {kind}\n---\n{text}\n---")
+        kind = say("notice_urgent") if args.urgent else say("notice_normal")
+        print(say("notice_preview", school=school_id, to=names, kind=kind, text=text))
         if not args.yes:
             try:
-                answer = await asyncio.to_thread(input, "Gửi? / Send? [y/N] ")
+                answer = await asyncio.to_thread(input, say("notice_confirm"))
             except EOFError:
                 answer = ""
             if fold(answer).strip() not in {"y", "yes", "co", "c"}:
-                print("Cancelled: nothing was sent.")
+                print(say("notice_cancelled"))
                 return 1
         now = app.services.clock.now()
         async with app.uow_factory() as uow:
@@ -498,7 +495,7 @@ async def _notice(args: argparse.Namespace, settings: Settings) -> int:
                 at=now,
             )
             await uow.commit()
-    print(f"Recorded for {reached} linked parent(s).")
+    print(say("notice_recorded", count=reached))
     return 0
 
 
@@ -582,7 +579,7 @@ async def _db_upgrade(settings: Settings, say: Callable[..., str]) -> int:
     return 0
 
 
-def _db_backup(target: Path, settings: Settings) -> int:
+def _db_backup(target: Path, settings: Settings, say: Callable[..., str]) -> int:
     """``db backup FILE``: SQLite's online backup API copies a consistent snapshot while the
     bot keeps running (a one-shot command: no event loop to keep free, so no thread).
     PostgreSQL has its own tool. Prints paths and sizes, never data."""
@@ -592,18 +589,14 @@ def _db_backup(target: Path, settings: Settings) -> int:
 
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
-        print(
-            "The database is PostgreSQL: back it up with `pg_dump -Fc` "
-            "(see docs/operations.md); `db backup` copies SQLite only.",
-            file=sys.stderr,
-        )
+        print(say("backup_postgres"), file=sys.stderr)
         return 2
     source = Path(url.database or "")
     if not url.database or url.database == ":memory:" or not source.is_file():
-        print(f"No SQLite database at {source}: nothing to back up.", file=sys.stderr)
+        print(say("backup_no_database", source=source), file=sys.stderr)
         return 2
     if target.exists() or not target.parent.is_dir():
-        print(f"{target}: choose a new file in an existing folder.", file=sys.stderr)
+        print(say("backup_bad_target", target=target), file=sys.stderr)
         return 2
     part = target.with_name(f".{target.name}.part")
 
@@ -635,14 +628,14 @@ def _db_backup(target: Path, settings: Settings) -> int:
         revision = copy()
     except (sqlite3.Error, OSError) as err:  # e.g. a full disk or a read-only folder
         part.unlink(missing_ok=True)
-        print(f"The backup failed ({type(err).__name__}): {err}.", file=sys.stderr)
+        print(say("backup_failed", error=type(err).__name__, detail=err), file=sys.stderr)
         return 3
     size = target.stat().st_size
-    print(f"Backed up {source} to {target} ({size} bytes, revision {revision}).")
+    print(say("backup_done", source=source, target=target, size=size, revision=revision))
     return 0
 
 
-async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
+async def _substitute(args: argparse.Namespace, settings: Settings, say: Callable[..., str]) -> int:
     import datetime as dt
 
     from bot.bootstrap import opened_app
@@ -658,7 +651,7 @@ async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
             if args.substitute_command == "list":
                 rows = await uow.substitutes.all(school)
                 if not rows:
-                    print("No substitute homeroom teachers.")
+                    print(say("substitute_none"))
                 for r in rows:
                     cls = classes.get(r.class_id)
                     who = teachers.get(r.teacher_id)
@@ -670,10 +663,10 @@ async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
             if args.substitute_command == "remove":
                 if not await uow.substitutes.remove(school, args.id):
-                    print(f"There is no substitution #{args.id}.", file=sys.stderr)
+                    print(say("substitute_unknown", id=args.id), file=sys.stderr)
                     return 1
                 await uow.commit()
-                print(f"Substitution #{args.id} removed.")
+                print(say("substitute_removed", id=args.id))
                 return 0
             cls_found = [c for c in classes.values() if fold(c.name) == fold(args.class_name)]
             teacher = await backend.find_teacher(args.teacher)
@@ -681,17 +674,17 @@ async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
                 start = dt.datetime.strptime(args.start, "%d/%m/%Y").date()
                 end = dt.datetime.strptime(args.end, "%d/%m/%Y").date()
             except ValueError:
-                print("Dates are dd/mm/yyyy, e.g. 25/11/2026.", file=sys.stderr)
+                print(say("substitute_bad_dates"), file=sys.stderr)
                 return 2
             if not cls_found or teacher is None or end < start:
                 problem = (
-                    f"no class {args.class_name!r}"
+                    say("substitute_no_class", name=args.class_name)
                     if not cls_found
-                    else "no teacher with that staff code"
+                    else say("substitute_no_teacher")
                     if teacher is None
-                    else "the last day is before the first"
+                    else say("substitute_end_before_start")
                 )
-                print(f"Not added: {problem}.", file=sys.stderr)
+                print(say("substitute_not_added", problem=problem), file=sys.stderr)
                 return 2
             row = await uow.substitutes.add(
                 school_id=school,
@@ -703,8 +696,14 @@ async def _substitute(args: argparse.Namespace, settings: Settings) -> int:
             )
             await uow.commit()
             print(
-                f"Substitution #{row.id}: {teacher.full_name} decides leave requests of "
-                f"{cls_found[0].name} from {format_date(start)} to {format_date(end)}."
+                say(
+                    "substitute_added",
+                    id=row.id,
+                    teacher=teacher.full_name,
+                    name=cls_found[0].name,
+                    start=format_date(start),
+                    end=format_date(end),
+                )
             )
             return 0
 
@@ -748,7 +747,7 @@ async def _check_config(
             await conn.execute(text("SELECT 1"))
         revision = await current_revision(engine)
         oa_lines = {
-            school.id: await _oa_token_line(school, engine) if revision else ""
+            school.id: await _oa_token_line(school, engine, say) if revision else ""
             for school in settings.school_configs()
         }
         # what `run` would refuse at start: a local school with no data
@@ -778,7 +777,7 @@ async def _check_config(
         print(say("bad_token", schools=", ".join(bad_tokens)))
         return 1
     if online:
-        refused = await _check_bots_online(settings)
+        refused = await _check_bots_online(settings, say)
         if refused:
             print(refused)
             return 1
@@ -813,10 +812,10 @@ async def _check_config(
         )
     if not remote:
         return 0
-    return await _check_backend(settings)
+    return await _check_backend(settings, say)
 
 
-async def _check_bots_online(settings: Settings) -> str | None:
+async def _check_bots_online(settings: Settings, say: Callable[..., str]) -> str | None:
     """``check-config --online``: each bot token asked once (getMe) where it is used. One
     sentence for the first that fails, None when every one answered. Never echoes a token."""
     import httpx
@@ -850,9 +849,12 @@ async def _check_bots_online(settings: Settings) -> str | None:
             try:
                 response = await client.post(f"{base}/bot{token}/getMe", json={})
             except httpx.HTTPError as err:
-                return (
-                    f"{name} at {base} did not answer ({type(err).__name__}) for school "
-                    f"{school_id}: check the network, a proxy, or its api_base_url."
+                return say(
+                    "online_no_answer",
+                    name=name,
+                    base=base,
+                    error=type(err).__name__,
+                    school=school_id,
                 )
             try:
                 body = response.json()
@@ -861,18 +863,18 @@ async def _check_bots_online(settings: Settings) -> str | None:
             if response.is_success and isinstance(body, dict) and body.get("ok") is True:
                 continue
             if response.status_code in (401, 404):
-                return (
-                    f"{name} refused the token for school {school_id} ({response.status_code}): "
-                    f"{variable} is wrong or was revoked; copy it again from the bot's maker."
+                return say(
+                    "online_refused",
+                    name=name,
+                    school=school_id,
+                    status=response.status_code,
+                    variable=variable,
                 )
-            return (
-                f"{name} answered getMe with {response.status_code} for school {school_id}; "
-                "try again later."
-            )
+            return say("online_status", name=name, status=response.status_code, school=school_id)
     return None
 
 
-async def _check_backend(settings: Settings) -> int:
+async def _check_backend(settings: Settings, say: Callable[..., str]) -> int:
     """Test before configure: ask the school system each kind of question once."""
     from bot.backends.registry import probe
     from bot.bootstrap import build_backends
@@ -890,7 +892,7 @@ async def _check_backend(settings: Settings) -> int:
                 if school.backend.kind == "local":
                     continue
                 b = school.backend
-                print(f"  school system of {school.id}: {b.kind} ({b.mapping})")
+                print(say("backend_line", school=school.id, kind=b.kind, mapping=b.mapping))
                 backend = built.direct[school.id]
                 sample = getattr(backend, "check_student_code", "")
                 results.extend(await probe(backend, sample))
@@ -903,16 +905,17 @@ async def _check_backend(settings: Settings) -> int:
         await engine.dispose()
     width = max(len(r.endpoint) for r in results)
     for r in results:
-        print(f"    {'ok  ' if r.ok else 'FAIL'} {r.endpoint:<{width}}  {r.detail}")
+        mark = say("probe_ok") if r.ok else say("probe_fail")
+        print(f"    {mark:<5}{r.endpoint:<{width}}  {r.detail}")
     failed = [r for r in results if not r.ok]
     if failed:
-        print(f"The school system failed {len(failed)} of {len(results)} checks; fix the mapping.")
+        print(say("backend_failed", failed=len(failed), total=len(results)))
         return 1
-    print(f"The school system answered all {len(results)} checks.")
+    print(say("backend_ok", total=len(results)))
     return 0
 
 
-async def _oa_token_line(school: SchoolConfig, engine: Any) -> str:
+async def _oa_token_line(school: SchoolConfig, engine: Any, say: Callable[..., str]) -> str:
     """The school's OA token stats entry (no token), or "" when it has no OA."""
     if not school.zalo_oa.enabled:
         return ""
@@ -920,13 +923,13 @@ async def _oa_token_line(school: SchoolConfig, engine: Any) -> str:
 
     state = await SqlOaTokenStore(engine).load(school.id)
     if state is None:
-        return "not stored yet (the first start uses LIENLAC_ZALO_OA__REFRESH_TOKEN)"
+        return say("oa_token_not_stored")
     expires = state.expires_at.isoformat(timespec="minutes") if state.expires_at else "-"
-    line = f"expires {expires}, {state.refresh_failures} failed refresh(es)"
-    return f"{line}; last error: {state.last_error}" if state.last_error else line
+    line = say("oa_token_state", expires=expires, failures=state.refresh_failures)
+    return say("oa_token_error", line=line, error=state.last_error) if state.last_error else line
 
 
-async def _demo_reset(settings: Settings) -> int:
+async def _demo_reset(settings: Settings, say: Callable[..., str]) -> int:
     from bot.backends.demo_data import SCHOOL_ID, build_demo_school
     from bot.backends.local_seed import delete_school, seed_school
     from bot.bootstrap import migrated_engine
@@ -937,7 +940,7 @@ async def _demo_reset(settings: Settings) -> int:
         sessions = session_factory(engine)
         await delete_school(sessions, SCHOOL_ID)
         await seed_school(sessions, build_demo_school(), now=SystemClock().now())
-    print("The demo school was reset: fresh data, and every chat link and dialog removed.")
+    print(say("demo_reset"))
     return 0
 
 
@@ -986,29 +989,27 @@ def demo_info() -> dict[str, Any]:
     }
 
 
-def _print_demo_info(as_json: bool) -> int:
+def _print_demo_info(as_json: bool, say: Callable[..., str]) -> int:
     info = demo_info()
     if as_json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
         return 0
-    print(f"{info['school']['name']} — năm học {info['school']['year']} (school id: demo)\n")
-    print("Học sinh (mã — họ tên — lớp — phụ huynh: SĐT):")
+    print(say("demo_title", name=info["school"]["name"], year=info["school"]["year"]) + "\n")
+    print(say("demo_students"))
     for s in info["students"]:
         parents = "; ".join(f"{g['relation']} {g['name']}: {g['phone']}" for g in s["guardians"])
         print(f"  {s['code']:<8} {s['name']:<24} {s['class']:<4} {parents}")
-    print("\nGiáo viên (mã — họ tên — SĐT — chủ nhiệm — dạy):")
+    print("\n" + say("demo_teachers"))
     for t in info["teachers"]:
         homeroom = ", ".join(t["homeroom"]) or "-"
         taught = ", ".join(t["classes"])
-        print(f"  {t['code']:<6} {t['name']:<24} {t['phone']}  CN: {homeroom:<4} dạy: {taught}")
-    print(
-        "\nMọi số điện thoại là giả. Trong demo, mã OTP hiện ra ngay trong cửa sổ chat "
-        "dưới dạng tin nhắn SMS giả lập."
-    )
+        roles = say("demo_teacher_roles", homeroom=f"{homeroom:<4}", taught=taught)
+        print(f"  {t['code']:<6} {t['name']:<24} {t['phone']}  {roles}")
+    print("\n" + say("demo_phones_fake"))
     return 0
 
 
-async def _otp_unlock(args: argparse.Namespace, settings: Settings) -> int:
+async def _otp_unlock(args: argparse.Namespace, settings: Settings, say: Callable[..., str]) -> int:
     """Lift every OTP lock of one pupil and the phones of its guardians (wrong codes, texts
     per phone): the counters start again from now. Recorded in the audit log."""
     import datetime as dt
@@ -1021,7 +1022,7 @@ async def _otp_unlock(args: argparse.Namespace, settings: Settings) -> int:
         backend = app.services.backends.for_school(school)
         student = await backend.find_student(args.student)
         if student is None:
-            print(f"No student with that code in school {school!r}.", file=sys.stderr)
+            print(say("no_student", school=school), file=sys.stderr)
             return 2
         guardians = await backend.guardians(student.id)
         now = dt.datetime.now(dt.UTC)
@@ -1032,13 +1033,19 @@ async def _otp_unlock(args: argparse.Namespace, settings: Settings) -> int:
                 )
             await uow.commit()
         print(
-            f"Unlocked: the family of {student.full_name} ({student.class_name}) can ask for "
-            f"a code again ({len(guardians)} phone(s) on file)."
+            say(
+                "otp_unlocked",
+                name=student.full_name,
+                class_name=student.class_name,
+                phones=len(guardians),
+            )
         )
         return 0
 
 
-async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
+async def _forget_student(
+    args: argparse.Namespace, settings: Settings, say: Callable[..., str]
+) -> int:
     """Every chat ever linked as a guardian of the pupil is forgotten, as if it had sent
     /forget (storage/privacy.py); one anonymised audit event records that it happened."""
     import datetime as dt
@@ -1049,7 +1056,7 @@ async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
     async with opened_app(settings) as app:
         student = await app.services.backends.for_school(school).find_student(args.student)
         if student is None:
-            print(f"No student with that code in school {school!r}.", file=sys.stderr)
+            print(say("no_student", school=school), file=sys.stderr)
             return 2
         now = dt.datetime.now(dt.UTC)
         async with app.uow_factory() as uow:
@@ -1060,7 +1067,7 @@ async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
                 school_id=school, actor="cli", action="account.forget", detail={}, at=now
             )
             await uow.commit()
-        print(f"Forgotten: {len(users)} chat(s) linked to that pupil's family.")
+        print(say("forgotten", count=len(users)))
         return 0
 
 
@@ -1106,7 +1113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     if command == "demo" and args.demo_command == "info":
-        return _print_demo_info(args.json)
+        return _print_demo_info(args.json, _ops_say(_language(args, default="en")))
     if command == "import" and args.template is not None:
         from bot.backends.import_cli import run_template
 
@@ -1124,26 +1131,26 @@ def main(argv: list[str] | None = None) -> int:
         say = _ops_say(_language(args, default="en"))
         if command == "db":
             if args.db_command == "backup":
-                return _db_backup(args.file, settings)
+                return _db_backup(args.file, settings, say)
             return asyncio.run(_db_upgrade(settings, say))
         if command == "check-config":
             return asyncio.run(_check_config(settings, say, online=getattr(args, "online", False)))
         if command == "stats":
             return asyncio.run(_stats(settings, say))
         if command == "substitute":
-            return asyncio.run(_substitute(args, settings))
+            return asyncio.run(_substitute(args, settings, say))
         if command == "forget":
-            return asyncio.run(_forget_student(args, settings))
+            return asyncio.run(_forget_student(args, settings, say))
         if command == "otp":
-            return asyncio.run(_otp_unlock(args, settings))
+            return asyncio.run(_otp_unlock(args, settings, say))
         if command == "demo":
-            return asyncio.run(_demo_reset(settings))
+            return asyncio.run(_demo_reset(settings, say))
         if command == "notice":
-            return asyncio.run(_notice(args, settings))
+            return asyncio.run(_notice(args, settings, say))
         if command == "poll":
             from bot import poll_cli
 
-            return asyncio.run(poll_cli.run(args, settings, lang=_language(args, default="vi")))
+            return asyncio.run(poll_cli.run(args, settings, lang=_language(args, default="en")))
         if command == "import":
             return _import(args, settings)
         if command == "fees":

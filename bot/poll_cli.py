@@ -7,13 +7,16 @@ command line, for school staff, and its results (printed, or written as CSV).
     run_bot.py poll results --id 1 [--csv ket-qua.csv]
 
 The poll goes out exactly as one made in a chat: through the outbox, to every linked
-guardian, per pupil (``bot.polls.publish_poll``); the running bot delivers it.
+guardian, per pupil (``bot.polls.publish_poll``); the running bot delivers it. Like every
+operator command, it speaks English unless ``--lang vi`` or a ``vi_*`` locale (catalogue
+table ``[poll_cli]``; the results are the teacher's ``[poll]`` lines).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,25 +66,31 @@ def add_parser(
     results.add_argument("--csv", type=Path, default=None, metavar="FILE", help="write CSV here")
 
 
-def _school(args: argparse.Namespace, settings: Settings) -> str | None:
+Say = Callable[..., str]
+
+
+def _school(args: argparse.Namespace, settings: Settings, say: Say) -> str | None:
     school_id = str(args.school or settings.school_configs()[0].id)
     if school_id not in {s.id for s in settings.school_configs()}:
-        print(
-            f"No school {school_id!r} is configured: give the same --config (or "
-            "LIENLAC_SCHOOL_ID) as the bot.",
-            file=sys.stderr,
-        )
+        print(say("unknown_school", school=school_id), file=sys.stderr)
         return None
     return school_id
 
 
 async def run(args: argparse.Namespace, settings: Settings, *, lang: str) -> int:
+    from bot.i18n import Catalog
+
+    catalog = Catalog.load()
+
+    def say(key: str, /, **values: object) -> str:
+        return catalog.t(lang, f"poll_cli.{key}", **values)
+
     if args.poll_command == "create":
-        return await _create(args, settings)
-    return await _results(args, settings, lang=lang)
+        return await _create(args, settings, say, lang)
+    return await _results(args, settings, say, lang)
 
 
-async def _create(args: argparse.Namespace, settings: Settings) -> int:
+async def _create(args: argparse.Namespace, settings: Settings, say: Say, lang: str) -> int:
     from bot.bootstrap import opened_app
     from bot.domain.polls import (
         MAX_OPTION,
@@ -99,15 +108,12 @@ async def _create(args: argparse.Namespace, settings: Settings) -> int:
     question = clean(args.question).strip()
     options = [clean(o).strip() for o in args.options if clean(o).strip()]
     if not question or len(question) > MAX_QUESTION:
-        print(f"The question must have 1 to {MAX_QUESTION} characters.", file=sys.stderr)
+        print(say("question_length", limit=MAX_QUESTION), file=sys.stderr)
         return 2
     if not MIN_OPTIONS <= len(options) <= MAX_OPTIONS or any(len(o) > MAX_OPTION for o in options):
-        print(
-            f"Give {MIN_OPTIONS} to {MAX_OPTIONS} --option, each at most {MAX_OPTION} characters.",
-            file=sys.stderr,
-        )
+        print(say("options", low=MIN_OPTIONS, high=MAX_OPTIONS, limit=MAX_OPTION), file=sys.stderr)
         return 2
-    school_id = _school(args, settings)
+    school_id = _school(args, settings, say)
     if school_id is None:
         return 2
     async with opened_app(settings) as app:
@@ -115,14 +121,11 @@ async def _create(args: argparse.Namespace, settings: Settings) -> int:
         now = services.clock.now()
         deadline = parse_deadline(args.deadline, now, services.timezone)
         if deadline is None or deadline_problem(deadline, now) is not None:
-            print(
-                "The deadline must be a date (and time) from 10 minutes to 60 days ahead, "
-                'e.g. "27/11/2026 17:00".',
-                file=sys.stderr,
-            )
+            print(say("deadline"), file=sys.stderr)
             return 2
         backend = services.backends.for_school(school_id)
-        class_id, class_name = WHOLE_SCHOOL, "toàn trường"
+        # the parents read the class name in Vietnamese, whatever the operator's language
+        class_id, class_name = WHOLE_SCHOOL, services.catalog.t("vi", "notice.school_target")
         if args.class_name:
             wanted = fold(args.class_name).replace(" ", "")
             found = next(
@@ -130,7 +133,7 @@ async def _create(args: argparse.Namespace, settings: Settings) -> int:
                 None,
             )
             if found is None:
-                print(f"Unknown class: {args.class_name}.", file=sys.stderr)
+                print(say("unknown_class", name=args.class_name), file=sys.stderr)
                 return 2
             class_id, class_name = found.id, found.name
         spec = PollSpec(
@@ -162,17 +165,22 @@ async def _create(args: argparse.Namespace, settings: Settings) -> int:
             )
             await uow.commit()
     print(
-        f"Poll #{poll.id} for {class_name}, until {when(deadline, services.timezone, 'en')}: "
-        f"{queued} message(s) queued for the linked parents."
+        say(
+            "created",
+            id=poll.id,
+            target=class_name,
+            when=when(deadline, services.timezone, lang),
+            count=queued,
+        )
     )
     return 0
 
 
-async def _results(args: argparse.Namespace, settings: Settings, *, lang: str) -> int:
+async def _results(args: argparse.Namespace, settings: Settings, say: Say, lang: str) -> int:
     from bot.bootstrap import opened_app
     from bot.polls import catalog_t, results_csv, results_text, unlinked_pupils
 
-    school_id = _school(args, settings)
+    school_id = _school(args, settings, say)
     if school_id is None:
         return 2
     async with opened_app(settings) as app:
@@ -192,11 +200,11 @@ async def _results(args: argparse.Namespace, settings: Settings, *, lang: str) -
                 )
                 await uow.commit()
     if poll is None:
-        print(f"No poll #{args.id} at school {school_id!r}.", file=sys.stderr)
+        print(say("no_poll", id=args.id, school=school_id), file=sys.stderr)
         return 2
     if args.csv is not None:
         args.csv.write_text(results_csv(poll, ballots), encoding="utf-8")
-        print(f"Wrote {args.csv} ({len(ballots)} pupils).")
+        print(say("wrote_csv", path=args.csv, count=len(ballots)))
         return 0
     t = catalog_t(services.catalog, lang)
     print(

@@ -28,7 +28,7 @@ from bot.i18n import normalise_locale
 from bot.messages import ChannelCapabilities, ConversationKey, Incoming, Reply
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
-from bot.turn import CoreServices, Turn, with_tokens
+from bot.turn import AS_TEACHER, CoreServices, Turn, with_tokens
 from dialogs import (
     absence_request,
     notice,
@@ -231,6 +231,7 @@ class Router:
         # 2. commands that work everywhere, even in the middle of a dialog
         if intent.name is IntentName.CANCEL and parse_cancel_request(intent.folded) is None:
             had_dialog = turn.state.dialog is not None
+            turn.to_teacher = turn.to_teacher or AS_TEACHER in turn.state.data
             turn.state.clear_dialog()
             return [
                 Reply(text=turn.t("common.cancelled" if had_dialog else "common.nothing_to_cancel"))

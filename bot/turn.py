@@ -36,6 +36,9 @@ from bot.ports import (
 
 Deferred = Callable[[UnitOfWorkFactory], Awaitable[None]]
 
+# A dialog's data key: the dialog is a teacher's (a rejection's reason, a notice), so its
+# lines, its reminder and its /huy address the reader "thầy/cô" even when they are also a parent.
+AS_TEACHER = "as_teacher"
 CONSENT_VERSION = "2026-11"  # bump when the personal-data terms text changes
 
 
@@ -140,7 +143,8 @@ class Turn:
             self.data_as_of = fetched_at
 
     def t(self, key: str, /, **values: object) -> str:
-        teacher = self.to_teacher or self.state.data.get("role") == LinkRole.STAFF.value
+        data = self.state.data
+        teacher = self.to_teacher or data.get("role") == LinkRole.STAFF.value or AS_TEACHER in data
         return self.services.catalog.text(self.locale, key, values, to_teacher=teacher)
 
     async def note_reader(self) -> None:

@@ -23,7 +23,7 @@ from bot.feature import dialog_feature
 from bot.messages import Button, Reply
 from bot.notifications import publish_notice
 from bot.ports import LinkRole
-from bot.turn import Turn
+from bot.turn import AS_TEACHER, Turn
 from handlers.intents import Intent, IntentName
 
 NAME = "notice"
@@ -46,6 +46,7 @@ async def _teacher(turn: Turn) -> Teacher | None:
     staff = [link for link in await turn.links() if link.role is LinkRole.STAFF]
     if not staff:
         return None
+    turn.to_teacher = True  # writing a notice: the reader acts as a teacher
     wanted = staff[0].subject_id
     return next((t for t in await turn.backend.teachers() if t.id == wanted), None)
 
@@ -83,6 +84,7 @@ async def start(turn: Turn) -> list[Reply]:
         return [Reply(text=turn.t("notice.no_classes"))]
     turn.state.dialog = NAME
     turn.state.step = Step.CLASS
+    turn.state.data[AS_TEACHER] = True
     rows = tuple((Button(label=c.name, action=f"n:class:{c.id}"),) for c in classes)
     if staff:
         school = Button(label=turn.t("notice.whole_school"), action=f"n:class:{WHOLE_SCHOOL}")
@@ -127,7 +129,12 @@ async def _on_class(turn: Turn) -> list[Reply]:
             await turn.audit("notice.refused", subject=WHOLE_SCHOOL)
             return [Reply(text=turn.t("notice.not_school_staff"), buttons=(_cancel_row(turn),))]
         whole = turn.t("notice.school_target")
-        turn.state.data = {"class_id": WHOLE_SCHOOL, "class_name": whole, "target": whole}
+        turn.state.data = {
+            "class_id": WHOLE_SCHOOL,
+            "class_name": whole,
+            "target": whole,
+            AS_TEACHER: True,
+        }
         turn.state.step = Step.TEXT
         return [
             Reply(
@@ -152,7 +159,12 @@ async def _on_class(turn: Turn) -> list[Reply]:
             )
         ]
     target = turn.t("notice.class_target", name=chosen.name)
-    turn.state.data = {"class_id": chosen.id, "class_name": chosen.name, "target": target}
+    turn.state.data = {
+        "class_id": chosen.id,
+        "class_name": chosen.name,
+        "target": target,
+        AS_TEACHER: True,
+    }
     turn.state.step = Step.TEXT
     return [
         Reply(

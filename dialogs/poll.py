@@ -33,9 +33,10 @@ from bot.domain.text import fold
 from bot.feature import dialog_feature
 from bot.messages import Button, Reply
 from bot.polls import publish_poll, when
-from bot.turn import Turn
+from bot.turn import AS_TEACHER, Turn
 from handlers.intents import Intent, IntentName
 from handlers.polls import (
+    acting_teacher,
     is_school_staff,
     my_teacher,
     open_ballots_for_parent,
@@ -77,7 +78,7 @@ def _ask(turn: Turn, key: str, *rows: tuple[Button, ...], **values: object) -> l
 
 async def start(turn: Turn) -> list[Reply]:
     turn.state.clear_dialog()
-    teacher = await my_teacher(turn)
+    teacher = await acting_teacher(turn)
     if teacher is None:
         return [Reply(text=turn.t("poll.staff_only"))]
     classes = [c for c in await turn.backend.classes() if c.id in own_classes(teacher)]
@@ -86,6 +87,7 @@ async def start(turn: Turn) -> list[Reply]:
         return [Reply(text=turn.t("poll.no_classes"))]
     turn.state.dialog = NAME
     turn.state.step = Step.CLASS
+    turn.state.data[AS_TEACHER] = True  # its lines and /huy say "thầy/cô" (issue 19)
     rows = [(Button(label=c.name, action=f"{PREFIX}:class:{c.id}"),) for c in classes]
     if staff:
         label = turn.t("notice.whole_school")
@@ -120,7 +122,7 @@ def _may_ask(turn: Turn, teacher: Teacher, class_id: str) -> bool:
 
 
 async def _on_class(turn: Turn) -> list[Reply]:
-    teacher = await my_teacher(turn)
+    teacher = await acting_teacher(turn)
     if teacher is None:
         turn.state.clear_dialog()
         return [Reply(text=turn.t("poll.staff_only"))]
@@ -131,7 +133,8 @@ async def _on_class(turn: Turn) -> list[Reply]:
         if not is_school_staff(turn, teacher):
             await turn.audit("poll.refused", subject=WHOLE_SCHOOL)
             return _ask(turn, "notice.not_school_staff")
-        turn.state.data = {"class_id": WHOLE_SCHOOL, "class_name": turn.t("notice.school_target")}
+        school = turn.t("notice.school_target")
+        turn.state.data = {"class_id": WHOLE_SCHOOL, "class_name": school, AS_TEACHER: True}
         turn.state.step = Step.QUESTION
         return _ask(turn, "poll.ask_question", limit=MAX_QUESTION)
     chosen: SchoolClass | None = None
@@ -147,7 +150,7 @@ async def _on_class(turn: Turn) -> list[Reply]:
     if chosen.id not in own_classes(teacher):
         await turn.audit("poll.refused", subject=chosen.id)
         return _ask(turn, "poll.not_your_class", name=chosen.name)
-    turn.state.data = {"class_id": chosen.id, "class_name": chosen.name}
+    turn.state.data = {"class_id": chosen.id, "class_name": chosen.name, AS_TEACHER: True}
     turn.state.step = Step.QUESTION
     return _ask(turn, "poll.ask_question", limit=MAX_QUESTION)
 
@@ -262,7 +265,7 @@ async def _on_confirm(turn: Turn) -> list[Reply]:
         return _preview(turn)
     data = turn.state.data
     class_id = str(data.get("class_id", ""))
-    teacher = await my_teacher(turn)
+    teacher = await acting_teacher(turn)
     if teacher is None or not _may_ask(turn, teacher, class_id):
         turn.state.clear_dialog()
         await turn.audit("poll.refused", subject=class_id)

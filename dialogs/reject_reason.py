@@ -12,12 +12,14 @@ NAME = absence.REJECT_DIALOG
 
 
 async def handle(turn: Turn) -> list[Reply]:
+    turn.to_teacher = True  # only a teacher is ever asked for a rejection's reason
     request_id = int(turn.state.data.get("request_id", 0))
     turn.state.clear_dialog()
     return await absence.reject(turn, request_id, turn.text)
 
 
 def reminder(turn: Turn) -> list[Reply]:
+    turn.to_teacher = True
     request_id = int(turn.state.data.get("request_id", 0))
     return [Reply(text=turn.t("absence.remind_reject_reason", id=request_id))]
 

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from bot.domain.posts import MAX_POST, PostKind
 from bot.feature import dialog_feature
 from bot.messages import Button, Reply
-from bot.turn import Turn
+from bot.turn import AS_TEACHER, Turn
 from handlers.intents import Intent, IntentName
-from handlers.polls import my_teacher, own_classes
+from handlers.polls import acting_teacher, my_teacher, own_classes
 from handlers.remarks import Target, find_target, lookup, post, too_long
 
 NAME = "teacher_post"
@@ -45,12 +45,12 @@ def _kind(turn: Turn) -> PostKind:
 
 async def start(turn: Turn, kind: PostKind) -> list[Reply]:
     turn.state.clear_dialog()
-    teacher = await my_teacher(turn)
+    teacher = await acting_teacher(turn)
     if teacher is None:
         return [Reply(text=turn.t("posts.staff_only"))]
     turn.state.dialog = NAME
     turn.state.step = Step.TARGET
-    turn.state.data = {"kind": kind.value}
+    turn.state.data = {"kind": kind.value, AS_TEACHER: True}
     if kind is PostKind.REMARK:
         return [Reply(text=turn.t("posts.ask_student"), buttons=(_cancel_row(turn),))]
     classes = [c for c in await turn.backend.classes() if c.id in own_classes(teacher)]

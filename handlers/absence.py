@@ -44,7 +44,7 @@ from bot.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from bot.turn import CoreServices, Turn, with_tokens
+from bot.turn import AS_TEACHER, CoreServices, Turn, with_tokens
 from handlers.common import child_label
 from handlers.intents import Intent, IntentName, parse_cancel_request
 
@@ -146,10 +146,12 @@ async def deputy(desk: Desk) -> Teacher | None:
 
 
 async def my_teachers(turn: Turn) -> list[Teacher]:
-    """The staff records this chat user is linked to (a person may also be a parent)."""
+    """The staff records this chat user is linked to (a person may also be a parent). A turn
+    that acts as a teacher addresses its reader "thầy/cô", a parent's own turns "anh/chị"."""
     ids = {link.subject_id for link in await turn.links() if link.role is LinkRole.STAFF}
     if not ids:
         return []
+    turn.to_teacher = True
     return [t for t in await turn.backend.teachers() if t.id in ids]
 
 
@@ -448,7 +450,7 @@ async def ask_reject_reason(turn: Turn, request_id: int) -> list[Reply]:
     turn.state.clear_dialog()
     turn.state.dialog = REJECT_DIALOG
     turn.state.step = "reason"
-    turn.state.data = {"request_id": request_id}
+    turn.state.data = {"request_id": request_id, AS_TEACHER: True}
     return [
         Reply(
             text=turn.t("absence.ask_reject_reason", id=request_id, child=child_label(student)),

@@ -54,6 +54,15 @@ async def my_teacher(turn: Turn) -> Teacher | None:
     return next((t for t in await turn.backend.teachers() if t.id == ids[0]), None)
 
 
+async def acting_teacher(turn: Turn) -> Teacher | None:
+    """:func:`my_teacher`, for a turn that acts as that teacher: the reader is then
+    addressed "thầy/cô" even when they are also a parent (issue 19)."""
+    teacher = await my_teacher(turn)
+    if teacher is not None:
+        turn.to_teacher = True
+    return teacher
+
+
 def own_classes(teacher: Teacher) -> set[str]:
     return set(teacher.homeroom_class_ids) | set(teacher.subject_class_ids)
 
@@ -179,7 +188,7 @@ async def open_ballots_for_parent(turn: Turn) -> list[Reply]:
 
 
 async def _visible_poll(turn: Turn, poll_id: int) -> Poll | list[Reply]:
-    teacher = await my_teacher(turn)
+    teacher = await acting_teacher(turn)
     if teacher is None:
         return [Reply(text=turn.t("poll.staff_only"))]
     poll = await turn.uow.polls.get(turn.key.school_id, poll_id)
@@ -234,7 +243,7 @@ async def _on_csv(turn: Turn, rest: str) -> list[Reply]:
 
 
 async def _results(turn: Turn, intent: Intent) -> list[Reply]:
-    teacher = await my_teacher(turn)
+    teacher = await acting_teacher(turn)
     if teacher is None:
         return [Reply(text=turn.t("poll.staff_only"))]
     staff = is_school_staff(turn, teacher)

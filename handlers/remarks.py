@@ -26,7 +26,7 @@ from bot.teacher_posts import publish_post
 from bot.turn import Turn
 from handlers.common import child_label, linked_children
 from handlers.intents import Intent
-from handlers.polls import my_teacher, own_classes
+from handlers.polls import acting_teacher, my_teacher, own_classes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,7 +72,7 @@ async def find_target(turn: Turn, kind: PostKind, typed: str) -> Target | list[R
 async def post(turn: Turn, kind: PostKind, target: Target, text: str) -> list[Reply]:
     """Store and spread a remark or homework; the target was checked by :func:`find_target`
     in this very turn."""
-    teacher = await my_teacher(turn)
+    teacher = await acting_teacher(turn)
     assert teacher is not None  # find_target checked it in this turn
     reached = await publish_post(
         turn.uow,

@@ -3,8 +3,8 @@
 Exit codes: 0 imported (or a clean dry run), 1 the file has errors (nothing written),
 2 the file cannot be read at all or the command is wrong, 3 the database failed.
 Output is for the school's operator; it names sheets, rows and columns, never phone numbers
-or student codes. Its own lines are in ``lang`` (catalogue table ``cli``); the sheets, columns
-and row-level problems are named as the (Vietnamese) template names them.
+or student codes. Every line is in ``lang`` (catalogue tables ``cli`` and ``import_msg``); the
+sheets and columns are named as the file names them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.backends.spreadsheet import SPECS, ImportFileError, Kind
+from bot.backends.spreadsheet import SPECS, ImportFileError, Kind, Said
 from bot.i18n import DEFAULT_LOCALE, Catalog
 
 __all__ = ["DEFAULT_TEMPLATE", "run_import", "run_template"]
@@ -28,14 +28,19 @@ MAX_CHANGES_SHOWN = 50
 class ProgressLine:
     """A progress bar on a terminal; plain lines (at most one every 2 s per stage) otherwise."""
 
-    def __init__(self, stream: TextIO, rows: str = "{count} dòng") -> None:
+    def __init__(
+        self, stream: TextIO, rows: str = "{count} dòng", *, lang: str = DEFAULT_LOCALE
+    ) -> None:
         self._stream = stream
+        self._lang = lang
         self._rows = rows
         self._tty = stream.isatty()
         self._last: tuple[str, float] = ("", 0.0)
         self._open = False
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
+    def __call__(self, stage: str | Said, done: int, total: int) -> None:
+        if isinstance(stage, Said):
+            stage = stage.render(self._lang)
         now = time.monotonic()
         finished = total > 0 and done >= total
         if self._tty:
@@ -112,12 +117,12 @@ async def run_import(
     from storage.migrate import upgrade
 
     say = _say(lang)
-    progress = ProgressLine(err_stream, say("import_rows", count="{count}"))
+    progress = ProgressLine(err_stream, say("import_rows", count="{count}"), lang=lang)
     try:
         parsed = read_file(path, kind=kind, progress=progress)
     except ImportFileError as err:
         progress.close()
-        print(say("import_unreadable", file=path.name, error=err), file=out)
+        print(say("import_unreadable", file=path.name, error=err.render(lang)), file=out)
         return 2
     except MemoryError:
         progress.close()
@@ -150,7 +155,7 @@ async def run_import(
     if report.errors:
         print(say("import_errors", count=len(report.errors)), file=out)
         for error in report.errors[:MAX_ERRORS_SHOWN]:
-            print(f"  - {error}", file=out)
+            print(f"  - {error.render(lang)}", file=out)
         if len(report.errors) > MAX_ERRORS_SHOWN:
             print(say("import_more_errors", count=len(report.errors) - MAX_ERRORS_SHOWN), file=out)
         return 1
@@ -159,7 +164,7 @@ async def run_import(
         print(say("import_dry_run_changes"), file=out)
         for summary in report.sheets.values():
             for change in summary.changes[:MAX_CHANGES_SHOWN]:
-                print(f"  {summary.title}, {change}", file=out)
+                print(f"  {summary.title}, {change.render(lang)}", file=out)
             if len(summary.changes) > MAX_CHANGES_SHOWN:
                 more = len(summary.changes) - MAX_CHANGES_SHOWN
                 print(say("import_more_changes", title=summary.title, count=more), file=out)

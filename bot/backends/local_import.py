@@ -38,6 +38,7 @@ from bot.backends.spreadsheet import (
     Progress,
     Record,
     RowError,
+    Said,
     check_references,
     fold_key,
 )
@@ -90,12 +91,12 @@ class SheetSummary:
     added: int = 0
     changed: int = 0
     unchanged: int = 0
-    changes: list[str] = field(default_factory=list)  # "dòng 12: TX2, CK" (no codes, no phones)
+    changes: list[Said] = field(default_factory=list)  # "row 12: TX2, CK" (no codes, no phones)
 
     def note(self, row: int, fields: Sequence[str]) -> None:
         if fields:
             self.changed += 1
-            self.changes.append(f"dòng {row}: {', '.join(fields)}")
+            self.changes.append(Said("row_changes", (("row", row), ("fields", ", ".join(fields)))))
         else:
             self.unchanged += 1
 
@@ -197,7 +198,7 @@ async def _apply(s: AsyncSession, ops: _Ops, progress: Progress | None) -> None:
                     await s.execute(update(table), chunk)
                 done += len(chunk)
                 if progress is not None:
-                    progress("ghi vào cơ sở dữ liệu", done, total)
+                    progress(Said("writing"), done, total)
     for table in reversed(_WRITE_ORDER):
         for key in ops.deletes[table]:
             conditions = [getattr(table, col) == value for col, value in key.items()]
@@ -206,7 +207,7 @@ async def _apply(s: AsyncSession, ops: _Ops, progress: Progress | None) -> None:
                 await _revoke_chat_links(s, key)
             done += 1
         if progress is not None and ops.deletes[table]:
-            progress("ghi vào cơ sở dữ liệu", done, total)
+            progress(Said("writing"), done, total)
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -367,7 +368,9 @@ class _Planner:
             info["name"] = name.strip()
         if len(info.get("name", "")) > 200:
             self.report.errors.append(
-                RowError(SPECS[Kind.INFO].title, 0, "Tên trường", "quá dài (tối đa 200 ký tự)")
+                RowError(
+                    SPECS[Kind.INFO].title, 0, "Tên trường", Said("too_long", (("limit", 200),))
+                )
             )
             return
         if self.school is None:
@@ -377,8 +380,7 @@ class _Planner:
                         SPECS[Kind.INFO].title,
                         0,
                         "Tên trường",
-                        f"trường '{self.sid}' chưa có: ghi tên trường bằng --name hoặc ở trang "
-                        "Trường",
+                        Said("school_needs_name", (("school", self.sid),)),
                     )
                 )
                 return
@@ -683,7 +685,7 @@ class _Planner:
                 self.ops.deletes[StudentGuardianRow].append(
                     {"school_id": self.sid, "student_id": stid, "guardian_id": gid}
                 )
-                summary.changes.append("bỏ một phụ huynh không còn trong tệp")
+                summary.changes.append(Said("guardian_dropped"))
 
     def _scores(self) -> None:
         records = self.parsed.of(Kind.SCORES)
@@ -782,7 +784,7 @@ class _Planner:
                         "period": period,
                     }
                 )
-                summary.changes.append("bỏ một tiết không còn trong tệp")
+                summary.changes.append(Said("period_dropped"))
 
     def _fees(self) -> None:
         records = self.parsed.of(Kind.FEES)

@@ -57,7 +57,7 @@ __all__ = [
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 _HEADER_SCAN_ROWS = 15
-Progress = Callable[[str, int, int], None]
+Progress = Callable[["str | Said", int, int], None]
 
 
 class Kind(enum.StrEnum):
@@ -274,8 +274,41 @@ _SCORE_TITLES = ("TX1", "TX2", "TX3", "TX4", "GK", "CK")
 # --- results -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A line of the import report, said in the operator's language when it is shown
+    (catalogue table ``[import_msg]``). ``str()`` says it in Vietnamese, the default.
+    Column and sheet titles stay the file's own words."""
+
+    key: str
+    values: tuple[tuple[str, object], ...] = ()
+
+    def render(self, lang: str) -> str:
+        from bot.i18n import Catalog
+
+        values = {k: v.render(lang) if isinstance(v, Said) else v for k, v in self.values}
+        return Catalog.load().t(lang, f"import_msg.{self.key}", **values)
+
+    def __str__(self) -> str:
+        return self.render(DEFAULT_LANG)
+
+
+DEFAULT_LANG = "vi"
+
+
+def _s(key: str, /, **values: object) -> Said:
+    return Said(key, tuple(values.items()))
+
+
 class ImportFileError(Exception):
     """The file as a whole cannot be read (missing, not a spreadsheet, empty...)."""
+
+    def __init__(self, said: Said) -> None:
+        super().__init__(str(said))
+        self.said = said
+
+    def render(self, lang: str) -> str:
+        return self.said.render(lang)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,15 +316,18 @@ class RowError:
     sheet: str
     row: int  # 1-based, as the spreadsheet shows it; 0 = the sheet as a whole
     column: str
-    message: str
+    message: Said
+
+    def render(self, lang: str) -> str:
+        where = _s("where_sheet", sheet=self.sheet).render(lang)
+        if self.row:
+            where += _s("where_row", row=self.row).render(lang)
+        if self.column:
+            where += _s("where_column", column=self.column).render(lang)
+        return f"{where}: {self.message.render(lang)}"
 
     def __str__(self) -> str:
-        where = f"trang '{self.sheet}'"
-        if self.row:
-            where += f", dòng {self.row}"
-        if self.column:
-            where += f", cột '{self.column}'"
-        return f"{where}: {self.message}"
+        return self.render(DEFAULT_LANG)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,8 +344,8 @@ class Record:
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
-    def ref(self) -> str:
-        return f"{self.sheet}, dòng {self.row}"
+    def ref(self) -> Said:
+        return _s("ref", sheet=self.sheet, row=self.row)
 
 
 @dataclass(slots=True)
@@ -344,23 +380,21 @@ def read_file(
     try:
         size = path.stat().st_size
     except OSError:
-        raise ImportFileError(f"không mở được tệp {path}: tệp không tồn tại") from None
+        raise ImportFileError(_s("file_missing", path=path)) from None
     if not path.is_file():
-        raise ImportFileError(f"{path} không phải là một tệp")
+        raise ImportFileError(_s("not_a_file", path=path))
     if size == 0:
-        raise ImportFileError("tệp rỗng")
+        raise ImportFileError(_s("file_empty"))
     if size > MAX_FILE_BYTES:
-        raise ImportFileError("tệp quá lớn (tối đa 100 MB)")
+        raise ImportFileError(_s("file_too_big"))
     with path.open("rb") as f:
         head = f.read(8)
     if head.startswith(b"PK"):
         return _read_xlsx(path, kind=kind, progress=progress)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ImportFileError(
-            "đây là tệp Excel cũ (.xls): hãy mở bằng Excel và lưu lại dạng .xlsx hoặc .csv"
-        )
+        raise ImportFileError(_s("old_xls"))
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise ImportFileError("tệp không phải là bảng tính .xlsx hợp lệ")
+        raise ImportFileError(_s("bad_xlsx", error="-"))
     return _read_csv(path, kind=kind, progress=progress)
 
 
@@ -378,13 +412,9 @@ def _read_xlsx_quietly(path: Path, *, kind: Kind | None, progress: Progress | No
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as err:
-        raise ImportFileError(
-            f"tệp không phải là bảng tính .xlsx hợp lệ ({type(err).__name__})"
-        ) from None
+        raise ImportFileError(_s("bad_xlsx", error=type(err).__name__)) from None
     except Exception as err:  # openpyxl raises many kinds on malformed files
-        raise ImportFileError(
-            f"tệp không phải là bảng tính .xlsx hợp lệ ({type(err).__name__})"
-        ) from None
+        raise ImportFileError(_s("bad_xlsx", error=type(err).__name__)) from None
     try:
         sheets: list[tuple[str, Rows]] = []
         for ws in wb.worksheets:
@@ -396,9 +426,7 @@ def _read_xlsx_quietly(path: Path, *, kind: Kind | None, progress: Progress | No
         try:
             return parse_rows(sheets, kind=kind, progress=progress)
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
-            raise ImportFileError(
-                f"tệp .xlsx bị hỏng, không đọc hết được ({type(err).__name__})"
-            ) from None
+            raise ImportFileError(_s("broken_xlsx", error=type(err).__name__)) from None
     finally:
         wb.close()
 
@@ -406,7 +434,7 @@ def _read_xlsx_quietly(path: Path, *, kind: Kind | None, progress: Progress | No
 def _read_csv(path: Path, *, kind: Kind | None, progress: Progress | None) -> ParsedImport:
     data = path.read_bytes()
     if b"\x00" in data[:65536]:
-        raise ImportFileError("tệp không phải là bảng tính (.xlsx) hay tệp văn bản CSV")
+        raise ImportFileError(_s("not_a_table"))
     for encoding in ("utf-8-sig", "cp1258"):
         try:
             text = data.decode(encoding)
@@ -414,7 +442,7 @@ def _read_csv(path: Path, *, kind: Kind | None, progress: Progress | None) -> Pa
         except UnicodeDecodeError:
             continue
     else:
-        raise ImportFileError("không đọc được tệp CSV: hãy lưu lại với bảng mã UTF-8")
+        raise ImportFileError(_s("csv_encoding"))
     del data
     sample = text[:8192]
     try:
@@ -427,7 +455,7 @@ def _read_csv(path: Path, *, kind: Kind | None, progress: Progress | None) -> Pa
         title = path.name
         result = parse_rows([(title, rows)], kind=kind, progress=progress, csv_mode=True)
     except csv.Error as err:
-        raise ImportFileError(f"tệp CSV không hợp lệ: {err}") from None
+        raise ImportFileError(_s("bad_csv", error=str(err))) from None
     return result
 
 
@@ -548,19 +576,9 @@ def parse_rows(
                 seen = {k for _n, c in buffered for k in _match_header(spec, c).values()}
                 missing = [c.title for c in spec.columns if c.required and c.key not in seen]
                 what = ", ".join(missing) if missing else "TX1…TXn / GK / CK"
-                out.errors.append(
-                    RowError(title, 0, "", f"không tìm thấy dòng tiêu đề: thiếu cột {what}")
-                )
+                out.errors.append(RowError(title, 0, "", _s("no_header", columns=what)))
             elif csv_mode:
-                out.errors.append(
-                    RowError(
-                        title,
-                        0,
-                        "",
-                        "không nhận ra loại dữ liệu từ dòng tiêu đề: hãy dùng tiêu đề như trong "
-                        "mẫu (--template) hoặc chỉ rõ bằng --kind",
-                    )
-                )
+                out.errors.append(RowError(title, 0, "", _s("unknown_kind")))
             elif fold(title) not in _GUIDE_SHEETS:
                 out.skipped.append(title)
             continue
@@ -568,12 +586,9 @@ def parse_rows(
         out.sheets.setdefault(sheet_kind, []).append(title)
         _parse_body(title, sheet_kind, n_header, mapped, rows, out, progress)
     if not any_sheet:
-        raise ImportFileError("bảng tính không có trang nào")
+        raise ImportFileError(_s("no_sheets"))
     if not any(out.records.values()) and not out.errors:
-        raise ImportFileError(
-            "không tìm thấy dữ liệu nào: các trang phải có dòng tiêu đề như trong mẫu "
-            "(.venv/bin/python run_bot.py import --template)"
-        )
+        raise ImportFileError(_s("no_data"))
     return out
 
 
@@ -591,7 +606,7 @@ def _parse_info(title: str, rows: Rows, out: ParsedImport) -> None:
         elif key in ("hoc ky hien tai", "hoc ky", "hk hien tai"):
             term = _term(value)
             if term is None:
-                out.errors.append(RowError(title, n, "Giá trị", "học kỳ phải là 1 hoặc 2"))
+                out.errors.append(RowError(title, n, "Giá trị", _s("term")))
             else:
                 out.info["current_term"] = term
 
@@ -611,7 +626,7 @@ def _parse_body(
     for key in set(seen_keys):
         if seen_keys.count(key) > 1:
             out.errors.append(
-                RowError(title, n_header, titles.get(key, key.upper()), "cột bị lặp lại")
+                RowError(title, n_header, titles.get(key, key.upper()), _s("column_twice"))
             )
     given = frozenset(mapped.values())
     parse = _PARSERS[kind]
@@ -623,7 +638,7 @@ def _parse_body(
             continue
         errors: list[RowError] = []
 
-        def err(key: str, message: str, n: int = n, errors: list[RowError] = errors) -> None:
+        def err(key: str, message: Said, n: int = n, errors: list[RowError] = errors) -> None:
             errors.append(RowError(title, n, titles.get(key, key.upper()), message))
 
         values = parse(raw, given, err)
@@ -635,35 +650,35 @@ def _parse_body(
             records.append(Record(kind=kind, sheet=title, row=n, given=given, values=values))
         count += 1
         if progress is not None and count % 500 == 0:
-            progress(f"đọc {title}", count, 0)
+            progress(_s("reading", title=title), count, 0)
     if progress is not None:
-        progress(f"đọc {title}", count, count)
+        progress(_s("reading", title=title), count, count)
 
 
-Err = Callable[[str, str], None]
+Err = Callable[[str, Said], None]
 _KEY_COLUMN = {Kind.CLASSES: "name", Kind.STUDENTS: "student_code", Kind.TEACHERS: "code"}
 
 
 def _required_text(raw: dict[str, object], key: str, err: Err, limit: int) -> str:
     value = _text(raw.get(key))
     if not value:
-        err(key, "bắt buộc, không được để trống")
+        err(key, _s("required"))
     elif len(value) > limit:
-        err(key, f"quá dài (tối đa {limit} ký tự)")
+        err(key, _s("too_long", limit=limit))
     return value
 
 
 def _optional_text(raw: dict[str, object], key: str, err: Err, limit: int) -> str:
     value = _text(raw.get(key))
     if len(value) > limit:
-        err(key, f"quá dài (tối đa {limit} ký tự)")
+        err(key, _s("too_long", limit=limit))
     return value
 
 
 def _code(raw: dict[str, object], key: str, err: Err) -> str:
     value = _required_text(raw, key, err, 32)
     if value and not re.fullmatch(r"[0-9A-Za-z._\-/ ]+", value):
-        err(key, "mã chỉ được gồm chữ không dấu, số và . _ - /")
+        err(key, _s("bad_code"))
     return value
 
 
@@ -691,12 +706,12 @@ def _date(value: object) -> dt.date | str | None:
 def _date_field(raw: dict[str, object], key: str, err: Err, *, required: bool) -> dt.date | None:
     value = _date(raw.get(key))
     if isinstance(value, str):
-        err(key, f"ngày '{value[:20]}' không hợp lệ (dạng dd/mm/yyyy)")
+        err(key, _s("bad_date", value=value[:20]))
         return None
     if value is None and required:
-        err(key, "thiếu ngày (dạng dd/mm/yyyy)")
+        err(key, _s("no_date"))
     elif value is not None and not 1900 <= value.year <= 2100:
-        err(key, "năm không hợp lệ")
+        err(key, _s("bad_year"))
     return value
 
 
@@ -705,13 +720,13 @@ def _phone(raw: dict[str, object], key: str, err: Err, *, required: bool) -> str
     text = _text(value)
     if not text:
         if required:
-            err(key, "thiếu số điện thoại")
+            err(key, _s("no_phone"))
         return ""
     if isinstance(value, int | float) and not text.startswith("0"):
         text = "0" + text  # Excel drops the leading zero of a number typed as a number
     phone = normalize_phone(text)
     if phone is None:
-        err(key, "số điện thoại không hợp lệ (cần số di động 10 chữ số, ví dụ 09xx xxx xxx)")
+        err(key, _s("bad_phone"))
         return ""
     return phone
 
@@ -736,7 +751,7 @@ def _bool(raw: dict[str, object], key: str, err: Err, *, default: bool) -> bool:
         return True
     if folded in _NO:
         return False
-    err(key, "cần ghi Có hoặc Không")
+    err(key, _s("yes_no"))
     return default
 
 
@@ -746,17 +761,17 @@ def _int_in(raw: dict[str, object], key: str, err: Err, lo: int, hi: int) -> int
     if isinstance(value, float) and not value.is_integer():
         text = "?"
     if not re.fullmatch(r"\d{1,3}", text) or not lo <= int(text) <= hi:
-        err(key, f"cần một số nguyên từ {lo} đến {hi}")
+        err(key, _s("int_range", lo=lo, hi=hi))
         return lo
     return int(text)
 
 
-def _score(value: object) -> int | str | None:
+def _score(value: object) -> int | Said | None:
     """A score in tenths (6.8 -> 68), ``None`` if empty, or an error message."""
     if value is None or _text(value) == "":
         return None
     if isinstance(value, bool):
-        return "không phải là điểm số"
+        return _s("not_a_score", value="")
     text = _text(value)
     if isinstance(value, int | float):
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
@@ -766,18 +781,18 @@ def _score(value: object) -> int | str | None:
         try:
             number = Decimal(text.replace(",", ".").replace(" ", ""))
         except InvalidOperation:
-            return f"'{text[:12]}' không phải là điểm số"
+            return _s("not_a_score", value=f"'{text[:12]}' ")
     if not number.is_finite():
-        return f"'{shown[:12]}' không phải là điểm số"
+        return _s("not_a_score", value=f"'{shown[:12]}' ")
     if not Decimal(0) <= number <= Decimal(10):
-        return f"điểm {shown[:12]} ngoài thang 0–10"
+        return _s("score_range", value=shown[:12])
     tenths = number * 10
     if tenths != tenths.to_integral_value():
-        return f"điểm {shown[:12]} có quá một chữ số thập phân"
+        return _s("score_decimals", value=shown[:12])
     return int(tenths)
 
 
-def _comment(value: object) -> bool | str | None:
+def _comment(value: object) -> bool | Said | None:
     folded = _fold_value(_text(value)).replace(" ", "")
     if not folded:
         return None
@@ -785,7 +800,7 @@ def _comment(value: object) -> bool | str | None:
         return True
     if folded in ("cd", "chuadat", "kd", "khongdat", "fail"):
         return False
-    return f"'{_text(value)[:12]}': môn chỉ nhận xét, cần ghi Đ hoặc CĐ"
+    return _s("comment_only", value=_text(value)[:12])
 
 
 # Subjects: the TT22 catalogue, found by name, code or any usual alias.
@@ -807,11 +822,11 @@ def subject_for(name: str) -> Subject | None:
 def _subject(raw: dict[str, object], key: str, err: Err) -> Subject | None:
     name = _text(raw.get(key))
     if not name:
-        err(key, "thiếu tên môn")
+        err(key, _s("no_subject"))
         return None
     subj = subject_for(name)
     if subj is None:
-        err(key, f"môn '{name[:40]}' không có trong danh mục môn học (TT22)")
+        err(key, _s("unknown_subject", name=name[:40]))
     return subj
 
 
@@ -832,7 +847,7 @@ def _p_teachers(raw: dict[str, object], given: frozenset[str], err: Err) -> dict
         subject_name, sep, classes = part.partition(":")
         subj = subject_for(subject_name)
         if not sep or subj is None:
-            err("teaches", f"không hiểu '{part.strip()[:40]}' (dạng 'Toán: 6A, 7A')")
+            err("teaches", _s("bad_teaches", value=part.strip()[:40]))
             continue
         for cls in re.split(r"[,\s]+", classes):
             if cls.strip():
@@ -869,7 +884,7 @@ def _p_scores(raw: dict[str, object], given: frozenset[str], err: Err) -> dict[s
     subj = _subject(raw, "subject", err)
     term = _term(raw.get("term"))
     if term is None:
-        err("term", "học kỳ phải là 1 hoặc 2")
+        err("term", _s("term"))
     regular: list[tuple[int, int]] = []
     comments: list[tuple[int, bool]] = []
     exams: dict[str, int] = {}
@@ -879,17 +894,17 @@ def _p_scores(raw: dict[str, object], given: frozenset[str], err: Err) -> dict[s
         if subj is not None and subj.form is GradingForm.COMMENT:
             if key.startswith("tx"):
                 result = _comment(value)
-                if isinstance(result, str):
+                if isinstance(result, Said):
                     err(key, result)
                 elif result is not None:
                     comments.append((int(key[2:]), result))
             elif _text(value):
-                err(key, "môn chỉ nhận xét không có điểm giữa kỳ / cuối kỳ")
+                err(key, _s("comment_no_exams"))
             continue
         score = _score(value)
-        if isinstance(score, str):
+        if isinstance(score, Said):
             if _comment(value) in (True, False):
-                score = "môn này chấm điểm số, không ghi Đ/CĐ"
+                score = _s("scored_not_comment")
             err(key, score)
         elif score is not None:
             if key.startswith("tx"):
@@ -916,7 +931,7 @@ def _p_timetable(raw: dict[str, object], given: frozenset[str], err: Err) -> dic
     elif text:
         weekday = parse_weekday(text if fold(text).startswith(("thu", "t")) else f"thứ {text}")
     if weekday is None or not 0 <= weekday <= 5:
-        err("weekday", "thứ phải từ 2 đến 7 (Thứ Hai … Thứ Bảy)")
+        err("weekday", _s("weekday"))
         weekday = 0
     return {
         "class_name": _required_text(raw, "class_name", err, 20),
@@ -937,7 +952,7 @@ def _session(raw: dict[str, object], err: Err, *, allow_day: bool) -> str:
         return "afternoon"
     if allow_day and folded in ("", "ca ngay", "ngay", "day", "cn"):
         return "day"
-    err("session", "buổi phải là Sáng hoặc Chiều" + (" (trống = cả ngày)" if allow_day else ""))
+    err("session", _s("session_or_day") if allow_day else _s("session"))
     return "day" if allow_day else "morning"
 
 
@@ -945,21 +960,21 @@ def _p_fees(raw: dict[str, object], given: frozenset[str], err: Err) -> dict[str
     value = raw.get("amount")
     amount = 0
     if isinstance(value, float) and not value.is_integer():
-        err("amount", "số tiền phải là số đồng nguyên")
+        err("amount", _s("amount_whole"))
     else:
         text = re.sub(r"\s|₫|đ|vnd|VND|[.,]", "", _text(value))
         if not re.fullmatch(r"\d{1,12}", text):
-            err("amount", "số tiền không hợp lệ (ví dụ 631.800)")
+            err("amount", _s("amount_bad"))
         elif int(text) > 2_000_000_000:
-            err("amount", "số tiền quá lớn (tối đa 2.000.000.000 ₫)")
+            err("amount", _s("amount_too_big"))
         else:
             amount = int(text)
     paid = _date(raw.get("paid_on"))
     if isinstance(paid, str):
         if fold(paid) in _YES:
-            err("paid_on", "ghi ngày nộp (dd/mm/yyyy) thay cho 'Có'")
+            err("paid_on", _s("paid_date_not_yes"))
         elif fold(paid) not in _NO:
-            err("paid_on", f"ngày '{paid[:20]}' không hợp lệ (dạng dd/mm/yyyy)")
+            err("paid_on", _s("bad_date", value=paid[:20]))
         paid = None
     return {
         "code": _code(raw, "student_code", err),
@@ -1026,15 +1041,15 @@ def _row_key(kind: Kind, r: Record) -> tuple[object, ...]:
     raise AssertionError(kind)
 
 
-_DUPLICATE = {
-    Kind.CLASSES: ("Lớp", "lớp bị trùng"),
-    Kind.TEACHERS: ("Mã GV", "mã giáo viên bị trùng"),
-    Kind.STUDENTS: ("Mã HS", "mã học sinh bị trùng"),
-    Kind.GUARDIANS: ("SĐT phụ huynh", "số điện thoại này đã ghi cho học sinh này"),
-    Kind.SCORES: ("Môn", "môn và học kỳ này của học sinh đã có"),
-    Kind.TIMETABLE: ("Tiết", "tiết này của lớp đã có"),
-    Kind.FEES: ("Khoản thu", "khoản thu này của học sinh đã có"),
-    Kind.ATTENDANCE: ("Ngày", "buổi nghỉ này của học sinh đã có"),
+_DUPLICATE = {  # the column named, and the message key (import_msg.duplicate_*)
+    Kind.CLASSES: ("Lớp", "duplicate_class"),
+    Kind.TEACHERS: ("Mã GV", "duplicate_teacher"),
+    Kind.STUDENTS: ("Mã HS", "duplicate_student"),
+    Kind.GUARDIANS: ("SĐT phụ huynh", "duplicate_guardian"),
+    Kind.SCORES: ("Môn", "duplicate_score"),
+    Kind.TIMETABLE: ("Tiết", "duplicate_period"),
+    Kind.FEES: ("Khoản thu", "duplicate_fee"),
+    Kind.ATTENDANCE: ("Ngày", "duplicate_absence"),
 }
 
 
@@ -1047,9 +1062,7 @@ def check_references(parsed: ParsedImport, known: Known) -> list[RowError]:
         for r in records:
             key = _row_key(kind, r)
             if key in first:
-                errors.append(
-                    RowError(r.sheet, r.row, column, f"{message} (xem {first[key].ref()})")
-                )
+                errors.append(RowError(r.sheet, r.row, column, _s(message, ref=first[key].ref())))
             else:
                 first[key] = r
 
@@ -1062,21 +1075,21 @@ def check_references(parsed: ParsedImport, known: Known) -> list[RowError]:
     teachers = pool(Kind.TEACHERS, "code", known.teachers)
 
     def need(
-        r: Record, column: str, value: str, pool: frozenset[str] | set[str], what: str
+        r: Record, column: str, value: str, pool: frozenset[str] | set[str], what: Said
     ) -> None:
         if fold_key(value) not in pool:
             errors.append(RowError(r.sheet, r.row, column, what))
 
     for r in parsed.of(Kind.CLASSES):
         if r["homeroom"]:
-            need(r, "GVCN (mã GV)", r["homeroom"], teachers, "mã giáo viên không có")
+            need(r, "GVCN (mã GV)", r["homeroom"], teachers, _s("unknown_teacher"))
     homeroom_of: dict[str, tuple[str, Record]] = {}
     for r in parsed.of(Kind.CLASSES):
         if r["homeroom"]:
             homeroom_of[fold_key(r["name"])] = (fold_key(r["homeroom"]), r)
     for r in parsed.of(Kind.TEACHERS):
         for cls in r["homeroom"]:
-            need(r, "Lớp chủ nhiệm", cls, classes, f"lớp '{cls[:20]}' không có")
+            need(r, "Lớp chủ nhiệm", cls, classes, _s("unknown_class", name=cls[:20]))
             other = homeroom_of.get(fold_key(cls))
             if other is not None and other[0] != fold_key(r["code"]):
                 errors.append(
@@ -1084,19 +1097,19 @@ def check_references(parsed: ParsedImport, known: Known) -> list[RowError]:
                         r.sheet,
                         r.row,
                         "Lớp chủ nhiệm",
-                        f"lớp {cls[:20]} đã có GVCN khác (xem {other[1].ref()})",
+                        _s("other_homeroom", name=cls[:20], ref=other[1].ref()),
                     )
                 )
             homeroom_of.setdefault(fold_key(cls), (fold_key(r["code"]), r))
         for _subject_code, cls in r["teaches"]:
-            need(r, "Môn dạy", cls, classes, f"lớp '{cls[:20]}' không có")
+            need(r, "Môn dạy", cls, classes, _s("unknown_class", name=cls[:20]))
     for r in parsed.of(Kind.STUDENTS):
-        need(r, "Lớp", r["class_name"], classes, f"lớp '{r['class_name'][:20]}' không có")
+        need(r, "Lớp", r["class_name"], classes, _s("unknown_class", name=r["class_name"][:20]))
     for r in parsed.of(Kind.TIMETABLE):
-        need(r, "Lớp", r["class_name"], classes, f"lớp '{r['class_name'][:20]}' không có")
+        need(r, "Lớp", r["class_name"], classes, _s("unknown_class", name=r["class_name"][:20]))
     for kind in (Kind.GUARDIANS, Kind.SCORES, Kind.FEES, Kind.ATTENDANCE):
         for r in parsed.of(kind):
-            need(r, "Mã HS", r["code"], students, "mã học sinh không có trong danh sách học sinh")
+            need(r, "Mã HS", r["code"], students, _s("unknown_student"))
     return errors
 
 

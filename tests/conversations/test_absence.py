@@ -571,3 +571,38 @@ async def test_in_english_leave_tomorrow_because_sick_starts_a_leave_request(
     await parent.say("/cancel")
     await parent.say("timetable tomorrow")  # a day with no leave word is still the timetable
     assert "leave" not in parent.text.lower()
+
+
+async def test_a_teacher_who_is_also_a_parent_is_thay_co_as_a_teacher_and_anh_chi_as_a_parent(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    """Issue 19: one chat, two roles. The turns that act as the teacher (pending requests,
+    deciding, a button of another class, the rejection's reason) say "thầy/cô"; the turns
+    that act as Huy's parent keep "anh/chị"."""
+    both = Chat(app, user="co-hoa")
+    await both.link(GVCN_6A, sms)
+    await both.say("thêm con")
+    await both.link(HUY, sms)
+    parent = await parent_of_an(app, sms)
+    post = Postman(app)
+    await send_request(parent)
+    [card] = await post.deliver()
+    as_teacher = []
+    await both.say("/duyet")
+    as_teacher.append(both.text)
+    await both.say("tu choi 1")  # no reason typed: asked for one
+    as_teacher.append(both.text)
+    await both.say("/huy")
+    as_teacher.append(both.text)
+    await both.say("xin nghỉ 26/11 cả ngày vì đi khám")  # as Huy's parent
+    as_parent = [both.text]
+    await both.say("Gửi")
+    await both.say("duyet 2")  # Huy is in 8A, not her homeroom class
+    as_teacher.append(both.text)
+    await both.press_token(card.token("Duyệt"))
+    as_teacher.append(both.text)
+    assert "Đã duyệt đơn #1" in both.text
+    for text in as_teacher:
+        assert "anh/chị" not in text.lower(), text
+    assert any("thầy/cô" in text.lower() for text in as_teacher), as_teacher
+    assert "anh/chị" in as_parent[0].lower(), as_parent

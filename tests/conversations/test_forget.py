@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.bootstrap import App
-from run_bot import _forget_student
+from run_bot import _forget_student, _ops_say
 from storage.tables import Base
 from tests.chat import Chat, Postman, demo_app
 from tests.fakes.ports import FakeClock, RecordingOtpSender
@@ -123,7 +123,7 @@ async def test_the_school_forgets_a_pupils_family(
     await other.link("HS6A02", sms)
 
     args = argparse.Namespace(student=AN, school=None)
-    assert await _forget_student(args, app.settings) == 0
+    assert await _forget_student(args, app.settings, _ops_say("en")) == 0
     after = await every_row(database_url)
     assert leaks(after, PARENT, REASON) == []
     assert leaks(after, "parent-other")  # another family is untouched

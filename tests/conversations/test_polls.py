@@ -272,3 +272,16 @@ async def test_a_parent_who_links_after_the_poll_still_answers(
     assert "Họp phụ huynh vào buổi nào?" in mum.text
     await mum.press("Tối thứ Sáu")
     assert "Nguyễn Minh An: Tối thứ Sáu" in mum.text
+
+
+async def test_a_teacher_who_is_also_a_parent_is_addressed_as_the_teacher(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    both = Chat(app, user="co-hoa")
+    await both.link(GV_6A, sms)
+    await both.say("thêm con")
+    await both.link(AN, sms, phone_label="Mẹ")
+    await both.say("/khaosat")  # the teacher's dialog, not the parent's list
+    assert both.buttons()[:2] == ["6A", "7A"]
+    await both.say("/huy")
+    assert "Thầy/cô cần gì" in both.text or "Thầy cô cần gì" in both.text, both.text

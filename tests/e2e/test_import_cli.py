@@ -166,3 +166,28 @@ def test_import_speaks_the_language_of_lang_or_the_locale(tmp_path: Path) -> Non
     empty = run("import", "a.xlsx", "--school", "thcs-en", "--dry-run", "--lang", "en")
     assert empty.returncode == 2 and "Could not import a.xlsx:" in empty.stdout
     # (what is wrong inside the workbook is named as its Vietnamese sheets and columns are)
+    empty_en = empty.stdout.split("Could not import a.xlsx:", 1)[1]
+    assert "no data found" in empty_en and "không" not in empty_en, empty.stdout
+
+
+def test_row_errors_follow_the_language_and_keep_the_files_own_titles(tmp_path: Path) -> None:
+    """Issue 19: a row-level problem is said in the operator's language; the sheet and column
+    are named as the file names them, so the operator finds the cell."""
+    pupils = tmp_path / "hs.csv"
+    pupils.write_text(
+        "Mã HS;Họ và tên;Lớp;Ngày sinh\nHS1;Lê An;6A;\nHS1;Lê Bình;6A;\nHS2;Lê Chi;6A;31/02/2014\n",
+        encoding="utf-8-sig",
+    )
+    run = cli_runner(tmp_path)
+    english = run("import", str(pupils), "--school", "thcs-en", "--name", "A", "--lang", "en")
+    assert english.returncode == 1, english.stdout + english.stderr
+    said = english.stdout
+    assert "sheet 'hs.csv', row 4, column 'Ngày sinh': the date '31/02/2014' is not valid" in said
+    assert "the student code appears twice (see hs.csv, row 2)" in said
+    assert "no class '6A'" in said
+    assert "dòng" not in said and "không" not in said and "Traceback" not in english.stderr
+    vietnamese = run("import", str(pupils), "--school", "x", "--name", "A", LANG="vi_VN.UTF-8")
+    assert "trang 'hs.csv', dòng 4, cột 'Ngày sinh': ngày '31/02/2014' không hợp lệ" in (
+        vietnamese.stdout
+    )
+    assert "mã học sinh bị trùng (xem hs.csv, dòng 2)" in vietnamese.stdout

@@ -41,7 +41,7 @@ def test_a_class_poll_from_the_command_line_and_its_results(
 ) -> None:
     create = ["poll", "create", "--class", "6a", "--question", "Đăng ký bán trú tháng 12?"]
     create += ["--option", "Có", "--option", "Không", "--deadline", "3 ngày"]
-    assert run_bot.main(create) == 0
+    assert run_bot.main([*create, "--lang", "en"]) == 0
     assert "Poll #1 for 6A" in capsys.readouterr().out
     ballots, outbox = asyncio.run(_rows(db))
     assert len(ballots) == 10 and "st-6a-01" in {b.student_id for b in ballots}  # 6A only
@@ -63,7 +63,12 @@ def test_bad_poll_arguments_are_refused(db: str, capsys: pytest.CaptureFixture[s
     base = ["poll", "create", "--question", "Q?", "--deadline", "3 ngày"]
     assert run_bot.main([*base, "--option", "Một"]) == 2
     assert run_bot.main([*base, "--class", "6Z", "--option", "A", "--option", "B"]) == 2
-    assert "Unknown class: 6Z" in capsys.readouterr().err
+    assert "Unknown class: 6Z" in capsys.readouterr().err  # English by default
+    assert (
+        run_bot.main([*base, "--class", "6Z", "--option", "A", "--option", "B", "--lang", "vi"])
+        == 2
+    )
+    assert "Không có lớp 6Z" in capsys.readouterr().err
     bad_deadline = ["poll", "create", "--question", "Q?", "--option", "A", "--option", "B"]
     assert run_bot.main([*bad_deadline, "--deadline", "hôm qua"]) == 2
     assert run_bot.main(["poll", "results", "--id", "99"]) == 2
