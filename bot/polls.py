@@ -1,8 +1,9 @@
 """Class polls, from a stored poll to messages (issue 17). Nothing here sends.
 
-* :func:`publish_poll` stores a poll with one ballot per pupil whose guardians are linked,
-  and queues one message per guardian and pupil (a parent of two children in the class gets
-  two, each with its own buttons), in the caller's transaction.
+* :func:`publish_poll` stores a poll with one ballot per pupil (the class list where the
+  school system has one, else the pupils with a linked guardian), and queues one message per
+  guardian and pupil (a parent of two children in the class gets two, each with its own
+  buttons), in the caller's transaction.
 * :class:`PollJobs` queues the one reminder per poll, to the guardians of pupils who have not
   answered. ``poll.reminded_at`` is set in the same transaction, only where it is still empty,
   and each message has a dedupe key: a second worker or a restart cannot remind twice. Once
