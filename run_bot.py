@@ -38,6 +38,9 @@ examples (.venv/bin/python is the Python that ./scripts/demo and ./scripts/test 
   .venv/bin/python run_bot.py run --user me2       a second chat user (e.g. to act as a teacher)
   .venv/bin/python run_bot.py check-config         validate the settings and the database
   .venv/bin/python run_bot.py notice --class 6A --text "Họp phụ huynh 19h thứ Sáu" [--urgent]
+  .venv/bin/python run_bot.py poll create --class 6A --question "Họp buổi nào?" \\
+      --option "Sáng thứ Bảy" --option "Tối thứ Sáu" --deadline "27/11 17h"
+  .venv/bin/python run_bot.py poll results --id 1 [--csv ket-qua.csv]
   .venv/bin/python run_bot.py import --template    a blank spreadsheet to fill in
   .venv/bin/python run_bot.py import data.xlsx --school thcs-abc --name "Trường THCS ABC" --dry-run
   LIENLAC_DATABASE__URL=postgresql+asyncpg://postgres@127.0.0.1:5432/lienlac \\
@@ -216,6 +219,9 @@ def _parser() -> argparse.ArgumentParser:
     notice.add_argument("--text", required=True, help="the notice, at most 500 characters")
     notice.add_argument("--urgent", action="store_true", help="send at once, even in quiet hours")
     notice.add_argument("--yes", action="store_true", help="send without asking to confirm")
+    from bot import poll_cli
+
+    poll_cli.add_parser(sub, common)
     fees = sub.add_parser(
         "fees",
         parents=[common],
@@ -1175,6 +1181,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_demo_reset(settings, say))
         if command == "notice":
             return asyncio.run(_notice(args, settings, say))
+        if command == "poll":
+            from bot import poll_cli
+
+            return asyncio.run(poll_cli.run(args, settings, lang=_language(args, default="en")))
         if command == "import":
             return _import(args, settings)
         if command == "fees":

@@ -167,6 +167,9 @@ def _not_in_a_chat(by_sms: Sequence[Link], chats: Sequence[Link]) -> list[Link]:
     return [s for s in by_sms if (s.key.school_id, s.person_id, s.subject_id) not in linked]
 
 
+queue_item_alert = _queue_alert  # for the other publishers (bot.teacher_posts)
+
+
 async def publish_notice(
     uow: UnitOfWork,
     backend: SchoolBackend,

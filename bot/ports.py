@@ -26,6 +26,8 @@ from bot.domain.models import (
     Term,
     TimetableSlot,
 )
+from bot.domain.polls import Ballot, Poll, PollSpec
+from bot.domain.posts import PostKind, TeacherPost
 from bot.messages import Button, ConversationKey
 
 
@@ -716,9 +718,98 @@ class UnitOfWork(Protocol):
     notifications: NotificationRepo
     privacy: PrivacyRepo
     events: EventRepo
+    polls: PollRepo
+    posts: PostRepo
 
     async def commit(self) -> None: ...
 
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+
+class PollRepo(Protocol):
+    """Class polls and their ballots, one per pupil (issue 17, ``bot.domain.polls``)."""
+
+    async def create(
+        self,
+        *,
+        school_id: str,
+        class_id: str,
+        class_name: str,
+        author_id: str,
+        spec: PollSpec,
+        remind_at: dt.datetime,
+        pupils: Sequence[tuple[str, str, str]],
+        now: dt.datetime,
+    ) -> Poll:
+        """Store a poll and an empty ballot per pupil ``(student_id, name, class name)``."""
+        ...
+
+    async def get(self, school_id: str, poll_id: int) -> Poll | None: ...
+
+    async def ballot(self, school_id: str, ballot_id: int) -> Ballot | None: ...
+
+    async def ballots(self, school_id: str, poll_id: int) -> Sequence[Ballot]: ...
+
+    async def answer(
+        self, ballot_id: int, choices: Sequence[int], *, by: str, now: dt.datetime
+    ) -> None:
+        """Set the ballot's choices (the caller checked the guardian, the poll and options)."""
+        ...
+
+    async def recent(
+        self, school_id: str, *, author_id: str | None, class_ids: Sequence[str] | None, limit: int
+    ) -> Sequence[Poll]:
+        """The newest polls by ``author_id`` or to one of ``class_ids`` (both None: any)."""
+        ...
+
+    async def open_ballots(
+        self, school_id: str, student_ids: Sequence[str], now: dt.datetime
+    ) -> Sequence[tuple[Poll, Ballot]]:
+        """The ballots of these pupils in polls still open at ``now``."""
+        ...
+
+    async def due_reminders(self, now: dt.datetime) -> Sequence[Poll]:
+        """Open polls whose reminder time has come and that were not reminded yet."""
+        ...
+
+    async def mark_reminded(self, poll_id: int, *, now: dt.datetime) -> bool:
+        """Set ``reminded_at`` if still empty; False when another worker did it first."""
+        ...
+
+    async def due_closings(self, now: dt.datetime, *, since: dt.datetime) -> Sequence[Poll]:
+        """Polls closed between ``since`` and ``now`` whose author was not told yet."""
+        ...
+
+    async def mark_closed_told(self, poll_id: int, *, now: dt.datetime) -> bool:
+        """Set ``closed_told_at`` if still empty; False when another worker did it first."""
+        ...
+
+
+class PostRepo(Protocol):
+    """Teachers' remarks and homework (issue 17, ``bot.domain.posts``)."""
+
+    async def add(
+        self,
+        *,
+        school_id: str,
+        kind: PostKind,
+        class_id: str,
+        student_id: str | None,
+        author_id: str,
+        text: str,
+        now: dt.datetime,
+    ) -> int: ...
+
+    async def since(
+        self,
+        school_id: str,
+        *,
+        kind: PostKind,
+        class_ids: Sequence[str],
+        student_ids: Sequence[str] | None,
+        since: dt.datetime,
+    ) -> Sequence[TeacherPost]:
+        """Posts of ``kind`` to these classes (remarks: on these pupils) since ``since``."""
+        ...

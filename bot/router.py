@@ -29,7 +29,16 @@ from bot.messages import ChannelCapabilities, ConversationKey, Incoming, Reply
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
 from bot.turn import AS_TEACHER, CoreServices, Turn, with_tokens
-from dialogs import absence_request, notice, reject_reason, settings, verify_parent, welcome
+from dialogs import (
+    absence_request,
+    notice,
+    poll,
+    reject_reason,
+    settings,
+    teacher_post,
+    verify_parent,
+    welcome,
+)
 from handlers import (
     absence,
     account,
@@ -38,6 +47,8 @@ from handlers import (
     contact,
     contact_book,
     fees,
+    polls,
+    remarks,
     scores,
     timetable,
 )
@@ -70,6 +81,10 @@ FEATURES = Registry(
         reject_reason.FEATURE,
         settings.FEATURE,
         notice.FEATURE,
+        poll.FEATURE,
+        polls.FEATURE,
+        remarks.FEATURE,
+        teacher_post.FEATURE,
         scores.FEATURE,
         timetable.FEATURE,
         fees.FEATURE,

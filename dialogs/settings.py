@@ -133,6 +133,7 @@ def _summary(turn: Turn, prefs: DigestPrefs) -> str:
         content=_content_names(turn, prefs),
         instant=_on_off(turn, prefs.instant),
         score_alerts=_on_off(turn, prefs.score_alerts),
+        post_alerts=_on_off(turn, prefs.post_alerts),
         language=turn.t(f"lang.name_{turn.locale}"),
         quiet=_quiet(turn),
     )
@@ -171,6 +172,14 @@ async def _menu(turn: Turn, *, note: str = "") -> list[Reply]:
                 ),
                 action="s:scores",
             ),
+            Button(
+                label=turn.t(
+                    "settings.button_post_alerts_off"
+                    if prefs.post_alerts
+                    else "settings.button_post_alerts_on"
+                ),
+                action="s:posts",
+            ),
         ),
         (Button(label=turn.t("settings.button_done"), action="s:done"),),
     )
@@ -199,6 +208,11 @@ async def _on_menu(turn: Turn) -> list[Reply]:
         await _save(turn, prefs)
         state = _on_off(turn, prefs.score_alerts)
         return await _menu(turn, note=turn.t("settings.score_alerts_set", state=state))
+    if action == "s:posts":  # teachers' remarks and homework at once (issue 17)
+        prefs = replace(prefs, post_alerts=not prefs.post_alerts)
+        await _save(turn, prefs)
+        state = _on_off(turn, prefs.post_alerts)
+        return await _menu(turn, note=turn.t("settings.post_alerts_set", state=state))
     if action.startswith("s:lang:"):
         locale = action.removeprefix("s:lang:")
         if locale not in LOCALES:

@@ -37,6 +37,10 @@ class IntentName(enum.StrEnum):
     CLASS_ABSENT = "class_absent"  # a teacher: who is absent today / on a day
     SETTINGS = "settings"  # notification settings (dialogs/settings.py)
     NOTICE = "notice"  # a teacher's notice to a class (dialogs/notice.py)
+    POLL = "poll"  # a teacher creates a class poll; a parent sees the polls to answer
+    POLL_RESULTS = "poll_results"  # a teacher's live poll results (handlers/polls.py)
+    HOMEWORK = "homework"  # homework the teachers posted (handlers/remarks.py)
+    REMARKS = "remarks"  # teachers' remarks on the child (handlers/remarks.py)
     TO_TEACHER = "to_teacher"  # a message meant for a teacher or the school, not a question
     CODE = "code"  # a bare student/staff code typed straight away
     UNSURE = "unsure"  # a question about a child, but which one is not clear: ask back
@@ -98,10 +102,37 @@ COMMANDS: dict[str, IntentName] = {
     "settings": IntentName.SETTINGS,
     "thongbao": IntentName.NOTICE,
     "notice": IntentName.NOTICE,
+    "khaosat": IntentName.POLL,
+    "poll": IntentName.POLL,
+    "ketquakhaosat": IntentName.POLL_RESULTS,
+    "kqks": IntentName.POLL_RESULTS,
+    "pollresults": IntentName.POLL_RESULTS,
+    "baitap": IntentName.HOMEWORK,
+    "homework": IntentName.HOMEWORK,
+    "nhanxet": IntentName.REMARKS,
+    "remarks": IntentName.REMARKS,
 }
 
 # Checked in order, before the weighted questions: the first phrase found wins.
 KEYWORDS: tuple[tuple[IntentName, tuple[str, ...]], ...] = (
+    (
+        IntentName.POLL_RESULTS,
+        ("ket qua khao sat", "ket qua binh chon", "poll results", "survey results"),
+    ),
+    (
+        IntentName.POLL,
+        (
+            "tao khao sat",
+            "lam khao sat",
+            "khao sat",
+            "binh chon",
+            "create a poll",
+            "new poll",
+            "poll",
+            "polls",
+            "survey",
+        ),
+    ),
     (IntentName.NOTICE, ("gui thong bao", "soan thong bao", "send a notice", "send notice")),
     (
         IntentName.SETTINGS,
@@ -553,12 +584,36 @@ CUES: dict[IntentName | str, dict[str, float]] = {
         "sick": 2,
         "ill": 2,
     },
+    IntentName.HOMEWORK: {  # issue 17
+        "bai tap": 3,
+        "bai tap ve nha": 3,
+        "bai ve nha": 3,
+        "btvn": 3,
+        "giao bai": 2.5,
+        "bai gi": 2.5,
+        "lam bai gi": 3,
+        "homework": 3,
+        "assignment": 3,
+        "assignments": 3,
+    },
+    IntentName.REMARKS: {  # issue 17
+        "nhan xet": 3,
+        "loi nhan xet": 3,
+        "loi phe": 3,
+        "phe binh": 2.5,
+        "co khen": 2,
+        "thay khen": 2,
+        "remark": 3,
+        "remarks": 3,
+        "teacher comments": 3,
+        "teacher's comments": 3,
+        "comments": 2,
+    },
     _NEUTRAL: {
         "chi tiet": 0,
         "bao gio": 0,
         "nop bai": 0,
         "nop don": 0,
-        "bai tap": 0,
         "tra bai": 0,
         "dong cua": 0,
         "dong y": 0,

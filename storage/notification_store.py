@@ -58,6 +58,7 @@ def _prefs(row: NotificationPref) -> DigestPrefs:
         content=content_from_str(row.content),
         instant=row.instant,
         score_alerts=row.score_alerts,
+        post_alerts=row.post_alerts,
         locale=row.locale,
     )
 
@@ -84,6 +85,7 @@ class SqlNotificationRepo:
             "content": content_to_str(prefs.content),
             "instant": prefs.instant,
             "score_alerts": prefs.score_alerts,
+            "post_alerts": prefs.post_alerts,
             "locale": prefs.locale,
             "updated_at": now,
         }

@@ -484,6 +484,8 @@ class NotificationPref(Base):
     instant: Mapped[bool] = mapped_column(Boolean)  # urgent items at once
     # every new score at once (issue 20), outside quiet hours
     score_alerts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # teachers' remarks and homework at once (issue 17), outside quiet hours
+    post_alerts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     locale: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[dt.datetime]
 
@@ -631,3 +633,65 @@ class MediaFile(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
+
+
+class PollRow(Base):
+    """A class poll or sign-up (issue 17): a question, its options (JSON list), until a
+    deadline. ``reminded_at`` and ``closed_told_at`` are set once each, by the job that
+    queues the one reminder and the final results for the author."""
+
+    __tablename__ = "poll"
+    __table_args__ = (
+        Index("ix_poll_author", "school_id", "author_id", "created_at"),
+        Index("ix_poll_remind", "reminded_at", "remind_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    class_id: Mapped[str] = mapped_column(String(64))  # "*" = the whole school
+    class_name: Mapped[str] = mapped_column(String(100))
+    author_id: Mapped[str] = mapped_column(String(64))  # teacher id, or "cli"
+    question: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[str]] = mapped_column(JSON)
+    multiple: Mapped[bool] = mapped_column(Boolean)
+    anonymous: Mapped[bool] = mapped_column(Boolean)
+    deadline_at: Mapped[dt.datetime]
+    remind_at: Mapped[dt.datetime]
+    reminded_at: Mapped[dt.datetime | None]
+    closed_told_at: Mapped[dt.datetime | None]  # the author was sent the final results
+    created_at: Mapped[dt.datetime]
+
+
+class PollBallot(Base):
+    """One pupil's answer to one poll; the pupil's guardians share it (the latest counts).
+    ``choices`` is a JSON list of 0-based option indexes, empty until answered."""
+
+    __tablename__ = "poll_ballot"
+    __table_args__ = (
+        UniqueConstraint("poll_id", "student_id"),
+        Index("ix_poll_ballot_student", "school_id", "student_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    poll_id: Mapped[int] = mapped_column(Integer)
+    school_id: Mapped[str] = mapped_column(String(40))
+    student_id: Mapped[str] = mapped_column(String(64))
+    student_name: Mapped[str] = mapped_column(String(200))
+    class_name: Mapped[str] = mapped_column(String(100))
+    choices: Mapped[list[int]] = mapped_column(JSON)
+    answered_at: Mapped[dt.datetime | None]
+    # the guardian who answered last, as the audit log's keyed hash (Turn.actor), never an id
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class TeacherPostRow(Base):
+    """A teacher's remark on one pupil, or homework / a notice for a class (issue 17)."""
+
+    __tablename__ = "teacher_post"
+    __table_args__ = (Index("ix_teacher_post_class", "school_id", "class_id", "created_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))  # remark | homework
+    class_id: Mapped[str] = mapped_column(String(64))
+    student_id: Mapped[str | None] = mapped_column(String(64))  # a remark's pupil
+    author_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]

@@ -35,12 +35,15 @@ from bot.ports import (
     OtpRepo,
     OutboxRepo,
     OutgoingMessage,
+    PollRepo,
+    PostRepo,
     PrivacyRepo,
     Substitute,
     SubstituteRepo,
     UnitOfWork,
 )
 from storage.notification_store import SqlNotificationRepo
+from storage.poll_store import SqlPollRepo, SqlPostRepo
 from storage.privacy import SqlPrivacyRepo
 from storage.rows import key_of as _key_of
 from storage.rows import link_of as _link
@@ -897,6 +900,8 @@ class SqlUnitOfWork:
         self.notifications: NotificationRepo = SqlNotificationRepo(session)
         self.privacy: PrivacyRepo = SqlPrivacyRepo(session)
         self.events: EventRepo = SqlEventRepo(session)
+        self.polls: PollRepo = SqlPollRepo(session)
+        self.posts: PostRepo = SqlPostRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()

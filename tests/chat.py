@@ -134,6 +134,7 @@ class Postman:
 
     def __init__(self, app: App) -> None:
         from bot.absence_jobs import AbsenceJobs
+        from bot.polls import PollJobs
         from tests.fakes.outbound import RecordingSender
 
         self.sender = RecordingSender()
@@ -141,6 +142,7 @@ class Postman:
             {"memory": self.sender, "memory_text": self.sender}, worker_id="test"
         )
         self.jobs = AbsenceJobs(app.uow_factory, app.services)
+        self.poll_jobs = PollJobs(app.uow_factory, app.services)
 
     async def deliver(self) -> list[Delivered]:
         before = len(self.sender.delivered)
@@ -151,6 +153,7 @@ class Postman:
     async def tick(self) -> list[Delivered]:
         """The background jobs' pass, then delivery."""
         await self.jobs.run_once()
+        await self.poll_jobs.run_once()
         return await self.deliver()
 
     def to(self, user: str) -> list[Delivered]:

@@ -66,6 +66,7 @@ class DigestPrefs:
     content: frozenset[Content] = ALL_CONTENT
     instant: bool = True  # urgent items (unexcused absence, urgent notice) at once
     score_alerts: bool = False  # every new score at once ("báo ngay khi có điểm mới")
+    post_alerts: bool = False  # teachers' remarks and homework at once (outside quiet hours)
     locale: str | None = None  # None = the chat's language
 
     def __post_init__(self) -> None:
@@ -295,6 +296,10 @@ def format_item(t: Translate, locale: str, item: Item) -> str:
             amount=format_vnd(int(p["amount"])),
             due=due_text,
         ).rstrip()
+    if item.kind == Content.NOTICES and p.get("post") in ("remark", "homework"):
+        # a teacher's remark or homework (issue 17): a notice, with its own label
+        key = "digest.item_remark" if p["post"] == "remark" else "digest.item_homework"
+        return t(key, text=truncate(str(p.get("text", "")), MAX_NOTICE_CHARS))
     if item.kind == Content.NOTICES:
         return t("digest.item_notice", text=truncate(str(p.get("text", "")), MAX_NOTICE_CHARS))
     return ""
