@@ -26,6 +26,7 @@ from bot.domain.models import (
     Term,
     TimetableSlot,
 )
+from bot.domain.threads import ThreadRepo
 from bot.messages import Button, ConversationKey
 
 
@@ -692,6 +693,7 @@ class UnitOfWork(Protocol):
     notifications: NotificationRepo
     privacy: PrivacyRepo
     events: EventRepo
+    threads: ThreadRepo  # relayed parent–teacher messages (bot.domain.threads)
 
     async def commit(self) -> None: ...
 

@@ -29,7 +29,15 @@ from bot.messages import ChannelCapabilities, ConversationKey, Incoming, Reply
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
 from bot.turn import CoreServices, Turn, with_tokens
-from dialogs import absence_request, notice, reject_reason, settings, verify_parent, welcome
+from dialogs import (
+    absence_request,
+    notice,
+    reject_reason,
+    settings,
+    teacher_message,
+    verify_parent,
+    welcome,
+)
 from handlers import (
     absence,
     account,
@@ -39,6 +47,7 @@ from handlers import (
     contact_book,
     fees,
     scores,
+    threads,
     timetable,
 )
 from handlers.common import with_data_age
@@ -70,6 +79,8 @@ FEATURES = Registry(
         reject_reason.FEATURE,
         settings.FEATURE,
         notice.FEATURE,
+        threads.FEATURE,
+        teacher_message.FEATURE,
         scores.FEATURE,
         timetable.FEATURE,
         fees.FEATURE,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain.errors import ConcurrentTurn
+from bot.domain.threads import ThreadRepo
 from bot.messages import ConversationKey
 from bot.ports import (
     AbsenceRepo,
@@ -56,6 +57,7 @@ from storage.tables import (
     OutboxMessage,
     SeenEvent,
 )
+from storage.thread_store import SqlThreadRepo
 
 
 def _key_filter(model: Any, key: ConversationKey) -> list[Any]:
@@ -897,6 +899,7 @@ class SqlUnitOfWork:
         self.notifications: NotificationRepo = SqlNotificationRepo(session)
         self.privacy: PrivacyRepo = SqlPrivacyRepo(session)
         self.events: EventRepo = SqlEventRepo(session)
+        self.threads: ThreadRepo = SqlThreadRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()
