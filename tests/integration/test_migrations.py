@@ -49,7 +49,7 @@ async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url:
                 ),
                 {"yes": True, "at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
             )
-        await upgrade(engine)
+        await upgrade(engine, "0011")
         assert await current_revision(engine) == "0011"
         async with engine.connect() as conn:
             row = (
@@ -68,5 +68,39 @@ async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url:
         async with engine.connect() as conn:
             count = await conn.scalar(sa.text("SELECT count(*) FROM notification_pref"))
         assert count == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_0013_adds_the_message_threads_and_goes_down_cleanly(database_url: str) -> None:
+    """Relayed parent–teacher messages (issue 17): three new tables, nothing else touched."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        assert await current_revision(engine) == "0013"
+
+        def tables(connection: Connection) -> set[str]:
+            return set(sa.inspect(connection).get_table_names())
+
+        async with engine.connect() as conn:
+            assert {"message_thread", "thread_message", "teacher_office_hours"} <= (
+                await conn.run_sync(tables)
+            )
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0011")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        async with engine.connect() as conn:
+            left = await conn.run_sync(tables)
+        assert not {"message_thread", "thread_message", "teacher_office_hours"} & left
+        await upgrade(engine)
+        assert await current_revision(engine) == "0013"
     finally:
         await engine.dispose()
