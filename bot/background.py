@@ -1,7 +1,7 @@
 """The work a bot process does besides answering: draining the outbox, the digest scheduler
-(change detection, digests, instant alerts) and the leave-request jobs (write retries,
-reminders, escalation and expiry). Started next to a channel by
-``run_bot.py``; stops when ``stop`` is set."""
+(change detection, digests, instant alerts), the leave-request jobs (write retries,
+reminders, escalation and expiry) and the retention of relayed messages. Started next to a
+channel by ``run_bot.py``; stops when ``stop`` is set."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from bot.absence_jobs import AbsenceJobs
 from bot.bootstrap import App
 from bot.outbox import OutboxRelay
+from bot.thread_jobs import ThreadJobs
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ async def run_background(
         await relay.run(stop)
         return
     absence_jobs = AbsenceJobs(app.uow_factory, app.services)
+    thread_jobs = ThreadJobs(app.sessions, app.services)
     extra: list[Awaitable[None]] = []
     if app.settings.metrics.listen:
         from bot.channels.ops_http import serve_ops
@@ -48,6 +50,10 @@ async def run_background(
                     relay.wake()
             except Exception:  # a bad pass must not stop the next one
                 log.exception("absence jobs pass failed")
+            try:
+                await thread_jobs.run_once()  # relayed messages past retention (issue 17)
+            except Exception:
+                log.exception("message retention pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), jobs_interval)
 

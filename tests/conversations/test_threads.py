@@ -247,7 +247,7 @@ async def test_zalo_oa_reply_outside_the_window_uses_the_school_fallback(
     profile = app.services.profiles["demo"]
     policy = dataclasses.replace(profile.threads, zalo_fallback="sms")
     profiles = {"demo": dataclasses.replace(profile, threads=policy)}
-    app.router._services = dataclasses.replace(app.services, profiles=profiles)  # noqa: SLF001
+    app.router._services = dataclasses.replace(app.services, profiles=profiles)
     mother = await parent(app, sms, user="oa-mother", channel="zalo_oa")
     gv = await teacher(app, sms, GVCN_6A, "gv-6a")
     await mother.say("nhắn cô: cháu cần giấy xác nhận")
