@@ -27,7 +27,7 @@ from bot.domain.models import (
     TimetableSlot,
 )
 from bot.domain.threads import ThreadRepo
-from bot.messages import Button, ConversationKey
+from bot.messages import Attachment, Button, ConversationKey
 
 
 class Clock(Protocol):
@@ -372,6 +372,7 @@ class OutgoingMessage:
     not_before: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     locale: str = "vi"  # the recipient's language (for the relay's own words, if any)
+    attachment: Attachment | None = None  # a photo/document relayed by reference (issue 17)
 
 
 class OutboxRepo(Protocol):

@@ -220,6 +220,8 @@ class Router:
             turn.action = resolved
             turn.text = ""
             return await self._on_action(turn)
+        if incoming.attachment is not None:  # a photo or document: for a teacher (issue 17)
+            return await threads.on_attachment(turn)
         if not turn.text:
             return [Reply(text=turn.t("common.text_only"))]
 

@@ -72,10 +72,11 @@ async def _write(turn: Turn) -> list[Reply]:
             (t for t in await threads.teachers_for(turn, student) if t.id == wanted), None
         )
     body = turn.text
+    attached = threads.attachment_in(turn.state.data)
     turn.state.clear_dialog()
     if student is None or teacher is None:
         return [Reply(text=turn.t("button.stale"))]
-    return await threads.send_to_teacher(turn, student, teacher, body)
+    return await threads.send_to_teacher(turn, student, teacher, body, attached)
 
 
 async def _student(turn: Turn) -> Student | None:

@@ -23,6 +23,7 @@ Warning:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -36,6 +37,7 @@ from bot.domain.threads import (
     OfficeHours,
     Sender,
     Thread,
+    attachment_problem,
     hold_for,
     message_body,
     parse_command,
@@ -43,7 +45,7 @@ from bot.domain.threads import (
     window_open,
 )
 from bot.feature import Feature, action
-from bot.messages import Button, ConversationKey, Reply
+from bot.messages import Attachment, Button, ConversationKey, Reply
 from bot.ports import LinkRole, OutgoingMessage
 from bot.turn import Turn, with_tokens
 from handlers.absence import Desk, classes_in_charge, desk_of, homeroom_teachers, my_teachers
@@ -124,7 +126,7 @@ async def _reach(turn: Turn) -> str:
 # --- the parent writes -----------------------------------------------------------------
 
 
-async def start(turn: Turn, text: str) -> list[Reply]:
+async def start(turn: Turn, text: str, attached: Attachment | None = None) -> list[Reply]:
     """ "nhắn cô chủ nhiệm: …", ``/message …`` or the menu: find the child and the teacher,
     then send (or ask for what is missing)."""
     body = message_body(text) if text else ""
@@ -136,6 +138,8 @@ async def start(turn: Turn, text: str) -> list[Reply]:
     turn.state.clear_dialog()
     turn.state.dialog = DIALOG
     turn.state.data = {"body": body, "homeroom": any(w in fold(text) for w in HOMEROOM_WORDS)}
+    if attached is not None:
+        turn.state.data["attachment"] = dataclasses.asdict(attached)
     if len(kids) > 1:
         turn.state.step = "child"
         buttons = tuple(
@@ -182,12 +186,66 @@ async def for_teacher(turn: Turn, student: Student, teacher: Teacher) -> list[Re
         turn.state.step = "write"
         turn.state.data["student_id"] = student.id
         turn.state.data["teacher_id"] = teacher.id
-        return [Reply(text=turn.t("threads.what_to_say", teacher=teacher.full_name))]
+        key = (
+            "threads.what_to_say_file" if "attachment" in turn.state.data else "threads.what_to_say"
+        )
+        return [Reply(text=turn.t(key, teacher=teacher.full_name))]
+    attached = attachment_in(turn.state.data)
     turn.state.clear_dialog()
-    return await send_to_teacher(turn, student, teacher, body)
+    return await send_to_teacher(turn, student, teacher, body, attached)
 
 
-async def send_to_teacher(turn: Turn, student: Student, teacher: Teacher, body: str) -> list[Reply]:
+def attachment_in(data: dict[str, object]) -> Attachment | None:
+    """The photo or document kept in the dialog while the parent finishes the message."""
+    found = data.get("attachment")
+    if not isinstance(found, dict):
+        return None
+    return Attachment(
+        kind=str(found.get("kind", "")),
+        file_id=str(found.get("file_id", "")),
+        name=str(found.get("name", "")),
+        mime=str(found.get("mime", "")),
+        size=int(str(found.get("size", 0) or 0)),
+    )
+
+
+async def on_attachment(turn: Turn) -> list[Reply]:
+    """A photo or document in a private chat (Telegram): for a parent, the start (or the
+    end) of a message to the teacher; within the school's size and type limits."""
+    attached = turn.incoming.attachment
+    assert attached is not None
+    if not await turn.guardian_links():
+        return [Reply(text=turn.t("common.text_only"))]
+    problem = attachment_problem(attached.kind, attached.mime, attached.size)
+    if problem is not None:
+        return [Reply(text=turn.t(f"threads.attachment_{problem}"))]
+    if turn.state.dialog == DIALOG and turn.state.step == "write":
+        turn.state.data["attachment"] = dataclasses.asdict(attached)
+        if not turn.text:
+            return [Reply(text=turn.t("threads.attachment_kept"))]
+        turn.state.data["body"] = message_body(turn.text)
+        student = next(
+            (k for k in await children(turn) if k.id == turn.state.data.get("student_id")), None
+        )
+        teacher_id = turn.state.data.get("teacher_id")
+        teacher = None
+        if student is not None:
+            found = await teachers_for(turn, student)
+            teacher = next((t for t in found if t.id == teacher_id), None)
+        if student is None or teacher is None:
+            turn.state.clear_dialog()
+            return [Reply(text=turn.t("button.stale"))]
+        return await for_teacher(turn, student, teacher)
+    return await start(turn, turn.text, attached)
+
+
+async def send_to_teacher(
+    turn: Turn,
+    student: Student,
+    teacher: Teacher,
+    body: str,
+    attached: Attachment | None = None,
+) -> list[Reply]:
     """Store the parent's message and queue it for every chat of the teacher."""
     guardian = next((g for g in await turn.guardian_links() if g.subject_id == student.id), None)
     if guardian is None:  # unlinked meanwhile (a forged or stale press)
@@ -235,8 +293,10 @@ async def send_to_teacher(turn: Turn, student: Student, teacher: Teacher, body: 
         status=Delivery.QUEUED,
         deliver_at=hold.at,
         now=now,
+        attachment=attached.kind if attached is not None else "",
     )
     relation = await _relation(turn, student, guardian.person_id)
+    file_missed = False
     for link in links:
         locale = await desk.locale_of(link.key)
         lines = [
@@ -264,6 +324,16 @@ async def send_to_teacher(turn: Turn, student: Student, teacher: Teacher, body: 
             buttons = await with_tokens(turn.uow, link.key, (row,), now=now)
         else:
             lines.append(desk.t(locale, "threads.typed_hint", id=thread.id))
+        # A file reference means something to the same bot only: passed on within the
+        # parent's own channel (one bot per school), else the teacher is told it exists.
+        relayed = None
+        if attached is not None:
+            caps = turn.services.capabilities.get(link.key.channel)
+            if caps is not None and caps.attachments and link.key.channel == turn.key.channel:
+                relayed = attached
+            else:
+                file_missed = True
+                lines.append(desk.t(locale, "threads.attachment_elsewhere"))
         await turn.uow.outbox.enqueue(
             OutgoingMessage(
                 recipient=link.key,
@@ -274,6 +344,7 @@ async def send_to_teacher(turn: Turn, student: Student, teacher: Teacher, body: 
                 urgent=hold.urgent,
                 not_before=hold.at,
                 locale=locale,
+                attachment=relayed,
             ),
             now=now,
         )
@@ -292,6 +363,8 @@ async def send_to_teacher(turn: Turn, student: Student, teacher: Teacher, body: 
         )
     else:
         text = turn.t("threads.sent", teacher=teacher.full_name)
+    if file_missed:
+        text += "\n" + turn.t("threads.attachment_not_everywhere")
     return [Reply(text=text)]
 
 

@@ -659,6 +659,7 @@ class ThreadMessageRow(Base):
     body: Mapped[str] = mapped_column(Text)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(10))  # bot.domain.threads.Delivery
+    attachment: Mapped[str] = mapped_column(String(20), default="")  # "", photo, document
     deliver_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
 

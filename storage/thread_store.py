@@ -47,6 +47,7 @@ def _message(row: ThreadMessageRow) -> ThreadMessage:
         status=Delivery(row.status),
         deliver_at=row.deliver_at,
         created_at=row.created_at,
+        attachment=row.attachment,
     )
 
 
@@ -116,8 +117,10 @@ class SqlThreadRepo:
         status: Delivery,
         deliver_at: dt.datetime | None,
         now: dt.datetime,
+        attachment: str = "",
     ) -> ThreadMessage:
         row = ThreadMessageRow(
+            attachment=attachment,
             school_id=thread.school_id,
             thread_id=thread.id,
             sender=sender.value,
@@ -233,7 +236,16 @@ async def purge_old_messages(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-EXPORT_HEADER = ("thread", "class_id", "student_id", "teacher_id", "sender", "at_utc", "text")
+EXPORT_HEADER = (
+    "thread",
+    "class_id",
+    "student_id",
+    "teacher_id",
+    "sender",
+    "at_utc",
+    "text",
+    "attachment",
+)
 
 
 async def export_csv(session: AsyncSession, school_id: str, class_id: str | None = None) -> str:
@@ -241,7 +253,16 @@ async def export_csv(session: AsyncSession, school_id: str, class_id: str | None
     a parent is the pupil's guardian, a teacher their staff id."""
     m, t = ThreadMessageRow, MessageThread
     query = (
-        select(t.id, t.class_id, t.student_id, t.teacher_id, m.sender, m.created_at, m.body)
+        select(
+            t.id,
+            t.class_id,
+            t.student_id,
+            t.teacher_id,
+            m.sender,
+            m.created_at,
+            m.body,
+            m.attachment,
+        )
         .join(m, m.thread_id == t.id)
         .where(t.school_id == school_id)
         .order_by(t.id, m.id)
@@ -251,8 +272,10 @@ async def export_csv(session: AsyncSession, school_id: str, class_id: str | None
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EXPORT_HEADER)
-    for thread_id, klass, student, teacher, sender, at, body in (
+    for thread_id, klass, student, teacher, sender, at, body, attached in (
         await session.execute(query)
     ).all():
-        writer.writerow([thread_id, klass, student, teacher, sender, at.isoformat(), body])
+        writer.writerow(
+            [thread_id, klass, student, teacher, sender, at.isoformat(), body, attached]
+        )
     return out.getvalue()

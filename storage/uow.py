@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import secrets
@@ -534,6 +535,11 @@ def _outbox_values(message: OutgoingMessage, now: dt.datetime) -> dict[str, Any]
                 [{"label": b.label, "token": b.token} for b in row] for row in message.buttons
             ],
             "locale": message.locale,
+            **(
+                {"attachment": dataclasses.asdict(message.attachment)}
+                if message.attachment is not None
+                else {}
+            ),
         },
         "dedupe_key": message.dedupe_key[:200],
         "urgent": message.urgent,

@@ -85,6 +85,7 @@ class ThreadMessage:
     status: Delivery
     deliver_at: dt.datetime | None
     created_at: dt.datetime
+    attachment: str = ""  # "", "photo" or "document": what came with it (kept: the kind only)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +126,7 @@ class ThreadRepo(Protocol):
         status: Delivery,
         deliver_at: dt.datetime | None,
         now: dt.datetime,
+        attachment: str = "",
     ) -> ThreadMessage: ...
 
     async def count_since(self, thread_id: int, *, sender: Sender, since: dt.datetime) -> int: ...
@@ -194,6 +196,23 @@ def parse_office_hours(text: str) -> OfficeHours | None:
     if start >= end:
         return None
     return OfficeHours(start=start, end=end)
+
+
+# What a parent may attach (a medical certificate, a photo of a note): Telegram's own limit
+# for a bot is 20 MB; schools asked for less.
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+ATTACHMENT_TYPES = frozenset(
+    {"application/pdf", "image/jpeg", "image/png", "image/heic", "image/webp"}
+)
+
+
+def attachment_problem(kind: str, mime: str, size: int) -> str | None:
+    """Why this file cannot be passed on ("too_big", "type"), or None."""
+    if size > MAX_ATTACHMENT_BYTES:
+        return "too_big"
+    if kind == "document" and mime.lower() not in ATTACHMENT_TYPES:
+        return "type"
+    return None
 
 
 _ADDRESS = re.compile(r"^[^:\n]{1,40}:\s*")

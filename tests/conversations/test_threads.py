@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.bootstrap import App
 from bot.config import DigestSettings, MessagesSettings
+from bot.messages import Attachment, Incoming
 from storage.thread_store import export_csv
 from tests.chat import Chat, Postman, demo_app
 from tests.fakes.outbound import RecordingSender
@@ -283,3 +284,48 @@ async def test_forget_deletes_the_parent_messages_and_export_lists_the_school_th
     async with app.sessions() as s:
         rows = list(csv.DictReader(io.StringIO(await export_csv(s, "demo"))))
     assert [r["text"] for r in rows] == ["tin của nhà Huy"]
+
+
+async def send_file(chat: Chat, attachment: Attachment, text: str = "") -> None:
+    chat.last = await chat.app.router.handle(
+        Incoming(key=chat.key, text=text, attachment=attachment, locale_hint="vi")
+    )
+
+
+async def test_a_medical_certificate_goes_with_the_message_within_the_limits(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    mother = await parent(app, sms)
+    await teacher(app, sms, GVCN_6A, "gv-6a")
+    text_only = await teacher(app, sms, GVCN_6A, "gv-6a-zalo", channel="memory_text")
+    post = Postman(app)
+    cert = Attachment(
+        kind="document", file_id="doc-1", name="giay.pdf", mime="application/pdf", size=200_000
+    )
+    await send_file(mother, cert, "nhắn cô chủ nhiệm: giấy khám bệnh của cháu")
+    assert "Đã chuyển" in mother.text and "cùng ứng dụng" in mother.text
+    cards = {d.recipient.user_id: d for d in await post.deliver()}
+    assert cards["gv-6a"].attachment == cert and "giấy khám bệnh" in cards["gv-6a"].text
+    assert cards["gv-6a-zalo"].attachment is None  # another app: told it exists
+    assert "gửi kèm một ảnh/tệp" in cards["gv-6a-zalo"].text
+    assert text_only.key.channel == "memory_text"
+
+    photo = Attachment(kind="photo", file_id="ph-1", size=80_000)
+    await send_file(mother, photo)  # no caption: what goes with it?
+    assert "Đã nhận tệp đính kèm" in mother.text
+    await mother.say("đơn thuốc của bác sĩ")
+    assert "Đã chuyển" in mother.text
+    cards = {d.recipient.user_id: d for d in await post.deliver()}
+    assert cards["gv-6a"].attachment == photo and "đơn thuốc" in cards["gv-6a"].text
+
+    exe = Attachment(kind="document", file_id="x", name="a.exe", mime="application/x-msdos")
+    await send_file(mother, exe, "nhắn cô: xem giúp")
+    assert "CHƯA được gửi" in mother.text
+    big = Attachment(kind="document", file_id="y", mime="application/pdf", size=30 << 20)
+    await send_file(mother, big, "nhắn cô: bản scan")
+    assert "lớn quá" in mother.text
+    assert await post.deliver() == []
+
+    gv = Chat(app, user="gv-6a")
+    await send_file(gv, photo, "ảnh lớp")  # a teacher's photo: not a message to relay
+    assert "chữ" in gv.text

@@ -28,7 +28,9 @@ ANY_TIME = {
 
 
 def _text(messages: list[dict[str, Any]]) -> str:
-    return "\n".join(str(m.get("text", "")) + " " + " ".join(labels(m)) for m in messages)
+    return "\n".join(
+        f"{m.get('text') or ''} {m.get('caption') or ''} {' '.join(labels(m))}" for m in messages
+    )
 
 
 def test_parent_and_teacher_talk_through_the_bot_without_seeing_each_other(
@@ -56,6 +58,18 @@ def test_parent_and_teacher_talk_through_the_bot_without_seeing_each_other(
     answer = api.wait_for(parent, "trả lời về An", WAIT)
     assert "Cô đồng ý, chị nhớ đón cháu ở cổng chính." in answer["text"]
 
+    # a medical certificate (a PDF) goes with a message, by Telegram's own file reference
+    pdf = b"%PDF-1.4 giay kham benh"
+    after = len(api.sent(parent))
+    api.inject_file(parent, "document", pdf, caption="nhắn cô: giấy khám bệnh", filename="g.pdf")
+    api.wait_for(parent, "Đã chuyển", WAIT, after=after)
+    sent = api.wait_for(teacher, "giấy khám bệnh", WAIT)
+    assert sent["method"] == "sendDocument" and "Tin nhắn #1" in str(sent["caption"])
+    assert {"↩️ Trả lời", "🔕 Tạm dừng nhận tin"} <= set(labels(sent))
+    after = len(api.sent(parent))
+    api.inject_file(parent, "document", b"MZ", filename="x.exe", mime_type="application/x-msdos")
+    api.wait_for(parent, "CHƯA được gửi", WAIT, after=after)
+
     bot.stop()
     to_teacher, to_parent = _text(api.sent(teacher)), _text(api.sent(parent))
     for secret in (MOM_6A01, "huong_private", "Hương", str(parent)):
@@ -75,5 +89,9 @@ def test_parent_and_teacher_talk_through_the_bot_without_seeing_each_other(
     )
     assert export.returncode == 0, export.stderr
     rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
-    assert [(r["sender"], r["class_id"]) for r in rows] == [("parent", "c-6a"), ("teacher", "c-6a")]
+    assert [(r["sender"], r["class_id"], r["attachment"]) for r in rows] == [
+        ("parent", "c-6a", ""),
+        ("teacher", "c-6a", ""),
+        ("parent", "c-6a", "document"),
+    ]
     assert str(parent) not in out.read_text(encoding="utf-8")

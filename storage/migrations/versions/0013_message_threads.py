@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("urgent", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("attachment", sa.String(length=20), nullable=False),
         sa.Column("deliver_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
