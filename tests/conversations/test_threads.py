@@ -329,3 +329,31 @@ async def test_a_medical_certificate_goes_with_the_message_within_the_limits(
     gv = Chat(app, user="gv-6a")
     await send_file(gv, photo, "ảnh lớp")  # a teacher's photo: not a message to relay
     assert "chữ" in gv.text
+
+
+async def test_where_the_school_allows_it_a_subject_teacher_can_be_chosen(
+    database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    allowed = MessagesSettings(subject_teachers=True)
+    async with demo_app(database_url, tmp_path, clock, sms, messages=allowed) as app:
+        mother = await parent(app, sms)
+        await teacher(app, sms, GVCN_6A, "gv-6a")
+        subject = await teacher(app, sms, "GV003", "gv-nguyet")  # teaches 6A, homeroom of 7A
+        post = Postman(app)
+
+        await mother.say("/nhantin")
+        assert "thầy cô nào" in mother.text
+        assert "Nguyễn Thị Thanh Hoa (chủ nhiệm)" in mother.buttons()
+        await mother.press("Lê Thị Minh Nguyệt (bộ môn)")
+        assert "muốn nhắn gì cho Lê Thị Minh Nguyệt" in mother.text
+        await mother.say("Cô cho cháu xin bài tập tuần trước ạ")
+        [card] = await post.deliver()
+        assert card.recipient.user_id == "gv-nguyet"
+        await subject.say("/traloi 1 Cô gửi lại sau giờ học nhé")
+        assert "Đã gửi câu trả lời" in subject.text
+        [answer] = await post.deliver()
+        assert answer.recipient.user_id == "me-an"
+
+        await mother.say("nhắn cô chủ nhiệm: mai cháu nghỉ tiết thể dục")  # straight to GVCN
+        [card] = await post.deliver()
+        assert card.recipient.user_id == "gv-6a"
