@@ -270,6 +270,7 @@ def thread_policy(school: SchoolConfig) -> ThreadPolicy:
         per_hour=m.per_hour,
         retention_days=m.retention_days,
         subject_teachers=m.subject_teachers,
+        school_days_only=m.school_days_only,
         zalo_fallback=school.zalo_oa.notification_fallback if school.zalo_oa.enabled else "none",
     )
 

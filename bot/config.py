@@ -597,6 +597,10 @@ class MessagesSettings(BaseModel):
     subject_teachers: bool = Field(
         default=False, description="parents may also write to the class's subject teachers"
     )
+    school_days_only: bool = Field(
+        default=True,
+        description="messages on Sundays and public holidays wait for the next school day",
+    )
 
     @model_validator(mode="after")
     def _hours(self) -> MessagesSettings:

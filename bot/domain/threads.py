@@ -18,7 +18,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
+from bot.domain.calendar import is_school_day, next_school_day
 from bot.domain.quiet_hours import next_send_time
 from bot.domain.text import contains_phrase, fold
 from bot.messages import ConversationKey
@@ -58,6 +60,7 @@ class ThreadPolicy:
     per_hour: int = 10  # messages one parent may send in one thread per hour
     retention_days: int = 365
     subject_teachers: bool = False  # parents may also write to the class's subject teachers
+    school_days_only: bool = True  # Sundays and public holidays are outside office hours
     zalo_fallback: str = "none"  # what the school's OA does outside the window: none|sms|zns
 
 
@@ -170,6 +173,12 @@ def hold_for(
     if is_urgent(body, policy.urgent_words):
         return Hold(at=None, urgent=True)
     at = next_send_time(now, tz=tz, quiet_start=hours.end, quiet_end=hours.start)
+    if policy.school_days_only:
+        zone = ZoneInfo(tz)
+        day = at.astimezone(zone).date()
+        if not is_school_day(day):
+            start = dt.datetime.combine(next_school_day(day), hours.start, tzinfo=zone)
+            at = start.astimezone(dt.UTC)
     return Hold(at=None if at <= now else at, urgent=False)
 
 

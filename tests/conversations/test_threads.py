@@ -130,9 +130,9 @@ async def test_outside_office_hours_the_message_waits_and_urgent_ones_do_not(
     await gv.say("/giolamviec 7:30-16:00")
     assert "07:30–16:00" in gv.text
 
-    clock.advance(hours=8)  # 17:00 Hà Nội
+    clock.advance(hours=8)  # 17:00 Hà Nội; Tuesday 24/11 is a public holiday
     await mother.say("nhắn cô: tuần sau họp phụ huynh mấy giờ ạ")
-    assert "07:30 24/11/2026" in mother.text and "07:30–16:00" in mother.text
+    assert "07:30 25/11/2026" in mother.text and "07:30–16:00" in mother.text
     assert await post.deliver() == []  # held
 
     await mother.say("nhắn cô chủ nhiệm: cháu bị ốm sốt cao, nhờ cô để ý giúp")
@@ -140,7 +140,9 @@ async def test_outside_office_hours_the_message_waits_and_urgent_ones_do_not(
     [urgent] = await post.deliver()
     assert "KHẨN" in urgent.text and "ốm sốt cao" in urgent.text
 
-    clock.advance(hours=14, minutes=30)  # Tuesday 07:30
+    clock.advance(hours=14, minutes=30)  # Tuesday 07:30: a holiday, no school
+    assert await post.deliver() == []
+    clock.advance(hours=24)  # Wednesday 07:30
     [held] = await post.deliver()
     assert "họp phụ huynh" in held.text and held.recipient.user_id == "gv-6a"
 

@@ -210,6 +210,7 @@ def test_private_message_between_two_terminals(tmp_path: Path) -> None:
         "LIENLAC_DATA_DIR": str(tmp_path),
         "LIENLAC_MESSAGES__OFFICE_START": "00:00",
         "LIENLAC_MESSAGES__OFFICE_END": "23:59",
+        "LIENLAC_MESSAGES__SCHOOL_DAYS_ONLY": "false",
         "LIENLAC_DIGEST__QUIET_START": "00:00",
         "LIENLAC_DIGEST__QUIET_END": "00:00",
     }

@@ -55,11 +55,24 @@ def test_a_message_outside_office_hours_waits_for_them_to_begin() -> None:
     policy = ThreadPolicy()
     inside = hold_for("họp phụ huynh", now=hanoi(23, 9), tz=TZ, hours=HOURS, policy=policy)
     assert inside.at is None and not inside.urgent
-    evening = hold_for("họp phụ huynh", now=hanoi(23, 20), tz=TZ, hours=HOURS, policy=policy)
+    evening = hold_for("họp phụ huynh", now=hanoi(25, 20), tz=TZ, hours=HOURS, policy=policy)
+    assert evening.at == hanoi(26, 7)
+    early = hold_for("họp phụ huynh", now=hanoi(26, 6, 59), tz=TZ, hours=HOURS, policy=policy)
+    assert early.at == hanoi(26, 7)
+    assert hold_for("x", now=hanoi(25, 17), tz=TZ, hours=HOURS, policy=policy).at == hanoi(26, 7)
+
+
+def test_sundays_and_public_holidays_are_outside_office_hours_unless_the_school_says() -> None:
+    policy = ThreadPolicy()
+    # Tuesday 24/11/2026 is a public holiday (Ngày Văn hóa Việt Nam): Monday evening waits
+    # for Wednesday; Saturday evening and Sunday noon for Monday
+    assert hold_for("x", now=hanoi(23, 20), tz=TZ, hours=HOURS, policy=policy).at == hanoi(25, 7)
+    assert hold_for("x", now=hanoi(28, 20), tz=TZ, hours=HOURS, policy=policy).at == hanoi(30, 7)
+    assert hold_for("x", now=hanoi(29, 12), tz=TZ, hours=HOURS, policy=policy).at == hanoi(30, 7)
+    every_day = ThreadPolicy(school_days_only=False)
+    assert hold_for("x", now=hanoi(29, 12), tz=TZ, hours=HOURS, policy=every_day).at is None
+    evening = hold_for("x", now=hanoi(23, 20), tz=TZ, hours=HOURS, policy=every_day)
     assert evening.at == hanoi(24, 7)
-    early = hold_for("họp phụ huynh", now=hanoi(24, 6, 59), tz=TZ, hours=HOURS, policy=policy)
-    assert early.at == hanoi(24, 7)
-    assert hold_for("x", now=hanoi(23, 17), tz=TZ, hours=HOURS, policy=policy).at == hanoi(24, 7)
 
 
 @pytest.mark.parametrize(
