@@ -359,3 +359,24 @@ async def test_where_the_school_allows_it_a_subject_teacher_can_be_chosen(
         await mother.say("nhắn cô chủ nhiệm: mai cháu nghỉ tiết thể dục")  # straight to GVCN
         [card] = await post.deliver()
         assert card.recipient.user_id == "gv-6a"
+
+
+async def test_messages_are_deleted_after_the_school_retention_days(
+    database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    from bot.thread_jobs import ThreadJobs
+
+    kept = MessagesSettings(retention_days=30)
+    async with demo_app(database_url, tmp_path, clock, sms, messages=kept) as app:
+        mother = await parent(app, sms)
+        await teacher(app, sms, GVCN_6A, "gv-6a")
+        await mother.say("nhắn cô: tin cũ")
+        jobs = ThreadJobs(app.sessions, app.services)
+        assert await jobs.run_once() == 0  # 0 days old
+        clock.advance(days=31)
+        await mother.say("nhắn cô: tin mới")
+        assert await jobs.run_once() == 1
+        assert await jobs.run_once() == 0  # within the hour of the last pass: not again
+        async with app.sessions() as s:
+            rows = list(csv.DictReader(io.StringIO(await export_csv(s, "demo"))))
+        assert [r["text"] for r in rows] == ["tin mới"]
