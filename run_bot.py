@@ -1080,7 +1080,7 @@ async def _forget_student(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
 
-async def _threads(args: argparse.Namespace, settings: Settings) -> int:
+async def _threads(args: argparse.Namespace, settings: Settings, say: Callable[..., str]) -> int:
     """``threads export`` / ``threads purge`` (issue 17)."""
     import datetime as dt
 
@@ -1091,13 +1091,13 @@ async def _threads(args: argparse.Namespace, settings: Settings) -> int:
     async with opened_app(settings) as app:
         if args.threads_command == "purge":
             gone = await purge(app.sessions, app.services, now=dt.datetime.now(dt.UTC))
-            print(f"Deleted {gone} message(s) past retention.")
+            print(say("threads_purged", count=gone))
             return 0
         school = args.school or settings.school_configs()[0].id
         async with app.sessions() as session:
             text = await export_csv(session, school, args.class_id)
-        args.out.write_text(text, encoding="utf-8")
-        print(f"Exported {max(text.count(chr(10)) - 1, 0)} message(s) to {args.out}.")
+        args.out.write_text(text, encoding="utf-8-sig")  # Excel reads the diacritics right
+        print(say("threads_exported", count=max(text.count("\n") - 1, 0), target=args.out))
         return 0
 
 
@@ -1174,7 +1174,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "otp":
             return asyncio.run(_otp_unlock(args, settings))
         if command == "threads":
-            return asyncio.run(_threads(args, settings))
+            return asyncio.run(_threads(args, settings, say))
         if command == "demo":
             return asyncio.run(_demo_reset(settings))
         if command == "notice":
