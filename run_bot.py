@@ -167,6 +167,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("--student", required=True, metavar="CODE", help="the student code")
     forget.add_argument("--school", default=None, metavar="ID", help="default: the first school")
+    threads = sub.add_parser(
+        "threads",
+        parents=[common],
+        help="parents' private messages to teachers: export (CSV) or purge past retention",
+        description="parents' private messages to teachers: export (CSV) or purge past retention",
+    )
+    threads_sub = threads.add_subparsers(dest="threads_command", metavar="ACTION", required=True)
+    export = threads_sub.add_parser(
+        "export",
+        help="every relayed message of a school (or one class) as CSV",
+        description="every relayed message of a school (or one class) as CSV; no phone "
+        "numbers or chat ids, only pupil and teacher ids",
+    )
+    export.add_argument("--school", default=None, metavar="ID", help="default: the first school")
+    export.add_argument("--class", dest="class_id", default=None, metavar="ID", help="one class")
+    export.add_argument("--out", required=True, type=Path, metavar="FILE", help="the CSV file")
+    threads_sub.add_parser(
+        "purge",
+        help="delete messages older than each school's messages.retention_days now",
+        description="delete messages older than each school's messages.retention_days now "
+        "(the bot also does it hourly)",
+    )
     otp = sub.add_parser(
         "otp",
         parents=[common],
@@ -1105,6 +1127,27 @@ async def _forget_student(
         return 0
 
 
+async def _threads(args: argparse.Namespace, settings: Settings, say: Callable[..., str]) -> int:
+    """``threads export`` / ``threads purge`` (issue 17)."""
+    import datetime as dt
+
+    from bot.bootstrap import opened_app
+    from bot.thread_jobs import purge
+    from storage.thread_store import export_csv
+
+    async with opened_app(settings) as app:
+        if args.threads_command == "purge":
+            gone = await purge(app.sessions, app.services, now=dt.datetime.now(dt.UTC))
+            print(say("threads_purged", count=gone))
+            return 0
+        school = args.school or settings.school_configs()[0].id
+        async with app.sessions() as session:
+            text = await export_csv(session, school, args.class_id)
+        args.out.write_text(text, encoding="utf-8-sig")  # Excel reads the diacritics right
+        print(say("threads_exported", count=max(text.count("\n") - 1, 0), target=args.out))
+        return 0
+
+
 def _database_problem(err: BaseException, url: str) -> str | None:
     """One line for an operator when the database cannot be reached or opened (issue 13.11),
     instead of a traceback; None when ``err`` is about something else."""
@@ -1177,6 +1220,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_forget_student(args, settings, say))
         if command == "otp":
             return asyncio.run(_otp_unlock(args, settings, say))
+        if command == "threads":
+            return asyncio.run(_threads(args, settings, say))
         if command == "demo":
             return asyncio.run(_demo_reset(settings, say))
         if command == "notice":

@@ -1,7 +1,8 @@
 """The work a bot process does besides answering: draining the outbox, the digest scheduler
 (change detection, digests, instant alerts), the leave-request jobs (write retries,
-reminders, escalation and expiry) and the class polls' one reminder (``bot.polls``).
-Started next to a channel by ``run_bot.py``; stops when ``stop`` is set."""
+reminders, escalation and expiry), the class polls' one reminder (``bot.polls``) and the
+retention of relayed messages. Started next to a channel by ``run_bot.py``; stops when
+``stop`` is set."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.absence_jobs import AbsenceJobs
 from bot.bootstrap import App
 from bot.outbox import OutboxRelay
 from bot.polls import PollJobs
+from bot.thread_jobs import ThreadJobs
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ async def run_background(
         return
     absence_jobs = AbsenceJobs(app.uow_factory, app.services)
     poll_jobs = PollJobs(app.uow_factory, app.services)
+    thread_jobs = ThreadJobs(app.sessions, app.services)
     extra: list[Awaitable[None]] = []
     if app.settings.metrics.listen:
         from bot.channels.ops_http import serve_ops
@@ -55,6 +58,10 @@ async def run_background(
                     relay.wake()
             except Exception:
                 log.exception("poll jobs pass failed")
+            try:
+                await thread_jobs.run_once()  # relayed messages past retention (issue 17)
+            except Exception:
+                log.exception("message retention pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), jobs_interval)
 

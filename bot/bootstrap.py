@@ -30,6 +30,7 @@ from bot.config import (
 from bot.domain.absence import AbsencePolicy
 from bot.domain.models import BankAccount, SchoolContact
 from bot.domain.otp import OtpPolicy
+from bot.domain.threads import ThreadPolicy
 from bot.i18n import Catalog
 from bot.inbox import Inbox
 from bot.messages import ConversationKey
@@ -290,6 +291,21 @@ DEMO_BANK = BankAccount(
 )
 
 
+def thread_policy(school: SchoolConfig) -> ThreadPolicy:
+    """The school's rules for parents' private messages to teachers (issue 17)."""
+    m = school.messages
+    return ThreadPolicy(
+        office_start=m.office_start,
+        office_end=m.office_end,
+        urgent_words=tuple(m.urgent_words),
+        per_hour=m.per_hour,
+        retention_days=m.retention_days,
+        subject_teachers=m.subject_teachers,
+        school_days_only=m.school_days_only,
+        zalo_fallback=school.zalo_oa.notification_fallback if school.zalo_oa.enabled else "none",
+    )
+
+
 def bank_account(payment: PaymentSettings, *, demo: bool = False) -> BankAccount | None:
     """The school's account for fee payments, or ``None`` when none is configured (the
     seeded demo school has :data:`DEMO_BANK`)."""
@@ -401,6 +417,7 @@ async def build_app(
         quiet_end=home.quiet_end,
         school_staff=frozenset(home.school_staff),
         bank=bank_account(home.payment, demo=is_demo(home)),
+        threads=thread_policy(home),
         profiles={
             school.id: SchoolProfile(
                 timezone=school.timezone,
@@ -415,6 +432,7 @@ async def build_app(
                     zalo_link=school.zalo_bot.link or "",
                 ),
                 bank=bank_account(school.payment, demo=is_demo(school)),
+                threads=thread_policy(school),
             )
             for school in settings.school_configs()
         },

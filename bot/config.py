@@ -25,6 +25,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from bot.domain.calendar import DEFAULT_TIMEZONE
+from bot.domain.threads import DEFAULT_URGENT
 
 ENV_PREFIX = "LIENLAC_"
 
@@ -585,6 +586,39 @@ class DigestSettings(BaseModel):
     )
 
 
+class MessagesSettings(BaseModel):
+    """Private messages from parents to teachers, relayed by the bot (issue 17)."""
+
+    office_start: dt.time = Field(
+        default=dt.time(7, 0),
+        description="school hours begin (local time): teachers' default office hours",
+    )
+    office_end: dt.time = Field(default=dt.time(17, 0), description="school hours end")
+    urgent_words: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_URGENT),
+        description="a message with one of these words reaches the teacher at once (JSON list)",
+    )
+    per_hour: int = Field(
+        default=10, ge=1, le=1000, description="messages one parent may send per thread per hour"
+    )
+    retention_days: int = Field(
+        default=365, ge=1, description="relayed messages are deleted after this many days"
+    )
+    subject_teachers: bool = Field(
+        default=False, description="parents may also write to the class's subject teachers"
+    )
+    school_days_only: bool = Field(
+        default=True,
+        description="messages on Sundays and public holidays wait for the next school day",
+    )
+
+    @model_validator(mode="after")
+    def _hours(self) -> MessagesSettings:
+        if self.office_start >= self.office_end:
+            raise ValueError("messages.office_start must be before messages.office_end")
+        return self
+
+
 class BackendSettings(BaseModel):
     """Which school system this school's data comes from (one school; self-contained so it
     can later live under each ``[[schools]]`` entry)."""
@@ -669,6 +703,9 @@ class SchoolSettings(BaseModel):
     payment: PaymentSettings | None = Field(
         default=None, description="where parents pay fees, else `payment`"
     )
+    messages: MessagesSettings | None = Field(
+        default=None, description="parents' private messages to teachers, else `messages`"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -693,6 +730,7 @@ class SchoolConfig:
     zalo_oa: ZaloOaSettings = field(default_factory=ZaloOaSettings)
     otp: OtpSettings = field(default_factory=OtpSettings)
     payment: PaymentSettings = field(default_factory=PaymentSettings)
+    messages: MessagesSettings = field(default_factory=MessagesSettings)
 
 
 # Settings a school's own Zalo/OTP block takes from the top-level block unless it sets them:
@@ -761,6 +799,7 @@ class Settings(BaseSettings):
     digest: DigestSettings = DigestSettings()
     backend: BackendSettings = BackendSettings()
     payment: PaymentSettings = PaymentSettings()
+    messages: MessagesSettings = MessagesSettings()
     # Several schools in one process (TOML [[schools]]); empty = the one school above.
     schools: list[SchoolSettings] = Field(default_factory=list)
     zalo_bot: ZaloBotSettings = ZaloBotSettings()
@@ -827,6 +866,7 @@ class Settings(BaseSettings):
                 zalo_oa=_inherit(self.zalo_oa, e.zalo_oa, _ZALO_OA_SHARED),
                 otp=self._otp_of(e),
                 payment=e.payment or self.payment,
+                messages=e.messages or self.messages,
             )
             for e in entries
         ]

@@ -53,6 +53,19 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    """A photo or a file a user sent (issue 17: a medical certificate for the teacher). Only
+    the platform's reference travels: the bytes stay on the platform, and ``file_id`` means
+    something to the same bot only (so it is relayed within one channel of one school)."""
+
+    kind: str  # "photo" | "document"
+    file_id: str
+    name: str = ""  # the document's file name, if the platform gave one
+    mime: str = ""
+    size: int = 0  # bytes, as the platform reported; 0 = unknown
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Incoming:
     """One thing a user did: typed text or pressed a button."""
 
@@ -68,6 +81,7 @@ class Incoming:
     # turn's own transaction, so an event delivered again, even after a restart, runs once.
     event_id: str = ""
     display_name: str = ""
+    attachment: Attachment | None = None  # a photo or document (its caption is ``text``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,3 +92,5 @@ class ChannelCapabilities:
     max_text: int  # characters per message; longer replies are split on line boundaries
     groups: bool = False  # the channel has group chats (scores never go there)
     documents: bool = False  # can deliver a file (a PDF) with a reply
+    # takes photos and documents from users and passes them on by reference (issue 17)
+    attachments: bool = False

@@ -103,7 +103,7 @@ from typing import Any, Protocol, runtime_checkable
 from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START, next_send_time
-from bot.messages import Button, ConversationKey
+from bot.messages import Attachment, Button, ConversationKey
 from bot.ports import Clock, OutboundSender
 
 log = logging.getLogger(__name__)
@@ -269,6 +269,7 @@ class ClaimedMessage:
     lease_until: dt.datetime
     in_doubt: bool = False  # a worker died while sending it: this may be a repeat
     locale: str = "vi"  # the recipient's language when it was queued
+    attachment: Attachment | None = None  # relayed by reference (issue 17)
 
     @property
     def bot(self) -> BotKey:
@@ -399,6 +400,20 @@ class IdempotentSender(Protocol):
         self,
         idempotency_key: str,
         recipient: ConversationKey,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+    ) -> None: ...
+
+
+@runtime_checkable
+class AttachmentSender(Protocol):
+    """A sender that can pass on a photo or file a user sent, by the platform's reference
+    (Telegram: the same bot's ``file_id``), with the text as its caption."""
+
+    async def deliver_attachment(
+        self,
+        recipient: ConversationKey,
+        attachment: Attachment,
         text: str,
         buttons: tuple[tuple[Button, ...], ...],
     ) -> None: ...
@@ -936,7 +951,11 @@ class OutboxRelay:
             )
             return 0, False
         try:
-            if isinstance(sender, IdempotentSender):  # the receiving side drops a repeat
+            if message.attachment is not None and isinstance(sender, AttachmentSender):
+                await sender.deliver_attachment(
+                    message.recipient, message.attachment, self._text_of(message), message.buttons
+                )
+            elif isinstance(sender, IdempotentSender):  # the receiving side drops a repeat
                 await sender.deliver_idempotent(
                     message.idempotency_key, message.recipient, message.text, message.buttons
                 )

@@ -28,7 +28,8 @@ from bot.domain.models import (
 )
 from bot.domain.polls import Ballot, Poll, PollSpec
 from bot.domain.posts import PostKind, TeacherPost
-from bot.messages import Button, ConversationKey
+from bot.domain.threads import ThreadRepo
+from bot.messages import Attachment, Button, ConversationKey
 
 
 class Clock(Protocol):
@@ -397,6 +398,7 @@ class OutgoingMessage:
     not_before: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     locale: str = "vi"  # the recipient's language (for the relay's own words, if any)
+    attachment: Attachment | None = None  # a photo/document relayed by reference (issue 17)
 
 
 class OutboxRepo(Protocol):
@@ -720,6 +722,7 @@ class UnitOfWork(Protocol):
     events: EventRepo
     polls: PollRepo
     posts: PostRepo
+    threads: ThreadRepo  # relayed parent–teacher messages (bot.domain.threads)
 
     async def commit(self) -> None: ...
 

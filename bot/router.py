@@ -35,6 +35,7 @@ from dialogs import (
     poll,
     reject_reason,
     settings,
+    teacher_message,
     teacher_post,
     verify_parent,
     welcome,
@@ -50,6 +51,7 @@ from handlers import (
     polls,
     remarks,
     scores,
+    threads,
     timetable,
 )
 from handlers.common import with_data_age
@@ -85,6 +87,8 @@ FEATURES = Registry(
         polls.FEATURE,
         remarks.FEATURE,
         teacher_post.FEATURE,
+        threads.FEATURE,
+        teacher_message.FEATURE,
         scores.FEATURE,
         timetable.FEATURE,
         fees.FEATURE,
@@ -224,6 +228,8 @@ class Router:
             turn.action = resolved
             turn.text = ""
             return await self._on_action(turn)
+        if incoming.attachment is not None:  # a photo or document: for a teacher (issue 17)
+            return await threads.on_attachment(turn)
         if not turn.text:
             return [Reply(text=turn.t("common.text_only"))]
 

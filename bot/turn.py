@@ -19,6 +19,7 @@ from bot.domain.calendar import DEFAULT_TIMEZONE
 from bot.domain.models import BankAccount, SchoolContact
 from bot.domain.otp import OtpPolicy
 from bot.domain.quiet_hours import DEFAULT_QUIET_END, DEFAULT_QUIET_START
+from bot.domain.threads import ThreadPolicy
 from bot.i18n import Catalog
 from bot.messages import Button, ChannelCapabilities, ConversationKey, Incoming
 from bot.ports import (
@@ -54,6 +55,7 @@ class SchoolProfile:
     otp_sender: OtpSender | None = None  # None: the process-wide one
     contact: SchoolContact = field(default_factory=SchoolContact)
     bank: BankAccount | None = None  # None: no transfer details configured
+    threads: ThreadPolicy = field(default_factory=ThreadPolicy)  # relayed messages (issue 17)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +90,7 @@ class CoreServices:
             otp_sender=profile.otp_sender or self.otp_sender,
             contact=profile.contact,
             bank=profile.bank,
+            threads=profile.threads,
         )
 
     @property
@@ -103,6 +106,7 @@ class CoreServices:
     school_staff: frozenset[str] = frozenset()  # staff codes allowed whole-school notices
     contact: SchoolContact = field(default_factory=SchoolContact)  # this school's phone, bots
     bank: BankAccount | None = None  # where parents pay fees (VietQR); None: not configured
+    threads: ThreadPolicy = field(default_factory=ThreadPolicy)  # relayed messages (issue 17)
 
 
 @dataclass(slots=True, kw_only=True)

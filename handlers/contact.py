@@ -1,8 +1,9 @@
 """How to reach the school: what the bot says when it cannot do what was asked.
 
-A message meant for a teacher ("nhắn cô giáo chủ nhiệm: cháu hôm nay đau bụng") is not a
-question: until private messages to teachers exist (issue 17) the bot says plainly that it
-passed nothing on, and gives the school's phone from the configuration (issue 20).
+A message meant for a teacher ("nhắn cô giáo chủ nhiệm: cháu hôm nay đau bụng") is relayed
+by ``handlers/threads.py`` (issue 17); when it cannot be (no linked child, the teacher not
+on LienLac, a muted thread) the answer ends with the school's phone from the configuration
+(issue 20), built here.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 from bot.domain.errors import BackendError
 from bot.domain.models import SchoolContact
 from bot.feature import Feature
-from bot.messages import Reply
 from bot.ports import SchoolBackend
 from bot.turn import Turn
-from handlers.intents import Intent, IntentName
 
 
 async def school_name(turn: Turn, backend: SchoolBackend) -> str:
@@ -31,11 +30,4 @@ def how_to_reach(turn: Turn, name: str, contact: SchoolContact) -> str:
     return turn.t("contact.school_only", school=name)
 
 
-async def _to_teacher(turn: Turn, intent: Intent) -> list[Reply]:
-    await turn.audit("contact.to_teacher")  # counts how often parents try; no text kept
-    name = await school_name(turn, turn.backend)
-    reach = how_to_reach(turn, name, turn.services.contact)
-    return [Reply(text=turn.t("contact.to_teacher", reach=reach))]
-
-
-FEATURE = Feature(name="contact", intents={IntentName.TO_TEACHER: _to_teacher})
+FEATURE = Feature(name="contact")  # the relay itself is handlers/threads.py (issue 17)

@@ -25,7 +25,10 @@ def main_menu(turn: Turn) -> tuple[tuple[Button, ...], ...]:
             Button(label=turn.t("button.add_child"), action="menu:add_child"),
             Button(label=turn.t("button.notifications"), action="menu:settings"),
         ),
-        (Button(label=turn.t("button.language"), action="menu:lang"),),
+        (
+            Button(label=turn.t("button.message_teacher"), action="menu:message"),
+            Button(label=turn.t("button.language"), action="menu:lang"),
+        ),
     )
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.messages import Button, ConversationKey
+from bot.messages import Attachment, Button, ConversationKey
 from bot.outbox import BotKey, BotLease, ClaimedMessage, SchoolQueueStats
 from storage.tables import ChatLink, OutboxMessage, School, SenderLease
 
@@ -48,6 +48,19 @@ def _mine(message_id: int, worker_id: str) -> list[ColumnElement[bool]]:
 
 def _bots_filter(bots: Sequence[BotKey]) -> ColumnElement[bool]:
     return or_(*(and_(L.channel == b.channel, L.school_id == b.school_id) for b in bots))
+
+
+def _attachment(payload: Any) -> Attachment | None:
+    found = payload.get("attachment") if isinstance(payload, dict) else None
+    if not isinstance(found, dict) or not found.get("file_id"):
+        return None
+    return Attachment(
+        kind=str(found.get("kind", "document")),
+        file_id=str(found["file_id"]),
+        name=str(found.get("name", "")),
+        mime=str(found.get("mime", "")),
+        size=int(found.get("size", 0) or 0),
+    )
 
 
 def _buttons(payload: Any) -> tuple[tuple[Button, ...], ...]:
@@ -305,6 +318,7 @@ class SqlOutboxStore:
                 lease_until=r.lease_until,
                 in_doubt=bool(r.in_doubt),
                 locale=str((r.payload or {}).get("locale") or "vi"),
+                attachment=_attachment(r.payload),
             )
             for r in rows
         ]

@@ -9,6 +9,7 @@ A forgotten chat user leaves no row holding their chat or user id, nor any text 
   status), but lose the requester's ids, the reason and the decision note; a pending one is
   withdrawn, and the cards still waiting in the outbox for the teacher are dropped (a card
   already delivered answers "withdrawn" when pressed);
+- their relayed messages to teachers (issue 17) and the answers go, threads and all;
 - audit events keep only the keyed hash of the user (never the id), which is the one
   anonymised trace the law allows, and which the OTP guard's counters need.
 """
@@ -33,6 +34,7 @@ from storage.tables import (
     OtpChallengeRow,
     OutboxMessage,
 )
+from storage.thread_store import forget_threads
 
 FORGOTTEN = ""  # what a forgotten requester's ids become
 
@@ -89,6 +91,7 @@ class SqlPrivacyRepo:
                 DigestRun.key.like(f"digest:{school}:%:{channel}:{user}"),
             )
         )
+        await forget_threads(self._s, key)  # their messages to teachers, and the answers
         r = AbsenceRequestRow
         mine = (
             r.school_id == school,

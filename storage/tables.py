@@ -695,3 +695,64 @@ class TeacherPostRow(Base):
     author_id: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
+
+
+# --- private parent–teacher messages (issue 17) -------------------------------------------
+
+
+class MessageThread(Base):
+    """One parent chat, one pupil, one teacher: the bot relays between them, so neither sees
+    the other's phone or chat handle (``bot.domain.threads``)."""
+
+    __tablename__ = "message_thread"
+    __table_args__ = (
+        UniqueConstraint(
+            "school_id", "student_id", "teacher_id", "parent_channel", "parent_user_id"
+        ),
+        Index("ix_message_thread_parent", "school_id", "parent_channel", "parent_user_id"),
+        Index("ix_message_thread_class", "school_id", "class_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    student_id: Mapped[str] = mapped_column(String(64))
+    class_id: Mapped[str] = mapped_column(String(64))
+    teacher_id: Mapped[str] = mapped_column(String(64))
+    guardian_id: Mapped[str] = mapped_column(String(64))
+    parent_channel: Mapped[str] = mapped_column(String(20))
+    parent_chat_id: Mapped[str] = mapped_column(String(128))
+    parent_user_id: Mapped[str] = mapped_column(String(128))
+    muted_at: Mapped[dt.datetime | None]
+    parent_seen_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class ThreadMessageRow(Base):
+    """One relayed message; deleted after the school's retention days and by ``/forget``."""
+
+    __tablename__ = "thread_message"
+    __table_args__ = (
+        ForeignKeyConstraint(["thread_id"], ["message_thread.id"], ondelete="CASCADE"),
+        Index("ix_thread_message_thread", "thread_id", "created_at"),
+        Index("ix_thread_message_school", "school_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    thread_id: Mapped[int] = mapped_column(Integer)
+    sender: Mapped[str] = mapped_column(String(10))  # parent | teacher
+    body: Mapped[str] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(10))  # bot.domain.threads.Delivery
+    attachment: Mapped[str] = mapped_column(String(20), default="")  # "", photo, document
+    deliver_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class TeacherOfficeHours(Base):
+    """When a teacher takes parents' messages (local time); none: the school's hours."""
+
+    __tablename__ = "teacher_office_hours"
+    school_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    teacher_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime]

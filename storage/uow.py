@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import secrets
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain.errors import ConcurrentTurn
+from bot.domain.threads import ThreadRepo
 from bot.messages import ConversationKey
 from bot.ports import (
     AbsenceRepo,
@@ -59,6 +61,7 @@ from storage.tables import (
     OutboxMessage,
     SeenEvent,
 )
+from storage.thread_store import SqlThreadRepo
 
 
 def _key_filter(model: Any, key: ConversationKey) -> list[Any]:
@@ -535,6 +538,11 @@ def _outbox_values(message: OutgoingMessage, now: dt.datetime) -> dict[str, Any]
                 [{"label": b.label, "token": b.token} for b in row] for row in message.buttons
             ],
             "locale": message.locale,
+            **(
+                {"attachment": dataclasses.asdict(message.attachment)}
+                if message.attachment is not None
+                else {}
+            ),
         },
         "dedupe_key": message.dedupe_key[:200],
         "urgent": message.urgent,
@@ -902,6 +910,7 @@ class SqlUnitOfWork:
         self.events: EventRepo = SqlEventRepo(session)
         self.polls: PollRepo = SqlPollRepo(session)
         self.posts: PostRepo = SqlPostRepo(session)
+        self.threads: ThreadRepo = SqlThreadRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()

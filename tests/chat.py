@@ -108,7 +108,7 @@ class Chat:
         return [b.label for r in self.last for row in r.buttons for b in row]
 
     async def press(self, label: str) -> list[Reply]:
-        if self.key.channel == "memory_text":  # numbered choices: type the number
+        if not self.app.services.can_show_buttons(self.key.channel):  # numbered: type it
             for line in self.text.splitlines():
                 m = re.match(r"^(\d+)\. (.*)$", line.strip())
                 if m and label.lower() in m.group(2).lower():

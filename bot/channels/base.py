@@ -12,10 +12,18 @@ from bot.messages import ChannelCapabilities
 CONSOLE = ChannelCapabilities(
     buttons=False, edit=False, images=False, max_text=4000, documents=True
 )
-MEMORY = ChannelCapabilities(buttons=True, edit=True, images=True, max_text=4096, documents=True)
+MEMORY = ChannelCapabilities(
+    buttons=True, edit=True, images=True, max_text=4096, documents=True, attachments=True
+)
 MEMORY_TEXT_ONLY = ChannelCapabilities(buttons=False, edit=False, images=False, max_text=2000)
 TELEGRAM = ChannelCapabilities(
-    buttons=True, edit=True, images=True, max_text=4096, groups=True, documents=True
+    buttons=True,
+    edit=True,
+    images=True,
+    max_text=4096,
+    groups=True,
+    documents=True,
+    attachments=True,
 )
 # Zalo: images as photos (issue 16): the OA uploads the PNG and sends its attachment; the Bot's
 # sendPhoto takes a URL, so the PNG is served from the webhook server (``/media/…``) and a bot

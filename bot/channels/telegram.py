@@ -42,6 +42,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
+    Message,
     ReplyParameters,
     Update,
 )
@@ -62,7 +63,7 @@ from bot.channels.lanes import TurnLanes
 from bot.channels.webhook import Endpoint, Hook, Hooks, RecentKeys, webhook_app
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
 from bot.i18n import LOCALES, Catalog
-from bot.messages import Button, ConversationKey, Incoming, Reply
+from bot.messages import Attachment, Button, ConversationKey, Incoming, Reply
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query")
 GROUP_CHATS = frozenset({"group", "supergroup", "channel"})
 MAX_TEXT = TELEGRAM.max_text  # 4096 characters per message
+MAX_CAPTION = 1024  # characters of a photo or document caption
 MAX_CALLBACK_DATA = 64  # bytes, UTF-8
 MAX_CALLBACK_ANSWER = 200  # characters
 MAX_BUTTONS_PER_ROW = 8
@@ -100,6 +102,7 @@ COMMANDS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("hocphi", "Học phí, khoản thu"),
         ("chuyencan", "Chuyên cần, số buổi nghỉ"),
         ("nghiphep", "Xin nghỉ học cho con"),
+        ("nhantin", "Nhắn riêng cho giáo viên"),
         ("duyet", "Giáo viên: đơn xin nghỉ chờ duyệt"),
         ("them", "Liên kết thêm một con"),
         ("ngonngu", "Đổi ngôn ngữ"),
@@ -114,6 +117,7 @@ COMMANDS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("fees", "School fees"),
         ("attendance", "Attendance"),
         ("absence", "Ask for leave for your child"),
+        ("message", "Message your child's teacher"),
         ("pending", "Teachers: leave requests to decide"),
         ("addchild", "Link another child"),
         ("lang", "Change language"),
@@ -156,7 +160,8 @@ def to_incoming(update: Update, *, school_id: str, bot_username: str = "") -> In
         return None
     user = msg.from_user
     is_group = msg.chat.type in GROUP_CHATS
-    text = msg.text or ""
+    attachment = None if is_group else _attachment_of(msg)
+    text = msg.text or (msg.caption or "" if attachment is not None else "")
     if is_group and not text:
         return None  # joins, photos, pins … in a group: nothing to answer
     if text.startswith("/") and bot_username:
@@ -170,7 +175,25 @@ def to_incoming(update: Update, *, school_id: str, bot_username: str = "") -> In
         is_group=is_group,
         message_id=str(msg.message_id),
         display_name=user.first_name,
+        attachment=attachment,
     )
+
+
+def _attachment_of(msg: Message) -> Attachment | None:
+    """A photo (its largest size) or a document in a private chat; the caption is the text."""
+    if msg.photo:
+        best = msg.photo[-1]
+        return Attachment(kind="photo", file_id=best.file_id, size=best.file_size or 0)
+    doc = msg.document
+    if doc is not None:
+        return Attachment(
+            kind="document",
+            file_id=doc.file_id,
+            name=doc.file_name or "",
+            mime=doc.mime_type or "",
+            size=doc.file_size or 0,
+        )
+    return None
 
 
 def _key(school_id: str, chat_id: int, user_id: int) -> ConversationKey:
@@ -388,19 +411,49 @@ class TelegramSender:
             params: dict[str, Any] = {"chat_id": int(recipient.chat_id), "text": part}
             if markup is not None and index == len(parts) - 1:
                 params["reply_markup"] = markup
-            try:
-                await bot.send_message(**params)
-            except RetryAfter as err:
-                raise DeliveryRetryLater("429", after_seconds=_seconds(err)) from None
-            except Forbidden:
-                raise DeliveryFailedPermanently("blocked by the user") from None
-            except BadRequest as err:
-                gone = "chat not found" in str(err).lower()
-                raise DeliveryFailedPermanently(
-                    "chat not found" if gone else "refused", unreachable=gone
-                ) from None
-            except NetworkError as err:  # TimedOut, 5xx, connection errors
-                raise DeliveryRetryLater(type(err).__name__) from None
+            await self._call(bot.send_message, params)
+
+    async def deliver_attachment(
+        self,
+        recipient: ConversationKey,
+        attachment: Attachment,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+    ) -> None:
+        """A photo or document a user sent to this same bot, passed on by its ``file_id``
+        with ``text`` as the caption (or, longer than a caption may be, sent before it)."""
+        bot = self._bots.get(recipient.school_id)
+        if bot is None:
+            raise DeliveryFailedPermanently("no Telegram bot for this school", unreachable=False)
+        params: dict[str, Any] = {"chat_id": int(recipient.chat_id)}
+        if len(text) <= MAX_CAPTION:
+            params["caption"] = text
+            markup = keyboard(Reply(text=text, buttons=buttons))
+            if markup is not None:
+                params["reply_markup"] = markup
+        else:
+            await self.deliver(recipient, text, buttons)
+        if attachment.kind == "photo":
+            await self._call(bot.send_photo, {**params, "photo": attachment.file_id})
+        else:
+            await self._call(bot.send_document, {**params, "document": attachment.file_id})
+
+    @staticmethod
+    async def _call(method: Any, params: dict[str, Any]) -> None:
+        """One Bot API call, its errors translated for the relay."""
+        try:
+            await method(**params)
+        except RetryAfter as err:
+            raise DeliveryRetryLater("429", after_seconds=_seconds(err)) from None
+        except Forbidden:
+            raise DeliveryFailedPermanently("blocked by the user") from None
+        except BadRequest as err:
+            gone = "chat not found" in str(err).lower()
+            raise DeliveryFailedPermanently(
+                "chat not found" if gone else "refused", unreachable=gone
+            ) from None
+        except NetworkError as err:  # TimedOut, 5xx, connection errors
+            raise DeliveryRetryLater(type(err).__name__) from None
 
 
 # --- receiving updates and running turns -------------------------------------------------

@@ -102,18 +102,28 @@ async def test_a_message_for_the_teacher_is_not_answered_with_the_timetable(
         chat = Chat(app)
         await chat.link(HUY, sms)
         postman = Postman(app)
-        for message in (
+        messages = (
             "nhắn cô giáo chủ nhiệm: cháu hôm nay đau bụng",
             "nhan co giao chu nhiem chau hom nay dau bung",
             "gửi cô: mai cháu mang thiếu sách toán",
             "báo thầy là cháu hôm nay đi muộn",
             "cho mình nhắn cô là học phí nhà em nộp mai nhé",
-        ):
+        )
+        for message in messages:  # the homeroom teacher is not on LienLac: said plainly
             await chat.say(message)
-            assert "CHƯA được gửi cho ai" in chat.text, (message, chat.text)
+            assert "CHƯA được gửi" in chat.text, (message, chat.text)
             assert SCHOOL_PHONE in chat.text and "Trường THCS Nguyễn Du" in chat.text
             assert "📅" not in chat.text and "Tiết" not in chat.text and "💰" not in chat.text
         assert await postman.deliver() == []  # nothing went to anyone
+
+        teacher = Chat(app, user="gv-8a")
+        await teacher.link("GV007", sms)
+        for message in messages:  # now each one is relayed to her (issue 17)
+            await chat.say(message)
+            assert "Đã chuyển tin nhắn tới Đỗ Thị Kim Oanh" in chat.text, (message, chat.text)
+            assert "📅" not in chat.text and "Tiết" not in chat.text and "💰" not in chat.text
+        cards = await postman.deliver()
+        assert [c.recipient.user_id for c in cards] == ["gv-8a"] * len(messages)
 
         await chat.say("báo có điểm toán chưa")  # "có" is no teacher: a question
         assert "Toán" in chat.text and "CHƯA được gửi" not in chat.text

@@ -59,9 +59,11 @@ async def journey(app: App, sms: RecordingOtpSender) -> tuple[Chat, Chat, Postma
     await parent.press("Gửi đơn")
     await parent.say(f"xin nghỉ cho cháu thứ 5 buổi sáng vì {REASON}")
     await parent.press("Gửi đơn")
+    await parent.say(f"nhắn cô chủ nhiệm: {REASON}")  # a private message (issue 17)
     delivered = await post.deliver()
     assert any(REASON in d.text for d in delivered)  # the teacher's cards carry the reason
     await teacher.say("duyet 1")  # the parent's note about it waits in the outbox
+    await teacher.say("/traloi 1 Cô đã nhận, chúc cháu mau khỏe")  # so does the answer
     return parent, teacher, post
 
 
@@ -100,7 +102,7 @@ async def test_forget_leaves_no_row_with_the_chat_or_its_words(
     assert "hủy liên kết" in parent.text.lower()
 
     after = await every_row(database_url)
-    assert leaks(after, PARENT, REASON, "0900000001") == []
+    assert leaks(after, PARENT, REASON, "0900000001", "mau khỏe") == []
     assert any(t == "audit_event" and "account.forget" in r for t, r in after)
     # The school keeps the absence itself: pupil, dates, status (approved stays approved).
     absences = [r for t, r in after if t == "absence_request"]

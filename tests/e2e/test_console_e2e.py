@@ -202,6 +202,44 @@ def test_leave_request_between_two_terminals(tmp_path: Path) -> None:
             teacher.close()
 
 
+def test_private_message_between_two_terminals(tmp_path: Path) -> None:
+    """The demo of issue 17: the parent writes to the homeroom teacher in one terminal, the
+    teacher answers with a typed /traloi in the other; no phone number is shown either way.
+    Office and quiet hours are opened to the whole day (the demo runs at any hour)."""
+    env = {
+        "LIENLAC_DATA_DIR": str(tmp_path),
+        "LIENLAC_MESSAGES__OFFICE_START": "00:00",
+        "LIENLAC_MESSAGES__OFFICE_END": "23:59",
+        "LIENLAC_MESSAGES__SCHOOL_DAYS_ONLY": "false",
+        "LIENLAC_DIGEST__QUIET_START": "00:00",
+        "LIENLAC_DIGEST__QUIET_END": "00:00",
+    }
+    parent = BotProcess("run", "--user", "me", env=env)
+    teacher: BotProcess | None = None
+    try:
+        parent.read_until("/quit")
+        teacher = BotProcess("run", "--user", "co-hoa", env=env)
+        teacher.read_until("/quit")
+        link_in_terminal(parent, "HS6A01", ("Mẹ", "Đồng ý"))
+        link_in_terminal(teacher, "GV001", ("Đồng ý",))
+        parent.type("nhắn cô chủ nhiệm: mai cháu đi khám răng, xin về sớm ạ")
+        parent.read_until("Đã chuyển tin nhắn")
+        card = teacher.read_until("/traloi 1", timeout=30)
+        assert "Mẹ của Nguyễn Minh An (6A)" in card and "khám răng" in card
+        assert "0900000001" not in card
+        teacher.type("/traloi 1 Cô đã biết, chị cứ đón cháu lúc 10 giờ.")
+        teacher.read_until("Đã gửi câu trả lời")
+        answer = parent.read_until("đón cháu lúc 10 giờ", timeout=30)
+        assert "Nguyễn Thị Thanh Hoa trả lời về An" in answer and "0900001001" not in answer
+        for bot in (parent, teacher):
+            bot.type("/quit")
+            assert bot.close() == 0
+    finally:
+        parent.close()
+        if teacher is not None:
+            teacher.close()
+
+
 def test_metrics_and_healthz_while_chatting(tmp_path: Path) -> None:
     """LIENLAC_METRICS__LISTEN: Prometheus gauges for the outbox and the leave requests."""
     import socket

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
-from bot.messages import Button, ConversationKey
+from bot.messages import Attachment, Button, ConversationKey
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,7 @@ class Delivered:
     recipient: ConversationKey
     text: str
     buttons: tuple[tuple[Button, ...], ...]
+    attachment: Attachment | None = None
 
     def token(self, label: str) -> str:
         for row in self.buttons:
@@ -35,6 +36,17 @@ class RecordingSender:
         if self.fail_with is not None:
             raise self.fail_with
         self.delivered.append(Delivered(recipient, text, buttons))
+
+    async def deliver_attachment(
+        self,
+        recipient: ConversationKey,
+        attachment: Attachment,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+    ) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.delivered.append(Delivered(recipient, text, buttons, attachment))
 
     def to(self, user: str) -> list[Delivered]:
         return [d for d in self.delivered if d.recipient.user_id == user]

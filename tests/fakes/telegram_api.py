@@ -694,6 +694,46 @@ class FakeTelegramApi(LoopbackServer):
             bot.messages[(chat_id, message["message_id"])] = message
             return self._enqueue(bot, {"message": copy.deepcopy(message)})
 
+    def inject_file(
+        self,
+        chat_id: int,
+        kind: str,
+        data: bytes,
+        *,
+        caption: str = "",
+        filename: str = "file.pdf",
+        mime_type: str = "application/pdf",
+        first_name: str = "Test",
+        username: str | None = None,
+        token: str | None = None,
+    ) -> int:
+        """A user's photo (``kind="photo"``) or document in a private chat, with an optional
+        caption; the file is kept so the bot can send it on by its ``file_id``."""
+        user: dict[str, Any] = {"id": chat_id, "is_bot": False, "first_name": first_name}
+        if username is not None:
+            user["username"] = username
+        upload = UploadedFile(part=kind, filename=filename, content_type=mime_type, data=data)
+        file_id = f"user-{kind}-{hashlib.sha256(data).hexdigest()[:24]}"
+        ref = {"file_id": file_id, "file_unique_id": _unique_id(file_id), "file_size": len(data)}
+        with self._lock:
+            self._files[file_id] = upload
+            bot = self._bot(token)
+            chat = self._remember_chat(chat_id, "private", user, None)
+            message: dict[str, Any] = {
+                "message_id": self._next_message_id(bot, chat_id),
+                "from": user,
+                "chat": dict(chat),
+                "date": int(time.time()),
+            }
+            if kind == "photo":
+                message["photo"] = [{**ref, "width": 800, "height": 600}]
+            else:
+                message["document"] = {**ref, "file_name": filename, "mime_type": mime_type}
+            if caption:
+                message["caption"] = caption
+            bot.messages[(chat_id, message["message_id"])] = message
+            return self._enqueue(bot, {"message": copy.deepcopy(message)})
+
     def inject_callback(
         self,
         chat_id: int,

@@ -219,6 +219,7 @@ class FakeUnitOfWork:
             "privacy",
             "polls",
             "posts",
+            "threads",
         ):
             setattr(self, name, _Missing(name))
 

@@ -114,3 +114,38 @@ async def test_0012_keeps_guardians_not_sms_only(database_url: str) -> None:
             assert await conn.scalar(sa.text("SELECT count(*) FROM guardian")) == 1
     finally:
         await engine.dispose()
+
+
+async def test_0013_adds_the_message_threads_and_goes_down_cleanly(database_url: str) -> None:
+    """Relayed parent–teacher messages (issue 17): three new tables, nothing else touched;
+    0013 goes down to 0012 and up again."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0013")
+        assert await current_revision(engine) == "0013"
+
+        def tables(connection: Connection) -> set[str]:
+            return set(sa.inspect(connection).get_table_names())
+
+        async with engine.connect() as conn:
+            assert {"message_thread", "thread_message", "teacher_office_hours"} <= (
+                await conn.run_sync(tables)
+            )
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0012")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        async with engine.connect() as conn:
+            left = await conn.run_sync(tables)
+        assert not {"message_thread", "thread_message", "teacher_office_hours"} & left
+        await upgrade(engine, "0013")
+        assert await current_revision(engine) == "0013"
+    finally:
+        await engine.dispose()
