@@ -119,6 +119,12 @@ async def _queue_alert(
     await uow.notifications.mark_items([item_id], digest_key=key)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostedNotice:
+    notice_id: int  # the first notice row; its items carry the change key ``notice:{id}``
+    reached: int  # parents
+
+
 async def publish_notice(
     uow: UnitOfWork,
     backend: SchoolBackend,
@@ -131,11 +137,39 @@ async def publish_notice(
     urgent: bool,
     now: dt.datetime,
 ) -> int:
+    """:func:`post_notice`; how many parents it reaches."""
+    posted = await post_notice(
+        uow,
+        backend,
+        catalog,
+        school_id=school_id,
+        class_ids=class_ids,
+        author=author,
+        text=text,
+        urgent=urgent,
+        now=now,
+    )
+    return posted.reached
+
+
+async def post_notice(
+    uow: UnitOfWork,
+    backend: SchoolBackend,
+    catalog: Catalog,
+    *,
+    school_id: str,
+    class_ids: Sequence[str] | None,
+    author: str,
+    text: str,
+    urgent: bool,
+    now: dt.datetime,
+) -> PostedNotice:
     """Record a notice and make one item per parent of a student in ``class_ids`` (``None``:
     the whole school), in ``uow``'s transaction. Urgent notices go out at once to parents who
     keep instant alerts on (the outbox row is urgent: it passes quiet hours); the others read
-    it in their next digest. Returns how many parents it reaches. The caller checks who may
-    send to which class."""
+    it in their next digest. The chat (dialogs/notice.py), the command line and the office's
+    web page (bot/admin) all post through here. The caller checks who may send to which
+    class."""
     links = await uow.notifications.guardian_links([school_id])
     prefs = await uow.notifications.all_prefs([school_id])
     wanted = set(class_ids) if class_ids is not None else None
@@ -190,7 +224,7 @@ async def publish_notice(
                 item_id=item_id,
                 now=now,
             )
-    return reached
+    return PostedNotice(notice_id=notice_ids[0], reached=reached)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

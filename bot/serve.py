@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 
 import httpx
+from starlette.types import ASGIApp
 
 from bot.background import run_background
 from bot.bootstrap import App, build_app
@@ -174,14 +175,19 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
             background_stop = asyncio.Event()
             background = asyncio.create_task(run_background(app, relay, background_stop))
             needs_server = (
-                bool(oas) or bool(public_url) or any(b.public_url for b in zalo_bots.values())
+                bool(oas)
+                or bool(public_url)
+                or any(b.public_url for b in zalo_bots.values())
+                or bool(settings.admin.enabled and settings.admin.public_url)
             )
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     if needs_server:
                         listens = webhook_listens(settings)
                         inbox = app.build_inbox()
-                        server = webhook_app(hooks, metrics=metrics, inbox=inbox)
+                        server = webhook_app(
+                            hooks, metrics=metrics, inbox=inbox, admin=_admin(app, settings)
+                        )
                         up = await stack.enter_async_context(
                             running(server, listens, what="webhook server")
                         )
@@ -207,6 +213,15 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                     await asyncio.wait_for(background, DRAIN_SECONDS)
                 for close in reversed(closers):
                     await close()
+
+
+def _admin(app: App, settings: Settings) -> ASGIApp | None:
+    """The school office's web page (bot.admin), unless turned off."""
+    if not settings.admin.enabled:
+        return None
+    from bot.admin.web import build_admin
+
+    return build_admin(app)
 
 
 async def _finished(task: asyncio.Task[None]) -> None:

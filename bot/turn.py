@@ -100,6 +100,8 @@ class CoreServices:
     school_staff: frozenset[str] = frozenset()  # staff codes allowed whole-school notices
     contact: SchoolContact = field(default_factory=SchoolContact)  # this school's phone, bots
     bank: BankAccount | None = None  # where parents pay fees (VietQR); None: not configured
+    # the office's web page (…/admin) that /web links to; None: no public address configured
+    web_url: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -37,6 +37,7 @@ class IntentName(enum.StrEnum):
     CLASS_ABSENT = "class_absent"  # a teacher: who is absent today / on a day
     SETTINGS = "settings"  # notification settings (dialogs/settings.py)
     NOTICE = "notice"  # a teacher's notice to a class (dialogs/notice.py)
+    WEB = "web"  # a teacher asks for a sign-in link to the office's web page (issue 18)
     TO_TEACHER = "to_teacher"  # a message meant for a teacher or the school, not a question
     CODE = "code"  # a bare student/staff code typed straight away
     UNSURE = "unsure"  # a question about a child, but which one is not clear: ask back
@@ -60,6 +61,7 @@ COMMANDS: dict[str, IntentName] = {
     "cancel": IntentName.CANCEL,
     "huy": IntentName.CANCEL,
     "forget": IntentName.FORGET,
+    "web": IntentName.WEB,
     "xoa": IntentName.FORGET,
     "xoa_du_lieu": IntentName.FORGET,
     "lang": IntentName.LANG,

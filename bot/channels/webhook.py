@@ -36,7 +36,8 @@ from typing import Any, Protocol
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 log = logging.getLogger(__name__)
 
@@ -251,11 +252,16 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def webhook_app(
-    hooks: Hooks, *, metrics: Endpoint | None = None, inbox: Queue | None = None
+    hooks: Hooks,
+    *,
+    metrics: Endpoint | None = None,
+    inbox: Queue | None = None,
+    admin: ASGIApp | None = None,
 ) -> Starlette:
     """The one webhook server: ``POST /{platform}/{school}``, ``GET /healthz`` and, when
     ``metrics`` is given, ``GET /metrics``. With ``inbox``, an event a route can queue is
-    stored before the 200 and its turn runs from the inbox (bot.inbox)."""
+    stored before the 200 and its turn runs from the inbox (bot.inbox). With ``admin``, the
+    school office's web page is under ``/admin`` (bot.admin)."""
 
     async def receive(request: Request) -> Response:
         hook = hooks.get(request.path_params["platform"], request.path_params["school"])
@@ -271,8 +277,12 @@ def webhook_app(
             return Response(status_code=404)
         return await metrics(request)
 
+    routes: list[BaseRoute] = []
+    if admin is not None:  # before /{platform}/{school}, which would take POST /admin/...
+        routes.append(Mount("/admin", app=admin))
     return Starlette(
         routes=[
+            *routes,
             Route("/{platform}/{school}", receive, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),

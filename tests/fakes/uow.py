@@ -211,7 +211,7 @@ class FakeUnitOfWork:
         self.audit = _Audit(data)
         self.events = _Events(data)
         self.outbox = _Outbox(data)
-        for name in ("otps", "absences", "substitutes", "notifications", "privacy"):
+        for name in ("otps", "absences", "substitutes", "notifications", "privacy", "web_sign_ins"):
             setattr(self, name, _Missing(name))
 
     async def commit(self) -> None:

@@ -1,0 +1,212 @@
+"""The school office's web page (issue 18, bot/admin) in process: the real app and database,
+the real ``/admin`` routes on the webhook server's app, driven with httpx over ASGI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.admin.web import build_admin
+from bot.bootstrap import App
+from bot.channels.webhook import Hooks, webhook_app
+from bot.config import AdminSettings, DigestSettings
+from tests.chat import Chat, Postman, demo_app
+from tests.fakes.ports import FakeClock, RecordingOtpSender
+
+TEACHER_6A = "GV001"  # homeroom 6A, also teaches 7A; not 8A
+BASE = "http://testserver"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sms() -> RecordingOtpSender:
+    return RecordingOtpSender()
+
+
+@pytest.fixture
+async def app(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> AsyncIterator[App]:
+    async with demo_app(
+        sqlite_url,
+        tmp_path,
+        clock,
+        sms,
+        admin=AdminSettings(public_url=BASE),
+        digest=DigestSettings(school_staff=["GV010"]),
+    ) as built:
+        yield built
+
+
+@pytest.fixture
+async def web(app: App) -> AsyncIterator[httpx.AsyncClient]:
+    server = webhook_app(Hooks(), admin=build_admin(app))
+    transport = httpx.ASGITransport(app=server, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        yield client
+
+
+async def bot_link(
+    app: App, sms: RecordingOtpSender, code: str = TEACHER_6A, *, linked: bool = False
+) -> str:
+    teacher = Chat(app, user=f"teacher-{code}")
+    if not linked:
+        await teacher.link(code, sms)
+    await teacher.say("/web")
+    found = re.search(r"http://testserver/admin/signin/\S+", teacher.text)
+    assert found, teacher.text
+    return found.group(0)
+
+
+async def sign_in(web: httpx.AsyncClient, url: str) -> httpx.Response:
+    page = await web.get(url)
+    assert page.status_code == 200 and 'name="token"' in page.text
+    token = url.rsplit("/", 1)[1]
+    return await web.post("/admin/signin", data={"token": token})
+
+
+def csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+async def test_teacher_signs_in_once_with_the_bot_link_and_sees_only_own_classes(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    url = await bot_link(app, sms)
+    signed = await sign_in(web, url)
+    assert signed.status_code == 303 and signed.headers["location"] == "/admin/"
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/admin" in cookie
+    dashboard = await web.get("/admin/")
+    assert dashboard.status_code == 200
+    assert ">6A<" in dashboard.text and ">7A<" in dashboard.text and ">8A<" not in dashboard.text
+    web.cookies.clear()
+    again = await web.post("/admin/signin", data={"token": url.rsplit("/", 1)[1]})
+    assert again.status_code == 400  # single use
+
+
+async def test_teacher_gets_403_on_another_class_page(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    assert (await web.get("/admin/class/c-6a")).status_code == 200
+    refused = await web.get("/admin/class/c-8a")
+    assert refused.status_code == 403
+    page = await web.get("/admin/notices")
+    assert 'value="class:c-8a"' not in page.text and 'value="school"' not in page.text
+    forged = await web.post(
+        "/admin/notices",
+        data={"csrf": csrf(page), "target": "class:c-8a", "text": "Họp phụ huynh", "urgent": "1"},
+    )
+    assert forged.status_code == 403
+
+
+async def test_school_staff_sees_the_whole_school(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await bot_link(app, sms, "GV010"))
+    page = await web.get("/admin/")
+    assert all(f">{name}<" in page.text for name in ("6A", "7A", "8A", "9A"))
+    assert (await web.get("/admin/class/c-8a")).status_code == 200
+    assert 'value="school"' in (await web.get("/admin/notices")).text
+
+
+async def test_a_form_without_the_csrf_token_changes_nothing(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    sent = await web.post("/admin/notices", data={"target": "class:c-6a", "text": "Nghỉ học"})
+    assert sent.status_code == 403
+    forged = await web.post(
+        "/admin/notices", data={"csrf": "nope", "target": "class:c-6a", "text": "Nghỉ học"}
+    )
+    assert forged.status_code == 403
+    assert "Nghỉ học" not in (await web.get("/admin/notices")).text
+
+
+async def test_a_session_ends_after_inactivity_and_on_sign_out(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    clock.advance(minutes=20)
+    page = await web.get("/admin/")
+    assert page.status_code == 200  # each request slides the idle timer
+    clock.advance(minutes=31)
+    expired = await web.get("/admin/")
+    assert expired.status_code == 303 and expired.headers["location"] == "/admin/signin"
+
+    await sign_in(web, await bot_link(app, sms, linked=True))
+    page = await web.get("/admin/")
+    out = await web.post("/admin/signout", data={"csrf": csrf(page)})
+    assert out.status_code == 200
+    assert (await web.get("/admin/")).status_code == 303
+
+
+async def test_an_expired_link_does_not_sign_in(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    url = await bot_link(app, sms)
+    clock.advance(minutes=11)
+    assert (await sign_in(web, url)).status_code == 400
+
+
+async def test_failed_sign_ins_are_rate_limited_and_logged_without_the_token(
+    web: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(10):
+        bad = await web.post("/admin/signin", data={"token": f"guess-{n}-abcdef"})
+        assert bad.status_code == 400
+    blocked = await web.post("/admin/signin", data={"token": "guess-last-abcdef"})
+    assert blocked.status_code == 429
+    assert "web sign-in failed from 127.0.0.1" in caplog.text
+    assert "guess-" not in caplog.text
+
+
+async def test_a_notice_from_the_web_reaches_the_parents_and_the_table_shows_it(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/notices")
+    text = "Thứ Sáu 27/11 trường nghỉ học để sửa điện."
+    draft = {"csrf": csrf(page), "target": "class:c-6a", "text": text, "urgent": "1"}
+    preview = await web.post("/admin/notices/preview", data=draft)
+    assert preview.status_code == 200 and text in preview.text and "Nguyễn Văn An" in preview.text
+    sent = await web.post("/admin/notices", data=draft)
+    assert sent.status_code == 303
+    table_url = sent.headers["location"]
+    queued = await web.get(table_url)
+    assert 'id="count-queued">1<' in queued.text and 'http-equiv="refresh"' in queued.text
+    delivered = await Postman(app).deliver()
+    assert any(text in d.text for d in delivered)
+    done = await web.get(table_url)
+    assert 'id="percent">100%<' in done.text and 'id="count-sent">1<' in done.text
+    assert 'id="count-none">' in done.text  # the class's families with no chat, by name
+
+
+async def test_web_in_chat_needs_a_linked_teacher_and_a_configured_address(
+    app: App, sms: RecordingOtpSender, sqlite_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    stranger = Chat(app, user="someone")
+    await stranger.say("/web")
+    assert "Chỉ giáo viên" in stranger.text
+    parent = Chat(app, user="parent")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    await parent.say("/web")
+    assert "Chỉ giáo viên" in parent.text and "/admin/" not in parent.text
+    async with demo_app(sqlite_url, tmp_path, clock, sms) as bare:
+        teacher = Chat(bare, user="t")
+        await teacher.link(TEACHER_6A, sms)
+        await teacher.say("/web")
+        assert "LIENLAC_ADMIN__PUBLIC_URL" in teacher.text and "http" not in teacher.text
