@@ -141,7 +141,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
 
     def harden(response: Response) -> Response:
         response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"  # the sign-in URL never leaks
+        response.headers["Referrer-Policy"] = "same-origin"  # the sign-in URL never leaves
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = (
@@ -173,11 +173,18 @@ def admin_app(deps: AdminDeps) -> Starlette:
         def t(key: str, **values: object) -> str:
             return catalog.t(locale, key, **values)
 
+        tz = services.for_school(viewer.school_id if viewer else "").tz
+
+        def when(at: dt.datetime) -> str:
+            """dd/mm/yyyy HH:MM in the school's own time zone."""
+            return at.astimezone(tz).strftime("%d/%m/%Y %H:%M")
+
         response = templates.TemplateResponse(
             request,
             name,
             {
                 "t": t,
+                "when": when,
                 "viewer": viewer,
                 "csrf": viewer.session.csrf if viewer else "",
                 "prefix": PREFIX,
