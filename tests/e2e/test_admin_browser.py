@@ -95,10 +95,9 @@ def web_link(api: FakeTelegramApi, chat: int) -> str:
 
 
 def wait_text(driver: Any, css: str, wanted: str, timeout: float = 20) -> None:
+    from selenium.common.exceptions import NoSuchElementException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
-    from selenium.common.exceptions import NoSuchElementException, TimeoutException
 
     def found(d: Any) -> bool:
         try:
