@@ -423,6 +423,45 @@ def admin_app(deps: AdminDeps) -> Starlette:
         missing = [p for p in pupils if not p["reached"]]
         return render(request, "class.html", viewer, cls=cls, pupils=pupils, missing=missing)
 
+    async def letters(request: Request, viewer: Viewer) -> Response:
+        """The class's linking letters: one page per family not reached (a PDF)."""
+        from bot.linking_letter import Family, render
+
+        cls = viewer.class_(request.path_params["class_id"])
+        backend = services.backends.for_school(viewer.school_id)
+        chats = await deps.queries.guardian_chats(viewer.school_id)
+        families = [
+            Family(student=student, guardians=list(await backend.guardians(student.id)))
+            for student in await backend.class_students(cls.id)
+            if not reached(chats.get(student.id, []))
+        ]
+        info = await backend.school_info()
+        pdf = render(
+            families,
+            school_name=info.name,
+            contact=services.for_school(viewer.school_id).contact,
+            catalog=catalog,
+            locale=locale_of(request),
+        )
+        async with deps.uow_factory() as uow:
+            await uow.audit.record(
+                school_id=viewer.school_id,
+                actor=actor(viewer.session.school_id, viewer.teacher.id),
+                action="web.linking_letters",
+                subject=cls.id,
+                detail={"families": len(families)},
+                at=now(),
+            )
+            await uow.commit()
+        name = f"thu-moi-lien-ket-{cls.name}.pdf".replace(" ", "")
+        return harden(
+            Response(
+                pdf,
+                media_type="application/pdf",
+                headers={"Content-Disposition": f'inline; filename="{name}"'},
+            )
+        )
+
     # --- notices -------------------------------------------------------------------------------
 
     def targets(viewer: Viewer, locale: str) -> list[tuple[str, str]]:
@@ -605,6 +644,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
             Route("/lang/{code}", language, methods=["GET"]),
             Route("/school", page(choose_school, post=True), methods=["POST"]),
             Route("/class/{class_id}", page(class_page), methods=["GET"]),
+            Route("/class/{class_id}/letters.pdf", page(letters), methods=["GET"]),
             Route("/notices", page(notices), methods=["GET"]),
             Route("/notices/preview", page(preview, post=True), methods=["POST"]),
             Route("/notices", page(send_notice, post=True), methods=["POST"]),

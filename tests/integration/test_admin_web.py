@@ -210,3 +210,25 @@ async def test_web_in_chat_needs_a_linked_teacher_and_a_configured_address(
         await teacher.link(TEACHER_6A, sms)
         await teacher.say("/web")
         assert "LIENLAC_ADMIN__PUBLIC_URL" in teacher.text and "http" not in teacher.text
+
+
+async def test_the_class_linking_letters_are_one_page_per_family_not_reached(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/class/c-6a")
+    assert 'id="letters"' in page.text
+    pdf = await web.get("/admin/class/c-6a/letters.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(pdf.content))
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    assert len(reader.pages) == 9  # 10 pupils in 6A, one family linked
+    assert "HS6A02" in text and "HS6A01" not in text
+    assert re.search(r"09x xxx x\d\d", text) and not re.search(r"09\d{8}", text)  # masked
+    assert (await web.get("/admin/class/c-8a/letters.pdf")).status_code == 403
