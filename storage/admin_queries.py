@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.tables import AbsenceRequestRow, ChatLink, Notice, NotificationItem, OutboxMessage
+from storage.tables import (
+    AbsenceRequestRow,
+    AuditEvent,
+    ChatLink,
+    Notice,
+    NotificationItem,
+    OutboxMessage,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,3 +244,132 @@ def count_by(values: Sequence[str]) -> dict[str, int]:
     for value in values:
         out[value] += 1
     return dict(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaveRow:
+    id: int
+    class_id: str
+    student_id: str
+    start_date: dt.date
+    end_date: dt.date
+    session: str
+    reason: str
+    status: str
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentRow:
+    role: str
+    subject_id: str  # student id (guardian) or teacher id (staff)
+    channel: str
+    consent_version: str
+    consent_at: dt.datetime
+    verified_at: dt.datetime
+    active: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRow:
+    at: dt.datetime
+    actor: str  # opaque
+    action: str
+    subject: str
+
+
+async def leave_requests(
+    sessions: async_sessionmaker[AsyncSession],
+    school_id: str,
+    *,
+    class_ids: Sequence[str],
+    status: str = "",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    limit: int = 2000,
+) -> list[LeaveRow]:
+    """Leave requests of ``class_ids`` overlapping [start, end], newest first."""
+    query = select(AbsenceRequestRow).where(
+        AbsenceRequestRow.school_id == school_id, AbsenceRequestRow.class_id.in_(class_ids)
+    )
+    if status:
+        query = query.where(AbsenceRequestRow.status == status)
+    if start is not None:
+        query = query.where(AbsenceRequestRow.end_date >= start)
+    if end is not None:
+        query = query.where(AbsenceRequestRow.start_date <= end)
+    query = query.order_by(AbsenceRequestRow.start_date.desc(), AbsenceRequestRow.id.desc())
+    async with sessions() as session:
+        rows = (await session.scalars(query.limit(limit))).all()
+    return [
+        LeaveRow(
+            id=r.id,
+            class_id=r.class_id,
+            student_id=r.student_id,
+            start_date=r.start_date,
+            end_date=r.end_date,
+            session=r.session,
+            reason=r.reason,
+            status=r.status,
+            created_at=r.created_at,
+            decided_at=r.decided_at,
+        )
+        for r in rows
+    ]
+
+
+async def consents(sessions: async_sessionmaker[AsyncSession], school_id: str) -> list[ConsentRow]:
+    """Every chat link of the school (active or not), with its consent, newest first."""
+    query = (
+        select(ChatLink)
+        .where(ChatLink.school_id == school_id)
+        .order_by(ChatLink.consent_at.desc(), ChatLink.id.desc())
+    )
+    async with sessions() as session:
+        rows = (await session.scalars(query)).all()
+    return [
+        ConsentRow(
+            role=r.role,
+            subject_id=r.subject_id,
+            channel=r.channel,
+            consent_version=r.consent_version,
+            consent_at=r.consent_at,
+            verified_at=r.verified_at,
+            active=r.active,
+        )
+        for r in rows
+    ]
+
+
+# what the audit page lists: consent withdrawals and who looked at or sent what
+AUDIT_ACTIONS = (
+    "account.forget",
+    "web.signin",
+    "web.view_class",
+    "web.linking_letters",
+    "web.contact_book",
+    "web.export_leave",
+    "web.export_consent",
+    "web.import",
+    "notice.sent",
+    "notice.refused",
+    "contact_book.sent",
+    "import",
+)
+
+
+async def audit_events(
+    sessions: async_sessionmaker[AsyncSession], school_id: str, limit: int = 500
+) -> list[AuditRow]:
+    query = (
+        select(AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.subject)
+        .where(AuditEvent.school_id == school_id, AuditEvent.action.in_(AUDIT_ACTIONS))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    )
+    async with sessions() as session:
+        return [
+            AuditRow(at=at, actor=actor, action=action, subject=subject)
+            for at, actor, action, subject in await session.execute(query)
+        ]

@@ -18,15 +18,17 @@ and the outbox.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import enum
 import hashlib
+import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -43,9 +45,18 @@ from bot.notifications import post_notice
 from bot.ports import UnitOfWorkFactory
 from bot.turn import CoreServices
 from handlers.web_sign_in import token_hash
-from storage.admin_queries import AdminQueries, GuardianChat
+from storage.admin_queries import (
+    AdminQueries,
+    AuditRow,
+    GuardianChat,
+    audit_events,
+    consents,
+    leave_requests,
+)
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
     from bot.bootstrap import App
     from bot.config import AdminSettings
 
@@ -94,10 +105,47 @@ class AdminDeps:
     services: CoreServices
     uow_factory: UnitOfWorkFactory
     queries: AdminQueries
+    sessions: async_sessionmaker[AsyncSession]
     settings: AdminSettings
     schools: Sequence[str]
     wake: Callable[[], None] = lambda: None
     failures: FailureLimit = field(default_factory=FailureLimit)
+
+
+LEAVE_STATUSES = ("pending", "approved", "rejected", "cancelled", "expired")
+LEAVE_COLUMNS = ("id", "class", "pupil", "start", "end", "session", "status", "reason", "created")
+CONSENT_COLUMNS = (
+    "name",
+    "class",
+    "role",
+    "channel",
+    "version",
+    "consent_at",
+    "verified_at",
+    "active",
+)
+AUDIT_COLUMNS = ("at", "actor", "action", "subject")
+
+
+def when_iso(at: dt.datetime | None) -> str:
+    return at.astimezone(dt.UTC).isoformat(timespec="seconds") if at else ""
+
+
+def csv_response(filename: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> Response:
+    """UTF-8 with a byte-order mark, so Excel opens the Vietnamese correctly. A cell that
+    starts like a formula is quoted with ``'`` (CSV injection)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in (head, *rows):
+        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in row])
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def build_admin(app: App) -> Starlette:
@@ -112,6 +160,7 @@ def build_admin(app: App) -> Starlette:
             services=app.services,
             uow_factory=app.uow_factory,
             queries=AdminQueries(app.sessions),
+            sessions=app.sessions,
             settings=app.settings.admin,
             schools=[s.id for s in app.settings.school_configs()],
             wake=wake,
@@ -462,6 +511,191 @@ def admin_app(deps: AdminDeps) -> Starlette:
             )
         )
 
+    async def contact_book(request: Request, viewer: Viewer) -> Response:
+        """The class's printed contact book for a month (bot.contact_book), as the chat's."""
+        from bot.contact_book import gather, parse_month
+        from bot.contact_book import render as render_book
+
+        cls = viewer.class_(request.path_params["class_id"])
+        local = now().astimezone(services.for_school(viewer.school_id).tz)
+        month = parse_month(request.query_params.get("month", "") or f"{local:%m/%Y}")
+        if month is None:
+            raise Denied(400)
+        backend = services.backends.for_school(viewer.school_id)
+        pdf = render_book(
+            await gather(backend, [cls.id], month),
+            school=await backend.school_info(),
+            month=month,
+            catalog=catalog,
+            locale=locale_of(request),
+            bank=services.for_school(viewer.school_id).bank,
+        )
+        await record(viewer, "web.contact_book", cls.id, month=month.label())
+        name = f"so-lien-lac-{cls.name}-{month.month:02d}-{month.year}.pdf".replace(" ", "")
+        return harden(
+            Response(
+                pdf,
+                media_type="application/pdf",
+                headers={"Content-Disposition": f'inline; filename="{name}"'},
+            )
+        )
+
+    async def record(viewer: Viewer, action: str, subject: str, **detail: object) -> None:
+        async with deps.uow_factory() as uow:
+            await uow.audit.record(
+                school_id=viewer.school_id,
+                actor=actor(viewer.session.school_id, viewer.teacher.id),
+                action=action,
+                subject=subject,
+                detail=dict(detail),
+                at=now(),
+            )
+            await uow.commit()
+
+    # --- leave requests, consent and audit ----------------------------------------------------
+
+    def day_param(request: Request, name: str) -> dt.date | None:
+        raw = request.query_params.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            raise Denied(400) from None
+
+    async def leave_rows(
+        request: Request, viewer: Viewer
+    ) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        wanted = request.query_params.get("class", "")
+        class_ids = [viewer.class_(wanted).id] if wanted else [c.id for c in viewer.classes]
+        status = request.query_params.get("status", "")
+        if status and status not in LEAVE_STATUSES:
+            raise Denied(400)
+        start, end = day_param(request, "from"), day_param(request, "to")
+        found = (
+            await leave_requests(
+                deps.sessions,
+                viewer.school_id,
+                class_ids=class_ids,
+                status=status,
+                start=start,
+                end=end,
+            )
+            if class_ids
+            else []
+        )
+        backend = services.backends.for_school(viewer.school_id)
+        names: dict[str, Student] = {}
+        for class_id in {r.class_id for r in found}:
+            for student in await backend.class_students(class_id):
+                names[student.id] = student
+        rows = [
+            {
+                "id": r.id,
+                "cls": names[r.student_id].class_name if r.student_id in names else "",
+                "name": names[r.student_id].full_name if r.student_id in names else "?",
+                "start": r.start_date,
+                "end": r.end_date,
+                "session": r.session,
+                "reason": r.reason,
+                "status": r.status,
+                "created": r.created_at,
+            }
+            for r in found
+        ]
+        filters = {
+            "class": wanted,
+            "status": status,
+            "from": start.isoformat() if start else "",
+            "to": end.isoformat() if end else "",
+        }
+        return filters, rows
+
+    async def leave_page(request: Request, viewer: Viewer) -> Response:
+        filters, rows = await leave_rows(request, viewer)
+        query = urlencode({k: v for k, v in filters.items() if v})
+        return render(
+            request,
+            "leave.html",
+            viewer,
+            rows=rows,
+            filters=filters,
+            statuses=LEAVE_STATUSES,
+            csv_url=f"{PREFIX}/leave.csv" + (f"?{query}" if query else ""),
+        )
+
+    async def leave_csv(request: Request, viewer: Viewer) -> Response:
+        _, rows = await leave_rows(request, viewer)
+        locale = locale_of(request)
+        head = [catalog.t(locale, f"admin.csv_leave_{c}") for c in LEAVE_COLUMNS]
+        body = [
+            [
+                str(r["id"]),
+                r["cls"],
+                r["name"],
+                r["start"].isoformat(),
+                r["end"].isoformat(),
+                r["session"],
+                r["status"],
+                r["reason"],
+                when_iso(r["created"]),
+            ]
+            for r in rows
+        ]
+        await record(viewer, "web.export_leave", "", rows=len(rows))
+        return csv_response("don-xin-nghi.csv", head, body)
+
+    async def audit_data(viewer: Viewer) -> tuple[list[dict[str, Any]], list[AuditRow]]:
+        if viewer.role is Role.TEACHER:
+            raise Denied(403)
+        backend = services.backends.for_school(viewer.school_id)
+        students: dict[str, Student] = {}
+        for c in viewer.classes:
+            for student in await backend.class_students(c.id):
+                students[student.id] = student
+        teachers = {t.id: t for t in await backend.teachers()}
+        rows = []
+        for r in await consents(deps.sessions, viewer.school_id):
+            if r.role == "guardian":
+                who = students.get(r.subject_id)
+                name, cls = (who.full_name, who.class_name) if who else ("?", "")
+            else:
+                teacher = teachers.get(r.subject_id)
+                name, cls = (teacher.full_name if teacher else "?"), ""
+            rows.append({"row": r, "name": name, "cls": cls})
+        return rows, await audit_events(deps.sessions, viewer.school_id)
+
+    async def audit_page(request: Request, viewer: Viewer) -> Response:
+        rows, events = await audit_data(viewer)
+        return render(request, "audit.html", viewer, consents=rows, events=events)
+
+    async def consent_csv(request: Request, viewer: Viewer) -> Response:
+        rows, _ = await audit_data(viewer)
+        locale = locale_of(request)
+        head = [catalog.t(locale, f"admin.csv_consent_{c}") for c in CONSENT_COLUMNS]
+        body = [
+            [
+                r["name"],
+                r["cls"],
+                r["row"].role,
+                r["row"].channel,
+                r["row"].consent_version,
+                when_iso(r["row"].consent_at),
+                when_iso(r["row"].verified_at),
+                "1" if r["row"].active else "0",
+            ]
+            for r in rows
+        ]
+        await record(viewer, "web.export_consent", "", rows=len(body))
+        return csv_response("dong-y-du-lieu.csv", head, body)
+
+    async def audit_csv(request: Request, viewer: Viewer) -> Response:
+        _, events = await audit_data(viewer)
+        locale = locale_of(request)
+        head = [catalog.t(locale, f"admin.csv_audit_{c}") for c in AUDIT_COLUMNS]
+        body = [[when_iso(e.at), e.actor, e.action, e.subject] for e in events]
+        return csv_response("nhat-ky.csv", head, body)
+
     # --- notices -------------------------------------------------------------------------------
 
     def targets(viewer: Viewer, locale: str) -> list[tuple[str, str]]:
@@ -645,6 +879,12 @@ def admin_app(deps: AdminDeps) -> Starlette:
             Route("/school", page(choose_school, post=True), methods=["POST"]),
             Route("/class/{class_id}", page(class_page), methods=["GET"]),
             Route("/class/{class_id}/letters.pdf", page(letters), methods=["GET"]),
+            Route("/class/{class_id}/contact-book.pdf", page(contact_book), methods=["GET"]),
+            Route("/leave", page(leave_page), methods=["GET"]),
+            Route("/leave.csv", page(leave_csv), methods=["GET"]),
+            Route("/audit", page(audit_page), methods=["GET"]),
+            Route("/consent.csv", page(consent_csv), methods=["GET"]),
+            Route("/audit.csv", page(audit_csv), methods=["GET"]),
             Route("/notices", page(notices), methods=["GET"]),
             Route("/notices/preview", page(preview, post=True), methods=["POST"]),
             Route("/notices", page(send_notice, post=True), methods=["POST"]),

@@ -232,3 +232,50 @@ async def test_the_class_linking_letters_are_one_page_per_family_not_reached(
     assert "HS6A02" in text and "HS6A01" not in text
     assert re.search(r"09x xxx x\d\d", text) and not re.search(r"09\d{8}", text)  # masked
     assert (await web.get("/admin/class/c-8a/letters.pdf")).status_code == 403
+
+
+async def test_leave_requests_filter_by_class_and_status_and_export_csv(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    await parent.say("xin nghỉ cho cháu thứ 4 cả ngày vì ốm")
+    await parent.press("Gửi đơn")
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/leave")
+    assert page.status_code == 200 and "Chờ duyệt" in page.text and "ốm" in page.text
+    assert "ốm" not in (await web.get("/admin/leave?status=approved")).text
+    assert "ốm" in (await web.get("/admin/leave?class=c-6a&status=pending")).text
+    assert (await web.get("/admin/leave?class=c-8a")).status_code == 403
+    assert (await web.get("/admin/leave?from=not-a-date")).status_code == 400
+    exported = await web.get("/admin/leave.csv?class=c-6a")
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert exported.text.startswith("\ufeffMã đơn,") and "ốm" in exported.text
+
+
+async def test_consent_and_audit_are_for_school_staff_with_csv(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    await sign_in(web, await bot_link(app, sms))
+    assert (await web.get("/admin/audit")).status_code == 403
+    assert (await web.get("/admin/consent.csv")).status_code == 403
+    web.cookies.clear()
+    await sign_in(web, await bot_link(app, sms, "GV010"))
+    page = await web.get("/admin/audit")
+    assert page.status_code == 200 and "2026-11" in page.text and "web.signin" in page.text
+    consent = await web.get("/admin/consent.csv")
+    assert "2026-11" in consent.text and "guardian" in consent.text and "0900" not in consent.text
+    audit = await web.get("/admin/audit.csv")
+    assert "web.signin" in audit.text
+
+
+async def test_the_class_contact_book_downloads_as_a_pdf(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    book = await web.get("/admin/class/c-6a/contact-book.pdf?month=11/2026")
+    assert book.status_code == 200 and book.content.startswith(b"%PDF")
+    assert (await web.get("/admin/class/c-6a/contact-book.pdf?month=13-x")).status_code == 400
+    assert (await web.get("/admin/class/c-8a/contact-book.pdf")).status_code == 403
