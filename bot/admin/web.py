@@ -18,14 +18,20 @@ and the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import enum
 import hashlib
 import io
 import logging
+import re
+import secrets
+import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -65,6 +71,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/admin"
 LANG_COOKIE = "lienlac_lang"
 MAX_FORM = 64 * 1024  # bytes of a posted form
+MAX_UPLOAD = 20 * 1024 * 1024  # bytes of an uploaded workbook
 MAX_NOTICE = 500  # as in the chat (dialogs/notice.py)
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -108,6 +115,8 @@ class AdminDeps:
     sessions: async_sessionmaker[AsyncSession]
     settings: AdminSettings
     schools: Sequence[str]
+    uploads: Path  # imports waiting between the check and the apply
+    local_schools: frozenset[str] = frozenset()  # schools whose data is imported here
     wake: Callable[[], None] = lambda: None
     failures: FailureLimit = field(default_factory=FailureLimit)
 
@@ -125,6 +134,44 @@ CONSENT_COLUMNS = (
     "active",
 )
 AUDIT_COLUMNS = ("at", "actor", "action", "subject")
+
+
+def parse_multipart(ctype: str, body: bytes) -> tuple[dict[str, str], tuple[str, bytes] | None]:
+    """A ``multipart/form-data`` body: its text fields, and its first file (name, bytes)."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"MIME-Version: 1.0\r\nContent-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    fields: dict[str, str] = {}
+    upload: tuple[str, bytes] | None = None
+    if not message.is_multipart():
+        return fields, None
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            if upload is None:
+                upload = (filename, data)
+        elif isinstance(name, str):
+            fields[name] = data.decode("utf-8", "replace")
+    return fields, upload
+
+
+def store_upload(folder: Path, filename: str, data: bytes, owner: str) -> None:
+    """Keep an uploaded workbook between the check and the apply, with who may apply it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^\w.-]+", "_", Path(filename).name)[-80:] or "upload.xlsx"
+    safe = "upload-" + safe if safe == "owner" else safe
+    (folder / safe).write_bytes(data)
+    (folder / "owner").write_text(owner)
+
+
+def owner_of(folder: Path) -> list[str] | None:
+    try:
+        return (folder / "owner").read_text().split()
+    except OSError:
+        return None
 
 
 def when_iso(at: dt.datetime | None) -> str:
@@ -163,6 +210,10 @@ def build_admin(app: App) -> Starlette:
             sessions=app.sessions,
             settings=app.settings.admin,
             schools=[s.id for s in app.settings.school_configs()],
+            uploads=app.settings.data_dir / "uploads",
+            local_schools=frozenset(
+                s.id for s in app.settings.school_configs() if s.backend.kind == "local"
+            ),
             wake=wake,
         )
     )
@@ -245,13 +296,20 @@ def admin_app(deps: AdminDeps) -> Starlette:
         )
         return harden(response)
 
-    async def form(request: Request) -> dict[str, str]:
-        body = b""
+    async def form(request: Request, limit: int = MAX_FORM) -> dict[str, str]:
+        """The posted fields; an uploaded file goes to ``request.state.upload`` as
+        (file name, bytes). Nothing larger than ``limit`` is read."""
+        body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > MAX_FORM:
+            if len(body) > limit:
                 raise Denied(413)
-        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        fields, upload = parse_multipart(ctype, bytes(body))
+        request.state.upload = upload
+        return fields
 
     def same_origin(request: Request) -> bool:
         origin = request.headers.get("origin")
@@ -298,7 +356,9 @@ def admin_app(deps: AdminDeps) -> Starlette:
 
     Page = Callable[[Request, Viewer], Awaitable[Response]]
 
-    def page(handler: Page, *, post: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    def page(
+        handler: Page, *, post: bool = False, limit: int = MAX_FORM
+    ) -> Callable[[Request], Awaitable[Response]]:
         """Every signed-in page: resolve the viewer (401: to the sign-in help), check the
         CSRF token on a POST, answer, and slide the session's idle timer."""
 
@@ -308,7 +368,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
                 if post:
                     if not same_origin(request):
                         raise Denied(403)
-                    request.state.form = await form(request)
+                    request.state.form = await form(request, limit)
                     if not csrf_ok(viewer.session, request.state.form.get("csrf", "")):
                         log.warning("web page: a form without a valid CSRF token was refused")
                         raise Denied(403)
@@ -696,6 +756,89 @@ def admin_app(deps: AdminDeps) -> Starlette:
         body = [[when_iso(e.at), e.actor, e.action, e.subject] for e in events]
         return csv_response("nhat-ky.csv", head, body)
 
+    # --- import ---------------------------------------------------------------------------------
+
+    def importer(viewer: Viewer) -> None:
+        if viewer.role is Role.TEACHER:
+            raise Denied(403)
+        if viewer.school_id not in deps.local_schools:
+            raise Denied(404)  # a school on its own system (QLHS) is not imported here
+
+    async def import_page(request: Request, viewer: Viewer) -> Response:
+        importer(viewer)
+        return render(request, "import.html", viewer, step="upload")
+
+    async def import_check(request: Request, viewer: Viewer) -> Response:
+        """Step 1: the uploaded file, read and compared, nothing written (``--dry-run``)."""
+        importer(viewer)
+        upload: tuple[str, bytes] | None = getattr(request.state, "upload", None)
+        if upload is None or not upload[1]:
+            return render(request, "import.html", viewer, status=400, step="upload", no_file=True)
+        ref = secrets.token_hex(16)
+        folder = deps.uploads / ref
+        owner = f"{viewer.school_id}\n{viewer.teacher.id}\n"
+        await asyncio.to_thread(store_upload, folder, upload[0], upload[1], owner)
+        outcome = await run_import(viewer, folder, dry_run=True)
+        if not outcome["ok"]:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+        return render(request, "import.html", viewer, step="checked", ref=ref, **outcome)
+
+    async def import_apply(request: Request, viewer: Viewer) -> Response:
+        """Step 2: the same file, applied."""
+        importer(viewer)
+        ref = request.state.form.get("ref", "")
+        if not re.fullmatch(r"[0-9a-f]{32}", ref):
+            raise Denied(404)
+        folder = deps.uploads / ref
+        owner = await asyncio.to_thread(owner_of, folder)
+        if owner is None:
+            raise Denied(404)  # applied already, or never checked
+        if owner != [viewer.school_id, viewer.teacher.id]:
+            raise Denied(403)
+        try:
+            outcome = await run_import(viewer, folder, dry_run=False)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+        if outcome["ok"]:
+            await record(viewer, "web.import", "", rows=outcome["total"])
+        return render(request, "import.html", viewer, step="applied", **outcome)
+
+    async def run_import(viewer: Viewer, folder: Path, *, dry_run: bool) -> dict[str, Any]:
+        """``read_file`` then ``import_school``: what ``run_bot.py import`` runs."""
+        from bot.backends.local_import import import_school
+        from bot.backends.spreadsheet import SPECS, ImportFileError, ParsedImport, read_file
+
+        def read() -> ParsedImport:
+            return read_file(next(p for p in folder.iterdir() if p.name != "owner"))
+
+        try:
+            parsed = await asyncio.to_thread(read)
+        except (ImportFileError, MemoryError) as err:
+            return {"ok": False, "unreadable": str(err), "errors": [], "sheets": [], "total": 0}
+        report = await import_school(
+            deps.sessions, parsed, school_id=viewer.school_id, now=now(), dry_run=dry_run
+        )
+        sheets = [
+            {
+                "title": SPECS[kind].title,
+                "added": summary.added,
+                "changed": summary.changed,
+                "unchanged": summary.unchanged,
+                "changes": summary.changes[:20],
+                "more": max(0, len(summary.changes) - 20),
+            }
+            for kind, summary in report.sheets.items()
+        ]
+        return {
+            "ok": report.ok,
+            "unreadable": "",
+            "errors": report.errors[:200],
+            "more_errors": max(0, len(report.errors) - 200),
+            "sheets": sheets,
+            "skipped": parsed.skipped,
+            "total": sum(v.added + v.changed for v in report.sheets.values()),
+        }
+
     # --- notices -------------------------------------------------------------------------------
 
     def targets(viewer: Viewer, locale: str) -> list[tuple[str, str]]:
@@ -880,6 +1023,9 @@ def admin_app(deps: AdminDeps) -> Starlette:
             Route("/class/{class_id}", page(class_page), methods=["GET"]),
             Route("/class/{class_id}/letters.pdf", page(letters), methods=["GET"]),
             Route("/class/{class_id}/contact-book.pdf", page(contact_book), methods=["GET"]),
+            Route("/import", page(import_page), methods=["GET"]),
+            Route("/import", page(import_check, post=True, limit=MAX_UPLOAD), methods=["POST"]),
+            Route("/import/apply", page(import_apply, post=True), methods=["POST"]),
             Route("/leave", page(leave_page), methods=["GET"]),
             Route("/leave.csv", page(leave_csv), methods=["GET"]),
             Route("/audit", page(audit_page), methods=["GET"]),

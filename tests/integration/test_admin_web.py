@@ -279,3 +279,36 @@ async def test_the_class_contact_book_downloads_as_a_pdf(
     assert book.status_code == 200 and book.content.startswith(b"%PDF")
     assert (await web.get("/admin/class/c-6a/contact-book.pdf?month=13-x")).status_code == 400
     assert (await web.get("/admin/class/c-8a/contact-book.pdf")).status_code == 403
+
+
+async def test_import_checks_then_applies_and_shows_row_errors(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    assert (await web.get("/admin/import")).status_code == 403  # a teacher does not import
+    web.cookies.clear()
+    await sign_in(web, await bot_link(app, sms, "GV010"))
+    page = await web.get("/admin/import")
+    token = csrf(page)
+    bad = "Lớp;Khối\n6B;6\n6C;mười\n".encode("utf-8-sig")
+    checked = await web.post(
+        "/admin/import", data={"csrf": token}, files={"file": ("lop.csv", bad, "text/csv")}
+    )
+    assert checked.status_code == 200 and 'id="row-errors"' in checked.text
+    assert "lop.csv" in checked.text and 'id="apply"' not in checked.text
+    good = "Lớp;Khối\n6B;6\n".encode("utf-8-sig")
+    unsigned = await web.post("/admin/import", files={"file": ("lop.csv", good, "text/csv")})
+    assert unsigned.status_code == 403  # the upload form has its CSRF token too
+    checked = await web.post(
+        "/admin/import", data={"csrf": token}, files={"file": ("lop.csv", good, "text/csv")}
+    )
+    assert 'id="import-ok"' in checked.text and 'id="apply"' in checked.text
+    assert ">6B<" not in (await web.get("/admin/")).text  # the check wrote nothing
+    ref = re.search(r'name="ref" value="([0-9a-f]{32})"', checked.text)
+    assert ref
+    applied = await web.post("/admin/import/apply", data={"csrf": token, "ref": ref.group(1)})
+    assert applied.status_code == 200 and "Đã nhập xong" in applied.text
+    dashboard = (await web.get("/admin/")).text
+    assert ">6B<" in dashboard and ">6A<" in dashboard
+    again = await web.post("/admin/import/apply", data={"csrf": token, "ref": ref.group(1)})
+    assert again.status_code == 404  # applied once
