@@ -5,7 +5,7 @@ Telegram Bot API.
 A teacher asks the bot for ``/web``, opens the link, sends an urgent notice to 6A, watches
 it reach the parent on the fake Bot API and the delivery table reach 100 %, finds the
 families not reached, and is refused another class's page (403). A school admin sees the
-whole school.
+whole school, uploads an import with one bad row (refused, row shown), then a good one.
 
 Chromium missing: skipped locally with the reason; on CI (``CI`` set) the test fails, as
 ``.ci/run`` installs it. ``LIENLAC_SCREENSHOTS=docs/screenshots`` keeps the screenshots
@@ -95,15 +95,19 @@ def web_link(api: FakeTelegramApi, chat: int) -> str:
 
 
 def wait_text(driver: Any, css: str, wanted: str, timeout: float = 20) -> None:
-    from selenium.common.exceptions import NoSuchElementException, TimeoutException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def found(d: Any) -> bool:
         try:
             return wanted in d.find_element(By.CSS_SELECTOR, css).text
-        except NoSuchElementException:
-            return False
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False  # not there yet, or the page refreshed itself meanwhile
 
     try:
         WebDriverWait(driver, timeout).until(found)
@@ -180,6 +184,31 @@ def test_office_signs_in_from_the_bot_sends_a_notice_and_sees_it_delivered(
     browser.find_element(By.ID, "signin").click()
     wait_text(browser, "#classes", "9A")
     browser.save_screenshot(str(folder / "dashboard-phone.png"))
+    browser.set_window_size(1100, 900)
+
+    # an import with one bad row: the check shows the row, writes nothing; fixed, it applies
+    bad = tmp_path / "lop.csv"
+    bad.write_text("Lớp;Khối\n6B;6\n6C;mười\n", encoding="utf-8-sig")
+    browser.get(f"{base}/admin/import")
+    browser.find_element(By.ID, "file").send_keys(str(bad))
+    browser.find_element(By.ID, "check").click()
+    wait_text(browser, "#row-errors", "3")  # the spreadsheet's row 3
+    assert not browser.find_elements(By.ID, "apply")
+    browser.save_screenshot(str(folder / "import-errors.png"))
+    bad.write_text("Lớp;Khối\n6B;6\n", encoding="utf-8-sig")
+    browser.get(f"{base}/admin/import")
+    browser.find_element(By.ID, "file").send_keys(str(bad))
+    browser.find_element(By.ID, "check").click()
+    wait_text(browser, "#import-ok", "hợp lệ")
+    browser.find_element(By.ID, "apply").click()
+    wait_text(browser, "#import-ok", "Đã nhập xong")
+    browser.get(f"{base}/admin/")
+    wait_text(browser, "#classes", "6B")
+
+    # consent and audit: the teacher's sign-in is there
+    browser.get(f"{base}/admin/audit")
+    wait_text(browser, "#events", "web.signin")
+    browser.save_screenshot(str(folder / "audit.png"))
     bot.stop()
     bot.assert_clean()
     assert not re.search(r"/admin/signin/[\w-]{20,}", bot.output()), "a sign-in token was logged"
