@@ -55,4 +55,8 @@ async def _commands(turn: Turn, intent: Intent) -> list[Reply] | None:
     return None
 
 
-FEATURE = Feature(name="web_sign_in", commands=(_commands,))
+async def _intent(turn: Turn, intent: Intent) -> list[Reply]:
+    return await web_link(turn)
+
+
+FEATURE = Feature(name="web_sign_in", commands=(_commands,), intents={IntentName.WEB: _intent})
