@@ -33,10 +33,10 @@ def sms() -> RecordingOtpSender:
 
 @pytest.fixture
 async def app(
-    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+    database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
 ) -> AsyncIterator[App]:
     async with demo_app(
-        sqlite_url,
+        database_url,
         tmp_path,
         clock,
         sms,

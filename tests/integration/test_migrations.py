@@ -49,7 +49,7 @@ async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url:
                 ),
                 {"yes": True, "at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)},
             )
-        await upgrade(engine)
+        await upgrade(engine, "0011")
         assert await current_revision(engine) == "0011"
         async with engine.connect() as conn:
             row = (
@@ -68,5 +68,34 @@ async def test_0011_keeps_stored_preferences_with_score_alerts_off(database_url:
         async with engine.connect() as conn:
             count = await conn.scalar(sa.text("SELECT count(*) FROM notification_pref"))
         assert count == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_0015_adds_the_web_sign_in_table_and_goes_down_again(database_url: str) -> None:
+    """Issue 18: single-use sign-in links to the office's web page (hashes only)."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        assert await current_revision(engine) == "0015"
+
+        def tables(connection: Connection) -> set[str]:
+            return set(sa.inspect(connection).get_table_names())
+
+        async with engine.connect() as conn:
+            assert "web_sign_in" in await conn.run_sync(tables)
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0011")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        async with engine.connect() as conn:
+            assert "web_sign_in" not in await conn.run_sync(tables)
     finally:
         await engine.dispose()
