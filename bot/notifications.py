@@ -97,10 +97,12 @@ async def _queue_alert(
     item_id: int,
     now: dt.datetime,
     urgent: bool = True,
+    not_before: dt.datetime | None = None,
 ) -> None:
-    """Queue one item at once, as its own message. ``urgent`` passes quiet hours; a new score
-    (``urgent=False``) waits for them to end. The item is marked with the alert's key, so it
-    is not told again in the digest; the key (one per item) makes a second queueing a no-op."""
+    """Queue one item at once (or for ``not_before``), as its own message. ``urgent`` passes
+    quiet hours; a new score (``urgent=False``) waits for them to end. The item is marked with
+    the alert's key, so it is not told again in the digest; the key (one per item) makes a
+    second queueing a no-op."""
     locale = await _locale(uow, link, prefs)
     key = f"alert:{link.key.school_id}:{item_id}"
     text = compose_alert(lambda k, **v: catalog.t(locale, k, **v), locale, child=child, item=item)
@@ -111,7 +113,8 @@ async def _queue_alert(
             text=text,
             dedupe_key=key,
             urgent=urgent,
-            expires_at=now + ALERT_TTL,
+            not_before=not_before,
+            expires_at=(not_before or now) + ALERT_TTL,
             locale=locale,
         ),
         now=now,
@@ -163,13 +166,17 @@ async def post_notice(
     text: str,
     urgent: bool,
     now: dt.datetime,
+    send_at: dt.datetime | None = None,
 ) -> PostedNotice:
     """Record a notice and make one item per parent of a student in ``class_ids`` (``None``:
     the whole school), in ``uow``'s transaction. Urgent notices go out at once to parents who
     keep instant alerts on (the outbox row is urgent: it passes quiet hours); the others read
     it in their next digest. The chat (dialogs/notice.py), the command line and the office's
     web page (bot/admin) all post through here. The caller checks who may send to which
-    class."""
+    class.
+
+    ``send_at`` schedules it: every parent gets it as its own message at that time (after
+    quiet hours unless ``urgent``), whatever their digest settings."""
     links = await uow.notifications.guardian_links([school_id])
     prefs = await uow.notifications.all_prefs([school_id])
     wanted = set(class_ids) if class_ids is not None else None
@@ -213,7 +220,7 @@ async def post_notice(
             continue
         reached += 1
         pref = prefs.get((link.key.school_id, link.key.channel, link.key.user_id), DigestPrefs())
-        if urgent and pref.instant:
+        if send_at is not None or (urgent and pref.instant):
             await _queue_alert(
                 uow,
                 catalog,
@@ -223,6 +230,8 @@ async def post_notice(
                 item=item,
                 item_id=item_id,
                 now=now,
+                urgent=urgent,
+                not_before=send_at,
             )
     return PostedNotice(notice_id=notice_ids[0], reached=reached)
 

@@ -73,6 +73,8 @@ LANG_COOKIE = "lienlac_lang"
 MAX_FORM = 64 * 1024  # bytes of a posted form
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes of an uploaded workbook
 MAX_NOTICE = 500  # as in the chat (dialogs/notice.py)
+MAX_SCHEDULE = dt.timedelta(days=60)  # how far ahead a notice may be scheduled
+LIVE_FOR = dt.timedelta(hours=1)  # a delivery table refreshes itself this long at most
 TEMPLATES = Path(__file__).with_name("templates")
 
 CHANNEL_GROUPS = {"telegram": "telegram", "zalo_bot": "zalo", "zalo_oa": "zalo"}
@@ -882,7 +884,12 @@ def admin_app(deps: AdminDeps) -> Starlette:
             notices=rows,
             names=names,
             targets=targets(viewer, locale_of(request)),
-            draft={"target": request.query_params.get("target", ""), "text": "", "urgent": ""},
+            draft={
+                "target": request.query_params.get("target", ""),
+                "text": "",
+                "urgent": "",
+                "send_at": "",
+            },
             error="",
             limit=MAX_NOTICE,
         )
@@ -893,7 +900,21 @@ def admin_app(deps: AdminDeps) -> Starlette:
             "target": data.get("target", ""),
             "text": clean(data.get("text", "")).strip(),
             "urgent": "1" if data.get("urgent") else "",
+            "send_at": data.get("send_at", "").strip(),
         }
+
+    def send_time(viewer: Viewer, raw: str) -> dt.datetime | None:
+        """A ``datetime-local`` value in the school's time zone, in UTC; None for "now".
+        Raises ValueError when it is not a time between now and :data:`MAX_SCHEDULE`."""
+        if not raw:
+            return None
+        local = dt.datetime.fromisoformat(raw)
+        if local.tzinfo is not None:
+            raise ValueError(raw)
+        at = local.replace(tzinfo=services.for_school(viewer.school_id).tz).astimezone(dt.UTC)
+        if not now() < at <= now() + MAX_SCHEDULE:
+            raise ValueError(raw)
+        return at
 
     async def preview(request: Request, viewer: Viewer) -> Response:
         draft = draft_of(request)
@@ -907,6 +928,11 @@ def admin_app(deps: AdminDeps) -> Starlette:
         label = next((name for value, name in choices if value == draft["target"]), "")
         if not label:
             error = error or catalog.t(locale, "admin.notice_no_target")
+        try:
+            send_at = send_time(viewer, draft["send_at"])
+        except ValueError:
+            send_at = None
+            error = error or catalog.t(locale, "admin.notice_bad_time", days=MAX_SCHEDULE.days)
         if error:
             rows = await deps.queries.notices(viewer.school_id)
             return render(
@@ -928,13 +954,25 @@ def admin_app(deps: AdminDeps) -> Starlette:
             return catalog.t("vi", key, **values)
 
         bubble = compose_alert(t, "vi", child=catalog.t("vi", "admin.preview_child"), item=item)
-        return render(request, "preview.html", viewer, draft=draft, label=label, bubble=bubble)
+        return render(
+            request,
+            "preview.html",
+            viewer,
+            draft=draft,
+            label=label,
+            bubble=bubble,
+            send_at=send_at,
+        )
 
     async def send_notice(request: Request, viewer: Viewer) -> Response:
         draft = draft_of(request)
         if not draft["text"] or len(draft["text"]) > MAX_NOTICE:
             raise Denied(400)
         class_ids = target_classes(viewer, draft["target"])
+        try:
+            send_at = send_time(viewer, draft["send_at"])
+        except ValueError:
+            raise Denied(400) from None
         at = now()
         async with deps.uow_factory() as uow:
             posted = await post_notice(
@@ -947,13 +985,19 @@ def admin_app(deps: AdminDeps) -> Starlette:
                 text=draft["text"],
                 urgent=bool(draft["urgent"]),
                 now=at,
+                send_at=send_at,
             )
             await uow.audit.record(
                 school_id=viewer.school_id,
                 actor=actor(viewer.session.school_id, viewer.teacher.id),
                 action="notice.sent",
                 subject=",".join(class_ids) if class_ids else "*",
-                detail={"urgent": bool(draft["urgent"]), "parents": posted.reached, "web": True},
+                detail={
+                    "urgent": bool(draft["urgent"]),
+                    "parents": posted.reached,
+                    "web": True,
+                    "send_at": send_at.isoformat() if send_at else None,
+                },
                 at=at,
             )
             await uow.commit()
@@ -1008,7 +1052,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
             counts=counts,
             percent=percent,
             no_channel=sorted(no_channel, key=lambda s: (s.class_name, s.full_name)),
-            live=counts["queued"] > 0,
+            live=counts["queued"] > 0 and now() - notice.created_at < LIVE_FOR,
         )
 
     return Starlette(

@@ -312,3 +312,29 @@ async def test_import_checks_then_applies_and_shows_row_errors(
     assert ">6B<" in dashboard and ">6A<" in dashboard
     again = await web.post("/admin/import/apply", data={"csrf": token, "ref": ref.group(1)})
     assert again.status_code == 404  # applied once
+
+
+async def test_a_scheduled_notice_waits_for_its_time(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    await sign_in(web, await bot_link(app, sms))
+    token = csrf(await web.get("/admin/notices"))
+    text = "Họp phụ huynh lúc 11 giờ."
+    draft = {"csrf": token, "target": "class:c-6a", "text": text, "send_at": "2026-11-23T08:00"}
+    past = await web.post("/admin/notices/preview", data=draft)  # 08:00 is gone (it is 09:00)
+    assert past.status_code == 400 and "Giờ hẹn" in past.text
+    draft["send_at"] = "2026-11-23T11:00"
+    preview = await web.post("/admin/notices/preview", data=draft)
+    assert "23/11/2026 11:00" in preview.text
+    sent = await web.post("/admin/notices", data=draft)
+    postman = Postman(app)
+    assert not [d for d in await postman.deliver() if text in d.text]
+    table = await web.get(sent.headers["location"])
+    assert 'id="count-queued">1<' in table.text
+    clock.advance(hours=2, minutes=1)
+    assert [d for d in await postman.deliver() if text in d.text]
+    assert (await web.get(sent.headers["location"])).status_code == 303  # idle for 2 hours
+    await sign_in(web, await bot_link(app, sms, linked=True))
+    assert 'id="count-sent">1<' in (await web.get(sent.headers["location"])).text
