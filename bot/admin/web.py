@@ -43,12 +43,13 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from bot.admin.session import COOKIE, FailureLimit, Session, Signer, csrf_ok, new_session
+from bot.domain.attendance import YEAR_LIMIT, sessions_absent
 from bot.domain.digest import Content, Item, compose_alert
 from bot.domain.models import SchoolClass, Student, Teacher
 from bot.domain.text import clean
 from bot.i18n import LOCALES, normalise_locale
 from bot.notifications import post_notice
-from bot.ports import UnitOfWorkFactory
+from bot.ports import Capability, UnitOfWorkFactory
 from bot.turn import CoreServices
 from handlers.web_sign_in import token_hash
 from storage.admin_queries import (
@@ -124,7 +125,19 @@ class AdminDeps:
 
 
 LEAVE_STATUSES = ("pending", "approved", "rejected", "cancelled", "expired")
-LEAVE_COLUMNS = ("id", "class", "pupil", "start", "end", "session", "status", "reason", "created")
+LEAVE_COLUMNS = (
+    "id",
+    "class",
+    "pupil",
+    "start",
+    "end",
+    "session",
+    "status",
+    "reason",
+    "created",
+    "absent",
+)
+MAX_COUNTED = 200  # pupils whose year's absences a leave page counts
 CONSENT_COLUMNS = (
     "name",
     "class",
@@ -651,9 +664,14 @@ def admin_app(deps: AdminDeps) -> Starlette:
         for class_id in {r.class_id for r in found}:
             for student in await backend.class_students(class_id):
                 names[student.id] = student
+        absent: dict[str, int] = {}  # the year's sessions absent, against the 45 of TT22
+        if Capability.ATTENDANCE in backend.capabilities:
+            for student_id in list(dict.fromkeys(r.student_id for r in found))[:MAX_COUNTED]:
+                absent[student_id] = sessions_absent(await backend.attendance(student_id))
         rows = [
             {
                 "id": r.id,
+                "absent": absent.get(r.student_id),
                 "cls": names[r.student_id].class_name if r.student_id in names else "",
                 "name": names[r.student_id].full_name if r.student_id in names else "?",
                 "start": r.start_date,
@@ -683,6 +701,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
             rows=rows,
             filters=filters,
             statuses=LEAVE_STATUSES,
+            limit=YEAR_LIMIT,
             csv_url=f"{PREFIX}/leave.csv" + (f"?{query}" if query else ""),
         )
 
