@@ -80,6 +80,21 @@ class AdminQueries:
                 )
         return dict(out)
 
+    async def staff_linked(self, school_id: str, teacher_id: str) -> bool:
+        """Whether the teacher still has a chat linked as staff (a web session needs one)."""
+        query = (
+            select(ChatLink.id)
+            .where(
+                ChatLink.school_id == school_id,
+                ChatLink.role == "staff",
+                ChatLink.subject_id == teacher_id,
+                ChatLink.active.is_(True),
+            )
+            .limit(1)
+        )
+        async with self._sessions() as session:
+            return (await session.execute(query)).first() is not None
+
     async def pending_absences(self, school_id: str) -> dict[str, int]:
         """class id -> leave requests waiting for a decision."""
         query = (

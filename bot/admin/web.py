@@ -341,6 +341,8 @@ def admin_app(deps: AdminDeps) -> Starlette:
         teacher = next((t for t in await backend.teachers() if t.id == session.teacher_id), None)
         if teacher is None:  # no longer on the school's roster
             raise Denied(401)
+        if not await deps.queries.staff_linked(session.school_id, teacher.id):
+            raise Denied(401)  # unlinked in chat (/forget): the web session ends with it
         code = teacher.code.strip().upper()
         operators = {o.strip().upper() for o in deps.settings.operators}
         staff = services.for_school(session.school_id).school_staff

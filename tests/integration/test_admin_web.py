@@ -339,3 +339,45 @@ async def test_a_scheduled_notice_waits_for_its_time(
     assert (await web.get(sent.headers["location"])).status_code == 303  # idle for 2 hours
     await sign_in(web, await bot_link(app, sms, linked=True))
     assert 'id="count-sent">1<' in (await web.get(sent.headers["location"])).text
+
+
+async def test_forgetting_in_chat_ends_the_web_session(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    assert (await web.get("/admin/")).status_code == 200
+    teacher = Chat(app, user=f"teacher-{TEACHER_6A}")
+    await teacher.say("/forget")
+    await teacher.press("Xóa")
+    assert (await web.get("/admin/")).status_code == 303
+
+
+async def test_an_operator_looks_at_every_school(
+    database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    from bot.config import SchoolSettings
+    from tests.chat import add_empty_school
+
+    await add_empty_school(database_url, "other")
+    schools = [SchoolSettings(id="demo"), SchoolSettings(id="other")]
+    async with demo_app(
+        database_url,
+        tmp_path,
+        clock,
+        sms,
+        schools=schools,
+        admin=AdminSettings(public_url=BASE, operators=["demo:GV002"]),
+    ) as built:
+        server = webhook_app(Hooks(), admin=build_admin(built))
+        transport = httpx.ASGITransport(app=server, client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as web:
+            await sign_in(web, await bot_link(built, sms, "GV002"))
+            page = await web.get("/admin/")
+            assert "quản trị hệ thống" in page.text and ">6A<" in page.text
+            assert 'value="other"' in page.text
+            moved = await web.post("/admin/school", data={"csrf": csrf(page), "school": "other"})
+            assert moved.status_code == 303
+            other = await web.get("/admin/")
+            assert ">6A<" not in other.text and 'value="other" selected' in other.text
+            bogus = await web.post("/admin/school", data={"csrf": csrf(page), "school": "nope"})
+            assert bogus.status_code == 400
