@@ -359,7 +359,9 @@ async def consents(sessions: async_sessionmaker[AsyncSession], school_id: str) -
 
 # what the audit page lists: consent withdrawals and who looked at or sent what
 AUDIT_ACTIONS = (
-    "account.forget",
+    "verify.linked",  # consent given, a chat linked
+    "account.forget",  # consent withdrawn, data deleted
+    "web.link_issued",
     "web.signin",
     "web.view_class",
     "web.linking_letters",
@@ -369,7 +371,11 @@ AUDIT_ACTIONS = (
     "web.import",
     "notice.sent",
     "notice.refused",
-    "contact_book.sent",
+    "contact_book.printed",
+    "absence.approved",
+    "absence.rejected",
+    "absence.forbidden",
+    "button.forged",
     "import",
 )
 
