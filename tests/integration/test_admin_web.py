@@ -381,3 +381,15 @@ async def test_an_operator_looks_at_every_school(
             assert ">6A<" not in other.text and 'value="other" selected' in other.text
             bogus = await web.post("/admin/school", data={"csrf": csrf(page), "school": "nope"})
             assert bogus.status_code == 400
+
+
+async def test_what_a_teacher_types_is_shown_as_text_not_markup(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    token = csrf(await web.get("/admin/notices"))
+    draft = {"csrf": token, "target": "class:c-6a", "text": "<script>alert(1)</script> Họp"}
+    preview = await web.post("/admin/notices/preview", data=draft)
+    assert "<script>alert(1)</script>" not in preview.text
+    assert "&lt;script&gt;" in preview.text
+    assert "script-src" not in preview.headers["content-security-policy"]  # no script at all
