@@ -111,6 +111,17 @@ class Viewer:
 
 
 @dataclass(slots=True, kw_only=True)
+class ImportJob:
+    """An import being applied; its page refreshes itself until ``outcome`` is set."""
+
+    owner: tuple[str, str]  # (school, teacher) who may follow it
+    done: int = 0  # rows written so far
+    total: int = 0
+    outcome: dict[str, Any] | None = None
+    task: asyncio.Task[None] | None = None  # held so it is not collected mid-way
+
+
+@dataclass(slots=True, kw_only=True)
 class AdminDeps:
     services: CoreServices
     uow_factory: UnitOfWorkFactory
@@ -781,6 +792,8 @@ def admin_app(deps: AdminDeps) -> Starlette:
 
     # --- import ---------------------------------------------------------------------------------
 
+    imports: dict[str, ImportJob] = {}  # applying, by upload ref (this process only)
+
     def importer(viewer: Viewer) -> None:
         if viewer.role is Role.TEACHER:
             raise Denied(403)
@@ -818,15 +831,50 @@ def admin_app(deps: AdminDeps) -> Starlette:
             raise Denied(404)  # applied already, or never checked
         if owner != [viewer.school_id, viewer.teacher.id]:
             raise Denied(403)
-        try:
-            outcome = await run_import(viewer, folder, dry_run=False)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-        if outcome["ok"]:
-            await record(viewer, "web.import", "", rows=outcome["total"])
-        return render(request, "import.html", viewer, step="applied", **outcome)
+        # the file is taken (a second apply finds no owner), then applied in the background;
+        # the browser follows it on /import/{ref}, a page that refreshes itself
+        await asyncio.to_thread((folder / "owner").unlink)
+        job = ImportJob(owner=(viewer.school_id, viewer.teacher.id))
+        imports[ref] = job
 
-    async def run_import(viewer: Viewer, folder: Path, *, dry_run: bool) -> dict[str, Any]:
+        async def apply() -> None:
+            try:
+                job.outcome = await run_import(viewer, folder, dry_run=False, job=job)
+                if job.outcome["ok"]:
+                    await record(viewer, "web.import", "", rows=job.outcome["total"])
+            except Exception:
+                log.exception("web import failed")
+                job.outcome = {"ok": False, "unreadable": "error", "errors": [], "sheets": []}
+            finally:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+
+        job.task = asyncio.create_task(apply())
+        return harden(RedirectResponse(f"{PREFIX}/import/{ref}", status_code=303))
+
+    async def import_status(request: Request, viewer: Viewer) -> Response:
+        importer(viewer)
+        job = imports.get(request.path_params["ref"])
+        if job is None:
+            raise Denied(404)
+        if job.owner != (viewer.school_id, viewer.teacher.id):
+            raise Denied(403)
+        if job.outcome is None:
+            return render(
+                request,
+                "import.html",
+                viewer,
+                step="running",
+                done=job.done,
+                total=job.total,
+                live=True,
+            )
+        for ref in [r for r, j in imports.items() if j.outcome is not None and j is not job]:
+            imports.pop(ref, None)  # finished ones are shown once more at most
+        return render(request, "import.html", viewer, step="applied", **job.outcome)
+
+    async def run_import(
+        viewer: Viewer, folder: Path, *, dry_run: bool, job: ImportJob | None = None
+    ) -> dict[str, Any]:
         """``read_file`` then ``import_school``: what ``run_bot.py import`` runs."""
         from bot.backends.local_import import import_school
         from bot.backends.spreadsheet import SPECS, ImportFileError, ParsedImport, read_file
@@ -834,12 +882,21 @@ def admin_app(deps: AdminDeps) -> Starlette:
         def read() -> ParsedImport:
             return read_file(next(p for p in folder.iterdir() if p.name != "owner"))
 
+        def progress(what: str, done: int, total: int) -> None:
+            if job is not None:
+                job.done, job.total = done, total
+
         try:
             parsed = await asyncio.to_thread(read)
         except (ImportFileError, MemoryError) as err:
             return {"ok": False, "unreadable": str(err), "errors": [], "sheets": [], "total": 0}
         report = await import_school(
-            deps.sessions, parsed, school_id=viewer.school_id, now=now(), dry_run=dry_run
+            deps.sessions,
+            parsed,
+            school_id=viewer.school_id,
+            now=now(),
+            dry_run=dry_run,
+            progress=progress,
         )
         sheets = [
             {
@@ -1091,6 +1148,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
             Route("/import", page(import_page), methods=["GET"]),
             Route("/import", page(import_check, post=True, limit=MAX_UPLOAD), methods=["POST"]),
             Route("/import/apply", page(import_apply, post=True), methods=["POST"]),
+            Route("/import/{ref}", page(import_status), methods=["GET"]),
             Route("/leave", page(leave_page), methods=["GET"]),
             Route("/leave.csv", page(leave_csv), methods=["GET"]),
             Route("/audit", page(audit_page), methods=["GET"]),

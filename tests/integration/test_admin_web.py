@@ -3,6 +3,7 @@ the real ``/admin`` routes on the webhook server's app, driven with httpx over A
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -308,7 +309,13 @@ async def test_import_checks_then_applies_and_shows_row_errors(
     ref = re.search(r'name="ref" value="([0-9a-f]{32})"', checked.text)
     assert ref
     applied = await web.post("/admin/import/apply", data={"csrf": token, "ref": ref.group(1)})
-    assert applied.status_code == 200 and "Đã nhập xong" in applied.text
+    assert applied.status_code == 303  # to a page with a progress bar, until it is done
+    for _ in range(100):
+        status = await web.get(applied.headers["location"])
+        if 'id="import-progress"' not in status.text:
+            break
+        await asyncio.sleep(0.05)
+    assert status.status_code == 200 and "Đã nhập xong" in status.text
     dashboard = (await web.get("/admin/")).text
     assert ">6B<" in dashboard and ">6A<" in dashboard
     again = await web.post("/admin/import/apply", data={"csrf": token, "ref": ref.group(1)})
