@@ -15,11 +15,12 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bot.bootstrap import App
     from bot.config import SchoolConfig, Settings
 
 DESCRIPTION = """\
@@ -418,7 +419,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         say = _ops_say(args.lang)
         print(say("unknown_school_choose", school=school_id, schools=", ".join(schools)))
         return 2
-    app = await build_app(settings, console_write=write)
+    # the office's web page (bot.admin) on the webhook server's address: /web in the terminal
+    # chat prints a loopback sign-in link to it
+    web_url = f"http://{settings.webhook.listen}/admin" if settings.admin.enabled else None
+    app = await build_app(settings, console_write=write, web_url=web_url)
     try:
         try:
             info = await app.services.backends.for_school(school_id).school_info()
@@ -446,8 +450,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         if task is not None:
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
         try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await console.run(banner)
+            async with contextlib.AsyncExitStack() as stack:
+                if web_url is not None:
+                    await stack.enter_async_context(_web_page(app, settings))
+                with contextlib.suppress(asyncio.CancelledError):
+                    await console.run(banner)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
@@ -456,6 +463,19 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await app.aclose()
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _web_page(app: App, settings: Settings) -> AsyncIterator[None]:
+    """The terminal demo's web server: only the office's web page (and /healthz), on
+    ``LIENLAC_WEBHOOK__LISTEN``. A busy port is logged; the chat goes on without it."""
+    from bot.admin.web import build_admin
+    from bot.channels.http_server import running
+    from bot.channels.webhook import Hooks, webhook_app
+
+    server = webhook_app(Hooks(), admin=build_admin(app))
+    async with running(server, settings.webhook.listen, what="web page server"):
+        yield
 
 
 async def _notice(args: argparse.Namespace, settings: Settings, say: Callable[..., str]) -> int:

@@ -240,6 +240,14 @@ class App:
         await self.engine.dispose()
 
 
+def admin_url(settings: Settings) -> str | None:
+    """The office web page's public base (``…/admin``), or None when none is configured."""
+    if not settings.admin.enabled:
+        return None
+    base = settings.admin.public_url or settings.webhook.public_url
+    return base.rstrip("/") + "/admin" if base else None
+
+
 def otp_policy(settings: Settings) -> OtpPolicy:
 
     o = settings.otp
@@ -367,9 +375,12 @@ async def build_app(
     console_write: Callable[[str], None] = print,
     backend_http: httpx.AsyncClient | None = None,
     backend_wrapper: Callable[[SchoolBackend], SchoolBackend] | None = None,
+    web_url: str | None = None,
 ) -> App:
     """Everything wired from ``settings``. ``backend_wrapper`` wraps the configured school's
-    backend (tests put a fault-injecting fake around it; instrumentation could too)."""
+    backend (tests put a fault-injecting fake around it; instrumentation could too).
+    ``web_url`` is where ``/web`` links point when the settings name no public address (the
+    terminal demo's own loopback server)."""
     clock = clock or SystemClock()
     engine = await prepare_database(settings, clock=clock)
     sessions = session_factory(engine)
@@ -418,6 +429,7 @@ async def build_app(
         school_staff=frozenset(home.school_staff),
         bank=bank_account(home.payment, demo=is_demo(home)),
         threads=thread_policy(home),
+        web_url=admin_url(settings) or (web_url if settings.admin.enabled else None),
         profiles={
             school.id: SchoolProfile(
                 timezone=school.timezone,

@@ -549,6 +549,26 @@ class WebhookSettings(BaseModel):
     )
 
 
+class AdminSettings(BaseModel):
+    """The school office's web page under ``/admin`` on the webhook server (issue 18). A
+    linked teacher asks the bot for a sign-in link with ``/web``."""
+
+    enabled: bool = Field(default=True, description="serve the office's web page under /admin")
+    public_url: str | None = Field(
+        default=None,
+        description="the https base the sign-in links point to (…/admin is added); else "
+        "`webhook.public_url`. Without either, `/web` says the page is not set up",
+    )
+    operators: list[str] = Field(
+        default_factory=list,
+        description="operators who see every school, as `school:staff code` (JSON list, e.g. "
+        '`["demo:GV010"]`)',
+    )
+    session_minutes: int = Field(
+        default=30, ge=2, le=24 * 60, description="a web session ends after this long idle"
+    )
+
+
 class DigestSettings(BaseModel):
     """Digests and notifications (issue 5). Quiet hours are the school's local time."""
 
@@ -792,6 +812,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = TelegramSettings()
     otp: OtpSettings = OtpSettings()
     webhook: WebhookSettings = WebhookSettings()
+    admin: AdminSettings = AdminSettings()
     metrics: MetricsSettings = MetricsSettings()
     throttle: ThrottleSettings = ThrottleSettings()
     outbox: OutboxSettings = OutboxSettings()

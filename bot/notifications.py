@@ -107,10 +107,12 @@ async def _queue_alert(
     item_id: int,
     now: dt.datetime,
     urgent: bool = True,
+    not_before: dt.datetime | None = None,
 ) -> None:
-    """Queue one item at once, as its own message. ``urgent`` passes quiet hours; a new score
-    (``urgent=False``) waits for them to end. The item is marked with the alert's key, so it
-    is not told again in the digest; the key (one per item) makes a second queueing a no-op."""
+    """Queue one item at once (or for ``not_before``), as its own message. ``urgent`` passes
+    quiet hours; a new score (``urgent=False``) waits for them to end. The item is marked with
+    the alert's key, so it is not told again in the digest; the key (one per item) makes a
+    second queueing a no-op."""
     locale = await _locale(uow, link, prefs)
     key = f"alert:{link.key.school_id}:{item_id}"
     text = compose_alert(lambda k, **v: catalog.t(locale, k, **v), locale, child=child, item=item)
@@ -121,7 +123,8 @@ async def _queue_alert(
             text=text,
             dedupe_key=key,
             urgent=urgent,
-            expires_at=now + ALERT_TTL,
+            not_before=not_before,
+            expires_at=(not_before or now) + ALERT_TTL,
             locale=locale,
         ),
         now=now,
@@ -170,6 +173,12 @@ def _not_in_a_chat(by_sms: Sequence[Link], chats: Sequence[Link]) -> list[Link]:
 queue_item_alert = _queue_alert  # for the other publishers (bot.teacher_posts)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostedNotice:
+    notice_id: int  # the first notice row; its items carry the change key ``notice:{id}``
+    reached: int  # parents
+
+
 async def publish_notice(
     uow: UnitOfWork,
     backend: SchoolBackend,
@@ -182,11 +191,43 @@ async def publish_notice(
     urgent: bool,
     now: dt.datetime,
 ) -> int:
+    """:func:`post_notice`; how many parents it reaches."""
+    posted = await post_notice(
+        uow,
+        backend,
+        catalog,
+        school_id=school_id,
+        class_ids=class_ids,
+        author=author,
+        text=text,
+        urgent=urgent,
+        now=now,
+    )
+    return posted.reached
+
+
+async def post_notice(
+    uow: UnitOfWork,
+    backend: SchoolBackend,
+    catalog: Catalog,
+    *,
+    school_id: str,
+    class_ids: Sequence[str] | None,
+    author: str,
+    text: str,
+    urgent: bool,
+    now: dt.datetime,
+    send_at: dt.datetime | None = None,
+) -> PostedNotice:
     """Record a notice and make one item per parent of a student in ``class_ids`` (``None``:
     the whole school), in ``uow``'s transaction. Urgent notices go out at once to parents who
     keep instant alerts on (the outbox row is urgent: it passes quiet hours); the others read
-    it in their next digest. Returns how many parents it reaches. The caller checks who may
-    send to which class."""
+    it in their next digest. The chat (dialogs/notice.py), the command line and the office's
+    web page (bot/admin) all post through here. The caller checks who may send to which
+    class.
+
+    ``send_at`` schedules it: every parent gets it as its own message at that time (after
+    quiet hours unless ``urgent``), whatever their digest settings."""
     links = await uow.notifications.guardian_links([school_id])
     prefs = await uow.notifications.all_prefs([school_id])
     wanted = set(class_ids) if class_ids is not None else None
@@ -230,7 +271,7 @@ async def publish_notice(
             continue
         reached += 1
         pref = prefs.get((link.key.school_id, link.key.channel, link.key.user_id), DigestPrefs())
-        if urgent and pref.instant:
+        if send_at is not None or (urgent and pref.instant):
             await _queue_alert(
                 uow,
                 catalog,
@@ -240,8 +281,10 @@ async def publish_notice(
                 item=item,
                 item_id=item_id,
                 now=now,
+                urgent=urgent,
+                not_before=send_at,
             )
-    return reached
+    return PostedNotice(notice_id=notice_ids[0], reached=reached)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -706,6 +706,33 @@ class PrivacyRepo(Protocol):
     async def forget_user(self, key: ConversationKey, *, now: dt.datetime) -> Any: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebSignInGrant:
+    """What a redeemed sign-in link to the office's web page stood for (issue 18)."""
+
+    school_id: str
+    teacher_id: str
+
+
+class WebSignInRepo(Protocol):
+    """Single-use sign-in links to the office's web page: only a hash of each token is kept."""
+
+    async def issue(
+        self,
+        *,
+        token_hash: str,
+        key: ConversationKey,
+        teacher_id: str,
+        expires_at: dt.datetime,
+        now: dt.datetime,
+    ) -> None: ...
+
+    async def redeem(self, token_hash: str, *, now: dt.datetime) -> WebSignInGrant | None:
+        """Mark the link used and return what it grants; None when unknown, used or expired
+        (a second redeem of the same token always gets None, even from another worker)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the context without ``commit()`` rolls back."""
 
@@ -723,6 +750,7 @@ class UnitOfWork(Protocol):
     polls: PollRepo
     posts: PostRepo
     threads: ThreadRepo  # relayed parent–teacher messages (bot.domain.threads)
+    web_sign_ins: WebSignInRepo
 
     async def commit(self) -> None: ...
 

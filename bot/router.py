@@ -53,6 +53,7 @@ from handlers import (
     scores,
     threads,
     timetable,
+    web_sign_in,
 )
 from handlers.common import with_data_age
 from handlers.intents import IntentName, match, parse_cancel_request
@@ -76,6 +77,7 @@ FEATURES = Registry(
     [
         welcome.FEATURE,
         account.FEATURE,
+        web_sign_in.FEATURE,
         absence.FEATURE,
         contact_book.FEATURE,
         verify_parent.FEATURE,

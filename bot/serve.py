@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 
 import httpx
+from starlette.types import ASGIApp
 
 from bot.background import run_background
 from bot.bootstrap import App, build_app
@@ -177,7 +178,10 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
             background_stop = asyncio.Event()
             background = asyncio.create_task(run_background(app, relay, background_stop))
             needs_server = (
-                bool(oas) or bool(public_url) or any(b.public_url for b in zalo_bots.values())
+                bool(oas)
+                or bool(public_url)
+                or any(b.public_url for b in zalo_bots.values())
+                or bool(settings.admin.enabled and settings.admin.public_url)
             )
             try:
                 async with contextlib.AsyncExitStack() as stack:
@@ -189,6 +193,7 @@ async def serve_app(app: App, settings: Settings, stop: asyncio.Event, force: as
                             metrics=metrics,
                             inbox=inbox,
                             media=media.lookup if media else None,
+                            admin=_admin(app, settings),
                         )
                         up = await stack.enter_async_context(
                             running(server, listens, what="webhook server")
@@ -238,6 +243,15 @@ class _Media:
 def _media(app: App, public_url: str | None) -> _Media | None:
     """Photos by URL need a public address; without one a Zalo bot sends the text only."""
     return _Media(app, public_url) if public_url else None
+
+
+def _admin(app: App, settings: Settings) -> ASGIApp | None:
+    """The school office's web page (bot.admin), unless turned off."""
+    if not settings.admin.enabled:
+        return None
+    from bot.admin.web import build_admin
+
+    return build_admin(app)
 
 
 async def _finished(task: asyncio.Task[None]) -> None:

@@ -107,6 +107,8 @@ class CoreServices:
     contact: SchoolContact = field(default_factory=SchoolContact)  # this school's phone, bots
     bank: BankAccount | None = None  # where parents pay fees (VietQR); None: not configured
     threads: ThreadPolicy = field(default_factory=ThreadPolicy)  # relayed messages (issue 17)
+    # the office's web page (…/admin) that /web links to; None: no public address configured
+    web_url: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -41,6 +41,7 @@ class IntentName(enum.StrEnum):
     POLL_RESULTS = "poll_results"  # a teacher's live poll results (handlers/polls.py)
     HOMEWORK = "homework"  # homework the teachers posted (handlers/remarks.py)
     REMARKS = "remarks"  # teachers' remarks on the child (handlers/remarks.py)
+    WEB = "web"  # a teacher asks for a sign-in link to the office's web page (issue 18)
     TO_TEACHER = "to_teacher"  # a message meant for a teacher or the school, not a question
     CODE = "code"  # a bare student/staff code typed straight away
     UNSURE = "unsure"  # a question about a child, but which one is not clear: ask back
@@ -64,6 +65,7 @@ COMMANDS: dict[str, IntentName] = {
     "cancel": IntentName.CANCEL,
     "huy": IntentName.CANCEL,
     "forget": IntentName.FORGET,
+    "web": IntentName.WEB,
     "xoa": IntentName.FORGET,
     "xoa_du_lieu": IntentName.FORGET,
     "lang": IntentName.LANG,

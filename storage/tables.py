@@ -756,3 +756,19 @@ class TeacherOfficeHours(Base):
     start_minute: Mapped[int] = mapped_column(Integer)
     end_minute: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime]
+
+
+class WebSignIn(Base):
+    """A single-use sign-in link to the office's web page (issue 18), asked for with ``/web``
+    by a linked teacher. Only the token's SHA-256 is stored; ``used_at`` makes it single-use."""
+
+    __tablename__ = "web_sign_in"
+    __table_args__ = (Index("ix_web_sign_in_expires_at", "expires_at"),)
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(40))
+    teacher_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(20))  # where it was asked for
+    user_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]

@@ -43,6 +43,8 @@ from bot.ports import (
     Substitute,
     SubstituteRepo,
     UnitOfWork,
+    WebSignInGrant,
+    WebSignInRepo,
 )
 from storage.notification_store import SqlNotificationRepo
 from storage.poll_store import SqlPollRepo, SqlPostRepo
@@ -60,6 +62,7 @@ from storage.tables import (
     OtpChallengeRow,
     OutboxMessage,
     SeenEvent,
+    WebSignIn,
 )
 from storage.thread_store import SqlThreadRepo
 
@@ -596,6 +599,54 @@ class SqlEventRepo:
         return bool(getattr(result, "rowcount", 0))
 
 
+class SqlWebSignInRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def issue(
+        self,
+        *,
+        token_hash: str,
+        key: ConversationKey,
+        teacher_id: str,
+        expires_at: dt.datetime,
+        now: dt.datetime,
+    ) -> None:
+        # links nobody used are forgotten the next time one is issued
+        await self._s.execute(delete(WebSignIn).where(WebSignIn.expires_at < now))
+        self._s.add(
+            WebSignIn(
+                token_hash=token_hash,
+                school_id=key.school_id,
+                teacher_id=teacher_id,
+                channel=key.channel,
+                user_id=key.user_id,
+                created_at=now,
+                expires_at=expires_at,
+                used_at=None,
+            )
+        )
+        await self._s.flush()
+
+    async def redeem(self, token_hash: str, *, now: dt.datetime) -> WebSignInGrant | None:
+        # one conditional UPDATE: of two redeems at once, only one changes the row
+        result = await self._s.execute(
+            update(WebSignIn)
+            .where(
+                WebSignIn.token_hash == token_hash,
+                WebSignIn.used_at.is_(None),
+                WebSignIn.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        if not getattr(result, "rowcount", 0):
+            return None
+        row = await self._s.get(WebSignIn, token_hash)
+        if row is None:
+            return None
+        return WebSignInGrant(school_id=row.school_id, teacher_id=row.teacher_id)
+
+
 def _absence(row: AbsenceRequestRow) -> AbsenceRequest:
     return AbsenceRequest(
         id=row.id,
@@ -911,6 +962,7 @@ class SqlUnitOfWork:
         self.polls: PollRepo = SqlPollRepo(session)
         self.posts: PostRepo = SqlPostRepo(session)
         self.threads: ThreadRepo = SqlThreadRepo(session)
+        self.web_sign_ins: WebSignInRepo = SqlWebSignInRepo(session)
 
     async def commit(self) -> None:
         await self.session.commit()

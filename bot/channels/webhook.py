@@ -36,7 +36,8 @@ from typing import Any, Protocol
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +261,13 @@ def webhook_app(
     metrics: Endpoint | None = None,
     inbox: Queue | None = None,
     media: MediaLookup | None = None,
+    admin: ASGIApp | None = None,
 ) -> Starlette:
     """The one webhook server: ``POST /{platform}/{school}``, ``GET /healthz`` and, when
     ``metrics`` is given, ``GET /metrics``. With ``inbox``, an event a route can queue is
     stored before the 200 and its turn runs from the inbox (bot.inbox). With ``media``,
-    ``GET /media/{token}.png`` serves the images sent by URL (Zalo Bot ``sendPhoto``)."""
+    ``GET /media/{token}.png`` serves the images sent by URL (Zalo Bot ``sendPhoto``). With
+    ``admin``, the school office's web page is under ``/admin`` (bot.admin)."""
 
     async def serve_media(request: Request) -> Response:
         name = str(request.path_params["name"])
@@ -290,9 +293,13 @@ def webhook_app(
             return Response(status_code=404)
         return await metrics(request)
 
+    routes: list[BaseRoute] = []
+    if admin is not None:  # before /{platform}/{school}, which would take POST /admin/...
+        routes.append(Mount("/admin", app=admin))
     return Starlette(
         routes=[
             Route(f"/{MEDIA_PATH}/{{name}}", serve_media, methods=["GET"]),
+            *routes,
             Route("/{platform}/{school}", receive, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),

@@ -220,6 +220,7 @@ class FakeUnitOfWork:
             "polls",
             "posts",
             "threads",
+            "web_sign_ins",
         ):
             setattr(self, name, _Missing(name))
 

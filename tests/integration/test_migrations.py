@@ -149,3 +149,32 @@ async def test_0013_adds_the_message_threads_and_goes_down_cleanly(database_url:
         assert await current_revision(engine) == "0013"
     finally:
         await engine.dispose()
+
+
+async def test_0015_adds_the_web_sign_in_table_and_goes_down_again(database_url: str) -> None:
+    """Issue 18: single-use sign-in links to the office's web page (hashes only)."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        assert await current_revision(engine) == "0015"
+
+        def tables(connection: Connection) -> set[str]:
+            return set(sa.inspect(connection).get_table_names())
+
+        async with engine.connect() as conn:
+            assert "web_sign_in" in await conn.run_sync(tables)
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0014")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        async with engine.connect() as conn:
+            assert "web_sign_in" not in await conn.run_sync(tables)
+    finally:
+        await engine.dispose()
