@@ -113,6 +113,8 @@ COMMANDS: dict[str, IntentName] = {
     "homework": IntentName.HOMEWORK,
     "nhanxet": IntentName.REMARKS,
     "remarks": IntentName.REMARKS,
+    "nhantin": IntentName.TO_TEACHER,  # handlers/threads.py answers the command itself
+    "message": IntentName.TO_TEACHER,
 }
 
 # Checked in order, before the weighted questions: the first phrase found wins.
