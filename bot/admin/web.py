@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import datetime as dt
 import enum
 import hashlib
@@ -42,7 +43,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from bot.admin.session import COOKIE, FailureLimit, Session, Signer, csrf_ok, new_session
+from bot.admin.session import (
+    COOKIE,
+    FailureLimit,
+    Session,
+    Signer,
+    csrf_ok,
+    new_session,
+    sid_hash,
+)
 from bot.domain.attendance import YEAR_LIMIT, sessions_absent
 from bot.domain.digest import Content, Item, compose_alert
 from bot.domain.models import SchoolClass, Student, Teacher
@@ -60,6 +69,7 @@ from storage.admin_queries import (
     consents,
     leave_requests,
 )
+from storage.web_sessions import WebSessions
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -126,6 +136,7 @@ class AdminDeps:
     services: CoreServices
     uow_factory: UnitOfWorkFactory
     queries: AdminQueries
+    web_sessions: WebSessions  # the signed-out ones
     sessions: async_sessionmaker[AsyncSession]
     settings: AdminSettings
     schools: Sequence[str]
@@ -233,6 +244,7 @@ def build_admin(app: App) -> Starlette:
             services=app.services,
             uow_factory=app.uow_factory,
             queries=AdminQueries(app.sessions),
+            web_sessions=WebSessions(app.sessions),
             sessions=app.sessions,
             settings=app.settings.admin,
             schools=[s.id for s in app.settings.school_configs()],
@@ -348,7 +360,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
     async def resolve(request: Request) -> Viewer:
         raw = request.cookies.get(COOKIE)
         session = signer.load(raw, now=now(), idle=idle) if raw else None
-        if session is None:
+        if session is None or await deps.web_sessions.ended(sid_hash(session.sid)):
             raise Denied(401)
         backend = services.backends.for_school(session.school_id)
         teacher = next((t for t in await backend.teachers() if t.id == session.teacher_id), None)
@@ -412,14 +424,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
             if getattr(request.state, "signed_out", False):
                 response.delete_cookie(COOKIE, path=PREFIX)
                 return response
-            fresh = Session(
-                school_id=viewer.session.school_id,
-                teacher_id=viewer.session.teacher_id,
-                csrf=viewer.session.csrf,
-                seen=now(),
-                viewing=viewer.session.viewing,
-            )
-            set_session(response, request, fresh)
+            set_session(response, request, dataclasses.replace(viewer.session, seen=now()))
             return response
 
         return endpoint
@@ -469,6 +474,12 @@ def admin_app(deps: AdminDeps) -> Starlette:
 
     async def sign_out(request: Request, viewer: Viewer) -> Response:
         request.state.signed_out = True  # page() deletes the cookie instead of sliding it
+        # ended on the server too: a copy of the cookie is refused from now on; the row is
+        # kept until the cookie would have gone idle anyway (plus the clock skew allowed)
+        at = now()
+        await deps.web_sessions.end(
+            sid_hash(viewer.session.sid), now=at, until=at + idle + dt.timedelta(minutes=5)
+        )
         log.info("web sign-out: teacher %s of school %s", viewer.teacher.id, viewer.school_id)
         return render(request, "signin_help.html", signed_out=True)
 
@@ -485,13 +496,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
         wanted = request.state.form.get("school", "")
         if wanted not in deps.schools:
             raise Denied(400)
-        viewer.session = Session(
-            school_id=viewer.session.school_id,
-            teacher_id=viewer.session.teacher_id,
-            csrf=viewer.session.csrf,
-            seen=viewer.session.seen,
-            viewing=wanted,
-        )
+        viewer.session = dataclasses.replace(viewer.session, viewing=wanted)
         return harden(RedirectResponse(f"{PREFIX}/", status_code=303))
 
     # --- the dashboard and a class ----------------------------------------------------------

@@ -153,6 +153,38 @@ async def test_a_session_ends_after_inactivity_and_on_sign_out(
     assert (await web.get("/admin/")).status_code == 303
 
 
+async def test_sign_out_ends_the_session_on_the_server_so_a_copied_cookie_is_refused(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/")
+    copied = web.cookies.get("lienlac_admin", path="/admin")
+    assert copied
+    out = await web.post("/admin/signout", data={"csrf": csrf(page)})
+    assert out.status_code == 200 and "lienlac_admin" not in web.cookies
+    web.cookies.set("lienlac_admin", copied, path="/admin")  # the copy, put back
+    replay = await web.get("/admin/")
+    assert replay.status_code == 303 and replay.headers["location"] == "/admin/signin"
+    web.cookies.set("lienlac_admin", copied, path="/admin")
+    forged = await web.post("/admin/notices", data={"csrf": csrf(page), "target": "class:c-6a"})
+    assert forged.status_code == 303  # to the sign-in page, nothing posted
+
+    # a new sign-in works, and its sign-out forgets the rows whose cookies are idle anyway
+    clock.advance(minutes=40)
+    web.cookies.clear()
+    await sign_in(web, await bot_link(app, sms, linked=True))
+    page = await web.get("/admin/")
+    assert page.status_code == 200
+    await web.post("/admin/signout", data={"csrf": csrf(page)})
+    from sqlalchemy import func, select
+
+    from storage.tables import WebSessionEnded
+
+    async with app.sessions() as session:
+        left = (await session.execute(select(func.count()).select_from(WebSessionEnded))).scalar()
+    assert left == 1  # the first one expired and was cleaned up
+
+
 async def test_an_expired_link_does_not_sign_in(
     app: App, sms: RecordingOtpSender, web: httpx.AsyncClient, clock: FakeClock
 ) -> None:
