@@ -54,11 +54,12 @@ from bot.admin.session import (
 )
 from bot.domain.attendance import YEAR_LIMIT, sessions_absent
 from bot.domain.digest import Content, Item, compose_alert
-from bot.domain.models import SchoolClass, Student, Teacher
+from bot.domain.models import Guardian, SchoolClass, Student, Teacher
 from bot.domain.text import clean
 from bot.i18n import LOCALES, normalise_locale
 from bot.notifications import post_notice
-from bot.ports import Capability, UnitOfWorkFactory
+from bot.ports import Capability, FamilyRoster, UnitOfWorkFactory
+from bot.stats import family_channels
 from bot.turn import CoreServices
 from handlers.web_sign_in import token_hash
 from storage.admin_queries import (
@@ -142,6 +143,7 @@ class AdminDeps:
     schools: Sequence[str]
     uploads: Path  # imports waiting between the check and the apply
     local_schools: frozenset[str] = frozenset()  # schools whose data is imported here
+    sms_schools: frozenset[str] = frozenset()  # schools with an SMS provider (the SMS digest's)
     wake: Callable[[], None] = lambda: None
     failures: FailureLimit = field(default_factory=FailureLimit)
 
@@ -252,6 +254,7 @@ def build_admin(app: App) -> Starlette:
             local_schools=frozenset(
                 s.id for s in app.settings.school_configs() if s.backend.kind == "local"
             ),
+            sms_schools=frozenset(app.sms_providers),
             wake=wake,
         )
     )
@@ -508,19 +511,35 @@ def admin_app(deps: AdminDeps) -> Starlette:
     def reached(chats: Sequence[GuardianChat]) -> bool:
         return any(not chat.unreachable for chat in chats)
 
+    async def sms_guardians(school_id: str) -> dict[str, list[Guardian]]:
+        """Per pupil, their guardians marked SMS only with a phone (none without a provider)."""
+        backend = services.backends.for_school(school_id)
+        if school_id not in deps.sms_schools or not isinstance(backend, FamilyRoster):
+            return {}
+        out: dict[str, list[Guardian]] = {}
+        for guardian, student_ids in await backend.sms_only_guardians():
+            for student_id in student_ids:
+                out.setdefault(student_id, []).append(guardian)
+        return out
+
     async def dashboard(request: Request, viewer: Viewer) -> Response:
         chats = await deps.queries.guardian_chats(viewer.school_id)
         pupils = await roster(viewer, viewer.classes)
+        by_sms = await sms_guardians(viewer.school_id)
+        sms_provider = viewer.school_id in deps.sms_schools
         pending = await deps.queries.pending_absences(viewer.school_id)
         today = now().astimezone(services.for_school(viewer.school_id).tz).date()
         absent = await deps.queries.absent_on(viewer.school_id, today)
         rows = []
         for c in viewer.classes:
-            counts = {"telegram": 0, "zalo": 0, "other": 0, "none": 0}
+            counts = {"telegram": 0, "zalo": 0, "other": 0, "sms": 0, "none": 0}
             for student in pupils[c.id]:
-                live = [chat for chat in chats.get(student.id, []) if not chat.unreachable]
-                groups = {CHANNEL_GROUPS.get(chat.channel, "other") for chat in live}
-                for group in groups or {"none"}:
+                live = {chat.channel for chat in chats.get(student.id, []) if not chat.unreachable}
+                groups = family_channels(
+                    live, by_sms.get(student.id, ()), sms_provider=sms_provider
+                )
+                chat_groups = groups - {"sms"}  # "SMS only": reached by no chat, but by SMS
+                for group in chat_groups or (groups or {"none"}):
                     counts[group] += 1
             rows.append(
                 {
@@ -536,7 +555,15 @@ def admin_app(deps: AdminDeps) -> Starlette:
             if viewer.role is not Role.TEACHER
             else []
         )
-        return render(request, "dashboard.html", viewer, rows=rows, failed=failed, today=today)
+        return render(
+            request,
+            "dashboard.html",
+            viewer,
+            rows=rows,
+            failed=failed,
+            today=today,
+            sms_provider=sms_provider,
+        )
 
     async def class_page(request: Request, viewer: Viewer) -> Response:
         cls = viewer.class_(request.path_params["class_id"])

@@ -122,6 +122,39 @@ async def test_school_staff_sees_the_whole_school(
     assert 'value="school"' in (await web.get("/admin/notices")).text
 
 
+def dashboard_row(page: httpx.Response, class_id: str) -> list[str]:
+    found = re.search(rf'<tr id="class-{class_id}">(.*?)</tr>', page.text, re.S)
+    assert found, page.text
+    return re.findall(r'<td class="n[^"]*">(\d+)</td>', found.group(1))
+
+
+async def test_the_dashboard_counts_families_reached_only_by_sms(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    """6A's HS6A07 has a grandmother marked SMS only (the demo data) and the school has an SMS
+    provider: "SMS only" until a guardian links a chat. The same count as ``stats``."""
+    from bot.backends.local import LocalBackend
+    from bot.stats import reachability
+    from storage.stats import guardian_chats
+
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/")
+    assert "Chỉ SMS" in page.text
+    pupils, telegram, zalo, _other, by_sms, none, *_ = map(int, dashboard_row(page, "c-6a"))
+    assert by_sms == 1 and telegram == zalo == 0 and none == pupils - 1
+    everyone = await LocalBackend(app.sessions, "demo").families()
+    families = [f for f in everyone if f.student.class_id == "c-6a"]
+    reach = reachability(
+        "demo", families, await guardian_chats(app.sessions, "demo"), sms_provider=True
+    )
+    assert reach.sms == by_sms and reach.paper_only == none
+
+    await Chat(app, user="parent-6a07", channel="telegram").link("HS6A07", sms)
+    page = await web.get("/admin/")
+    pupils, telegram, zalo, _other, by_sms, none, *_ = map(int, dashboard_row(page, "c-6a"))
+    assert by_sms == 0 and telegram == 1 and none == pupils - 1  # a chat now: not "SMS only"
+
+
 async def test_a_form_without_the_csrf_token_changes_nothing(
     app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
 ) -> None:
