@@ -261,6 +261,93 @@ async def test_a_notice_from_the_web_reaches_the_parents_and_the_table_shows_it(
     assert 'id="count-none">' in done.text  # the class's families with no chat, by name
 
 
+async def test_a_notice_is_texted_once_to_the_families_its_chats_did_not_reach(
+    app: App,
+    sms: RecordingOtpSender,
+    web: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sqlalchemy import select
+
+    from bot.backends.local import LocalBackend
+    from storage.tables import OutboxMessage
+
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/notices")
+    text = "Thứ Sáu 27/11 trường nghỉ học để sửa điện."
+    draft = {"csrf": csrf(page), "target": "class:c-6a", "text": text, "urgent": "1"}
+    table_url = (await web.post("/admin/notices", data=draft)).headers["location"]
+    await Postman(app).deliver()
+    table = await web.get(table_url)
+    assert 'id="send-sms"' in table.text and "Gửi SMS cho các gia đình chưa nhận được" in table.text
+    before = len(sms.sent)
+
+    refused = await web.post(f"{table_url}/sms", data={})
+    assert refused.status_code == 403  # no CSRF token: nothing queued
+    pressed = await web.post(f"{table_url}/sms", data={"csrf": csrf(table)})
+    assert pressed.status_code == 303 and pressed.headers["location"] == table_url
+    queued = await web.get(table_url)
+    assert "SMS đang chờ gửi" in queued.text and 'http-equiv="refresh"' in queued.text
+
+    # who: every guardian with a phone of the 6A pupils not reached, once each; not HS6A01's
+    backend = LocalBackend(app.sessions, "demo")
+    pupils = [s for s in await backend.class_students("c-6a") if s.code != "HS6A01"]
+    phones = {g.phone for p in pupils for g in await backend.guardians(p.id) if g.phone}
+    reached = next(s for s in await backend.class_students("c-6a") if s.code == "HS6A01")
+    reached_phones = {g.phone for g in await backend.guardians(reached.id)}
+    async with app.sessions() as session:
+        rows = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "notice.sms"))
+        ).all()
+    assert rows and len(rows) == len({r.chat_id for r in rows})
+    assert not any(
+        phone in repr(r.payload) + r.chat_id + r.user_id for r in rows for phone in phones
+    )
+
+    again = await web.post(f"{table_url}/sms", data={"csrf": csrf(queued)})
+    assert again.status_code == 200 and 'id="sms-message"' in again.text
+    assert "Không còn gia đình nào cần gửi SMS" in again.text
+
+    await Postman(app).deliver()
+    texted = sms.sent[before:]
+    assert {m.phone for m in texted} == phones - reached_phones
+    assert len(texted) == len(rows)
+    assert all(m.text.startswith("Thong bao cua nha truong:") for m in texted)
+    assert all("Thu Sau 27/11 truong nghi hoc de sua dien." in m.text for m in texted)
+    assert all(m.text.isascii() for m in texted)
+    done = await web.get(table_url)
+    assert "Đã gửi SMS" in done.text and "SMS đang chờ gửi" not in done.text
+    assert not any(phone in caplog.text for phone in phones)
+
+    web.cookies.set("lienlac_lang", "en", path="/admin")
+    polite = await web.post(f"{table_url}/sms", data={"csrf": csrf(done)})
+    assert "Nobody is left to reach by SMS" in polite.text
+
+
+async def test_no_sms_button_without_an_sms_provider(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+
+    from bot.admin import web as admin_web
+
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/notices")
+    draft = {"csrf": csrf(page), "target": "class:c-6a", "text": "Họp phụ huynh", "urgent": "1"}
+    table_url = (await web.post("/admin/notices", data=draft)).headers["location"]
+    assert 'id="send-sms"' in (await web.get(table_url)).text
+    app.sms_providers.clear()  # the school has no SMS provider: the page says nothing of SMS
+    server = webhook_app(Hooks(), admin=admin_web.build_admin(app))
+    transport = httpx.ASGITransport(app=server, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, cookies=web.cookies) as other:
+        table = await other.get(table_url)
+        assert table.status_code == 200 and 'id="send-sms"' not in table.text
+        assert "Chỉ SMS" not in (await other.get("/admin/")).text
+        refused = await other.post(f"{table_url}/sms", data={"csrf": csrf(table)})
+        assert refused.status_code == 404
+
+
 async def test_web_in_chat_needs_a_linked_teacher_and_a_configured_address(
     app: App, sms: RecordingOtpSender, sqlite_url: str, tmp_path: Path, clock: FakeClock
 ) -> None:
