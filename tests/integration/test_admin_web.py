@@ -326,6 +326,46 @@ async def test_a_notice_is_texted_once_to_the_families_its_chats_did_not_reach(
     assert "Nobody is left to reach by SMS" in polite.text
 
 
+async def test_a_blocked_chat_counts_as_not_reached_and_a_teacher_texts_only_own_notices(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    from sqlalchemy import update
+
+    from bot.backends.local import LocalBackend
+    from storage.tables import ChatLink
+
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    async with app.sessions() as session, session.begin():
+        await session.execute(
+            update(ChatLink)
+            .where(ChatLink.user_id == "parent-6a")
+            .values(unreachable_at=app.services.clock.now())
+        )
+    await sign_in(web, await bot_link(app, sms, "GV010"))
+    page = await web.get("/admin/notices")
+    draft = {"csrf": csrf(page), "target": "class:c-6a", "text": "Họp phụ huynh", "urgent": "1"}
+    url_6a = (await web.post("/admin/notices", data=draft)).headers["location"]
+    draft.update(target="class:c-8a", text="Họp phụ huynh lớp 8A")
+    url_8a = (await web.post("/admin/notices", data=draft)).headers["location"]
+    table = await web.get(url_6a)
+    assert 'id="count-blocked">1<' in table.text
+    before = len(sms.sent)
+    assert (await web.post(f"{url_6a}/sms", data={"csrf": csrf(table)})).status_code == 303
+    await Postman(app).deliver()
+    backend = LocalBackend(app.sessions, "demo")
+    blocked = next(s for s in await backend.class_students("c-6a") if s.code == "HS6A01")
+    phones = {g.phone for g in await backend.guardians(blocked.id) if g.phone}
+    assert phones <= {m.phone for m in sms.sent[before:]}  # the blocked family is texted too
+
+    web.cookies.clear()  # a teacher of 6A, not of 8A
+    await sign_in(web, await bot_link(app, sms))
+    mine = await web.get(url_6a)
+    assert mine.status_code == 200
+    refused = await web.post(f"{url_8a}/sms", data={"csrf": csrf(mine)})
+    assert refused.status_code == 403
+
+
 async def test_no_sms_button_without_an_sms_provider(
     app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
 ) -> None:
