@@ -41,7 +41,7 @@ from bot.domain.digest import (
 )
 from bot.domain.errors import BackendError
 from bot.domain.models import Guardian, Session, Student
-from bot.domain.sms import compose_sms_digest, fit_segments
+from bot.domain.sms import OFFICE_SMS, compose_sms_digest, fit_segments
 from bot.i18n import Catalog, normalise_locale
 from bot.messages import ConversationKey
 from bot.ports import (
@@ -138,9 +138,6 @@ def sms_key(school_id: str, guardian_id: str) -> ConversationKey:
     return ConversationKey(
         school_id=school_id, channel=SMS_CHANNEL, chat_id=guardian_id, user_id=guardian_id
     )
-
-
-OFFICE_SMS = "office:"  # user id prefix of a notice texted from the office's web page
 
 
 def sms_notice_key(school_id: str, guardian_id: str, student_id: str) -> ConversationKey:

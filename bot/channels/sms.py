@@ -17,9 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater, OtpDeliveryFailed
-from bot.domain.sms import fit_segments
+from bot.domain.sms import OFFICE_SMS, fit_segments
 from bot.messages import Button, ConversationKey
-from bot.notifications import OFFICE_SMS
 from bot.ports import BackendRegistry, FamilyRoster, OtpSender
 
 log = logging.getLogger(__name__)
