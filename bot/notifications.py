@@ -40,8 +40,8 @@ from bot.domain.digest import (
     shows_tomorrow,
 )
 from bot.domain.errors import BackendError
-from bot.domain.models import Session, Student
-from bot.domain.sms import compose_sms_digest
+from bot.domain.models import Guardian, Session, Student
+from bot.domain.sms import OFFICE_SMS, compose_sms_digest, fit_segments
 from bot.i18n import Catalog, normalise_locale
 from bot.messages import ConversationKey
 from bot.ports import (
@@ -138,6 +138,69 @@ def sms_key(school_id: str, guardian_id: str) -> ConversationKey:
     return ConversationKey(
         school_id=school_id, channel=SMS_CHANNEL, chat_id=guardian_id, user_id=guardian_id
     )
+
+
+def sms_notice_key(school_id: str, guardian_id: str, student_id: str) -> ConversationKey:
+    """The outbox recipient of a notice texted from the office's web page (issue 18) to a
+    guardian its chats did not reach: any guardian with a phone on file, not only those marked
+    SMS only. No phone in it: the sender finds it among ``student_id``'s guardians when it
+    sends (``bot.channels.sms``)."""
+    return ConversationKey(
+        school_id=school_id,
+        channel=SMS_CHANNEL,
+        chat_id=guardian_id,
+        user_id=f"{OFFICE_SMS}{student_id}",
+    )
+
+
+def notice_sms_dedupe(school_id: str, notice_id: int, guardian_id: str) -> str:
+    """One SMS of a notice per guardian, however often the button is pressed."""
+    return f"notice-sms:{school_id}:{notice_id}:{guardian_id}"
+
+
+async def queue_notice_sms(
+    uow: UnitOfWork,
+    catalog: Catalog,
+    *,
+    school_id: str,
+    notice_id: int,
+    text: str,
+    urgent: bool,
+    guardians: Sequence[tuple[Guardian, str]],
+    max_segments: int,
+    now: dt.datetime,
+) -> int:
+    """Queue the notice as a short ASCII SMS (``bot.domain.sms``) to each (guardian, pupil)
+    with a phone on file, once per guardian per notice, in ``uow``'s transaction, on the
+    outbox's ``sms`` channel the SMS digest uses. How many were newly queued."""
+
+    def t(key: str, **values: object) -> str:
+        return catalog.t("vi", key, **values)  # an SMS goes out folded to ASCII anyway
+
+    body = fit_segments(
+        [t("admin.sms_notice_title"), *text.split("\n")],
+        max_segments=max_segments,
+        more=lambda n: t("sms_digest.more", n=n),
+    )
+    queued = 0
+    seen: set[str] = set()
+    for guardian, student_id in guardians:
+        if not guardian.phone or guardian.id in seen:
+            continue
+        seen.add(guardian.id)
+        queued += await uow.outbox.enqueue(
+            OutgoingMessage(
+                recipient=sms_notice_key(school_id, guardian.id, student_id),
+                kind="notice.sms",
+                text=body,
+                dedupe_key=notice_sms_dedupe(school_id, notice_id, guardian.id),
+                urgent=urgent,
+                expires_at=now + ALERT_TTL,
+                locale="vi",
+            ),
+            now=now,
+        )
+    return queued
 
 
 async def sms_links(backend: SchoolBackend, school_id: str) -> list[Link]:

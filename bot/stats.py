@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from bot.domain.models import Guardian
 from bot.i18n import Catalog
 from bot.outbox import OutboxStore, SchoolQueueStats
 from bot.ports import Family
@@ -23,6 +24,7 @@ __all__ = [
     "Reach",
     "SchoolQueueStats",
     "collect_stats",
+    "family_channels",
     "format_absence_stats",
     "format_age",
     "format_reach",
@@ -146,6 +148,22 @@ class Reach:
     sms_provider: bool = True
 
 
+def family_channels(
+    channels: Collection[str], guardians: Iterable[Guardian], *, sms_provider: bool
+) -> frozenset[str]:
+    """How one family can be reached: ``telegram``, ``zalo`` (and ``other`` for any other chat
+    platform) from the channels of its guardians' active chat links, and ``sms`` when one of
+    ``guardians`` is marked SMS only with a phone on file and the school has an SMS provider.
+    Empty: only on paper. ``run_bot.py stats`` and the office's web page both count with it."""
+    groups = {
+        "telegram" if c in TELEGRAM_CHANNELS else "zalo" if c in ZALO_CHANNELS else "other"
+        for c in channels
+    }
+    if sms_provider and any(g.sms_only and g.phone for g in guardians):
+        groups.add("sms")
+    return frozenset(groups)
+
+
 def reachability(
     school_id: str,
     families: Sequence[Family],
@@ -158,12 +176,13 @@ def reachability(
     telegram = zalo = sms = 0
     unreachable: list[tuple[str, str]] = []
     for family in families:
-        channels = chats.get(family.student.id, set())
-        by_sms = sms_provider and any(g.sms_only and g.phone for g in family.guardians)
-        telegram += bool(channels & TELEGRAM_CHANNELS)
-        zalo += bool(channels & ZALO_CHANNELS)
-        sms += by_sms
-        if not channels and not by_sms:
+        groups = family_channels(
+            chats.get(family.student.id, set()), family.guardians, sms_provider=sms_provider
+        )
+        telegram += "telegram" in groups
+        zalo += "zalo" in groups
+        sms += "sms" in groups
+        if not groups:
             unreachable.append((family.student.class_name, family.student.full_name))
     return Reach(
         school_id=school_id,

@@ -190,6 +190,16 @@ class AdminQueries:
             created_at=first.created_at,
         )
 
+    async def outbox_states(self, keys: Sequence[str]) -> dict[str, str]:
+        """dedupe key -> the outbox status of the messages queued under ``keys``."""
+        if not keys:
+            return {}
+        query = select(OutboxMessage.dedupe_key, OutboxMessage.status).where(
+            OutboxMessage.dedupe_key.in_(list(keys))
+        )
+        async with self._sessions() as session:
+            return {key: status for key, status in await session.execute(query)}
+
     async def deliveries(self, school_id: str, notice_id: int) -> list[Delivery]:
         """What became of each parent's copy of a notice: ``queued`` (waiting for the
         relay, quiet hours or the parent's digest), ``sent``, ``failed``, or ``blocked``

@@ -772,3 +772,14 @@ class WebSignIn(Base):
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
+
+
+class WebSessionEnded(Base):
+    """A signed-out session of the office's web page (issue 18): its cookie is refused even if
+    copied. Only the session id's SHA-256; the row goes once the cookie would be idle anyway."""
+
+    __tablename__ = "web_session_ended"
+    __table_args__ = (Index("ix_web_session_ended_expires_at", "expires_at"),)
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ended_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]

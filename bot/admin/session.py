@@ -1,9 +1,11 @@
 """The office web page's session cookie, CSRF tokens and the sign-in rate limit.
 
-The cookie is ``base64(json).hmac`` with a key derived from the installation's secret: no
-server-side session table, so any worker behind a load balancer accepts it. It carries the
-teacher's id (never a name, phone or code), a CSRF token and the time of the last request;
-each request re-signs it, so a session ends after ``idle`` without a request. What the
+The cookie is ``base64(json).hmac`` with a key derived from the installation's secret, so any
+worker behind a load balancer accepts it. It carries a random session id, the teacher's id
+(never a name, phone or code), a CSRF token and the time of the last request; each request
+re-signs it, so a session ends after ``idle`` without a request. Signing out records the
+session id as ended in the database (``web_session_ended``), which every request checks: a
+copied cookie dies with the sign-out too. What the
 teacher may see is not in the cookie: it is read from the roster on every request.
 """
 
@@ -29,6 +31,7 @@ class Session:
     csrf: str
     seen: dt.datetime  # the last request
     viewing: str = ""  # the school an operator is looking at ("" = their own)
+    sid: str = ""  # random; what sign-out records as ended
 
 
 class Signer:
@@ -45,6 +48,7 @@ class Signer:
             "c": session.csrf,
             "a": int(session.seen.timestamp()),
             "v": session.viewing,
+            "i": session.sid,
         }
         body = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode())
         return f"{body.decode()}.{self._mac(body)}"
@@ -63,18 +67,28 @@ class Signer:
                 csrf=str(data["c"]),
                 seen=seen,
                 viewing=str(data.get("v", "")),
+                sid=str(data["i"]),
             )
         except (ValueError, KeyError, TypeError, binascii.Error):
             return None
-        if now - seen > idle or seen - now > dt.timedelta(minutes=5):
+        if not session.sid or now - seen > idle or seen - now > dt.timedelta(minutes=5):
             return None
         return session
 
 
 def new_session(school_id: str, teacher_id: str, now: dt.datetime) -> Session:
     return Session(
-        school_id=school_id, teacher_id=teacher_id, csrf=secrets.token_urlsafe(24), seen=now
+        school_id=school_id,
+        teacher_id=teacher_id,
+        csrf=secrets.token_urlsafe(24),
+        seen=now,
+        sid=secrets.token_urlsafe(18),
     )
+
+
+def sid_hash(sid: str) -> str:
+    """What the database keeps of an ended session's id."""
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 def csrf_ok(session: Session, given: str) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import datetime as dt
 import enum
 import hashlib
@@ -42,24 +43,35 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from bot.admin.session import COOKIE, FailureLimit, Session, Signer, csrf_ok, new_session
+from bot.admin.session import (
+    COOKIE,
+    FailureLimit,
+    Session,
+    Signer,
+    csrf_ok,
+    new_session,
+    sid_hash,
+)
 from bot.domain.attendance import YEAR_LIMIT, sessions_absent
 from bot.domain.digest import Content, Item, compose_alert
-from bot.domain.models import SchoolClass, Student, Teacher
+from bot.domain.models import Guardian, SchoolClass, Student, Teacher
 from bot.domain.text import clean
 from bot.i18n import LOCALES, normalise_locale
-from bot.notifications import post_notice
-from bot.ports import Capability, UnitOfWorkFactory
+from bot.notifications import notice_sms_dedupe, post_notice, queue_notice_sms
+from bot.ports import Capability, FamilyRoster, UnitOfWorkFactory
+from bot.stats import family_channels
 from bot.turn import CoreServices
 from handlers.web_sign_in import token_hash
 from storage.admin_queries import (
     AdminQueries,
     AuditRow,
     GuardianChat,
+    NoticeRow,
     audit_events,
     consents,
     leave_requests,
 )
+from storage.web_sessions import WebSessions
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -126,11 +138,14 @@ class AdminDeps:
     services: CoreServices
     uow_factory: UnitOfWorkFactory
     queries: AdminQueries
+    web_sessions: WebSessions  # the signed-out ones
     sessions: async_sessionmaker[AsyncSession]
     settings: AdminSettings
     schools: Sequence[str]
     uploads: Path  # imports waiting between the check and the apply
     local_schools: frozenset[str] = frozenset()  # schools whose data is imported here
+    sms_schools: frozenset[str] = frozenset()  # schools with an SMS provider (the SMS digest's)
+    sms_max_segments: int = 2  # of a notice texted to those not reached
     wake: Callable[[], None] = lambda: None
     failures: FailureLimit = field(default_factory=FailureLimit)
 
@@ -233,6 +248,7 @@ def build_admin(app: App) -> Starlette:
             services=app.services,
             uow_factory=app.uow_factory,
             queries=AdminQueries(app.sessions),
+            web_sessions=WebSessions(app.sessions),
             sessions=app.sessions,
             settings=app.settings.admin,
             schools=[s.id for s in app.settings.school_configs()],
@@ -240,6 +256,8 @@ def build_admin(app: App) -> Starlette:
             local_schools=frozenset(
                 s.id for s in app.settings.school_configs() if s.backend.kind == "local"
             ),
+            sms_schools=frozenset(app.sms_providers),
+            sms_max_segments=app.settings.digest.sms_max_segments,
             wake=wake,
         )
     )
@@ -348,7 +366,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
     async def resolve(request: Request) -> Viewer:
         raw = request.cookies.get(COOKIE)
         session = signer.load(raw, now=now(), idle=idle) if raw else None
-        if session is None:
+        if session is None or await deps.web_sessions.ended(sid_hash(session.sid)):
             raise Denied(401)
         backend = services.backends.for_school(session.school_id)
         teacher = next((t for t in await backend.teachers() if t.id == session.teacher_id), None)
@@ -412,14 +430,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
             if getattr(request.state, "signed_out", False):
                 response.delete_cookie(COOKIE, path=PREFIX)
                 return response
-            fresh = Session(
-                school_id=viewer.session.school_id,
-                teacher_id=viewer.session.teacher_id,
-                csrf=viewer.session.csrf,
-                seen=now(),
-                viewing=viewer.session.viewing,
-            )
-            set_session(response, request, fresh)
+            set_session(response, request, dataclasses.replace(viewer.session, seen=now()))
             return response
 
         return endpoint
@@ -469,6 +480,12 @@ def admin_app(deps: AdminDeps) -> Starlette:
 
     async def sign_out(request: Request, viewer: Viewer) -> Response:
         request.state.signed_out = True  # page() deletes the cookie instead of sliding it
+        # ended on the server too: a copy of the cookie is refused from now on; the row is
+        # kept until the cookie would have gone idle anyway (plus the clock skew allowed)
+        at = now()
+        await deps.web_sessions.end(
+            sid_hash(viewer.session.sid), now=at, until=at + idle + dt.timedelta(minutes=5)
+        )
         log.info("web sign-out: teacher %s of school %s", viewer.teacher.id, viewer.school_id)
         return render(request, "signin_help.html", signed_out=True)
 
@@ -485,13 +502,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
         wanted = request.state.form.get("school", "")
         if wanted not in deps.schools:
             raise Denied(400)
-        viewer.session = Session(
-            school_id=viewer.session.school_id,
-            teacher_id=viewer.session.teacher_id,
-            csrf=viewer.session.csrf,
-            seen=viewer.session.seen,
-            viewing=wanted,
-        )
+        viewer.session = dataclasses.replace(viewer.session, viewing=wanted)
         return harden(RedirectResponse(f"{PREFIX}/", status_code=303))
 
     # --- the dashboard and a class ----------------------------------------------------------
@@ -503,19 +514,35 @@ def admin_app(deps: AdminDeps) -> Starlette:
     def reached(chats: Sequence[GuardianChat]) -> bool:
         return any(not chat.unreachable for chat in chats)
 
+    async def sms_guardians(school_id: str) -> dict[str, list[Guardian]]:
+        """Per pupil, their guardians marked SMS only with a phone (none without a provider)."""
+        backend = services.backends.for_school(school_id)
+        if school_id not in deps.sms_schools or not isinstance(backend, FamilyRoster):
+            return {}
+        out: dict[str, list[Guardian]] = {}
+        for guardian, student_ids in await backend.sms_only_guardians():
+            for student_id in student_ids:
+                out.setdefault(student_id, []).append(guardian)
+        return out
+
     async def dashboard(request: Request, viewer: Viewer) -> Response:
         chats = await deps.queries.guardian_chats(viewer.school_id)
         pupils = await roster(viewer, viewer.classes)
+        by_sms = await sms_guardians(viewer.school_id)
+        sms_provider = viewer.school_id in deps.sms_schools
         pending = await deps.queries.pending_absences(viewer.school_id)
         today = now().astimezone(services.for_school(viewer.school_id).tz).date()
         absent = await deps.queries.absent_on(viewer.school_id, today)
         rows = []
         for c in viewer.classes:
-            counts = {"telegram": 0, "zalo": 0, "other": 0, "none": 0}
+            counts = {"telegram": 0, "zalo": 0, "other": 0, "sms": 0, "none": 0}
             for student in pupils[c.id]:
-                live = [chat for chat in chats.get(student.id, []) if not chat.unreachable]
-                groups = {CHANNEL_GROUPS.get(chat.channel, "other") for chat in live}
-                for group in groups or {"none"}:
+                live = {chat.channel for chat in chats.get(student.id, []) if not chat.unreachable}
+                groups = family_channels(
+                    live, by_sms.get(student.id, ()), sms_provider=sms_provider
+                )
+                chat_groups = groups - {"sms"}  # "SMS only": reached by no chat, but by SMS
+                for group in chat_groups or (groups or {"none"}):
                     counts[group] += 1
             rows.append(
                 {
@@ -531,7 +558,15 @@ def admin_app(deps: AdminDeps) -> Starlette:
             if viewer.role is not Role.TEACHER
             else []
         )
-        return render(request, "dashboard.html", viewer, rows=rows, failed=failed, today=today)
+        return render(
+            request,
+            "dashboard.html",
+            viewer,
+            rows=rows,
+            failed=failed,
+            today=today,
+            sms_provider=sms_provider,
+        )
 
     async def class_page(request: Request, viewer: Viewer) -> Response:
         cls = viewer.class_(request.path_params["class_id"])
@@ -1084,7 +1119,8 @@ def admin_app(deps: AdminDeps) -> Starlette:
         deps.wake()
         return harden(RedirectResponse(f"{PREFIX}/notices/{posted.notice_id}", status_code=303))
 
-    async def notice_page(request: Request, viewer: Viewer) -> Response:
+    async def notice_of(request: Request, viewer: Viewer) -> NoticeRow:
+        """The notice in the path, if this viewer may see it (a teacher: their classes only)."""
         raw = request.path_params["notice_id"]
         notice = await deps.queries.notice(viewer.school_id, int(raw)) if raw.isdigit() else None
         if notice is None:
@@ -1094,6 +1130,11 @@ def admin_app(deps: AdminDeps) -> Starlette:
             or any(cid not in {c.id for c in viewer.classes} for cid in notice.class_ids)
         ):
             raise Denied(403)
+        return notice
+
+    async def delivery(viewer: Viewer, notice: NoticeRow) -> dict[str, Any]:
+        """The delivery table of a notice, and the pupils its chats did not reach: no channel,
+        or every copy failed or blocked."""
         backend = services.backends.for_school(viewer.school_id)
         classes = notice.class_ids or tuple(c.id for c in viewer.classes)
         students: dict[str, Student] = {}
@@ -1102,10 +1143,17 @@ def admin_app(deps: AdminDeps) -> Starlette:
                 students[student.id] = student
         deliveries = await deps.queries.deliveries(viewer.school_id, notice.id)
         chats = await deps.queries.guardian_chats(viewer.school_id)
-        no_channel = [s for sid, s in students.items() if not chats.get(sid)]
+        no_channel = sorted(
+            (s for sid, s in students.items() if not chats.get(sid)),
+            key=lambda s: (s.class_name, s.full_name),
+        )
+        reached_ids = {d.student_id for d in deliveries if d.status in ("queued", "sent")}
+        missed = {d.student_id for d in deliveries if d.student_id not in reached_ids}
+        missed |= {s.id for s in no_channel}
         rows = sorted(
             (
                 {
+                    "sid": d.student_id,
                     "name": students[d.student_id].full_name if d.student_id in students else "?",
                     "cls": students[d.student_id].class_name if d.student_id in students else "",
                     "channel": CHANNEL_GROUPS.get(d.channel, "other"),
@@ -1116,24 +1164,103 @@ def admin_app(deps: AdminDeps) -> Starlette:
             ),
             key=lambda r: (r["cls"], r["name"]),
         )
+        return {
+            "students": students,
+            "rows": rows,
+            "no_channel": no_channel,
+            "missed": sorted(sid for sid in missed if sid in students),
+        }
+
+    async def missed_guardians(viewer: Viewer, missed: Sequence[str]) -> list[tuple[Guardian, str]]:
+        """(guardian, pupil) for the pupils not reached; the phone stays in the school data."""
+        backend = services.backends.for_school(viewer.school_id)
+        return [(g, sid) for sid in missed for g in await backend.guardians(sid)]
+
+    def sms_state(statuses: Sequence[str]) -> str:
+        """A pupil's SMS of a notice, over its guardians' copies: sent, queued or failed."""
+        if "sent" in statuses:
+            return "sms_sent"
+        if any(s not in ("failed", "expired") for s in statuses):
+            return "sms_queued"
+        return "sms_failed" if statuses else ""
+
+    async def notice_view(
+        request: Request, viewer: Viewer, notice: NoticeRow, *, message: str = ""
+    ) -> Response:
+        table = await delivery(viewer, notice)
+        rows, missed = table["rows"], table["missed"]
+        sms_by_pupil: dict[str, str] = {}
+        can_sms = viewer.school_id in deps.sms_schools
+        if missed:
+            pairs = await missed_guardians(viewer, missed)
+            keys = {(sid, notice_sms_dedupe(viewer.school_id, notice.id, g.id)) for g, sid in pairs}
+            states = await deps.queries.outbox_states(sorted({k for _, k in keys}))
+            for sid in missed:
+                found = [states[k] for pupil, k in keys if pupil == sid and k in states]
+                if found:
+                    sms_by_pupil[sid] = sms_state(found)
         counts = {
             s: sum(1 for r in rows if r["status"] == s)
             for s in ("queued", "sent", "failed", "blocked")
         }
         percent = round(100 * counts["sent"] / len(rows)) if rows else 0
-        names = {c.id: c.name for c in viewer.classes}
+        sms_live = any(v == "sms_queued" for v in sms_by_pupil.values())
         return render(
             request,
             "notice.html",
             viewer,
             notice=notice,
-            names=names,
+            names={c.id: c.name for c in viewer.classes},
             rows=rows,
             counts=counts,
             percent=percent,
-            no_channel=sorted(no_channel, key=lambda s: (s.class_name, s.full_name)),
-            live=counts["queued"] > 0 and now() - notice.created_at < LIVE_FOR,
+            no_channel=table["no_channel"],
+            sms=sms_by_pupil,
+            can_sms=can_sms,
+            left=[sid for sid in missed if sid not in sms_by_pupil],
+            message=message,
+            live=(counts["queued"] > 0 or sms_live) and now() - notice.created_at < LIVE_FOR,
         )
+
+    async def notice_page(request: Request, viewer: Viewer) -> Response:
+        return await notice_view(request, viewer, await notice_of(request, viewer))
+
+    async def notice_sms(request: Request, viewer: Viewer) -> Response:
+        """Text the notice to the guardians of the pupils its chats did not reach."""
+        notice = await notice_of(request, viewer)
+        if viewer.school_id not in deps.sms_schools:
+            raise Denied(404)  # the school has no SMS provider: no button either
+        table = await delivery(viewer, notice)
+        pairs = await missed_guardians(viewer, table["missed"])
+        at = now()
+        async with deps.uow_factory() as uow:
+            queued = await queue_notice_sms(
+                uow,
+                catalog,
+                school_id=viewer.school_id,
+                notice_id=notice.id,
+                text=notice.text,
+                urgent=notice.urgent,
+                guardians=pairs,
+                max_segments=deps.sms_max_segments,
+                now=at,
+            )
+            if queued:
+                await uow.audit.record(
+                    school_id=viewer.school_id,
+                    actor=actor(viewer.session.school_id, viewer.teacher.id),
+                    action="notice.sms",
+                    subject=str(notice.id),
+                    detail={"guardians": queued, "web": True},
+                    at=at,
+                )
+            await uow.commit()
+        if not queued:
+            message = catalog.t(locale_of(request), "admin.sms_nobody_left")
+            return await notice_view(request, viewer, notice, message=message)
+        log.info("web: notice %s texted to %d guardians", notice.id, queued)
+        deps.wake()
+        return harden(RedirectResponse(f"{PREFIX}/notices/{notice.id}", status_code=303))
 
     return Starlette(
         routes=[
@@ -1160,5 +1287,6 @@ def admin_app(deps: AdminDeps) -> Starlette:
             Route("/notices/preview", page(preview, post=True), methods=["POST"]),
             Route("/notices", page(send_notice, post=True), methods=["POST"]),
             Route("/notices/{notice_id}", page(notice_page), methods=["GET"]),
+            Route("/notices/{notice_id}/sms", page(notice_sms, post=True), methods=["POST"]),
         ]
     )

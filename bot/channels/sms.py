@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater, OtpDeliveryFailed
-from bot.domain.sms import fit_segments
+from bot.domain.sms import OFFICE_SMS, fit_segments
 from bot.messages import Button, ConversationKey
 from bot.ports import BackendRegistry, FamilyRoster, OtpSender
 
@@ -30,10 +30,18 @@ PhoneOf = Callable[[ConversationKey], Awaitable[str | None]]
 
 def sms_phone_lookup(backends: BackendRegistry) -> PhoneOf:
     """The phone on file of the SMS-only guardian a recipient names; ``None`` when the
-    school no longer lists them as SMS only (or has no phone for them)."""
+    school no longer lists them as SMS only (or has no phone for them). A notice texted from
+    the office's web page (``bot.notifications.sms_notice_key``) names a pupil too: the phone
+    of that guardian of the pupil, SMS only or not; ``None`` when no longer on file."""
 
     async def phone_of(recipient: ConversationKey) -> str | None:
         backend = backends.for_school(recipient.school_id)
+        if recipient.user_id.startswith(OFFICE_SMS):
+            student_id = recipient.user_id.removeprefix(OFFICE_SMS)
+            for guardian in await backend.guardians(student_id):
+                if guardian.id == recipient.chat_id:
+                    return guardian.phone or None
+            return None
         if not isinstance(backend, FamilyRoster):
             return None
         for guardian, _pupils in await backend.sms_only_guardians():
@@ -72,4 +80,4 @@ class SmsSender:
             await provider.send(phone=phone, text=body)
         except OtpDeliveryFailed:
             raise DeliveryRetryLater("the SMS gateway did not accept the message") from None
-        log.info("SMS digest sent for school %s", recipient.school_id)
+        log.info("SMS sent for school %s", recipient.school_id)

@@ -22,6 +22,7 @@ from bot.domain.formatting import format_date
 
 __all__ = [
     "MULTI_SEGMENT",
+    "OFFICE_SMS",
     "SINGLE_SEGMENT",
     "compose_sms_digest",
     "fit_segments",
@@ -29,6 +30,7 @@ __all__ = [
     "sms_ascii",
 ]
 
+OFFICE_SMS = "office:"  # outbox user id prefix of a notice texted from the office's web page
 SINGLE_SEGMENT = 160  # GSM-7 characters in one SMS
 MULTI_SEGMENT = 153  # per segment of a concatenated SMS
 

@@ -122,6 +122,39 @@ async def test_school_staff_sees_the_whole_school(
     assert 'value="school"' in (await web.get("/admin/notices")).text
 
 
+def dashboard_row(page: httpx.Response, class_id: str) -> list[str]:
+    found = re.search(rf'<tr id="class-{class_id}">(.*?)</tr>', page.text, re.S)
+    assert found, page.text
+    return re.findall(r'<td class="n[^"]*">(\d+)</td>', found.group(1))
+
+
+async def test_the_dashboard_counts_families_reached_only_by_sms(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    """6A's HS6A07 has a grandmother marked SMS only (the demo data) and the school has an SMS
+    provider: "SMS only" until a guardian links a chat. The same count as ``stats``."""
+    from bot.backends.local import LocalBackend
+    from bot.stats import reachability
+    from storage.stats import guardian_chats
+
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/")
+    assert "Chỉ SMS" in page.text
+    pupils, telegram, zalo, _other, by_sms, none, *_ = map(int, dashboard_row(page, "c-6a"))
+    assert by_sms == 1 and telegram == zalo == 0 and none == pupils - 1
+    everyone = await LocalBackend(app.sessions, "demo").families()
+    families = [f for f in everyone if f.student.class_id == "c-6a"]
+    reach = reachability(
+        "demo", families, await guardian_chats(app.sessions, "demo"), sms_provider=True
+    )
+    assert reach.sms == by_sms and reach.paper_only == none
+
+    await Chat(app, user="parent-6a07", channel="telegram").link("HS6A07", sms)
+    page = await web.get("/admin/")
+    pupils, telegram, zalo, _other, by_sms, none, *_ = map(int, dashboard_row(page, "c-6a"))
+    assert by_sms == 0 and telegram == 1 and none == pupils - 1  # a chat now: not "SMS only"
+
+
 async def test_a_form_without_the_csrf_token_changes_nothing(
     app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
 ) -> None:
@@ -151,6 +184,38 @@ async def test_a_session_ends_after_inactivity_and_on_sign_out(
     out = await web.post("/admin/signout", data={"csrf": csrf(page)})
     assert out.status_code == 200
     assert (await web.get("/admin/")).status_code == 303
+
+
+async def test_sign_out_ends_the_session_on_the_server_so_a_copied_cookie_is_refused(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/")
+    copied = web.cookies.get("lienlac_admin", path="/admin")
+    assert copied
+    out = await web.post("/admin/signout", data={"csrf": csrf(page)})
+    assert out.status_code == 200 and "lienlac_admin" not in web.cookies
+    web.cookies.set("lienlac_admin", copied, path="/admin")  # the copy, put back
+    replay = await web.get("/admin/")
+    assert replay.status_code == 303 and replay.headers["location"] == "/admin/signin"
+    web.cookies.set("lienlac_admin", copied, path="/admin")
+    forged = await web.post("/admin/notices", data={"csrf": csrf(page), "target": "class:c-6a"})
+    assert forged.status_code == 303  # to the sign-in page, nothing posted
+
+    # a new sign-in works, and its sign-out forgets the rows whose cookies are idle anyway
+    clock.advance(minutes=40)
+    web.cookies.clear()
+    await sign_in(web, await bot_link(app, sms, linked=True))
+    page = await web.get("/admin/")
+    assert page.status_code == 200
+    await web.post("/admin/signout", data={"csrf": csrf(page)})
+    from sqlalchemy import func, select
+
+    from storage.tables import WebSessionEnded
+
+    async with app.sessions() as session:
+        left = (await session.execute(select(func.count()).select_from(WebSessionEnded))).scalar()
+    assert left == 1  # the first one expired and was cleaned up
 
 
 async def test_an_expired_link_does_not_sign_in(
@@ -194,6 +259,133 @@ async def test_a_notice_from_the_web_reaches_the_parents_and_the_table_shows_it(
     done = await web.get(table_url)
     assert 'id="percent">100%<' in done.text and 'id="count-sent">1<' in done.text
     assert 'id="count-none">' in done.text  # the class's families with no chat, by name
+
+
+async def test_a_notice_is_texted_once_to_the_families_its_chats_did_not_reach(
+    app: App,
+    sms: RecordingOtpSender,
+    web: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sqlalchemy import select
+
+    from bot.backends.local import LocalBackend
+    from storage.tables import OutboxMessage
+
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/notices")
+    text = "Thứ Sáu 27/11 trường nghỉ học để sửa điện."
+    draft = {"csrf": csrf(page), "target": "class:c-6a", "text": text, "urgent": "1"}
+    table_url = (await web.post("/admin/notices", data=draft)).headers["location"]
+    await Postman(app).deliver()
+    table = await web.get(table_url)
+    assert 'id="send-sms"' in table.text and "Gửi SMS cho các gia đình chưa nhận được" in table.text
+    before = len(sms.sent)
+
+    refused = await web.post(f"{table_url}/sms", data={})
+    assert refused.status_code == 403  # no CSRF token: nothing queued
+    pressed = await web.post(f"{table_url}/sms", data={"csrf": csrf(table)})
+    assert pressed.status_code == 303 and pressed.headers["location"] == table_url
+    queued = await web.get(table_url)
+    assert "SMS đang chờ gửi" in queued.text and 'http-equiv="refresh"' in queued.text
+
+    # who: every guardian with a phone of the 6A pupils not reached, once each; not HS6A01's
+    backend = LocalBackend(app.sessions, "demo")
+    pupils = [s for s in await backend.class_students("c-6a") if s.code != "HS6A01"]
+    phones = {g.phone for p in pupils for g in await backend.guardians(p.id) if g.phone}
+    reached = next(s for s in await backend.class_students("c-6a") if s.code == "HS6A01")
+    reached_phones = {g.phone for g in await backend.guardians(reached.id)}
+    async with app.sessions() as session:
+        rows = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "notice.sms"))
+        ).all()
+    assert rows and len(rows) == len({r.chat_id for r in rows})
+    assert not any(
+        phone in repr(r.payload) + r.chat_id + r.user_id for r in rows for phone in phones
+    )
+
+    again = await web.post(f"{table_url}/sms", data={"csrf": csrf(queued)})
+    assert again.status_code == 200 and 'id="sms-message"' in again.text
+    assert "Không còn gia đình nào cần gửi SMS" in again.text
+
+    await Postman(app).deliver()
+    texted = sms.sent[before:]
+    assert {m.phone for m in texted} == phones - reached_phones
+    assert len(texted) == len(rows)
+    assert all(m.text.startswith("Thong bao cua nha truong:") for m in texted)
+    assert all("Thu Sau 27/11 truong nghi hoc de sua dien." in m.text for m in texted)
+    assert all(m.text.isascii() for m in texted)
+    done = await web.get(table_url)
+    assert "Đã gửi SMS" in done.text and "SMS đang chờ gửi" not in done.text
+    assert not any(phone in caplog.text for phone in phones)
+
+    web.cookies.set("lienlac_lang", "en", path="/admin")
+    polite = await web.post(f"{table_url}/sms", data={"csrf": csrf(done)})
+    assert "Nobody is left to reach by SMS" in polite.text
+
+
+async def test_a_blocked_chat_counts_as_not_reached_and_a_teacher_texts_only_own_notices(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+    from sqlalchemy import update
+
+    from bot.backends.local import LocalBackend
+    from storage.tables import ChatLink
+
+    parent = Chat(app, user="parent-6a")
+    await parent.link("HS6A01", sms, phone_label="x01")
+    async with app.sessions() as session, session.begin():
+        await session.execute(
+            update(ChatLink)
+            .where(ChatLink.user_id == "parent-6a")
+            .values(unreachable_at=app.services.clock.now())
+        )
+    await sign_in(web, await bot_link(app, sms, "GV010"))
+    page = await web.get("/admin/notices")
+    draft = {"csrf": csrf(page), "target": "class:c-6a", "text": "Họp phụ huynh", "urgent": "1"}
+    url_6a = (await web.post("/admin/notices", data=draft)).headers["location"]
+    draft.update(target="class:c-8a", text="Họp phụ huynh lớp 8A")
+    url_8a = (await web.post("/admin/notices", data=draft)).headers["location"]
+    table = await web.get(url_6a)
+    assert 'id="count-blocked">1<' in table.text
+    before = len(sms.sent)
+    assert (await web.post(f"{url_6a}/sms", data={"csrf": csrf(table)})).status_code == 303
+    await Postman(app).deliver()
+    backend = LocalBackend(app.sessions, "demo")
+    blocked = next(s for s in await backend.class_students("c-6a") if s.code == "HS6A01")
+    phones = {g.phone for g in await backend.guardians(blocked.id) if g.phone}
+    assert phones <= {m.phone for m in sms.sent[before:]}  # the blocked family is texted too
+
+    web.cookies.clear()  # a teacher of 6A, not of 8A
+    await sign_in(web, await bot_link(app, sms))
+    mine = await web.get(url_6a)
+    assert mine.status_code == 200
+    refused = await web.post(f"{url_8a}/sms", data={"csrf": csrf(mine)})
+    assert refused.status_code == 403
+
+
+async def test_no_sms_button_without_an_sms_provider(
+    app: App, sms: RecordingOtpSender, web: httpx.AsyncClient
+) -> None:
+
+    from bot.admin import web as admin_web
+
+    await sign_in(web, await bot_link(app, sms))
+    page = await web.get("/admin/notices")
+    draft = {"csrf": csrf(page), "target": "class:c-6a", "text": "Họp phụ huynh", "urgent": "1"}
+    table_url = (await web.post("/admin/notices", data=draft)).headers["location"]
+    assert 'id="send-sms"' in (await web.get(table_url)).text
+    app.sms_providers.clear()  # the school has no SMS provider: the page says nothing of SMS
+    server = webhook_app(Hooks(), admin=admin_web.build_admin(app))
+    transport = httpx.ASGITransport(app=server, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, cookies=web.cookies) as other:
+        table = await other.get(table_url)
+        assert table.status_code == 200 and 'id="send-sms"' not in table.text
+        assert "Chỉ SMS" not in (await other.get("/admin/")).text
+        refused = await other.post(f"{table_url}/sms", data={"csrf": csrf(table)})
+        assert refused.status_code == 404
 
 
 async def test_web_in_chat_needs_a_linked_teacher_and_a_configured_address(

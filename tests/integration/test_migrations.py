@@ -161,7 +161,7 @@ async def test_0015_adds_the_web_sign_in_table_and_goes_down_again(database_url:
     engine = create_engine(database_url)
     try:
         await upgrade(engine)
-        assert await current_revision(engine) == "0015"
+        assert await current_revision(engine) >= "0015"
 
         def tables(connection: Connection) -> set[str]:
             return set(sa.inspect(connection).get_table_names())
@@ -176,5 +176,37 @@ async def test_0015_adds_the_web_sign_in_table_and_goes_down_again(database_url:
             await conn.run_sync(down)
         async with engine.connect() as conn:
             assert "web_sign_in" not in await conn.run_sync(tables)
+    finally:
+        await engine.dispose()
+
+
+async def test_0016_adds_the_ended_web_sessions_table_and_goes_down_again(
+    database_url: str,
+) -> None:
+    """Issue 18: signed-out sessions of the office's web page (session id hashes only)."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        assert await current_revision(engine) == "0016"
+
+        def tables(connection: Connection) -> set[str]:
+            return set(sa.inspect(connection).get_table_names())
+
+        async with engine.connect() as conn:
+            assert {"web_session_ended", "web_sign_in"} <= await conn.run_sync(tables)
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0015")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        async with engine.connect() as conn:
+            found = await conn.run_sync(tables)
+            assert "web_session_ended" not in found and "web_sign_in" in found
     finally:
         await engine.dispose()
