@@ -44,8 +44,9 @@ async def handle(turn: Turn) -> list[Reply]:
         return await _write(turn)
     if step == Step.REPLY and turn.text:
         thread_id = int(turn.state.data.get("thread_id", 0))
+        attached = threads.attachment_in(turn.state.data)  # a photo sent without a caption
         turn.state.clear_dialog()
-        return await threads.reply(turn, thread_id, turn.text)
+        return await threads.reply(turn, thread_id, turn.text, attached)
     turn.not_understood = True
     return reminder(turn)
 

@@ -214,6 +214,8 @@ async def on_attachment(turn: Turn) -> list[Reply]:
     end) of a message to the teacher; within the school's size and type limits."""
     attached = turn.incoming.attachment
     assert attached is not None
+    if turn.state.dialog == DIALOG and turn.state.step == "reply":  # a teacher's answer
+        return await _reply_attachment(turn, attached)
     if not await turn.guardian_links():
         return [Reply(text=turn.t("common.text_only"))]
     problem = attachment_problem(attached.kind, attached.mime, attached.size)
@@ -237,6 +239,20 @@ async def on_attachment(turn: Turn) -> list[Reply]:
             return [Reply(text=turn.t("button.stale"))]
         return await for_teacher(turn, student, teacher)
     return await start(turn, turn.text, attached)
+
+
+async def _reply_attachment(turn: Turn, attached: Attachment) -> list[Reply]:
+    """A teacher who pressed Reply sends a photo or document: with a caption it is the answer
+    at once; without, it is kept until the teacher types the words that go with it."""
+    problem = attachment_problem(attached.kind, attached.mime, attached.size)
+    if problem is not None:
+        return [Reply(text=turn.t(f"threads.attachment_{problem}"))]
+    if not turn.text.strip():
+        turn.state.data["attachment"] = dataclasses.asdict(attached)
+        return [Reply(text=turn.t("threads.attachment_kept_reply"))]
+    thread_id = int(str(turn.state.data.get("thread_id", 0) or 0))
+    turn.state.clear_dialog()
+    return await reply(turn, thread_id, turn.text, attached)
 
 
 async def send_to_teacher(
@@ -393,8 +409,11 @@ async def begin_reply(turn: Turn, thread_id: int | None) -> list[Reply]:
     return [Reply(text=turn.t("threads.write_reply", id=thread.id))]
 
 
-async def reply(turn: Turn, thread_id: int | None, body: str) -> list[Reply]:
-    """The teacher's answer, to the parent's chat (or held, or by the fallback)."""
+async def reply(
+    turn: Turn, thread_id: int | None, body: str, attached: Attachment | None = None
+) -> list[Reply]:
+    """The teacher's answer, to the parent's chat (or held, or by the fallback), with the
+    photo or document the teacher sent, where the parent's chat can take it."""
     body = body.strip()
     if not body:
         return await begin_reply(turn, thread_id)
@@ -419,9 +438,26 @@ async def reply(turn: Turn, thread_id: int | None, body: str) -> list[Reply]:
         status=status,
         deliver_at=None,
         now=now,
+        attachment=attached.kind if attached is not None else "",
     )
+    # A file reference means something to the same bot only: passed on to the parent's
+    # chat on the teacher's own channel, else the parent is told a file exists.
+    relayed = None
+    if attached is not None and status is Delivery.QUEUED:
+        caps = turn.services.capabilities.get(thread.parent.channel)
+        if caps is not None and caps.attachments and thread.parent.channel == turn.key.channel:
+            relayed = attached
     if status is not Delivery.HELD:
-        await queue_answer(turn, thread, message.id, teacher.full_name, child, body)
+        await queue_answer(
+            turn,
+            thread,
+            message.id,
+            teacher.full_name,
+            child,
+            body,
+            attached=relayed,
+            file_missed=attached is not None and relayed is None,
+        )
     await turn.audit("thread.replied", f"thread:{thread.id}", delivery=status.value)
     key = {
         Delivery.QUEUED: "threads.reply_sent",
@@ -429,15 +465,28 @@ async def reply(turn: Turn, thread_id: int | None, body: str) -> list[Reply]:
         Delivery.HELD: "threads.reply_held",
     }[status]
     how = turn.services.threads.zalo_fallback.upper()
-    return [Reply(text=turn.t(key, id=thread.id, child=child, how=how))]
+    text = turn.t(key, id=thread.id, child=child, how=how)
+    if attached is not None and relayed is None:
+        text += "\n" + turn.t("threads.reply_attachment_not_passed")
+    return [Reply(text=text)]
 
 
 async def queue_answer(
-    turn: Turn, thread: Thread, message_id: int, teacher: str, child: str, body: str
+    turn: Turn,
+    thread: Thread,
+    message_id: int,
+    teacher: str,
+    child: str,
+    body: str,
+    *,
+    attached: Attachment | None = None,
+    file_missed: bool = False,
 ) -> None:
     desk = desk_of(turn)
     locale = await desk.locale_of(thread.parent)
     lines = [desk.t(locale, "threads.answer", teacher=teacher, child=child), body]
+    if file_missed:
+        lines.append(desk.t(locale, "threads.answer_attachment_elsewhere"))
     buttons: tuple[tuple[Button, ...], ...] = ()
     if turn.services.can_show_buttons(thread.parent.channel):
         row = (
@@ -457,6 +506,7 @@ async def queue_answer(
             dedupe_key=_dedupe(thread, message_id, thread.parent),
             buttons=buttons,
             locale=locale,
+            attachment=attached,
         ),
         now=turn.now(),
     )

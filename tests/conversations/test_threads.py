@@ -333,6 +333,67 @@ async def test_a_medical_certificate_goes_with_the_message_within_the_limits(
     assert "chữ" in gv.text
 
 
+async def test_a_teachers_photo_goes_back_with_the_answer_within_the_limits(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    mother = await parent(app, sms, user="me-an-handle")
+    gv = await teacher(app, sms, GVCN_6A, "gv-hoa-handle")
+    post = Postman(app)
+    await mother.say("nhắn cô chủ nhiệm: cháu quên vở bài tập ạ")
+    [card] = await post.deliver()
+
+    # a photo with a caption, while answering: the answer, with the photo
+    photo = Attachment(kind="photo", file_id="ph-t1", size=90_000)
+    await gv.press_token(card.token("Trả lời"))
+    await send_file(gv, photo, "Cô gửi ảnh bài tập hôm nay ạ")
+    assert "Đã gửi câu trả lời" in gv.text
+    [answer] = await post.deliver()
+    assert answer.recipient.user_id == "me-an-handle" and answer.attachment == photo
+    assert "Cô gửi ảnh bài tập hôm nay ạ" in answer.text
+    no_leak(answer.text, "gv-hoa-handle")
+
+    # a document without a caption: kept until the words come
+    sheet = Attachment(
+        kind="document", file_id="doc-t1", name="de.pdf", mime="application/pdf", size=50_000
+    )
+    await gv.press_token(card.token("Trả lời"))
+    await send_file(gv, sheet)
+    assert "Đã nhận ảnh/tệp" in gv.text
+    assert await post.deliver() == []
+    await gv.say("Đề ôn tập cuối tuần")
+    assert "Đã gửi câu trả lời" in gv.text
+    [answer] = await post.deliver()
+    assert answer.attachment == sheet and "Đề ôn tập cuối tuần" in answer.text
+
+    # the same limits and refusals as the parent's side
+    await gv.press_token(card.token("Trả lời"))
+    exe = Attachment(kind="document", file_id="x", name="a.exe", mime="application/x-msdos")
+    await send_file(gv, exe, "xem giúp")
+    assert "CHƯA được gửi" in gv.text
+    big = Attachment(kind="document", file_id="y", mime="application/pdf", size=30 << 20)
+    await send_file(gv, big, "bản scan")
+    assert "lớn quá" in gv.text
+    assert await post.deliver() == []
+    await gv.say("/huy")
+
+
+async def test_a_teachers_photo_to_a_parent_on_another_app_becomes_a_note(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    mother = await parent(app, sms, user="me-an-text", channel="memory_text")
+    gv = await teacher(app, sms, GVCN_6A, "gv-hoa-handle")
+    post = Postman(app)
+    await mother.say("nhắn cô chủ nhiệm: cháu quên vở bài tập ạ")
+    [card] = await post.deliver()
+    await gv.press_token(card.token("Trả lời"))
+    await send_file(gv, Attachment(kind="photo", file_id="ph-t2", size=9_000), "Ảnh bài tập")
+    assert "Đã gửi câu trả lời" in gv.text and "không tới được phụ huynh" in gv.text
+    [answer] = await post.deliver()
+    assert answer.recipient.user_id == "me-an-text" and answer.attachment is None
+    assert "Ảnh bài tập" in answer.text and "Giáo viên gửi kèm một ảnh/tệp" in answer.text
+    no_leak(answer.text, "gv-hoa-handle")
+
+
 async def test_where_the_school_allows_it_a_subject_teacher_can_be_chosen(
     database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
 ) -> None:

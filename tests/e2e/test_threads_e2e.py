@@ -71,6 +71,16 @@ def test_parent_and_teacher_talk_through_the_bot_without_seeing_each_other(
     api.inject_file(parent, "document", b"MZ", filename="x.exe", mime_type="application/x-msdos")
     api.wait_for(parent, "CHƯA được gửi", WAIT, after=after)
 
+    # the teacher answers with a photo (its caption is the answer), the same way back
+    press(api, teacher, "Trả lời", "gõ câu trả lời")
+    after = len(api.sent(teacher))
+    api.inject_file(
+        teacher, "photo", b"\x89PNG bai tap", caption="Cô gửi ảnh bài tập", mime_type="image/png"
+    )
+    api.wait_for(teacher, "Đã gửi câu trả lời", WAIT, after=after)
+    photo = api.wait_for(parent, "Cô gửi ảnh bài tập", WAIT)
+    assert photo["method"] == "sendPhoto" and "trả lời về An" in str(photo["caption"])
+
     bot.stop()
     to_teacher, to_parent = _text(api.sent(teacher)), _text(api.sent(parent))
     for secret in (MOM_6A01, "huong_private", "Hương", str(parent)):
@@ -94,5 +104,6 @@ def test_parent_and_teacher_talk_through_the_bot_without_seeing_each_other(
         ("parent", "c-6a", ""),
         ("teacher", "c-6a", ""),
         ("parent", "c-6a", "document"),
+        ("teacher", "c-6a", "photo"),
     ]
     assert str(parent) not in out.read_text(encoding="utf-8")
