@@ -59,7 +59,7 @@ class Attachment:
     something to the same bot only (so it is relayed within one channel of one school)."""
 
     kind: str  # "photo" | "document"
-    file_id: str
+    file_id: str = field(repr=False)  # Zalo: the platform's URL, never logged
     name: str = ""  # the document's file name, if the platform gave one
     mime: str = ""
     size: int = 0  # bytes, as the platform reported; 0 = unknown

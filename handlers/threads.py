@@ -209,6 +209,14 @@ def attachment_in(data: dict[str, object]) -> Attachment | None:
     )
 
 
+def by_public_url(attached: Attachment) -> bool:
+    """A photo (or PDF) a platform gave as a public URL (Zalo), which a channel that takes
+    attachments can fetch itself; a Telegram ``file_id`` is not one."""
+    if not attached.file_id.startswith("https://"):
+        return False
+    return attached.kind == "photo" or attached.mime == "application/pdf"
+
+
 async def on_attachment(turn: Turn) -> list[Reply]:
     """A photo or document in a private chat (Telegram): for a parent, the start (or the
     end) of a message to the teacher; within the school's size and type limits."""
@@ -347,6 +355,10 @@ async def send_to_teacher(
             caps = turn.services.capabilities.get(link.key.channel)
             if caps is not None and caps.attachments and link.key.channel == turn.key.channel:
                 relayed = attached
+            elif caps is not None and caps.attachments and by_public_url(attached):
+                # Zalo's public media URL: re-sent as a picture (Telegram fetches it itself)
+                relayed = attached
+                lines.append(desk.t(locale, "threads.attachment_resent"))
             else:
                 file_missed = True
                 lines.append(desk.t(locale, "threads.attachment_elsewhere"))

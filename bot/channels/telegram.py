@@ -433,10 +433,21 @@ class TelegramSender:
                 params["reply_markup"] = markup
         else:
             await self.deliver(recipient, text, buttons)
-        if attachment.kind == "photo":
-            await self._call(bot.send_photo, {**params, "photo": attachment.file_id})
-        else:
-            await self._call(bot.send_document, {**params, "document": attachment.file_id})
+        method, field = (
+            (bot.send_photo, "photo")
+            if attachment.kind == "photo"
+            else (bot.send_document, "document")
+        )
+        try:
+            await self._call(method, {**params, field: attachment.file_id})
+        except DeliveryFailedPermanently as err:
+            # Another platform's URL (Zalo) that Telegram could not fetch (expired, too big):
+            # the text still goes, and it says a file came with it.
+            url = attachment.file_id.startswith("https://")
+            if not url or err.unreachable:
+                raise
+            if "caption" in params:  # else the text went already, before the file
+                await self.deliver(recipient, text, buttons)
 
     @staticmethod
     async def _call(method: Any, params: dict[str, Any]) -> None:

@@ -41,7 +41,7 @@ from bot.channels.lanes import TurnLanes
 from bot.channels.per_school import PerSchoolSender
 from bot.channels.webhook import Hook, Hooks, RecentKeys, webhook_app
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
-from bot.messages import Button, ConversationKey, Incoming, Reply
+from bot.messages import Attachment, Button, ConversationKey, Incoming, Reply
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ MAX_CONCURRENT_TURNS = 32
 DRAIN_SECONDS = 6.0
 TYPING_AFTER = 0.5  # seconds
 TEXT_EVENT = "message.text.received"
+IMAGE_EVENT = "message.image.received"  # a photo: ``photo_url`` (captured) or ``photo`` (docs)
 UNSUPPORTED_EVENT = "message.unsupported.received"
 
 Handle = Callable[[Incoming], Awaitable[list[Reply]]]
@@ -131,6 +132,13 @@ def normalize(update: Mapping[str, Any], *, school_id: str) -> Incoming | None:
     text = text if isinstance(text, str) else ""
     if is_group and not text:
         return None
+    attachment = None
+    if update.get("event_name") == IMAGE_EVENT:  # issue 17: a photo for the teacher
+        url = message.get("photo_url") or message.get("photo")
+        if isinstance(url, str) and url:
+            attachment = Attachment(kind="photo", file_id=url, mime="image/jpeg")
+            caption = message.get("caption")
+            text = caption if isinstance(caption, str) else ""
     return Incoming(
         key=ConversationKey(school_id=school_id, channel=CHANNEL, chat_id=chat_id, user_id=user_id),
         text=text,
@@ -138,6 +146,7 @@ def normalize(update: Mapping[str, Any], *, school_id: str) -> Incoming | None:
         is_group=is_group,
         message_id=str(message.get("message_id") or ""),
         display_name=str(sender.get("display_name") or ""),
+        attachment=attachment,
     )
 
 

@@ -39,7 +39,7 @@ from bot.channels.lanes import TurnLanes
 from bot.channels.webhook import Hook, Hooks, RecentKeys, too_old, webhook_app
 from bot.channels.zalo_bot import render_buttons
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
-from bot.messages import Button, ConversationKey, Incoming, Reply
+from bot.messages import Attachment, Button, ConversationKey, Incoming, Reply
 from bot.oa_tokens import NewTokens, OaTokenManager, TokenRefreshFailed
 from bot.ports import BackendRegistry, Clock, LinkRole, UnitOfWorkFactory
 
@@ -214,9 +214,39 @@ def event_key(event: Mapping[str, Any]) -> str:
     return f"{event.get('event_name')}|{who}|{event.get('timestamp')}"
 
 
+# A file's extension, as ``user_send_file`` gives it, to the type the limits know (issue 17).
+_FILE_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
+_FILE_TYPES["png"] = "image/png"
+
+
+def _attachment(event_name: object, message: Mapping[str, Any]) -> Attachment | None:
+    """The photo (``user_send_image``) or file (``user_send_file``) of an event: its platform
+    URL, kept out of logs; None when there is none."""
+    found = message.get("attachments")
+    first = _obj(found[0]) if isinstance(found, list) and found else {}
+    payload = _obj(first.get("payload"))
+    url = payload.get("url")
+    if not isinstance(url, str) or not url:
+        return None
+    if event_name == "user_send_image":
+        return Attachment(kind="photo", file_id=url, mime="image/jpeg")
+    name = str(payload.get("name") or "")
+    kind = str(payload.get("type") or name.rsplit(".", 1)[-1]).lower()
+    size = str(payload.get("size") or "0")
+    return Attachment(
+        kind="document",
+        file_id=url,
+        name=name,
+        mime=_FILE_TYPES.get(kind, "application/octet-stream"),
+        size=int(size) if size.isdigit() else 0,
+    )
+
+
 def to_incoming(event: Mapping[str, Any], *, school_id: str) -> Incoming | None:
-    """``user_send_text`` -> Incoming; every other event -> None."""
-    if event.get("event_name") != "user_send_text":
+    """``user_send_text`` (and a photo or file for a teacher) -> Incoming; every other event
+    -> None."""
+    name = event.get("event_name")
+    if name not in ("user_send_text", "user_send_image", "user_send_file"):
         return None
     sender = event.get("sender") or {}
     message = event.get("message") or {}
@@ -224,6 +254,12 @@ def to_incoming(event: Mapping[str, Any], *, school_id: str) -> Incoming | None:
         return None
     user_id = str(sender.get("id") or "")
     text = message.get("text")
+    attachment = None
+    if name != "user_send_text":
+        attachment = _attachment(name, message)
+        if attachment is None:
+            return None
+        text = text if isinstance(text, str) else ""
     if not user_id or not isinstance(text, str):
         return None
     return Incoming(
@@ -231,6 +267,7 @@ def to_incoming(event: Mapping[str, Any], *, school_id: str) -> Incoming | None:
         text=text,
         locale_hint="vi",
         message_id=str(message.get("msg_id") or ""),
+        attachment=attachment,
     )
 
 

@@ -394,6 +394,39 @@ async def test_a_teachers_photo_to_a_parent_on_another_app_becomes_a_note(
     no_leak(answer.text, "gv-hoa-handle")
 
 
+async def test_a_photo_from_zalo_is_re_sent_to_a_teacher_on_telegram(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    # the parent on a Zalo-like text channel, the teacher on a Telegram-like one
+    mother = await parent(app, sms, user="me-an-zalo", channel="memory_text")
+    await teacher(app, sms, GVCN_6A, "gv-hoa-handle")
+    post = Postman(app)
+    url = "https://zalo-cdn.example/abc.jpg"
+    photo = Attachment(kind="photo", file_id=url, mime="image/jpeg")
+    await send_file(mother, photo, "nhắn cô chủ nhiệm: đơn thuốc của cháu")
+    assert "Đã chuyển" in mother.text and "cùng ứng dụng" not in mother.text
+    [card] = await post.deliver()
+    assert card.recipient.user_id == "gv-hoa-handle" and card.attachment == photo
+    assert "đơn thuốc của cháu" in card.text and "gửi qua Zalo" in card.text
+    no_leak(card.text, "me-an-zalo")
+
+    # a file the teacher's app cannot fetch (no public URL): the teacher is told it exists
+    sheet = Attachment(kind="document", file_id=url + "?x", mime="image/png", size=10)
+    await send_file(mother, sheet, "nhắn cô chủ nhiệm: ảnh chụp màn hình")
+    [card] = await post.deliver()
+    assert card.attachment is None and "gửi kèm một ảnh/tệp" in card.text
+    assert "cùng ứng dụng" in mother.text
+
+    # the same limits as on Telegram
+    exe = Attachment(kind="document", file_id=url, name="a.exe", mime="application/octet-stream")
+    await send_file(mother, exe, "nhắn cô: xem giúp")
+    assert "CHƯA được gửi" in mother.text
+    big = Attachment(kind="document", file_id=url, mime="application/pdf", size=11 << 20)
+    await send_file(mother, big, "nhắn cô: bản scan")
+    assert "lớn quá" in mother.text
+    assert await post.deliver() == []
+
+
 async def test_where_the_school_allows_it_a_subject_teacher_can_be_chosen(
     database_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
 ) -> None:

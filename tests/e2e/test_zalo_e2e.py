@@ -293,6 +293,11 @@ def test_zalo_bot_journey_by_long_polling_with_sms_otp(
     zalo.wait_for(chat.chat_id, "Chào cờ", WAIT, after=after)
     time.sleep(0.5)
     assert sum("Chào cờ" in p["text"] for p in zalo.sent_to(chat.chat_id)[after:]) == 1
+    # Issue 17: a photo with a caption for the teacher is read as one (here the teacher has
+    # not joined, so the parent is told it was not sent); its URL never reaches the logs.
+    after = len(zalo.sent_to(chat.chat_id))
+    photo = zalo.inject_photo(chat.chat_id, "nhắn cô chủ nhiệm: ảnh đơn thuốc của cháu")
+    zalo.wait_for(chat.chat_id, "chưa dùng LienLac", WAIT, after=after)
     # A long reply is split at 2,000 characters (the fake refuses longer texts).
     assert all(len(p["text"]) <= 2000 for p in zalo.sent)
     # Issue 13.1 on Zalo: the linked parent asks in a class group. The group gets one line
@@ -309,7 +314,8 @@ def test_zalo_bot_journey_by_long_polling_with_sms_otp(
     assert "Huy" not in posted and "Chào cờ" not in posted and "Toán" not in posted
     bot.stop()
     assert zalo.violations == []
-    bot.assert_clean(TOKEN, TOKEN.split(":", 1)[1], ESMS_SECRET, ESMS_KEY)
+    url = photo["message"]["photo_url"]
+    bot.assert_clean(TOKEN, TOKEN.split(":", 1)[1], ESMS_SECRET, ESMS_KEY, url)
 
 
 def test_zalo_bot_webhook_rejects_a_missing_or_wrong_secret(
@@ -392,6 +398,16 @@ def test_zalo_oa_journey_with_zns_otp_and_signed_webhooks(
     # follow / unfollow and other events are accepted and ignored.
     assert oa.send_event(webhook, oa.follow_event(user)) == 200
     run_journey(OaChat(oa, webhook, user), ZnsOtp(oa, "84" + MOM_8A03[1:]))
+    # Issue 17: a PDF for the teacher is read as one (the teacher has not joined: the
+    # parent is told); an .exe is refused. No URL reaches the logs.
+    pdf = oa.file_event(user, "file", text="nhắn cô chủ nhiệm: giấy khám bệnh")
+    after = len(oa.cs_to(user))
+    assert oa.send_event(webhook, pdf) == 200
+    oa.wait_for(user, "chưa dùng LienLac", WAIT, after=after)
+    exe = oa.file_event(user, "file", text="nhắn cô: xem", name="a.exe", file_type="exe")
+    assert oa.send_event(webhook, exe) == 200
+    oa.wait_for(user, "CHƯA được gửi", WAIT, after=after)
+    urls = [e["message"]["attachments"][0]["payload"]["url"] for e in (pdf, exe)]
     # Zalo retries a delivery it thinks failed: the same msg_id runs once.
     retry = oa.text_event(user, "tkb thứ 2")
     after = len(oa.cs_to(user))
@@ -402,7 +418,7 @@ def test_zalo_oa_journey_with_zns_otp_and_signed_webhooks(
     assert sum("Chào cờ" in t for t in oa.cs_to(user)[after:]) == 1
     bot.stop()
     assert oa.spent_reuses == 0
-    bot.assert_clean(APP_SECRET, OA_SECRET, *oa.issued)
+    bot.assert_clean(APP_SECRET, OA_SECRET, *oa.issued, *urls)
 
 
 def test_zns_refusal_falls_back_to_sms_and_a_timeout_lets_the_parent_retry(

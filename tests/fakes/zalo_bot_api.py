@@ -104,6 +104,19 @@ class FakeZaloBotApi(LoopbackServer):
             message["text"] = text
         return {"event_name": event, "message": message}
 
+    def inject_photo(self, chat_id: str, caption: str = "") -> dict[str, Any]:
+        """A user's photo, as captured payloads carry it: ``photo_url`` (public, may expire)
+        and ``message_type: CHAT_PHOTO``, the caption if any."""
+        update = self.update(chat_id, "", event="message.image.received")
+        update["message"] |= {
+            "photo_url": f"https://zalo-cdn.example/{secrets.token_hex(8)}.jpg",
+            "message_type": "CHAT_PHOTO",
+        }
+        if caption:
+            update["message"]["caption"] = caption
+        self.inject(update)
+        return update
+
     def inject_text(self, chat_id: str, text: str, **kw: Any) -> dict[str, Any]:
         update = self.update(chat_id, text, **kw)
         self.inject(update)

@@ -105,6 +105,31 @@ class FakeZaloOa(LoopbackServer):
             "timestamp": str(int(time.time() * 1000)),
         }
 
+    def file_event(
+        self,
+        user_id: str,
+        kind: str = "image",
+        *,
+        text: str = "",
+        name: str = "giay.pdf",
+        size: int = 120_000,
+        file_type: str = "pdf",
+    ) -> dict[str, Any]:
+        """``user_send_image`` or (``kind="file"``) ``user_send_file``: the attachment's
+        public URL on Zalo's CDN (here a made-up one) in ``message.attachments``."""
+        payload: dict[str, Any] = {"url": f"https://zalo-cdn.example/{secrets.token_hex(8)}"}
+        if kind == "file":
+            payload |= {"name": name, "size": str(size), "type": file_type}
+        message: dict[str, Any] = {
+            "msg_id": secrets.token_hex(16),
+            "attachments": [{"type": kind, "payload": payload}],
+        }
+        if text:
+            message["text"] = text
+        event = self.text_event(user_id, "")
+        event |= {"event_name": f"user_send_{kind}", "message": message}
+        return event
+
     def follow_event(self, user_id: str, name: str = "follow") -> dict[str, Any]:
         return {
             "app_id": self.app_id,

@@ -325,3 +325,37 @@ def test_redaction_filter_blanks_the_token(caplog: pytest.LogCaptureFixture) -> 
             assert TOKEN not in record.getMessage() and "unit-secret" not in record.getMessage()
     finally:
         logging.getLogger().removeHandler(handler)
+
+
+def test_a_photo_or_file_from_zalo_becomes_an_attachment_by_its_url() -> None:
+    """Issue 17: the platform's URL travels as the reference, never in a repr (logs)."""
+    fake_bot = FakeZaloBotApi(token="1:x")
+    update = fake_bot.update("c" * 20, "", event="message.image.received")
+    update["message"] |= {"photo_url": "https://zalo-cdn.example/p.jpg", "caption": "đơn thuốc"}
+    got = zalo_bot.normalize(update, school_id="demo")
+    assert got is not None and got.text == "đơn thuốc" and got.attachment is not None
+    assert got.attachment.kind == "photo"
+    assert got.attachment.file_id == "https://zalo-cdn.example/p.jpg"
+    assert "zalo-cdn" not in repr(got)
+    sticker = fake_bot.update("c" * 20, "", event="message.sticker.received")
+    assert (zalo_bot.normalize(sticker, school_id="demo") or got).attachment is None
+
+    oa = FakeZaloOa(app_id="a", app_secret="s", oa_secret="o")
+    image = zalo_oa.to_incoming(oa.file_event("812", "image"), school_id="demo")
+    assert image is not None and image.attachment is not None and image.text == ""
+    assert image.attachment.kind == "photo" and image.attachment.file_id.startswith("https://")
+    pdf = zalo_oa.to_incoming(
+        oa.file_event("812", "file", text="giấy khám", size=2048), school_id="demo"
+    )
+    assert pdf is not None and pdf.attachment is not None and pdf.text == "giấy khám"
+    assert (pdf.attachment.kind, pdf.attachment.mime, pdf.attachment.size) == (
+        "document",
+        "application/pdf",
+        2048,
+    )
+    exe = zalo_oa.to_incoming(oa.file_event("812", "file", file_type="exe"), school_id="demo")
+    assert exe is not None and exe.attachment is not None
+    assert exe.attachment.mime == "application/octet-stream"  # refused by the limits
+    empty = oa.file_event("812", "image")
+    empty["message"]["attachments"] = []
+    assert zalo_oa.to_incoming(empty, school_id="demo") is None
