@@ -457,8 +457,9 @@ async def reply(
     relayed = None
     if attached is not None and status is Delivery.QUEUED:
         caps = turn.services.capabilities.get(thread.parent.channel)
-        if caps is not None and caps.attachments and thread.parent.channel == turn.key.channel:
-            relayed = attached
+        same = thread.parent.channel == turn.key.channel
+        if caps is not None and caps.attachments and (same or by_public_url(attached)):
+            relayed = attached  # by reference, or a Zalo URL the parent's app fetches
     if status is not Delivery.HELD:
         await queue_answer(
             turn,

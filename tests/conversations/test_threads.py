@@ -394,6 +394,24 @@ async def test_a_teachers_photo_to_a_parent_on_another_app_becomes_a_note(
     no_leak(answer.text, "gv-hoa-handle")
 
 
+async def test_a_teachers_photo_from_zalo_reaches_a_parent_on_telegram(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    mother = await parent(app, sms, user="me-an-handle")
+    gv = await teacher(app, sms, GVCN_6A, "gv-hoa-zalo", channel="memory_text")
+    post = Postman(app)
+    await mother.say("nhắn cô chủ nhiệm: cháu quên vở bài tập ạ")
+    await post.deliver()
+    await gv.say("/traloi 1")
+    assert "gõ câu trả lời" in gv.text
+    photo = Attachment(kind="photo", file_id="https://zalo-cdn.example/b.jpg")
+    await send_file(gv, photo, "Ảnh bài tập về nhà")
+    assert "Đã gửi câu trả lời" in gv.text and "không tới được" not in gv.text
+    [answer] = await post.deliver()
+    assert answer.recipient.user_id == "me-an-handle" and answer.attachment == photo
+    no_leak(answer.text, "gv-hoa-zalo")
+
+
 async def test_a_photo_from_zalo_is_re_sent_to_a_teacher_on_telegram(
     app: App, sms: RecordingOtpSender
 ) -> None:
