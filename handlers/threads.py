@@ -222,6 +222,18 @@ async def on_attachment(turn: Turn) -> list[Reply]:
     end) of a message to the teacher; within the school's size and type limits."""
     attached = turn.incoming.attachment
     assert attached is not None
+    await release_held(turn)  # a parent on Zalo OA wrote: the window is open again
+    parsed = parse_command(turn.text)
+    if parsed is not None and parsed.verb == "reply":  # a caption "/traloi 12 …"
+        turn.text = parsed.text
+        if not parsed.text:
+            begun = await begin_reply(turn, parsed.thread_id)
+            if turn.state.dialog != DIALOG or turn.state.step != "reply":
+                return begun  # not this teacher's thread: refused
+        elif (problem := attachment_problem(attached.kind, attached.mime, attached.size)) is None:
+            return await reply(turn, parsed.thread_id, parsed.text, attached)
+        else:
+            return [Reply(text=turn.t(f"threads.attachment_{problem}"))]
     if turn.state.dialog == DIALOG and turn.state.step == "reply":  # a teacher's answer
         return await _reply_attachment(turn, attached)
     if not await turn.guardian_links():

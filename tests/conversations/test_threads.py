@@ -240,6 +240,17 @@ async def test_zalo_oa_reply_outside_the_window_is_held_until_the_parent_writes(
     assert await deliver() == ["oa-mother"]
     assert "Cô gửi giấy vào thứ Hai" in sender.delivered[-1].text
 
+    clock.advance(days=8)
+    await gv.say("/traloi 1 Cô đã nhận giấy")
+    assert await deliver() == []
+    url = "https://zalo-cdn.example/c.jpg"
+    await send_file(mother, Attachment(kind="photo", file_id=url))  # a photo opens it too
+    fresh = app.build_relay({"memory": sender, "zalo_oa": sender}, worker_id="t2")
+    while await fresh.run_once():
+        pass
+    assert sender.delivered[-1].recipient.user_id == "oa-mother"
+    assert "Cô đã nhận giấy" in sender.delivered[-1].text
+
 
 async def test_zalo_oa_reply_outside_the_window_uses_the_school_fallback(
     app: App, sms: RecordingOtpSender, clock: FakeClock
@@ -410,6 +421,21 @@ async def test_a_teachers_photo_from_zalo_reaches_a_parent_on_telegram(
     [answer] = await post.deliver()
     assert answer.recipient.user_id == "me-an-handle" and answer.attachment == photo
     no_leak(answer.text, "gv-hoa-zalo")
+
+    # on a text-only channel the caption may carry the command itself
+    await send_file(gv, photo, "/traloi 1 Ảnh thời khóa biểu mới")
+    assert "Đã gửi câu trả lời" in gv.text
+    [answer] = await post.deliver()
+    assert answer.attachment == photo and "thời khóa biểu mới" in answer.text
+    await send_file(gv, photo, "/traloi 1")  # no words yet: kept until they come
+    assert "Đã nhận ảnh/tệp" in gv.text
+    await gv.say("Lịch thi học kỳ")
+    [answer] = await post.deliver()
+    assert answer.attachment == photo and "Lịch thi học kỳ" in answer.text
+    stranger = await teacher(app, sms, GVCN_8A, "gv-oanh", channel="memory_text")
+    await send_file(stranger, photo, "/traloi 1 không phải lớp tôi")  # not her thread
+    assert "Đã gửi" not in stranger.text
+    assert await post.deliver() == []
 
 
 async def test_a_photo_from_zalo_is_re_sent_to_a_teacher_on_telegram(
