@@ -24,6 +24,7 @@ from bot.messages import Button, Reply
 from bot.notifications import publish_notice
 from bot.ports import LinkRole
 from bot.turn import AS_TEACHER, Turn
+from handlers.common import find_class
 from handlers.intents import Intent, IntentName
 
 NAME = "notice"
@@ -108,14 +109,6 @@ def reminder(turn: Turn) -> list[Reply]:
     return [Reply(text=turn.t("notice.remind"), buttons=(_cancel_row(turn),))]
 
 
-async def _find_class(turn: Turn, typed: str) -> SchoolClass | None:
-    folded = fold(typed).replace(" ", "")
-    for c in await turn.backend.classes():
-        if fold(c.name).replace(" ", "") == folded or c.id == typed:
-            return c
-    return None
-
-
 async def _on_class(turn: Turn) -> list[Reply]:
     teacher = await _teacher(turn)
     if teacher is None:
@@ -146,7 +139,7 @@ async def _on_class(turn: Turn) -> list[Reply]:
         class_id = turn.action.removeprefix("n:class:")
         chosen = next((c for c in await turn.backend.classes() if c.id == class_id), None)
     elif turn.text:
-        chosen = await _find_class(turn, turn.text)
+        chosen = await find_class(turn, turn.text)
         if chosen is None:
             return [Reply(text=turn.t("notice.unknown_class"), buttons=(_cancel_row(turn),))]
     if chosen is None:

@@ -34,6 +34,7 @@ from bot.feature import dialog_feature
 from bot.messages import Button, Reply
 from bot.polls import publish_poll, when
 from bot.turn import AS_TEACHER, Turn
+from handlers.common import find_class
 from handlers.intents import Intent, IntentName
 from handlers.polls import (
     acting_teacher,
@@ -107,14 +108,6 @@ def reminder(turn: Turn) -> list[Reply]:
     return [Reply(text=turn.t("poll.remind"), buttons=(_cancel_row(turn),))]
 
 
-async def _find_class(turn: Turn, typed: str) -> SchoolClass | None:
-    folded = fold(typed).replace(" ", "")
-    for c in await turn.backend.classes():
-        if fold(c.name).replace(" ", "") == folded or c.id == typed:
-            return c
-    return None
-
-
 def _may_ask(turn: Turn, teacher: Teacher, class_id: str) -> bool:
     if class_id == WHOLE_SCHOOL:
         return is_school_staff(turn, teacher)
@@ -142,7 +135,7 @@ async def _on_class(turn: Turn) -> list[Reply]:
         class_id = turn.action.removeprefix(f"{PREFIX}:class:")
         chosen = next((c for c in await turn.backend.classes() if c.id == class_id), None)
     elif turn.text:
-        chosen = await _find_class(turn, turn.text)
+        chosen = await find_class(turn, turn.text)
         if chosen is None:
             return _ask(turn, "notice.unknown_class")
     if chosen is None:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.domain.models import Student
+from bot.domain.models import SchoolClass, Student
 from bot.domain.text import contains_phrase, fold
 from bot.feature import Feature, action
 from bot.messages import Button, Reply
@@ -148,3 +148,13 @@ def with_data_age(turn: Turn, replies: list[Reply]) -> list[Reply]:
     last = replies[-1]
     note = turn.t("cache.as_of", time=when)
     return [*replies[:-1], dataclasses.replace(last, text=f"{last.text}\n\n{note}")]
+
+
+async def find_class(turn: Turn, typed: str) -> SchoolClass | None:
+    """The school's class a teacher typed ("6A", "6 a", "lớp 6A", or its id), else None."""
+    folded = fold(typed).replace(" ", "")
+    wanted = {folded, folded.removeprefix("lop")}
+    for c in await turn.backend.classes():
+        if fold(c.name).replace(" ", "") in wanted or c.id == typed:
+            return c
+    return None

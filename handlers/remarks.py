@@ -24,7 +24,7 @@ from bot.feature import Feature
 from bot.messages import Reply
 from bot.teacher_posts import publish_post
 from bot.turn import Turn
-from handlers.common import child_label, linked_children
+from handlers.common import child_label, find_class, linked_children
 from handlers.intents import Intent
 from handlers.polls import acting_teacher, my_teacher, own_classes
 
@@ -51,15 +51,7 @@ async def find_target(turn: Turn, kind: PostKind, typed: str) -> Target | list[R
             return [Reply(text=turn.t("posts.unknown_student"))]
         class_id, label = student.class_id, child_label(student)
     else:
-        folded = fold(typed).replace(" ", "").removeprefix("lop")
-        found = next(
-            (
-                c
-                for c in await turn.backend.classes()
-                if fold(c.name).replace(" ", "") == folded or c.id == typed
-            ),
-            None,
-        )
+        found = await find_class(turn, typed)
         if found is None:
             return [Reply(text=turn.t("notice.unknown_class"))]
         class_id, label = found.id, turn.t("notice.class_target", name=found.name)
