@@ -78,7 +78,8 @@ Rate limits are per process: when a bot moves to another worker, its new token b
 start full, so the first second after a takeover may carry one burst more than the budget.
 
 A pass waits for its slowest bot: each bot claims batch after batch for about 2 s
-(``_PASS_SECONDS``; one batch while due bots wait to be taken on), all bots side by side, with
+(``_PASS_SECONDS``), all bots side by side; due bots not yet taken on join the running pass,
+``bots_per_pass`` every quarter of a second (``_JOIN_EVERY``), with
 at most ``in_flight`` rows of a bot on their way (their calls leave one by one, spaced by
 the bot's buckets) and at most ``concurrency`` database calls at once. Rows held only by
 their chat's limit while the bot could send are put back at once, due when the chat may
@@ -96,6 +97,7 @@ import random
 import secrets
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -117,14 +119,25 @@ REASON_MAX = 200  # outbox_message.last_error
 @dataclass(frozen=True, slots=True)
 class Rate:
     """A token bucket: ``per_second`` tokens flow in, at most ``burst`` are kept. In any
-    window of ``w`` seconds it lets through at most ``burst + per_second * w`` messages."""
+    window of ``w`` seconds it lets through at most ``burst + per_second * w`` messages.
+
+    ``cap`` (``(n, seconds)``) adds a hard ceiling as the platform counts, on arrival: never
+    more than ``n`` sends in any ``seconds``. A send counts from when it is taken until
+    ``seconds`` after its answer (:meth:`TokenBucket.answered`): it reached the platform at
+    some moment in between, so however late the network or a busy event loop delivers it,
+    ``n + 1`` sends never arrive within ``seconds``. With the cap the bucket may keep a few
+    tokens (``burst`` > 1): a send started late is made up by the next ones instead of lost.
+    """
 
     per_second: float
     burst: float = 1.0
+    cap: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
         if self.per_second <= 0 or self.burst < 1:
             raise ValueError("a rate needs per_second > 0 and burst >= 1")
+        if self.cap is not None and (self.cap[0] < 1 or self.cap[1] <= 0):
+            raise ValueError("a rate's cap needs n >= 1 sends in seconds > 0")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,14 +155,16 @@ class ChannelLimits:
         return self.per_private_chat
 
 
-# Telegram (reference/telegram.md §1): ~30 msg/s per bot -> 29/s with a burst of 1 (never more
-# than 30 in any second, and 31 sends span 1.03 s: room for the network's jitter; the bench
-# `relay` checks it against a fake that answers 429 beyond 30 in any second, issue 15); 1 msg/s
-# per private chat; 20 msg/min per group -> one every 3 s after the first (never more than 20
-# in any minute).
+# Telegram (reference/telegram.md §1): ~30 msg/s per bot -> 29/s, and never more than 30 in
+# any second as Telegram sees them (the cap counts each send until a second after its answer;
+# the bench `relay` checks it against a fake that answers 429 beyond 30 in any second, issue
+# 15). The bucket keeps up to 4 tokens, so a send the event loop starts a few milliseconds late
+# does not cost the bot its slot: with a burst of 1 a busy relay lost ~8 % of its budget that
+# way (bench `relay`, 2026-12-04). 1 msg/s per private chat, counted from each message's answer
+# too; 20 msg/min per group -> one every 3 s after the first (never more than 20 in any minute).
 TELEGRAM_LIMITS = ChannelLimits(
-    per_bot=Rate(29.0, burst=1.0),
-    per_private_chat=Rate(1.0, burst=1.0),
+    per_bot=Rate(29.0, burst=4.0, cap=(30, 1.0)),
+    per_private_chat=Rate(1.0, burst=1.0, cap=(1, 1.0)),
     per_group_chat=Rate(20.0 / 60.0, burst=1.0),
     negative_ids_are_groups=True,
 )
@@ -172,17 +187,36 @@ DEFAULT_LIMITS: Mapping[str, ChannelLimits] = {
 # renewed between passes; a pass waits for its slowest bot).
 _PASS_SECONDS = 2.0
 
+# While due bots wait to be taken on, a pass takes on ``bots_per_pass`` more this often.
+_JOIN_EVERY = 0.25
+
 _EPSILON = 1e-6  # tokens: float dust must not turn "ready" into "wait a nanosecond"
 
 
+class Sent:
+    """One send counted by a capped bucket: from when it was taken until its answer, then
+    the answer's time (see :attr:`Rate.cap`)."""
+
+    __slots__ = ("answered", "at")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.answered = False
+
+
+_UNANSWERED_POLL = 0.01  # s: how often a capped bucket looks again at a send still on its way
+
+
 class TokenBucket:
-    """A token bucket on an injectable monotonic clock (seconds, float). Starts full."""
+    """A token bucket on an injectable monotonic clock (seconds, float). Starts full. With a
+    :attr:`Rate.cap` it also keeps its last ``n`` sends."""
 
     def __init__(self, rate: Rate, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self._clock = clock
         self._tokens = rate.burst
         self._last = clock()
+        self._sent: deque[Sent] | None = None if rate.cap is None else deque(maxlen=rate.cap[0])
 
     def _refill(self) -> None:
         now = self._clock()
@@ -196,24 +230,55 @@ class TokenBucket:
         """Seconds until one token is there (0.0: now)."""
         self._refill()
         missing = 1.0 - self._tokens
-        return 0.0 if missing <= _EPSILON else missing / self.rate.per_second
+        wait = 0.0 if missing <= _EPSILON else missing / self.rate.per_second
+        sent, cap = self._sent, self.rate.cap
+        if sent is not None and cap is not None and len(sent) == cap[0]:
+            # the send ``n`` back must have left the platform's window before another goes
+            oldest = sent[0]
+            if not oldest.answered:
+                wait = max(wait, _UNANSWERED_POLL)
+            elif (window_wait := oldest.at + cap[1] - self._last) > _EPSILON:
+                wait = max(wait, window_wait)
+        return wait
 
-    def try_take(self) -> bool:
+    def try_take(self) -> Sent | None:
+        """A token if one is there now: the send to report :meth:`answered` (capped buckets
+        count it until then), else None."""
         if self.wait_time() > 0:
-            return False
+            return None
         self._tokens -= 1.0
-        return True
+        sent = Sent(self._last)
+        if self._sent is not None:
+            self._sent.append(sent)
+        return sent
 
-    def take(self) -> None:
+    def take(self) -> Sent:
         """Take a token that :meth:`wait_time` said is there."""
-        if not self.try_take():
+        sent = self.try_take()
+        if sent is None:
             raise RuntimeError("token bucket is empty: wait first")
+        return sent
+
+    def answered(self, sent: Sent) -> None:
+        """The platform answered ``sent`` (or the call failed): it arrived by now."""
+        if not sent.answered:
+            sent.at = max(sent.at, self._clock())
+            sent.answered = True
 
     @property
     def idle(self) -> bool:
         """Full again: forgetting this bucket changes nothing."""
         self._refill()
+        cap = self.rate.cap
+        if self._sent and cap is not None:
+            newest = self._sent[-1]
+            if not newest.answered or self._last < newest.at + cap[1]:
+                return False
         return self._tokens >= self.rate.burst - _EPSILON
+
+
+def _oldest_first(row: ClaimedMessage) -> tuple[dt.datetime, int]:
+    return row.next_attempt_at, row.id
 
 
 def backoff_delay(
@@ -563,17 +628,37 @@ class OutboxRelay:
             handled += await self._store.expire_due(now)
             self._next_expiry = now + min(self._lease, dt.timedelta(seconds=5))
         await self._refresh_bots(now)
-        bots = list(self._owned)
-        results = await asyncio.gather(
-            *(self._bot_pass(bot) for bot in bots), return_exceptions=True
-        )
+        passes = {asyncio.create_task(self._bot_pass(bot)): bot for bot in self._owned}
         error: BaseException | None = None
-        for bot, result in zip(bots, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("outbox: pass for bot %s failed: %s", bot, type(result).__name__)
-                error = error or result
-            else:
-                handled += result
+        joining = True  # until a round takes on none (other workers hold the rest)
+        try:
+            while passes:
+                done, _ = await asyncio.wait(
+                    passes,
+                    timeout=_JOIN_EVERY if self._bots_waiting and joining else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    bot = passes.pop(task)
+                    failed = task.exception()
+                    if failed is not None:
+                        log.warning(
+                            "outbox: pass for bot %s failed: %s", bot, type(failed).__name__
+                        )
+                        error = error or failed
+                    else:
+                        handled += task.result()
+                if self._bots_waiting and joining and error is None:
+                    # due bots this worker has room for join the pass now, not after it
+                    more = await self._take_more_bots(self._clock.now())
+                    joining = bool(more)
+                    for bot in more:
+                        passes[asyncio.create_task(self._bot_pass(bot))] = bot
+        finally:
+            for task in passes:
+                task.cancel()
+            if passes:
+                await asyncio.wait(list(passes))
         if error is not None:
             raise error
         return handled
@@ -635,11 +720,7 @@ class OutboxRelay:
         due_set = set(due)
         drop = [bot for bot in self._owned if bot not in due_set]
         keep = [bot for bot in self._owned if bot in due_set]
-        room = len(due) if self._max_bots is None else max(0, self._max_bots - len(keep))
-        new = [bot for bot in due if bot not in self._owned]
-        self._rng.shuffle(new)  # two workers starting together split the bots
-        self._bots_waiting = len(new) > min(room, self._bots_per_pass)
-        new = new[: min(room, self._bots_per_pass)]
+        new = self._newcomers(due, owned=len(keep))
         if drop:
             for bot in drop:
                 del self._owned[bot]
@@ -657,24 +738,50 @@ class OutboxRelay:
                 log.info("outbox: lost the sender lease of bot %s", bot)
                 del self._owned[bot]
         for bot, lease in held.items():
-            state = self._owned.get(bot)
-            if state is None:
-                hours = self._schools.get(bot.school_id)
-                if hours is not None:  # the school's own profile: never another school's
-                    state = _BotState(
-                        lease=lease,
-                        timezone=hours.timezone,
-                        quiet=None if self._quiet is None else (hours.quiet_start, hours.quiet_end),
-                    )
-                else:
-                    tz = await self._store.school_timezone(bot.school_id) or DEFAULT_TIMEZONE
-                    state = _BotState(lease=lease, timezone=tz, quiet=self._quiet)
-                self._owned[bot] = state
-            state.lease = lease
-            if lease.paused_until is not None and (
-                state.paused_until is None or lease.paused_until > state.paused_until
-            ):
-                state.paused_until = lease.paused_until
+            await self._adopt(bot, lease)
+
+    async def _take_more_bots(self, now: dt.datetime) -> list[BotKey]:
+        """Mid-pass: take on more of the due bots (``bots_per_pass`` at a time); the bots
+        already owned keep sending meanwhile."""
+        due = await self._store.due_bots(now, channels=list(self._senders))
+        new = self._newcomers(due, owned=len(self._owned))
+        if not new:
+            return []
+        held = await self._store.acquire_bots(
+            new, worker_id=self.worker_id, now=now, until=now + self._lease
+        )
+        for bot, lease in held.items():
+            await self._adopt(bot, lease)
+        return list(held)
+
+    def _newcomers(self, due: Sequence[BotKey], *, owned: int) -> list[BotKey]:
+        """The due bots to try to take on now (in random order: two workers starting
+        together split them); notes whether more are left waiting."""
+        room = len(due) if self._max_bots is None else max(0, self._max_bots - owned)
+        new = [bot for bot in due if bot not in self._owned]
+        self._rng.shuffle(new)
+        self._bots_waiting = len(new) > min(room, self._bots_per_pass)
+        return new[: min(room, self._bots_per_pass)]
+
+    async def _adopt(self, bot: BotKey, lease: BotLease) -> None:
+        state = self._owned.get(bot)
+        if state is None:
+            hours = self._schools.get(bot.school_id)
+            if hours is not None:  # the school's own profile: never another school's
+                state = _BotState(
+                    lease=lease,
+                    timezone=hours.timezone,
+                    quiet=None if self._quiet is None else (hours.quiet_start, hours.quiet_end),
+                )
+            else:
+                tz = await self._store.school_timezone(bot.school_id) or DEFAULT_TIMEZONE
+                state = _BotState(lease=lease, timezone=tz, quiet=self._quiet)
+            self._owned[bot] = state
+        state.lease = lease
+        if lease.paused_until is not None and (
+            state.paused_until is None or lease.paused_until > state.paused_until
+        ):
+            state.paused_until = lease.paused_until
 
     def _bot_usable(self, state: _BotState, now: dt.datetime) -> bool:
         if state.paused_until is not None and now < state.paused_until:
@@ -708,80 +815,113 @@ class OutboxRelay:
         return bucket
 
     async def _bot_pass(self, bot: BotKey) -> int:
-        """Claim and send batch after batch for ``bot`` until it has no due rows, a batch
-        makes no progress, or the pass has lasted ``_PASS_SECONDS`` (one batch only while due
-        bots wait to be taken on). Bots send side by side; ``in_flight`` bounds a bot's rows on
-        their way and ``concurrency`` the database calls, not the bots."""
-        handled = 0
-        deadline = self._monotonic() + (0.0 if self._bots_waiting else _PASS_SECONDS)
-        while True:
-            state = self._owned.get(bot)
-            if state is None:
-                return handled
-            now = self._clock.now()
-            if not self._bot_usable(state, now):
-                return handled
-            rows = await self._store.claim(
-                bot,
-                worker_id=self.worker_id,
-                now=now,
-                lease_until=now + self._lease,
-                limit=self._batch,
-                exclude=list(state.skip),
-            )
-            if self._accept is not None:
-                refused = [r for r in rows if not self._accept(r.recipient)]
-                if refused:
-                    rows = [r for r in rows if self._accept(r.recipient)]
-                    await self._store.release([r.id for r in refused], worker_id=self.worker_id)
-                    for r in refused:
-                        state.skip[r.id] = None
-                    while len(state.skip) > 1000:
-                        del state.skip[next(iter(state.skip))]
-                if not rows:  # nothing for us: let a worker that wants these rows have the bot
-                    del self._owned[bot]
-                    await self._store.release_bots([bot], worker_id=self.worker_id)
-                    return handled
-            if not rows:
-                return handled
-            done = await self._drain(bot, state, rows)
-            handled += done
-            if done == 0 or self._monotonic() >= deadline:
-                return handled
+        """Claim and send ``bot``'s due rows until it has none, or the pass has lasted
+        ``_PASS_SECONDS``. Bots send side by side; ``in_flight`` bounds a bot's rows on their
+        way and ``concurrency`` the database calls, not the bots."""
+        deadline = self._monotonic() + _PASS_SECONDS
+        state = self._owned.get(bot)
+        if state is None or not self._bot_usable(state, self._clock.now()):
+            return 0
+        rows = await self._claim(bot, state, first=True)
+        if not rows:
+            return 0
+        return await self._drain(bot, state, rows, deadline=deadline)
+
+    async def _claim(
+        self, bot: BotKey, state: _BotState, *, first: bool = False
+    ) -> list[ClaimedMessage]:
+        """A batch of ``bot``'s due rows, oldest first, without the rows ``accept`` refuses
+        (given back, and skipped from now on). The ``first`` claim of a pass finding none for
+        us at all gives the bot back too, so that a worker that wants these rows can have it
+        (a later one leaves it: rows of the bot are still on their way)."""
+        now = self._clock.now()
+        rows = await self._store.claim(
+            bot,
+            worker_id=self.worker_id,
+            now=now,
+            lease_until=now + self._lease,
+            limit=self._batch,
+            exclude=list(state.skip),
+        )
+        if self._accept is not None:
+            refused = [r for r in rows if not self._accept(r.recipient)]
+            if refused:
+                rows = [r for r in rows if self._accept(r.recipient)]
+                await self._store.release([r.id for r in refused], worker_id=self.worker_id)
+                for r in refused:
+                    state.skip[r.id] = None
+                while len(state.skip) > 1000:
+                    del state.skip[next(iter(state.skip))]
+            if not rows and first and self._owned.get(bot) is state:
+                del self._owned[bot]
+                await self._store.release_bots([bot], worker_id=self.worker_id)
+        return rows
 
     # -- rows --------------------------------------------------------------------------
 
-    async def _drain(self, bot: BotKey, state: _BotState, rows: list[ClaimedMessage]) -> int:
-        """Send ``rows`` (one bot's, oldest first) keeping each chat's order.
+    async def _drain(
+        self, bot: BotKey, state: _BotState, rows: list[ClaimedMessage], *, deadline: float
+    ) -> int:
+        """Send ``rows`` (one bot's) and the batches claimed after them, keeping each chat's
+        order.
 
         Up to ``in_flight`` rows of the bot are on their way at once (each one's commits and
         call overlap the next ones'), never two of one chat; the calls themselves leave one by
-        one in the bot's token-bucket order (:meth:`_send_turn`)."""
-        queue = sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+        one in the bot's token-bucket order (:meth:`_send_turn`). When half the rows are gone
+        the next batch is claimed while these go on (until ``deadline``, on the monotonic
+        clock), so the bot never stands idle between batches."""
         handled = 0
-        queue = await self._defer_quiet(state, queue)
+        queue = sorted(await self._defer_quiet(state, rows), key=_oldest_first)
+        lease_floor = min((r.lease_until for r in queue), default=None)
         flying: dict[asyncio.Task[tuple[int, bool]], str] = {}
+        refill: asyncio.Task[list[ClaimedMessage]] | None = None
+        more_due = True  # the last claim found rows: there may be more
         stopped = False
 
-        async def settle(block: bool) -> None:
-            nonlocal handled, stopped
-            if not flying:
-                return
-            if block:
-                await asyncio.wait(list(flying), return_when=asyncio.FIRST_COMPLETED)
+        def waitables() -> list[asyncio.Future[Any]]:
+            found: list[asyncio.Future[Any]] = list(flying)
+            if refill is not None:
+                found.append(refill)
+            return found
+
+        async def settle(block: bool, at_most: float | None = None) -> None:
+            nonlocal handled, stopped, refill, queue, lease_floor, more_due
+            if block and (pending := waitables()):
+                await asyncio.wait(pending, timeout=at_most, return_when=asyncio.FIRST_COMPLETED)
             for task in [t for t in flying if t.done()]:
                 del flying[task]
                 outcome, go_on = task.result()
                 handled += outcome
                 stopped = stopped or not go_on
+            if refill is not None and refill.done():
+                claimed, refill = refill.result(), None
+                more_due = bool(claimed)
+                more = await self._defer_quiet(state, claimed)
+                if more:
+                    queue = sorted(queue + more, key=_oldest_first)
+                    floor = min(r.lease_until for r in more)
+                    lease_floor = floor if lease_floor is None else min(lease_floor, floor)
 
         try:
-            while queue and not stopped:
+            while (queue or refill is not None) and not stopped:
                 await settle(block=len(flying) >= self._in_flight)
                 if stopped:
                     break
+                if (
+                    refill is None
+                    and more_due
+                    and len(queue) <= self._batch // 2
+                    and self._monotonic() < deadline
+                    and self._owned.get(bot) is state
+                ):
+                    refill = asyncio.create_task(self._claim(bot, state))
+                if not queue:  # the next batch is on its way
+                    await settle(block=True)
+                    continue
                 now = self._clock.now()
-                if not self._bot_usable(state, now) or queue[0].lease_until - now < self._margin:
+                if not self._bot_usable(state, now) or (
+                    lease_floor is not None and lease_floor - now < self._margin
+                ):
                     break
                 index, wait, chat_waits = self._next_ready(bot, queue, busy=set(flying.values()))
                 if index < 0:  # every waiting row's chat has a row on its way
@@ -790,18 +930,19 @@ class OutboxRelay:
                 first_chat = queue[index].recipient.chat_id
                 if wait > 0 and chat_waits.get(first_chat, 0.0) > self._bot_wait(bot):
                     # only chat limits hold these rows (the bot could send now): give them
-                    # back, due when their chat may receive, and let the bot claim other rows
+                    # back, due when their chat may receive, and go on with other rows
                     await self._give_back(queue, now=now, chat_waits=chat_waits)
                     queue = []
-                    break
+                    continue
                 if wait > 0:
-                    lease_left = (queue[0].lease_until - now - self._margin).total_seconds()
+                    assert lease_floor is not None  # the queue has rows
+                    lease_left = (lease_floor - now - self._margin).total_seconds()
                     if wait > self._max_wait or wait > lease_left:
                         await self._give_back(queue, now=now, chat_waits=chat_waits)
                         queue = []
                         break
-                    if flying:
-                        await asyncio.wait(list(flying), timeout=max(wait, 0.001))
+                    if flying or refill is not None:
+                        await settle(block=True, at_most=max(wait, 0.001))
                     else:
                         await self._sleep(max(wait, 0.001))
                     continue
@@ -812,13 +953,21 @@ class OutboxRelay:
                     await settle(block=True)
             while flying:
                 await settle(block=True)
+            if refill is not None:  # claimed after the pass ended: give those back too
+                queue += await refill
+                refill = None
             await self._give_back(queue)
             queue = []
         except BaseException:
             for task in flying:
                 task.cancel()
-            if flying:
-                await asyncio.wait(list(flying))
+            if refill is not None:
+                refill.cancel()
+            pending = waitables()
+            if pending:
+                await asyncio.wait(pending)
+            if refill is not None and not refill.cancelled() and refill.exception() is None:
+                queue += refill.result()
             if queue:  # rows not yet started: give them back now rather than at lease lapse
                 try:
                     await self._give_back(queue)
@@ -827,14 +976,17 @@ class OutboxRelay:
             raise
         return handled
 
-    async def _send_turn(self, bot: BotKey, state: _BotState, chat: str) -> bool:
+    async def _send_turn(
+        self, bot: BotKey, state: _BotState, chat: str
+    ) -> list[tuple[TokenBucket, Sent]] | None:
         """Wait for the bot's turn to call the platform and take the tokens: calls leave one
-        by one, spaced by the buckets. False when the bot was paused (429) meanwhile."""
+        by one, spaced by the buckets. The sends taken, to report answered when the call
+        returns; None when the bot was paused (429) meanwhile."""
         lock = self._send_locks.setdefault(bot, asyncio.Lock())
         async with lock:
             while True:
                 if not self._bot_usable(state, self._clock.now()):
-                    return False
+                    return None
                 wait = self._bot_wait(bot)
                 chat_bucket = self._chat_bucket(bot, chat)
                 if chat_bucket is not None:
@@ -843,11 +995,11 @@ class OutboxRelay:
                     break
                 await self._sleep(max(wait, 0.001))
             buckets = self._buckets_of(bot)
-            if buckets.bot is not None:
-                buckets.bot.take()
-            if chat_bucket is not None:
-                chat_bucket.take()
-            return True
+            taken: list[tuple[TokenBucket, Sent]] = []
+            for bucket in (buckets.bot, chat_bucket):
+                if bucket is not None:
+                    taken.append((bucket, bucket.take()))
+            return taken
 
     async def _defer_quiet(
         self, state: _BotState, queue: list[ClaimedMessage]
@@ -944,23 +1096,19 @@ class OutboxRelay:
         # The tokens are taken after that commit, just before the call, in the bot's one line
         # of calls: a slow commit must not bunch two calls closer together at the platform
         # than the buckets spaced them.
-        if not await self._send_turn(bot, state, message.recipient.chat_id):
+        taken = await self._send_turn(bot, state, message.recipient.chat_id)
+        if taken is None:
             until = state.paused_until or self._clock.now()
             await self._store.reschedule(
                 message.id, worker_id=wid, at=until, error="bot paused", count_attempt=False
             )
             return 0, False
         try:
-            if message.attachment is not None and isinstance(sender, AttachmentSender):
-                await sender.deliver_attachment(
-                    message.recipient, message.attachment, self._text_of(message), message.buttons
-                )
-            elif isinstance(sender, IdempotentSender):  # the receiving side drops a repeat
-                await sender.deliver_idempotent(
-                    message.idempotency_key, message.recipient, message.text, message.buttons
-                )
-            else:
-                await sender.deliver(message.recipient, self._text_of(message), message.buttons)
+            try:
+                await self._deliver(sender, message)
+            finally:  # it reached the platform by now, if at all: the caps count from here
+                for bucket, sent in taken:
+                    bucket.answered(sent)
         except DeliveryRetryLater as exc:
             after = self._clock.now()
             if exc.after_seconds is not None:
@@ -1002,6 +1150,18 @@ class OutboxRelay:
                 "outbox: row %d was sent after its lease passed to another worker", message.id
             )
         return 1, True
+
+    async def _deliver(self, sender: OutboundSender, message: ClaimedMessage) -> None:
+        if message.attachment is not None and isinstance(sender, AttachmentSender):
+            await sender.deliver_attachment(
+                message.recipient, message.attachment, self._text_of(message), message.buttons
+            )
+        elif isinstance(sender, IdempotentSender):  # the receiving side drops a repeat
+            await sender.deliver_idempotent(
+                message.idempotency_key, message.recipient, message.text, message.buttons
+            )
+        else:
+            await sender.deliver(message.recipient, self._text_of(message), message.buttons)
 
     def _text_of(self, message: ClaimedMessage) -> str:
         if not message.in_doubt or self._resent_note is None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import random
 from bisect import bisect_left
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +17,7 @@ from bot.outbox import (
     TELEGRAM_LIMITS,
     ZALO_OA_LIMITS,
     Rate,
+    Sent,
     TokenBucket,
     backoff_delay,
 )
@@ -30,8 +33,15 @@ class FakeMonotonic:
         return self.t
 
 
-def greedy_send_times(rate: Rate, *, seconds: float, burst_at: float = 0.0) -> list[float]:
-    """Send whenever the bucket allows, for ``seconds`` of fake time; the send times."""
+def greedy_send_times(
+    rate: Rate,
+    *,
+    seconds: float,
+    burst_at: float = 0.0,
+    late: Callable[[], float] = lambda: 0.0,
+) -> list[float]:
+    """Send whenever the bucket allows, for ``seconds`` of fake time; the send times. ``late``
+    is how long after the bucket's time each wake-up comes (a busy event loop)."""
     clock = FakeMonotonic()
     bucket = TokenBucket(rate, clock=clock)
     start = clock.t
@@ -40,9 +50,9 @@ def greedy_send_times(rate: Rate, *, seconds: float, burst_at: float = 0.0) -> l
     while clock.t - start < seconds:
         wait = bucket.wait_time()
         if wait > 0:
-            clock.t += wait
+            clock.t += wait + late()
             continue
-        bucket.take()
+        bucket.answered(bucket.take())
         times.append(clock.t - start)
     return times
 
@@ -62,13 +72,87 @@ def test_telegram_bot_bucket_never_exceeds_30_in_any_second() -> None:
     times = greedy_send_times(rate, seconds=20)
     assert max_in_window(times, 1.0) <= 30
     assert max_in_window(times, 1.0) >= 29  # and it does use the budget (bench `relay`)
-    assert len(times) >= 29 * 20  # ~29/s sustained over 20 s, plus the burst of 1
-    assert len(times) <= 29 * 20 + 1 + 1
+    assert len(times) >= 29 * 20  # ~29/s sustained over 20 s, plus the first burst
+    assert len(times) <= 29 * 20 + 4 + 1
+
+
+def test_telegram_bot_bucket_makes_up_for_late_wake_ups() -> None:
+    """A busy relay wakes up a few ms after the bucket's time. A burst of 1 loses that time
+    on every send (about 8 % of the budget); the Telegram bucket keeps a few tokens and makes
+    it up (bench `relay`, issue 15)."""
+    rng = random.Random(5)
+
+    def late() -> float:
+        return rng.uniform(0.0, 0.006)
+
+    rate = TELEGRAM_LIMITS.per_bot
+    assert rate is not None
+    times = greedy_send_times(rate, seconds=20, late=late)
+    assert max_in_window(times, 1.0) <= 30
+    assert len(times) >= 28.8 * 20
+    rng.seed(5)
+    plain = greedy_send_times(Rate(29.0, burst=1.0), seconds=20, late=late)
+    assert len(plain) < 27.5 * 20  # what the burst of 1 did: the time lost is not made up
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32), latency=st.floats(0.0, 0.3))
+def test_the_cap_holds_at_the_platform_however_late_sends_arrive(seed: int, latency: float) -> None:
+    """The platform counts a message when it arrives, somewhere between the token and the
+    answer. Sends that start late and travel for different times never put more than 30 in
+    any second at the platform, because the cap counts each send until a second after its
+    answer."""
+    rng = random.Random(seed)
+    clock = FakeMonotonic()
+    rate = TELEGRAM_LIMITS.per_bot
+    assert rate is not None
+    bucket = TokenBucket(rate, clock=clock)
+    pending: list[tuple[float, int, Sent]] = []  # (answer time, order, send)
+    arrivals: list[float] = []
+    start = clock.t
+    while clock.t - start < 10:
+        while pending and pending[0][0] <= clock.t:
+            bucket.answered(heapq.heappop(pending)[2])
+        wait = bucket.wait_time()
+        if wait > 0:
+            wake = clock.t + wait + rng.uniform(0.0, 0.006)
+            clock.t = min(wake, pending[0][0]) if pending else wake  # an answer comes first
+            continue
+        sent = bucket.take()
+        there = clock.t + rng.uniform(0.0, latency)
+        arrivals.append(there)
+        heapq.heappush(pending, (there + rng.uniform(0.0, latency), len(arrivals), sent))
+    arrivals.sort()
+    assert max_in_window(arrivals, 1.0) <= 30
+    assert len(arrivals) >= 10 * 30 / (1.0 + 2 * latency) - 30
+
+
+def test_a_cap_holds_however_many_tokens_the_bucket_keeps() -> None:
+    clock = FakeMonotonic()
+    bucket = TokenBucket(Rate(100.0, burst=50.0, cap=(5, 1.0)), clock=clock)
+    taken = [bucket.try_take() for _ in range(6)]
+    assert [t is not None for t in taken] == [True] * 5 + [False]
+    assert bucket.wait_time() == pytest.approx(0.01)  # the oldest is still on its way
+    clock.t += 0.5
+    for sent in taken[:5]:
+        assert sent is not None
+        bucket.answered(sent)
+    assert bucket.wait_time() == pytest.approx(1.0)  # a second after its answer
+    assert not bucket.idle
+    clock.t += 1.0
+    again = bucket.try_take()
+    assert again is not None
+    bucket.answered(again)
+    clock.t += 10
+    assert bucket.idle
+    with pytest.raises(ValueError, match="cap"):
+        Rate(1.0, cap=(0, 1.0))
 
 
 def test_telegram_private_chat_one_per_second() -> None:
     rate = TELEGRAM_LIMITS.for_chat("123456789")
-    assert rate == Rate(1.0, burst=1.0)
+    # one a second, counted from each message's answer (it reached Telegram by then)
+    assert rate == Rate(1.0, burst=1.0, cap=(1, 1.0))
     times = greedy_send_times(rate, seconds=30)
     assert max_in_window(times, 1.0) == 1
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -88,15 +172,15 @@ def test_telegram_group_twenty_per_minute() -> None:
 def test_burst_then_refill_with_a_fake_clock() -> None:
     clock = FakeMonotonic()
     bucket = TokenBucket(Rate(25.0, burst=5.0), clock=clock)
-    assert [bucket.try_take() for _ in range(6)] == [True] * 5 + [False]
+    assert [bucket.try_take() is not None for _ in range(6)] == [True] * 5 + [False]
     assert bucket.wait_time() == pytest.approx(1 / 25)
     clock.t += 0.02
-    assert not bucket.try_take()
+    assert bucket.try_take() is None
     clock.t += 0.02
-    assert bucket.try_take()
+    assert bucket.try_take() is not None
     clock.t += 100  # idle: never more than the burst
     assert bucket.idle
-    assert sum(bucket.try_take() for _ in range(10)) == 5
+    assert sum(bucket.try_take() is not None for _ in range(10)) == 5
     with pytest.raises(RuntimeError):
         bucket.take()
 
@@ -104,9 +188,9 @@ def test_burst_then_refill_with_a_fake_clock() -> None:
 def test_a_clock_that_goes_backwards_gives_no_tokens() -> None:
     clock = FakeMonotonic()
     bucket = TokenBucket(Rate(1.0), clock=clock)
-    assert bucket.try_take()
+    assert bucket.try_take() is not None
     clock.t -= 50
-    assert not bucket.try_take()
+    assert bucket.try_take() is None
 
 
 def test_channel_limits() -> None:
