@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import insert, select, update
@@ -27,7 +27,9 @@ from bot.outbox import (
     UNLIMITED,
     BotKey,
     ChannelLimits,
+    ClaimedMessage,
     OutboxRelay,
+    OutboxStore,
     SchoolQueueStats,
 )
 from bot.ports import LinkRole, OutboundSender, OutgoingMessage
@@ -555,6 +557,67 @@ async def test_one_worker_per_bot_and_max_bots(h: Harness) -> None:
     # idle bots are given back
     await a.run_once()
     assert a.owned_bots == []
+
+
+async def test_due_bots_join_a_running_pass_not_the_next_one(h: Harness) -> None:
+    """Twelve schools' bots are due and a pass takes on eight at a time: the other four join
+    while the first eight send (bench `relay`: a bot taken on a pass later lost 2 s of 12)."""
+    schools = [f"s{i:02d}" for i in range(12)]
+    for school in schools:
+        for n in range(3):
+            await h.enqueue(tg(f"90{n}", school=school), f"hello {school} {n}")
+    relay = h.relay(bots_per_pass=8)
+    assert await relay.run_once() == 36
+    assert len(relay.owned_bots) == 12
+    assert len(h.sender.delivered()) == 36
+
+
+class CountingStore:
+    """The SQL store, counting ``claim`` calls; the sender reads the count at each call."""
+
+    def __init__(self, inner: SqlOutboxStore) -> None:
+        self.inner = inner
+        self.claims = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def claim(self, *args: Any, **kwargs: Any) -> list[ClaimedMessage]:
+        self.claims += 1
+        return await self.inner.claim(*args, **kwargs)
+
+
+async def test_the_next_batch_is_claimed_while_the_current_one_drains(h: Harness) -> None:
+    """No bubble between batches: when half a batch is left the next one is claimed, so the
+    bot goes on sending while that claim runs; each chat's order holds across batches."""
+    for n in range(120):
+        await h.enqueue(tg(str(1000 + n % 60)), f"row {n:03d}")
+    store = CountingStore(h.store)
+    claims_seen: list[int] = []
+
+    class Sender:
+        async def deliver(
+            self, recipient: ConversationKey, text: str, buttons: tuple[tuple[Button, ...], ...]
+        ) -> None:
+            claims_seen.append(store.claims)
+            await h.sender.deliver(recipient, text, buttons)
+
+    relay = OutboxRelay(
+        cast(OutboxStore, store),
+        {"telegram": Sender()},
+        h.clock,
+        worker_id="w1",
+        limits={},
+        batch_size=50,
+        monotonic=h.monotonic,
+        sleep=h.sleep,
+        rng=random.Random(1),
+    )
+    assert await relay.run_once() == 120
+    assert claims_seen[40] == 2  # the second batch was claimed before the first one drained
+    for chat in {c.recipient.chat_id for c in h.sender.calls}:
+        texts = h.sender.delivered(chat)
+        assert texts == sorted(texts)
 
 
 async def test_quiet_hours_hold_non_urgent_messages_until_morning(h: Harness) -> None:
