@@ -245,6 +245,9 @@ async def test_zalo_oa_reply_outside_the_window_is_held_until_the_parent_writes(
     assert await deliver() == []
     url = "https://zalo-cdn.example/c.jpg"
     await send_file(mother, Attachment(kind="photo", file_id=url))  # a photo opens it too
+    # a relay of its own: the first one sent to this chat a moment ago on the real monotonic
+    # clock, and its 1-a-second chat bucket would (rightly) put the answer back for a second
+    # of wall time that the fake clock never lets pass
     fresh = app.build_relay({"memory": sender, "zalo_oa": sender}, worker_id="t2")
     while await fresh.run_once():
         pass
