@@ -6,7 +6,8 @@
   buttons), in the caller's transaction.
 * :class:`PollJobs` queues the one reminder per poll, to the guardians of pupils who have not
   answered. ``poll.reminded_at`` is set in the same transaction, only where it is still empty,
-  and each message has a dedupe key: a second worker or a restart cannot remind twice. Once
+  and each message has a dedupe key (per deadline: an extension of more than two days may
+  re-arm the reminder once): a second worker or a restart cannot remind twice. Once
   the deadline has passed it sends the author the final results, once (``closed_told_at``).
 * :func:`close_poll`, :func:`extend_poll`, :func:`cancel_poll` and :func:`edit_poll` manage a
   sent poll (a chat, ``handlers.poll_manage``, or the CLI). Each is one guarded update: of a
@@ -250,6 +251,7 @@ async def remind(uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.da
     reminded already (by another worker, or before a restart)."""
     if not await uow.polls.mark_reminded(poll.id, now=now):
         return 0
+    stamp = int(poll.deadline_at.timestamp())
     by_pupil: dict[str, list[Link]] = {}
     for link in await uow.notifications.guardian_links([poll.school_id]):
         if link.key.school_id == poll.school_id:  # one read, not one per pupil
@@ -267,7 +269,8 @@ async def remind(uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.da
                 ballot=ballot,
                 link=link,
                 kind="poll.reminder",
-                dedupe=f"poll-remind:{poll.school_id}:{ballot.id}:{channel}:{user}",
+                # one reminder per deadline: an extension may re-arm it (extend_poll)
+                dedupe=f"poll-remind:{poll.school_id}:{ballot.id}:{channel}:{user}:{stamp}",
                 head="poll.reminder_head",
                 now=now,
             )

@@ -564,3 +564,30 @@ async def test_answer_buttons_work_until_a_long_deadline_other_buttons_expire_in
     clock.advance(days=20)  # past 20/12: the poll says it is closed
     await mum.press_token(to_mum.token("Sáng thứ Bảy"))
     assert "đã đóng lúc 17:00 Chủ Nhật 20/12/2026" in mum.text
+
+
+async def test_a_long_extension_after_the_reminder_allows_one_more_a_short_one_does_not(
+    app: App, sms: RecordingOtpSender, clock: FakeClock
+) -> None:
+    ngoc = Chat(app, user="mum-ngoc", channel="memory_text")
+    await ngoc.link(NGOC, sms)
+    teacher = Chat(app, user="gv-6a")
+    await teacher.link(GV_6A, sms)
+    post = Postman(app)
+    await create_poll(teacher)  # until 17:00 Friday 27/11; reminder 17:00 Thursday
+    await post.deliver()
+    clock.advance(days=3, hours=8, minutes=5)  # 17:05 Thursday
+    [first] = await post.tick()
+    assert first.recipient.user_id == "mum-ngoc" and "Nhắc" in first.text
+
+    await teacher.say("gia hạn khảo sát 1 đến 28/11 17:00")  # one day: not reminded again
+    assert "không nhắc lại" in teacher.text
+    await teacher.say("gia hạn khảo sát 1 đến 2/12 17:00")  # four days more: one more
+    assert "Lời nhắc cho ai chưa trả lời: 17:00 Thứ Ba 01/12/2026" in teacher.text
+    clock.advance(days=2)  # 17:05 Saturday 28/11
+    assert await post.tick() == []
+    clock.advance(days=3)  # 17:05 Tuesday 1/12
+    [second] = await post.tick()
+    assert second.recipient.user_id == "mum-ngoc" and "Nhắc" in second.text
+    assert "17:00 Thứ Tư 02/12/2026" in second.text
+    assert await post.tick() == []
