@@ -10,11 +10,11 @@ import io
 import re
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.bootstrap import App
 from bot.config import DigestSettings
-from storage.tables import AuditEvent, OutboxMessage, PollBallot, PollRow
+from storage.tables import AuditEvent, OutboxMessage, PollBallot, PollRow, TeacherAssignmentRow
 from tests.chat import Chat, Postman, demo_app
 from tests.fakes.ports import FakeClock, RecordingOtpSender
 
@@ -364,6 +364,14 @@ async def test_only_the_author_or_school_staff_manage_a_poll_rechecked_on_every_
         for label in ("Đóng ngay", "Huỷ khảo sát", "+1 ngày", "Sửa"):
             await staff.press_token(gv6.button(label).token)
             assert "không dành cho" in staff.text
+        # the same actions behind buttons issued to the attacker's own chat: re-checked too
+        stamp = int(dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC).timestamp())
+        for action in ("pm:close:1", "pm:cancel_ok:1", f"pm:ext:1:{stamp}", "px:1"):
+            async with app.uow_factory() as uow:
+                [token] = await uow.buttons.issue(gv8.key, [action], now=clock.now())
+                await uow.commit()
+            await gv8.press_token(token)
+            assert "Chỉ giáo viên tạo khảo sát" in gv8.text, action
         async with app.sessions() as s:
             [row] = list(await s.scalars(select(PollRow)))
             assert row.closed_at is None and row.cancelled_at is None
@@ -371,7 +379,7 @@ async def test_only_the_author_or_school_staff_manage_a_poll_rechecked_on_every_
             assert row.deadline_at == dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
             audits = list(await s.scalars(select(AuditEvent.action)))
         # another class's teacher, audited (a parent is simply told it is for teachers)
-        assert audits.count("poll.refused") == 5 and audits.count("button.forged") == 4
+        assert audits.count("poll.refused") == 9 and audits.count("button.forged") == 4
 
         # school staff may manage any poll of the school, from their own results view
         await staff.say("kết quả khảo sát")
@@ -591,3 +599,25 @@ async def test_a_long_extension_after_the_reminder_allows_one_more_a_short_one_d
     assert second.recipient.user_id == "mum-ngoc" and "Nhắc" in second.text
     assert "17:00 Thứ Tư 02/12/2026" in second.text
     assert await post.tick() == []
+
+
+async def test_an_author_who_no_longer_teaches_the_class_cannot_manage_it(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    teacher = Chat(app, user="gv-6a")
+    await teacher.link(GV_6A, sms)
+    await create_poll(teacher)
+    await teacher.say("kết quả khảo sát")
+    close = teacher.button("Đóng ngay").token
+    async with app.sessions() as s:  # the school moves 6A to another teacher
+        await s.execute(
+            delete(TeacherAssignmentRow).where(
+                TeacherAssignmentRow.teacher_id == "t-01", TeacherAssignmentRow.class_id == "c-6a"
+            )
+        )
+        await s.commit()
+    await teacher.press_token(close)  # the button shown earlier is re-checked
+    assert "Chỉ giáo viên tạo khảo sát" in teacher.text
+    async with app.sessions() as s:
+        [row] = list(await s.scalars(select(PollRow)))
+    assert row.closed_at is None
