@@ -67,7 +67,7 @@ MAX_TEXT = 1000  # longer messages are read up to here; nobody types a question 
 BUTTON_TTL = dt.timedelta(days=7)
 # Buttons whose handler checks its own deadline live longer: a poll's answer buttons work
 # until the poll closes (handlers.polls re-checks it on every press), however far its
-# deadline (60 days at most, extensions included); this is only a backstop.
+# deadline (at most 60 days ahead when set or extended); 120 days is only a backstop.
 LONG_LIVED_BUTTONS = {ACTION_ANSWER: dt.timedelta(days=120)}
 # Bookkeeping kept beside the numbered choices (never a number, so never typed as one)
 MENU_DIALOG = "~dialog"

@@ -621,3 +621,20 @@ async def test_an_author_who_no_longer_teaches_the_class_cannot_manage_it(
     async with app.sessions() as s:
         [row] = list(await s.scalars(select(PollRow)))
     assert row.closed_at is None
+
+
+async def test_managing_in_english(app: App, sms: RecordingOtpSender) -> None:
+    teacher = Chat(app, user="gv-6a")
+    await teacher.link(GV_6A, sms)
+    await create_poll(teacher)
+    await teacher.say("/lang")
+    await teacher.press("English")
+    await teacher.say("extend poll 1 to 28/11 17:00")
+    assert "Poll #1 now runs until 17:00 Saturday 28/11/2026" in teacher.text, teacher.text
+    await teacher.say("edit poll 1")
+    assert "Edit poll #1" in teacher.text
+    await teacher.say("/cancel")
+    await teacher.say("cancel poll 1")
+    assert "Cancel poll #1" in teacher.text and "❌ Cancel the poll" in teacher.buttons()
+    await teacher.say("close poll 1")
+    assert "Poll #1 is closed" in teacher.text
