@@ -42,6 +42,7 @@ examples (.venv/bin/python is the Python that ./scripts/demo and ./scripts/test 
   .venv/bin/python run_bot.py poll create --class 6A --question "Họp buổi nào?" \\
       --option "Sáng thứ Bảy" --option "Tối thứ Sáu" --deadline "27/11 17h"
   .venv/bin/python run_bot.py poll results --id 1 [--csv ket-qua.csv]
+  .venv/bin/python run_bot.py poll close 1 | poll extend 1 "20/12 17:00" | poll cancel 1 --yes
   .venv/bin/python run_bot.py import --template    a blank spreadsheet to fill in
   .venv/bin/python run_bot.py import data.xlsx --school thcs-abc --name "Trường THCS ABC" --dry-run
   LIENLAC_DATABASE__URL=postgresql+asyncpg://postgres@127.0.0.1:5432/lienlac \\

@@ -5,9 +5,14 @@ command line, for school staff, and its results (printed, or written as CSV).
         --option "Sáng thứ Bảy" --option "Tối thứ Sáu" --deadline "27/11 17h" [--multiple] \\
         [--anonymous]
     run_bot.py poll results --id 1 [--csv ket-qua.csv]
+    run_bot.py poll close 1
+    run_bot.py poll extend 1 "20/12 17:00"
+    run_bot.py poll cancel 1 --yes
 
 The poll goes out exactly as one made in a chat: through the outbox, to every linked
-guardian, per pupil (``bot.polls.publish_poll``); the running bot delivers it. Like every
+guardian, per pupil (``bot.polls.publish_poll``); the running bot delivers it. Closing,
+extending and cancelling are the same functions a teacher's buttons use (``bot.polls``): the
+author is sent the final results once, the parents the cancel notice once. Like every
 operator command, it speaks English unless ``--lang vi`` or a ``vi_*`` locale (catalogue
 table ``[poll_cli]``; the results are the teacher's ``[poll]`` lines).
 """
@@ -64,6 +69,32 @@ def add_parser(
     results.add_argument("--school", default=None, help="school id (default: the configured one)")
     results.add_argument("--id", type=int, required=True, help="the poll number (#)")
     results.add_argument("--csv", type=Path, default=None, metavar="FILE", help="write CSV here")
+    close = poll_sub.add_parser(
+        "close",
+        parents=[common],
+        help="close a poll now (the author gets the final results)",
+        description="Close a poll now: parents can no longer answer, and the teacher who "
+        "created it is sent the final results (once).",
+    )
+    extend = poll_sub.add_parser(
+        "extend",
+        parents=[common],
+        help="move a poll's deadline later",
+        description="Move an open poll's deadline later. The reminder moves with it; one "
+        "already sent is sent again only for an extension of more than two days.",
+    )
+    cancel = poll_sub.add_parser(
+        "cancel",
+        parents=[common],
+        help="cancel a poll (parents are told; the results are kept)",
+        description="Cancel a poll: no answer, reminder or results after; every parent chat "
+        "that received it is told (through the outbox, quiet hours respected).",
+    )
+    for one in (close, extend, cancel):
+        one.add_argument("--school", default=None, help="school id (default: the configured one)")
+        one.add_argument("id", type=int, help="the poll number (#)")
+    extend.add_argument("deadline", help='the new deadline, e.g. "20/12 17:00", "3 ngày"')
+    cancel.add_argument("--yes", action="store_true", help="cancel without asking to confirm")
 
 
 Say = Callable[..., str]
@@ -87,6 +118,8 @@ async def run(args: argparse.Namespace, settings: Settings, *, lang: str) -> int
 
     if args.poll_command == "create":
         return await _create(args, settings, say, lang)
+    if args.poll_command in {"close", "extend", "cancel"}:
+        return await _manage(args, settings, say, lang)
     return await _results(args, settings, say, lang)
 
 
@@ -219,3 +252,84 @@ async def _results(args: argparse.Namespace, settings: Settings, say: Say, lang:
         )
     )
     return 0
+
+
+async def _manage(args: argparse.Namespace, settings: Settings, say: Say, lang: str) -> int:
+    """``poll close|extend|cancel <id>``: the same guarded steps as a teacher's buttons."""
+    from bot.bootstrap import opened_app
+    from bot.domain.polls import deadline_problem, parse_deadline
+    from bot.polls import cancel_poll, close_poll, extend_poll, when
+
+    school_id = _school(args, settings, say)
+    if school_id is None:
+        return 2
+    if args.poll_command == "cancel" and not args.yes and not await _confirmed(say, args.id):
+        print(say("not_confirmed"), file=sys.stderr)
+        return 1
+    async with opened_app(settings) as app:
+        services = app.services.for_school(school_id)
+        now = services.clock.now()
+        async with app.uow_factory() as uow:
+            poll = await uow.polls.get(school_id, args.id)
+            if poll is None:
+                print(say("no_poll", id=args.id, school=school_id), file=sys.stderr)
+                return 2
+            if args.poll_command == "cancel":
+                told = await cancel_poll(uow, services, poll, now)
+                if told is None:
+                    print(say("already_cancelled", id=poll.id), file=sys.stderr)
+                    return 1
+                line = say("cancelled", id=poll.id, count=told)
+            elif args.poll_command == "close":
+                if await close_poll(uow, services, poll, now) is None:
+                    print(say("not_open", id=poll.id), file=sys.stderr)
+                    return 1
+                line = say("closed", id=poll.id)
+            else:
+                if not poll.is_open(now):
+                    print(say("not_open", id=poll.id), file=sys.stderr)
+                    return 1
+                deadline = parse_deadline(args.deadline, now, services.timezone)
+                if deadline is None or deadline_problem(deadline, now) is not None:
+                    print(say("deadline"), file=sys.stderr)
+                    return 2
+                if deadline <= poll.deadline_at:
+                    old = when(poll.deadline_at, services.timezone, lang)
+                    print(say("not_later", when=old), file=sys.stderr)
+                    return 2
+                moved = await extend_poll(uow, poll, deadline, now)
+                if moved is None:
+                    print(say("not_open", id=poll.id), file=sys.stderr)
+                    return 1
+                new = when(deadline, services.timezone, lang)
+                if moved.reminded_at is None:
+                    remind = when(moved.remind_at, services.timezone, lang)
+                    line = say("extended_remind", id=poll.id, when=new, remind=remind)
+                else:
+                    line = say("extended", id=poll.id, when=new)
+            await uow.audit.record(
+                school_id=school_id,
+                actor="cli",
+                action={"close": "poll.closed", "extend": "poll.extended"}.get(
+                    args.poll_command, "poll.cancelled"
+                ),
+                subject=f"poll:{poll.id}",
+                detail={},
+                at=now,
+            )
+            await uow.commit()
+    print(line)
+    return 0
+
+
+async def _confirmed(say: Say, poll_id: int) -> bool:
+    """Ask, as ``run_bot.py notice`` does; no answer (a script without ``--yes``): no."""
+    import asyncio
+
+    from bot.domain.text import fold
+
+    try:
+        answer = await asyncio.to_thread(input, say("confirm_cancel", id=poll_id) + " ")
+    except EOFError:
+        answer = ""
+    return fold(answer).strip() in {"y", "yes", "co", "c"}

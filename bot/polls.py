@@ -6,8 +6,13 @@
   buttons), in the caller's transaction.
 * :class:`PollJobs` queues the one reminder per poll, to the guardians of pupils who have not
   answered. ``poll.reminded_at`` is set in the same transaction, only where it is still empty,
-  and each message has a dedupe key: a second worker or a restart cannot remind twice. Once
+  and each message has a dedupe key (per deadline: an extension of more than two days may
+  re-arm the reminder once): a second worker or a restart cannot remind twice. Once
   the deadline has passed it sends the author the final results, once (``closed_told_at``).
+* :func:`close_poll`, :func:`extend_poll`, :func:`cancel_poll` and :func:`edit_poll` manage a
+  sent poll (a chat, ``handlers.poll_manage``, or the CLI). Each is one guarded update: of a
+  double press, a replayed update or two workers only the first acts, and the messages it
+  queues (the author's final results, the parents' cancel notice) carry dedupe keys too.
 * :func:`results_text` and :func:`results_csv` are what the teacher (or the CLI) reads.
 
 All messages go through the outbox, as ordinary (not urgent) messages: the relay holds them
@@ -17,6 +22,7 @@ during the school's quiet hours. Works with ports only, no SQL.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import logging
@@ -26,7 +32,16 @@ from zoneinfo import ZoneInfo
 from bot.domain.errors import BackendError
 from bot.domain.formatting import format_date, weekday_name
 from bot.domain.models import Student
-from bot.domain.polls import WHOLE_SCHOOL, Ballot, Poll, PollSpec, Tally, reminder_time, tally
+from bot.domain.polls import (
+    WHOLE_SCHOOL,
+    Ballot,
+    Poll,
+    PollSpec,
+    Tally,
+    extended_reminder,
+    reminder_time,
+    tally,
+)
 from bot.i18n import Catalog, normalise_locale
 from bot.messages import Button, ConversationKey
 from bot.ports import (
@@ -45,6 +60,8 @@ log = logging.getLogger(__name__)
 ACTION_ANSWER = "pa"  # pa:<ballot id>:<option index>, on the parent's side
 ACTION_RESULTS = "pr"  # pr:<poll id>, on the teacher's side
 ACTION_CSV = "pc"  # pc:<poll id>: the results as a CSV document
+ACTION_MANAGE = "pm"  # pm:close|cancel|cancel_ok:<poll id>, pm:ext:<poll id>:<deadline>
+ACTION_EDIT = "px"  # px:<poll id>: the small dialog that fixes a typo (dialogs/poll_edit.py)
 MAX_NAMES = 30  # names listed per option / not answered; more become "… và N em nữa"
 
 Translate = Callable[..., str]
@@ -234,6 +251,7 @@ async def remind(uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.da
     reminded already (by another worker, or before a restart)."""
     if not await uow.polls.mark_reminded(poll.id, now=now):
         return 0
+    stamp = int(poll.deadline_at.timestamp())
     by_pupil: dict[str, list[Link]] = {}
     for link in await uow.notifications.guardian_links([poll.school_id]):
         if link.key.school_id == poll.school_id:  # one read, not one per pupil
@@ -251,7 +269,8 @@ async def remind(uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.da
                 ballot=ballot,
                 link=link,
                 kind="poll.reminder",
-                dedupe=f"poll-remind:{poll.school_id}:{ballot.id}:{channel}:{user}",
+                # one reminder per deadline: an extension may re-arm it (extend_poll)
+                dedupe=f"poll-remind:{poll.school_id}:{ballot.id}:{channel}:{user}:{stamp}",
                 head="poll.reminder_head",
                 now=now,
             )
@@ -280,7 +299,7 @@ async def tell_author(uow: UnitOfWork, services: CoreServices, poll: Poll, now: 
         def t(key: str, /, _locale: str = locale, **values: object) -> str:
             return services.catalog.text(_locale, key, values, to_teacher=True)
 
-        text = t("poll.closed_head") + "\n\n"
+        text = t("poll.closed_early_head" if poll.closed_at else "poll.closed_head") + "\n\n"
         text += results_text(
             t, poll, ballots, now=now, tz=services.timezone, locale=locale, unlinked=unlinked
         )
@@ -302,6 +321,87 @@ async def tell_author(uow: UnitOfWork, services: CoreServices, poll: Poll, now: 
             now=now,
         )
     return queued
+
+
+async def close_poll(
+    uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.datetime
+) -> Poll | None:
+    """Close an open poll now: answers stop and the author is sent the final results, once
+    (the deadline job will not send them again). ``None`` if it was not open (closed already,
+    cancelled, past its deadline). The caller checks who may close it."""
+    if not await uow.polls.close(poll.id, now=now):
+        return None
+    closed = dataclasses.replace(poll, closed_at=now)
+    await tell_author(uow, services, closed, now)
+    return closed
+
+
+async def extend_poll(
+    uow: UnitOfWork, poll: Poll, deadline_at: dt.datetime, now: dt.datetime
+) -> Poll | None:
+    """Move an open poll's deadline later (the caller checked ``deadline_problem`` and that
+    it is later). The reminder moves with it; one sent already is sent again only for an
+    extension of more than two days (``bot.domain.polls.extended_reminder``). ``None`` if the
+    poll is no longer open or its deadline moved meanwhile (a double press)."""
+    remind_at = extended_reminder(poll, deadline_at, now)
+    moved = await uow.polls.extend(
+        poll.id, deadline_at=deadline_at, remind_at=remind_at, was=poll.deadline_at, now=now
+    )
+    if not moved:
+        return None
+    if remind_at is None:
+        return dataclasses.replace(poll, deadline_at=deadline_at)
+    return dataclasses.replace(poll, deadline_at=deadline_at, remind_at=remind_at, reminded_at=None)
+
+
+async def cancel_poll(
+    uow: UnitOfWork, services: CoreServices, poll: Poll, now: dt.datetime
+) -> int | None:
+    """Cancel a poll: no answer, reminder or final results after; the ballots are kept,
+    marked cancelled. The guardians of its pupils are told, one message per chat (a parent of
+    two in the class gets one), through the outbox (quiet hours hold it). Returns how many
+    were queued; ``None`` if it was cancelled already."""
+    if not await uow.polls.cancel(poll.id, now=now):
+        return None
+    ballots = await uow.polls.ballots(poll.school_id, poll.id)
+    pupils = {b.student_id for b in ballots}
+    seen: set[tuple[str, str]] = set()
+    queued = 0
+    for link in await uow.notifications.guardian_links([poll.school_id]):
+        channel, user = link.key.channel, link.key.user_id
+        if link.key.school_id != poll.school_id or link.subject_id not in pupils:
+            continue
+        if (channel, user) in seen:
+            continue
+        seen.add((channel, user))
+        locale = await locale_of(uow, link.key)
+        text = services.catalog.t(
+            locale, "poll.cancelled_notice", target=poll.class_name, question=poll.question
+        )
+        queued += await uow.outbox.enqueue(
+            OutgoingMessage(
+                recipient=link.key,
+                kind="poll.cancelled",
+                text=text,
+                dedupe_key=f"poll-cancel:{poll.school_id}:{poll.id}:{channel}:{user}",
+                expires_at=now + dt.timedelta(days=7),
+                locale=locale,
+            ),
+            now=now,
+        )
+    return queued
+
+
+async def edit_poll(
+    uow: UnitOfWork, poll: Poll, *, question: str, options: Sequence[str], now: dt.datetime
+) -> Poll | None:
+    """Fix a typo in the question or an option's label (never how many options there are):
+    only while the poll is open and nobody has answered. ``None`` otherwise."""
+    if len(options) != len(poll.options):
+        return None
+    if not await uow.polls.edit(poll.id, question=question, options=options, now=now):
+        return None
+    return dataclasses.replace(poll, question=question, options=tuple(options))
 
 
 class PollJobs:
@@ -355,11 +455,16 @@ def results_text(
     """Live results: counts per option, who answered what and who has not (anonymous polls:
     counts and the number not answered only). ``unlinked``: see :func:`unlinked_pupils`."""
     result: Tally = tally(poll, ballots, unlinked)
-    state = "poll.state_open" if poll.is_open(now) else "poll.state_closed"
+    if poll.cancelled_at is not None:
+        state = t("poll.state_cancelled", when=when(poll.cancelled_at, tz, locale))
+    elif poll.is_open(now):
+        state = t("poll.state_open", when=when(poll.deadline_at, tz, locale))
+    else:
+        state = t("poll.state_closed", when=when(poll.ended_at, tz, locale))
     lines = [
         t("poll.results_head", id=poll.id, target=poll.class_name),
         poll.question,
-        t(state, when=when(poll.deadline_at, tz, locale)),
+        state,
         "",
     ]
     for index, option in enumerate(poll.options):

@@ -817,6 +817,34 @@ class PollRepo(Protocol):
         """Set ``closed_told_at`` if still empty; False when another worker did it first."""
         ...
 
+    async def close(self, poll_id: int, *, now: dt.datetime) -> bool:
+        """Close an open poll now; False if it was closed, cancelled or past its deadline."""
+        ...
+
+    async def extend(
+        self,
+        poll_id: int,
+        *,
+        deadline_at: dt.datetime,
+        remind_at: dt.datetime | None,
+        was: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
+        """Move an open poll's deadline from ``was`` to ``deadline_at``; ``remind_at`` (not
+        None) re-arms the one reminder. False if no longer open or moved meanwhile."""
+        ...
+
+    async def cancel(self, poll_id: int, *, now: dt.datetime) -> bool:
+        """Mark the poll cancelled (ballots kept); False if it was cancelled already."""
+        ...
+
+    async def edit(
+        self, poll_id: int, *, question: str, options: Sequence[str], now: dt.datetime
+    ) -> bool:
+        """Fix the question or option labels of an open poll nobody has answered; False
+        otherwise (an answer came first, or the poll is no longer open)."""
+        ...
+
 
 class PostRepo(Protocol):
     """Teachers' remarks and homework (issue 17, ``bot.domain.posts``)."""

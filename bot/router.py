@@ -26,6 +26,7 @@ from bot.domain.text import clean, fold
 from bot.feature import MENU, Registry
 from bot.i18n import normalise_locale
 from bot.messages import ChannelCapabilities, ConversationKey, Incoming, Reply
+from bot.polls import ACTION_ANSWER
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 from bot.throttle import Throttle, Verdict
 from bot.turn import AS_TEACHER, CoreServices, Turn, with_tokens
@@ -33,6 +34,7 @@ from dialogs import (
     absence_request,
     notice,
     poll,
+    poll_edit,
     reject_reason,
     settings,
     teacher_message,
@@ -48,6 +50,7 @@ from handlers import (
     contact,
     contact_book,
     fees,
+    poll_manage,
     polls,
     remarks,
     scores,
@@ -62,6 +65,10 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 1000  # longer messages are read up to here; nobody types a question this long
 BUTTON_TTL = dt.timedelta(days=7)
+# Buttons whose handler checks its own deadline live longer: a poll's answer buttons work
+# until the poll closes (handlers.polls re-checks it on every press), however far its
+# deadline (at most 60 days ahead when set or extended); 120 days is only a backstop.
+LONG_LIVED_BUTTONS = {ACTION_ANSWER: dt.timedelta(days=120)}
 # Bookkeeping kept beside the numbered choices (never a number, so never typed as one)
 MENU_DIALOG = "~dialog"
 MENU_NUMBERS = "~numbers"
@@ -86,6 +93,9 @@ FEATURES = Registry(
         settings.FEATURE,
         notice.FEATURE,
         poll.FEATURE,
+        poll_edit.FEATURE,
+        poll_edit.ENTRY,
+        poll_manage.FEATURE,
         polls.FEATURE,
         remarks.FEATURE,
         teacher_post.FEATURE,
@@ -300,7 +310,8 @@ class Router:
         ):
             await turn.audit("button.forged")
             return [Reply(text=turn.t("button.not_yours"))]
-        if turn.now() - created_at > BUTTON_TTL:
+        ttl = LONG_LIVED_BUTTONS.get(action.partition(":")[0], BUTTON_TTL)
+        if turn.now() - created_at > ttl:
             return [Reply(text=turn.t("button.stale"))]
         return action
 

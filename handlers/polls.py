@@ -4,7 +4,9 @@
   channel without buttons, by typing ``ks <number> <option numbers>`` ("ks 12 2",
   "ks 12 1 3"). "khảo sát" lists the polls still waiting, with fresh buttons.
 * A teacher reads the live results ("kết quả khảo sát", ``pr:<poll>``) and, where the channel
-  takes documents, gets them as a CSV file (``pc:<poll>``).
+  takes documents, gets them as a CSV file (``pc:<poll>``). Under the results, the poll's
+  author (or school staff) finds close / +1 day / fix a typo / cancel (``handlers.poll_manage``,
+  ``dialogs/poll_edit.py``).
 
 Warning:
     Every press and every typed answer is re-authorised: the ballot must belong to a pupil
@@ -17,15 +19,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 
 from bot.domain.models import Teacher
-from bot.domain.polls import Ballot, Poll, parse_choices, toggle
+from bot.domain.polls import Ballot, Poll, parse_choices, tally, toggle
 from bot.domain.text import fold
 from bot.feature import Feature
 from bot.messages import Button, Reply
 from bot.polls import (
     ACTION_ANSWER,
     ACTION_CSV,
+    ACTION_EDIT,
+    ACTION_MANAGE,
     ACTION_RESULTS,
     ballot_text,
     chosen_text,
@@ -79,6 +84,14 @@ def may_see(turn: Turn, teacher: Teacher, poll: Poll) -> bool:
     )
 
 
+def may_manage(turn: Turn, teacher: Teacher, poll: Poll) -> bool:
+    """Close, extend, cancel, edit: the poll's author while they still teach its class, or
+    school staff (any poll of the school, one made from the CLI too)."""
+    if is_school_staff(turn, teacher):
+        return True
+    return poll.author_id == teacher.id and poll.class_id in own_classes(teacher)
+
+
 # --- a guardian's answer ------------------------------------------------------------------
 
 
@@ -90,8 +103,10 @@ async def _my_ballot(turn: Turn, ballot_id: int) -> tuple[Poll, Ballot] | list[R
     if ballot is None or poll is None or ballot.student_id not in children:
         await turn.audit("poll.refused", subject=f"ballot:{ballot_id}")
         return [Reply(text=turn.t("poll.not_yours"))]
+    if poll.cancelled_at is not None:
+        return [Reply(text=turn.t("poll.cancelled_for_parent"), edit=bool(turn.action))]
     if not poll.is_open(turn.now()):
-        when_closed = when(poll.deadline_at, turn.services.timezone, turn.locale)
+        when_closed = when(poll.ended_at, turn.services.timezone, turn.locale)
         return [Reply(text=turn.t("poll.closed", when=when_closed), edit=bool(turn.action))]
     return poll, ballot
 
@@ -214,7 +229,37 @@ async def show_results(turn: Turn, poll: Poll) -> list[Reply]:
     if caps is not None and caps.documents:
         row.append(Button(label=turn.t("poll.button_csv"), action=f"{ACTION_CSV}:{poll.id}"))
     await turn.audit("poll.results", subject=f"poll:{poll.id}")
-    return [Reply(text=text, buttons=(tuple(row),), private_only=True)]
+    rows = (tuple(row), *await _manage_rows(turn, poll, ballots))
+    return [Reply(text=text, buttons=rows, private_only=True)]
+
+
+async def _manage_rows(
+    turn: Turn, poll: Poll, ballots: Sequence[Ballot]
+) -> tuple[tuple[Button, ...], ...]:
+    """Close now, +1 day, fix a typo (nobody answered yet), cancel: for who may manage."""
+    teacher = await my_teacher(turn)
+    if teacher is None or poll.cancelled_at is not None or not may_manage(turn, teacher, poll):
+        return ()
+    cancel = Button(label=turn.t("poll.button_cancel"), action=f"{ACTION_MANAGE}:cancel:{poll.id}")
+    if not poll.is_open(turn.now()):
+        return ((cancel,),)
+    stamp = int(poll.deadline_at.timestamp())
+    rows: list[tuple[Button, ...]] = [
+        (
+            Button(label=turn.t("poll.button_close"), action=f"{ACTION_MANAGE}:close:{poll.id}"),
+            Button(
+                label=turn.t("poll.button_extend"),
+                action=f"{ACTION_MANAGE}:ext:{poll.id}:{stamp}",
+            ),
+        )
+    ]
+    if tally(poll, ballots).answered == 0:
+        rows.append(
+            (Button(label=turn.t("poll.button_edit"), action=f"{ACTION_EDIT}:{poll.id}"), cancel)
+        )
+    else:
+        rows.append((cancel,))
+    return tuple(rows)
 
 
 async def _on_results(turn: Turn, rest: str) -> list[Reply]:

@@ -4,7 +4,10 @@ of work (``uow.polls``, ``uow.posts``).
 
 The one reminder per poll is guarded by ``poll.reminded_at``: :meth:`SqlPollRepo.mark_reminded`
 sets it only where it is still empty, so two workers (or a restart) remind once; the final
-results for the author likewise by ``poll.closed_told_at``.
+results for the author likewise by ``poll.closed_told_at``. Closing early, extending,
+cancelling and editing are each one guarded ``UPDATE`` (:meth:`SqlPollRepo.close`, …): of a
+double press, a replayed update or two workers, only the first changes the row and the caller
+sends its messages only then.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.polls import Ballot, Poll, PollSpec
@@ -35,6 +38,8 @@ def _poll(row: PollRow) -> Poll:
         remind_at=row.remind_at,
         reminded_at=row.reminded_at,
         created_at=row.created_at,
+        closed_at=row.closed_at,
+        cancelled_at=row.cancelled_at,
     )
 
 
@@ -81,6 +86,8 @@ class SqlPollRepo:
             reminded_at=None,
             closed_told_at=None,
             created_at=now,
+            closed_at=None,
+            cancelled_at=None,
         )
         self._s.add(row)
         await self._s.flush()
@@ -160,6 +167,8 @@ class SqlPollRepo:
                 PollBallot.school_id == school_id,
                 PollBallot.student_id.in_(list(student_ids)),
                 PollRow.deadline_at > now,
+                PollRow.closed_at.is_(None),
+                PollRow.cancelled_at.is_(None),
             )
             .order_by(PollRow.deadline_at, PollBallot.id)
         )
@@ -172,6 +181,8 @@ class SqlPollRepo:
                 PollRow.reminded_at.is_(None),
                 PollRow.remind_at <= now,
                 PollRow.deadline_at > now,
+                PollRow.closed_at.is_(None),
+                PollRow.cancelled_at.is_(None),
             )
             .order_by(PollRow.id)
         )
@@ -182,8 +193,11 @@ class SqlPollRepo:
             select(PollRow)
             .where(
                 PollRow.closed_told_at.is_(None),
-                PollRow.deadline_at <= now,
-                PollRow.deadline_at > since,
+                PollRow.cancelled_at.is_(None),
+                or_(
+                    and_(PollRow.deadline_at <= now, PollRow.deadline_at > since),
+                    and_(PollRow.closed_at <= now, PollRow.closed_at > since),
+                ),
             )
             .order_by(PollRow.id)
         )
@@ -202,6 +216,60 @@ class SqlPollRepo:
             update(PollRow)
             .where(PollRow.id == poll_id, PollRow.reminded_at.is_(None))
             .values(reminded_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def _still_open(self, poll_id: int, now: dt.datetime) -> ColumnElement[bool]:
+        return and_(
+            PollRow.id == poll_id,
+            PollRow.closed_at.is_(None),
+            PollRow.cancelled_at.is_(None),
+            PollRow.deadline_at > now,
+        )
+
+    async def close(self, poll_id: int, *, now: dt.datetime) -> bool:
+        result = await self._s.execute(
+            update(PollRow).where(self._still_open(poll_id, now)).values(closed_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def extend(
+        self,
+        poll_id: int,
+        *,
+        deadline_at: dt.datetime,
+        remind_at: dt.datetime | None,
+        was: dt.datetime,
+        now: dt.datetime,
+    ) -> bool:
+        values: dict[str, object] = {"deadline_at": deadline_at}
+        if remind_at is not None:
+            values.update(remind_at=remind_at, reminded_at=None)
+        result = await self._s.execute(
+            update(PollRow)
+            .where(self._still_open(poll_id, now), PollRow.deadline_at == was)
+            .values(**values)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def cancel(self, poll_id: int, *, now: dt.datetime) -> bool:
+        result = await self._s.execute(
+            update(PollRow)
+            .where(PollRow.id == poll_id, PollRow.cancelled_at.is_(None))
+            .values(cancelled_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def edit(
+        self, poll_id: int, *, question: str, options: Sequence[str], now: dt.datetime
+    ) -> bool:
+        answered = exists().where(
+            PollBallot.poll_id == poll_id, PollBallot.answered_at.is_not(None)
+        )
+        result = await self._s.execute(
+            update(PollRow)
+            .where(self._still_open(poll_id, now), ~answered)
+            .values(question=question, options=list(options))
         )
         return bool(getattr(result, "rowcount", 0))
 

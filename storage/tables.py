@@ -638,7 +638,8 @@ class MediaFile(Base):
 class PollRow(Base):
     """A class poll or sign-up (issue 17): a question, its options (JSON list), until a
     deadline. ``reminded_at`` and ``closed_told_at`` are set once each, by the job that
-    queues the one reminder and the final results for the author."""
+    queues the one reminder and the final results for the author (or by an early close).
+    ``closed_at`` / ``cancelled_at``: closed early, cancelled (each set once)."""
 
     __tablename__ = "poll"
     __table_args__ = (
@@ -659,6 +660,8 @@ class PollRow(Base):
     reminded_at: Mapped[dt.datetime | None]
     closed_told_at: Mapped[dt.datetime | None]  # the author was sent the final results
     created_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]  # closed early by its author or school staff (0018)
+    cancelled_at: Mapped[dt.datetime | None]  # cancelled: ballots kept, marked cancelled (0018)
 
 
 class PollBallot(Base):

@@ -9,6 +9,10 @@ child's ballot (the latest answer counts). Until the deadline an answer can be c
 afterwards the poll is closed. One reminder goes out before the deadline to the guardians
 of the pupils whose ballot is still empty.
 
+Once sent, the author (or school staff) can close a poll early, extend its deadline, cancel
+it (the answers are kept, marked cancelled) and, while nobody has answered yet, fix a typo in
+the question or an option label (``bot.polls``: close_poll, extend_poll, cancel_poll).
+
 Anonymous polls: the teacher sees the counts and how many have not answered, never who
 answered what nor who has not answered.
 """
@@ -31,6 +35,8 @@ MAX_OPTION = 80
 MAX_DAYS = 60  # a deadline further away than this is a typo
 DEFAULT_DEADLINE_MINUTE = 20 * 60  # "20/12" alone means 20:00 that day (before quiet hours)
 REMIND_BEFORE = dt.timedelta(hours=24)
+REMIND_AGAIN_AFTER = dt.timedelta(days=2)  # an extension longer than this may remind again
+EXTEND_STEP = dt.timedelta(days=1)  # the "+1 ngày" button
 WHOLE_SCHOOL = "*"  # the class id of a poll to the whole school
 
 
@@ -60,9 +66,16 @@ class Poll:
     remind_at: dt.datetime
     reminded_at: dt.datetime | None
     created_at: dt.datetime
+    closed_at: dt.datetime | None = None  # closed early by its author (or school staff)
+    cancelled_at: dt.datetime | None = None  # cancelled: answers kept, marked cancelled
 
     def is_open(self, now: dt.datetime) -> bool:
-        return now < self.deadline_at
+        return self.closed_at is None and self.cancelled_at is None and now < self.deadline_at
+
+    @property
+    def ended_at(self) -> dt.datetime:
+        """When answers stopped (or will stop): closed early, cancelled, or the deadline."""
+        return min(t for t in (self.closed_at, self.cancelled_at, self.deadline_at) if t)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +146,20 @@ def reminder_time(created_at: dt.datetime, deadline_at: dt.datetime) -> dt.datet
     if span > 2 * REMIND_BEFORE:
         return deadline_at - REMIND_BEFORE
     return created_at + span / 2
+
+
+def extended_reminder(poll: Poll, deadline_at: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """The reminder time after the deadline moves to ``deadline_at``; ``None``: no new reminder.
+
+    Not reminded yet: the reminder moves with the deadline (24 hours before it, or halfway for
+    a short poll). Reminded already: one more reminder only when the deadline moves by more
+    than two days (:data:`REMIND_AGAIN_AFTER`); a shorter extension does not remind the parents
+    again, they were reminded lately."""
+    if poll.reminded_at is None:
+        return max(reminder_time(poll.created_at, deadline_at), now)
+    if deadline_at - poll.deadline_at > REMIND_AGAIN_AFTER:
+        return reminder_time(now, deadline_at)
+    return None
 
 
 def toggle(choices: Sequence[int], option: int, *, multiple: bool) -> tuple[int, ...]:

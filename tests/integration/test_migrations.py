@@ -192,7 +192,7 @@ async def test_0016_adds_the_ended_web_sessions_table_and_goes_down_again(
     engine = create_engine(database_url)
     try:
         await upgrade(engine)
-        assert await current_revision(engine) == "0016"
+        assert await current_revision(engine) >= "0016"
 
         def tables(connection: Connection) -> set[str]:
             return set(sa.inspect(connection).get_table_names())
@@ -208,5 +208,54 @@ async def test_0016_adds_the_ended_web_sessions_table_and_goes_down_again(
         async with engine.connect() as conn:
             found = await conn.run_sync(tables)
             assert "web_session_ended" not in found and "web_sign_in" in found
+    finally:
+        await engine.dispose()
+
+
+async def test_0018_adds_poll_closed_and_cancelled_and_goes_down_again(database_url: str) -> None:
+    """Issue 17: a sent poll closed early or cancelled; existing polls stay open (both NULL),
+    and 0018 goes down to 0016 keeping the polls, and up again."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine, "0016")
+        at = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO poll (school_id, class_id, class_name, author_id, question,"
+                    " options, multiple, anonymous, deadline_at, remind_at, created_at)"
+                    " VALUES ('s', 'c', '6A', 'GV001', 'Q?', '[\"A\", \"B\"]', false, false,"
+                    " :at, :at, :at)"
+                ),
+                {"at": at},
+            )
+        await upgrade(engine, "0018")
+        assert await current_revision(engine) == "0018"
+
+        def columns(connection: Connection) -> set[str]:
+            return {c["name"] for c in sa.inspect(connection).get_columns("poll")}
+
+        async with engine.connect() as conn:
+            assert {"closed_at", "cancelled_at"} <= await conn.run_sync(columns)
+            row = (await conn.execute(sa.text("SELECT closed_at, cancelled_at FROM poll"))).one()
+            assert tuple(row) == (None, None)
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0016")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        async with engine.connect() as conn:
+            assert not {"closed_at", "cancelled_at"} & await conn.run_sync(columns)
+            assert await conn.scalar(sa.text("SELECT count(*) FROM poll")) == 1
+        await upgrade(engine, "0018")
+        assert await current_revision(engine) == "0018"
     finally:
         await engine.dispose()

@@ -4,6 +4,7 @@ line reaches the linked parents through the outbox; its results print or go to a
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,43 @@ def test_bad_poll_arguments_are_refused(db: str, capsys: pytest.CaptureFixture[s
     assert run_bot.main([*bad_deadline, "--deadline", "hôm qua"]) == 2
     assert run_bot.main(["poll", "results", "--id", "99"]) == 2
     assert asyncio.run(_rows(db)) == ([], [])
+
+
+def test_extend_close_and_cancel_a_poll_from_the_command_line(
+    db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create = ["poll", "create", "--class", "6a", "--question", "Đăng ký bán trú tháng 12?"]
+    yes_no = ["--option", "Có", "--option", "Không", "--deadline", "3 ngày"]
+    assert run_bot.main([*create, *yes_no]) == 0
+    assert run_bot.main([*create, "--option", "A", "--option", "B", "--deadline", "3 ngày"]) == 0
+    capsys.readouterr()
+
+    assert run_bot.main(["poll", "extend", "1", "10 ngày", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "Extended poll #1 to" in out and "the reminder at" in out
+    assert run_bot.main(["poll", "extend", "1", "2 ngày"]) == 2  # earlier than now set
+    assert "must be after the current one" in capsys.readouterr().err
+    assert run_bot.main(["poll", "extend", "1", "hôm qua"]) == 2
+    assert run_bot.main(["poll", "close", "1", "--lang", "vi"]) == 0
+    assert "Đã đóng khảo sát #1" in capsys.readouterr().out
+    assert run_bot.main(["poll", "close", "1"]) == 1  # once
+    assert run_bot.main(["poll", "extend", "1", "20 ngày"]) == 1
+    assert "not open any more" in capsys.readouterr().err
+    assert run_bot.main(["poll", "close", "99"]) == 2
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert run_bot.main(["poll", "cancel", "2"]) == 1  # asked, and not confirmed
+    assert "Not cancelled" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert run_bot.main(["poll", "cancel", "2"]) == 0
+    assert "Cancelled poll #2: 1 cancel notice(s) queued" in capsys.readouterr().out
+    assert run_bot.main(["poll", "cancel", "2", "--yes"]) == 1  # once
+    assert "already cancelled" in capsys.readouterr().err
+
+    _, outbox = asyncio.run(_rows(db))
+    # two polls to the one linked 6A parent, one cancel notice; the CLI author gets no results
+    assert sorted(m.kind for m in outbox) == ["poll", "poll", "poll.cancelled"]
+    [notice] = [m for m in outbox if m.kind == "poll.cancelled"]
+    assert notice.user_id == "mum-6a" and "đã được huỷ" in notice.payload["text"]
+    assert run_bot.main(["poll", "results", "--id", "2", "--lang", "vi"]) == 0
+    assert "Đã huỷ lúc" in capsys.readouterr().out
