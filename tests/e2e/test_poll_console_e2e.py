@@ -3,6 +3,7 @@ Two real terminals on one SQLite file; the outbox carries the poll to the parent
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -52,6 +53,15 @@ def test_a_teacher_polls_class_6a_and_reads_the_results_in_the_demo(tmp_path: Pa
         teacher.type("kết quả khảo sát")
         results = teacher.read_until("Đã trả lời")
         assert "2. Tối thứ Sáu: 1 (100%) — Nguyễn Minh An" in results
+
+        # managing the sent poll: a later deadline, then closed early; the parent is told
+        later = (dt.date.today() + dt.timedelta(days=10)).strftime("%d/%m")
+        teacher.type(f"gia hạn khảo sát 1 đến {later} 17:00")
+        teacher.read_until("Đã gia hạn khảo sát #1 đến")
+        teacher.type("đóng khảo sát 1")
+        teacher.read_until("Đã đóng khảo sát #1")
+        parent.type(f"ks {ballot[-1]} 1")
+        parent.read_until("đã đóng lúc")
         for bot in (parent, teacher):
             bot.type("/quit")
             assert bot.close() == 0
