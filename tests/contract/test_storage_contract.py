@@ -41,7 +41,7 @@ def uow(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
 
 async def test_migrations_are_idempotent_and_at_head(engine: AsyncEngine) -> None:
     await upgrade(engine)  # a second start must change nothing
-    assert await current_revision(engine) == head_revision() == "0016"
+    assert await current_revision(engine) == head_revision() == "0017"
 
 
 async def test_conversation_state_round_trips_and_survives_a_new_session(
