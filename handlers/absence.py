@@ -579,7 +579,7 @@ async def show_files(turn: Turn, request_id: int) -> list[Reply]:
         turn.locale,
         kind="absence.files_again",
         # each press sends again (a replayed event never runs twice: the router records it)
-        tag=f"@{turn.incoming.event_id or secrets.token_hex(6)}",
+        tag=f"@{secrets.token_hex(6)}",
     )
     await turn.audit("absence.files_shown", f"absence:{request_id}", files=len(request.attachments))
     return [

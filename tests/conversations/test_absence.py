@@ -819,3 +819,32 @@ async def test_forget_and_retention_drop_the_files_of_a_request(
     # decided before the school's message retention: the reference goes, the request stays
     await purge(app.sessions, app.services, now=clock.now() + dt.timedelta(days=400))
     assert (await stored())[2] == ""
+
+
+async def test_the_reminder_and_the_deputys_card_bring_the_files_too(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    from bot.config import AbsenceSettings
+
+    deputy_settings = AbsenceSettings(deputy_code="GV002", deputy_hours=24)
+    async with demo_app(sqlite_url, tmp_path, clock, sms, absence=deputy_settings) as app:
+        parent = await parent_of_an(app, sms)
+        await teacher(app, sms, GVCN_6A, "gv-6a")
+        deputy = await teacher(app, sms, "GV002", "hieu-pho")
+        post = Postman(app)
+        await parent.say("xin nghỉ cho cháu thứ 4 cả ngày vì ốm")
+        await send_file(parent, CERT)
+        await parent.press("Gửi đơn")
+        assert [d.attachment for d in await post.deliver()] == [None, CERT]
+        clock.advance(hours=5)
+        reminder, photo = await post.tick()
+        assert "Nhắc" in reminder.text and "1 ảnh" in reminder.text and reminder.token("Duyệt")
+        assert photo.recipient.user_id == "gv-6a" and photo.attachment == CERT
+        clock.advance(days=2, hours=3, minutes=5)  # Wed 25/11 17:05: the cut-off has passed
+        to_deputy = [n for n in await post.tick() if n.recipient.user_id == "hieu-pho"]
+        assert [n.attachment for n in to_deputy] == [None, CERT]
+        assert "chuyển tới" in to_deputy[0].text
+        await deputy.say("xem giấy tờ 1")  # the deputy may: the request was escalated
+        assert "gửi lại 1 giấy tờ" in deputy.text
+        await deputy.press_token(to_deputy[0].token("Duyệt"))
+        assert "Đã duyệt đơn #1" in deputy.text
