@@ -530,9 +530,13 @@ async def _submit(turn: Turn) -> list[Reply]:
             )
     names = ", ".join(t.full_name for t in teachers)
     key = "absence.sent" if reached else "absence.sent_unread"
+    text = turn.t(key, id=request.id, child=child_label(student), teacher=names or "GVCN")
+    if request.attachments:
+        what = absence.files_text(desk, turn.locale, request.attachments)
+        text += "\n" + turn.t("absence.files_line", files=what)
     return [
         Reply(
-            text=turn.t(key, id=request.id, child=child_label(student), teacher=names or "GVCN"),
+            text=text,
             buttons=(
                 (
                     Button(

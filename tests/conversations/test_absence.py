@@ -639,7 +639,7 @@ async def test_a_photo_in_the_dialog_goes_with_the_request_to_the_teacher(
     await parent.say("ốm, sốt")
     assert "Giấy tờ kèm theo: 1 ảnh" in parent.text
     await parent.press("Gửi đơn")
-    assert "Đã gửi đơn #1" in parent.text
+    assert "Đã gửi đơn #1" in parent.text and "Giấy tờ kèm theo: 1 ảnh" in parent.text
 
     delivered = await post.deliver()
     mine = [d for d in delivered if d.recipient.user_id == "gv-6a"]
