@@ -446,6 +446,9 @@ class AbsenceRequest:
     version: int
     escalated_at: dt.datetime | None = None
     write_error: str = ""
+    # a medical certificate and the like (issue 17): the platform's references, at most
+    # MAX_LEAVE_ATTACHMENTS; a file_id is never logged (Attachment hides it from repr)
+    attachments: tuple[Attachment, ...] = ()
 
 
 class AbsenceRepo(Protocol):
@@ -462,6 +465,7 @@ class AbsenceRepo(Protocol):
         session: str,
         reason: str,
         now: dt.datetime,
+        attachments: Sequence[Attachment] = (),
     ) -> AbsenceRequest: ...
 
     async def get(self, school_id: str, request_id: int) -> AbsenceRequest | None: ...

@@ -240,8 +240,10 @@ class Router:
             turn.action = resolved
             turn.text = ""
             return await self._on_action(turn)
-        if incoming.attachment is not None:  # a photo or document: for a teacher (issue 17)
-            return await threads.on_attachment(turn)
+        if incoming.attachment is not None:  # a photo or document (issue 17)
+            if absence_request.takes_attachment(turn):  # a medical certificate for the request
+                return await absence_request.on_attachment(turn)
+            return await threads.on_attachment(turn)  # else: for a teacher
         if not turn.text:
             return [Reply(text=turn.t("common.text_only"))]
 

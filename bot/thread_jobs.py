@@ -1,5 +1,6 @@
 """Retention of relayed parent–teacher messages (issue 17): each school's messages older
-than its ``messages.retention_days`` are deleted, at most once an hour per process (a second
+than its ``messages.retention_days`` are deleted (and the file references of leave requests
+decided before then), at most once an hour per process (a second
 process deleting the same rows changes nothing)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.turn import CoreServices
+from storage.privacy import purge_old_leave_attachments
 from storage.thread_store import purge_old_messages
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,10 @@ async def purge(
     async with sessions() as session:
         for school_id, profile in schools.items():
             days = profile.threads.retention_days
-            total += await purge_old_messages(
-                session, school_id, older_than=now - dt.timedelta(days=days)
-            )
+            older_than = now - dt.timedelta(days=days)
+            total += await purge_old_messages(session, school_id, older_than=older_than)
+            # a decided leave request's certificate goes with the messages (issue 17)
+            await purge_old_leave_attachments(session, school_id, older_than=older_than)
         await session.commit()
     if total:
         log.info("deleted %d relayed messages past their schools' retention", total)

@@ -13,9 +13,10 @@ Warning:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.domain.absence import (
     MAX_REASON,
@@ -32,18 +33,35 @@ from bot.domain.absence import (
 )
 from bot.domain.models import Student
 from bot.domain.text import fold
+from bot.domain.threads import attachment_problem
 from bot.feature import action, dialog_feature
-from bot.messages import Button, Reply
+from bot.messages import Attachment, Button, Reply
 from bot.ports import LinkRole
 from bot.turn import Turn
 from handlers import absence, attendance
 from handlers.common import child_label, linked_children, mentions
-from handlers.intents import Intent, IntentName
+from handlers.intents import Intent, IntentName, match
 
 NAME = "absence"
 ACTION = "ar:"
 
 SEND_WORDS = frozenset({"gui", "gui don", "dong y", "ok", "co", "yes", "send", "xac nhan", "y"})
+# "bỏ ảnh": the files attached to the request go (issue 17)
+DROP_FILES_WORDS = frozenset(
+    {
+        "bo anh",
+        "xoa anh",
+        "bo giay to",
+        "xoa giay to",
+        "bo file",
+        "xoa file",
+        "bo tep",
+        "remove files",
+        "remove photo",
+        "remove photos",
+    }
+)
+MAX_FILES = 3  # photos or documents with one request (a medical certificate, issue 17)
 
 
 class Step(enum.StrEnum):
@@ -60,8 +78,9 @@ Handler = Callable[[Turn], Awaitable[list[Reply]]]
 # --- entry ----------------------------------------------------------------------------------
 
 
-async def start(turn: Turn, *, text: str = "") -> list[Reply]:
-    """``/nghiphep``, "xin nghỉ", or a whole sentence ("xin nghỉ cho cháu ngày mai vì ốm")."""
+async def start(turn: Turn, *, text: str = "", attached: Attachment | None = None) -> list[Reply]:
+    """``/nghiphep``, "xin nghỉ", or a whole sentence ("xin nghỉ cho cháu ngày mai vì ốm"),
+    also as the caption of a photo or document (``attached``: a medical certificate)."""
     links = await turn.guardian_links()
     if not links:
         if any(link.role is LinkRole.STAFF for link in await turn.links()):
@@ -78,7 +97,8 @@ async def start(turn: Turn, *, text: str = "") -> list[Reply]:
         named = [c for c in children if mentions(folded, c)]
         if len(named) == 1:
             _set_child(turn, named[0])
-    notes = _absorb(turn, text, whole_reason=False)
+    notes = [_add_file(turn, attached)] if attached is not None else []
+    notes += _absorb(turn, text, whole_reason=False)
     return await _next(turn, notes)
 
 
@@ -86,6 +106,12 @@ async def handle(turn: Turn) -> list[Reply]:
     if turn.action == f"{ACTION}cancel":
         turn.state.clear_dialog()
         return [Reply(text=turn.t("common.cancelled"), edit=True)]
+    if turn.action == f"{ACTION}nofiles" or (
+        not turn.action and _files(turn) and fold(turn.text).strip(" .!") in DROP_FILES_WORDS
+    ):
+        count = len(_files(turn))
+        turn.state.data.pop("files", None)
+        return await _next(turn, [turn.t("absence.files_dropped", count=count)])
     step = Step(turn.state.step or Step.CHILD)
     return await TRANSITIONS[step](turn)
 
@@ -93,6 +119,76 @@ async def handle(turn: Turn) -> list[Reply]:
 def reminder(turn: Turn) -> list[Reply]:
     step = Step(turn.state.step or Step.CHILD)
     return [Reply(text=turn.t(f"absence.remind_{step.value}"), buttons=((_cancel_button(turn),),))]
+
+
+# --- a medical certificate (issue 17) -------------------------------------------------------
+
+
+def takes_attachment(turn: Turn) -> bool:
+    """A photo or document is this dialog's when the request is being written, or when its
+    caption asks for leave ("cho cháu nghỉ thứ 5 vì ốm"), on a channel that passes files on."""
+    caps = turn.services.capabilities.get(turn.key.channel)
+    if caps is None or not caps.attachments or turn.incoming.attachment is None:
+        return False
+    if turn.state.dialog == NAME:
+        return True
+    return turn.state.dialog is None and match(turn.text).name is IntentName.ABSENCE
+
+
+async def on_attachment(turn: Turn) -> list[Reply]:
+    """The file goes with the request (up to :data:`MAX_FILES`, within the limits the
+    relayed messages have); a caption is read like typed text for the missing slots."""
+    attached = turn.incoming.attachment
+    assert attached is not None
+    if turn.state.dialog != NAME:
+        return await start(turn, text=turn.text, attached=attached)
+    notes = [_add_file(turn, attached)]
+    step = Step(turn.state.step or Step.CHILD)
+    if turn.text and step is Step.CHILD:
+        folded = fold(turn.text)
+        named = [c for c in await linked_children(turn) if mentions(folded, c)]
+        if len(named) == 1:
+            _set_child(turn, named[0])
+    if turn.text:
+        notes += _absorb(
+            turn,
+            turn.text,
+            whole_reason=step is Step.REASON,
+            overwrite=step is Step.CONFIRM,
+        )
+        turn.state.data.pop("_changed", None)
+    return await _next(turn, notes)
+
+
+def _files(turn: Turn) -> list[dict[str, object]]:
+    found = turn.state.data.get("files")
+    return [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
+
+
+def _add_file(turn: Turn, attached: Attachment) -> str:
+    """Keep ``attached`` with the request, or say politely why not."""
+    problem = attachment_problem(attached.kind, attached.mime, attached.size)
+    if problem is not None:
+        return turn.t(f"absence.file_{problem}")
+    files = _files(turn)
+    if len(files) >= MAX_FILES:
+        return turn.t("absence.file_too_many", max=MAX_FILES)
+    files.append(dataclasses.asdict(attached))
+    turn.state.data["files"] = files
+    return turn.t("absence.file_added", count=len(files), max=MAX_FILES)
+
+
+def attachments_of(files: Sequence[dict[str, object]]) -> tuple[Attachment, ...]:
+    return tuple(
+        Attachment(
+            kind=str(f.get("kind", "")),
+            file_id=str(f.get("file_id", "")),
+            name=str(f.get("name", "")),
+            mime=str(f.get("mime", "")),
+            size=int(str(f.get("size", 0) or 0)),
+        )
+        for f in files
+    )
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -318,9 +414,13 @@ def _ask_session(turn: Turn, notes: list[str]) -> list[Reply]:
 
 def _ask_reason(turn: Turn, notes: list[str]) -> list[Reply]:
     turn.state.step = Step.REASON
+    question = turn.t("absence.ask_reason")
+    caps = turn.services.capabilities.get(turn.key.channel)
+    if caps is not None and caps.attachments:
+        question += " " + turn.t("absence.file_hint")
     return [
         Reply(
-            text=_with_notes(notes, turn.t("absence.ask_reason")),
+            text=_with_notes(notes, question),
             buttons=(
                 (
                     Button(
@@ -348,19 +448,24 @@ def _confirm(turn: Turn, notes: list[str]) -> list[Reply]:
         dt.date.fromisoformat(data["end"]),
         data["session"],
     )
-    text = turn.t("absence.summary", child=data["child_label"], span=span, reason=data["reason"])
-    return [
-        Reply(
-            text=_with_notes(notes, text),
-            buttons=(
-                (
-                    Button(label=turn.t("button.send_request"), action=f"{ACTION}send"),
-                    _cancel_button(turn),
-                ),
-            ),
-            private_only=True,
-        )
-    ]
+    files = attachments_of(_files(turn))
+    listed = "\n" + turn.t("absence.files_line", files=absence.files_text(desk, turn.locale, files))
+    text = turn.t(
+        "absence.summary",
+        child=data["child_label"],
+        span=span,
+        reason=data["reason"],
+        files=listed if files else "",
+    )
+    rows: tuple[tuple[Button, ...], ...] = (
+        (
+            Button(label=turn.t("button.send_request"), action=f"{ACTION}send"),
+            _cancel_button(turn),
+        ),
+    )
+    if files:
+        rows += ((Button(label=turn.t("button.drop_files"), action=f"{ACTION}nofiles"),),)
+    return [Reply(text=_with_notes(notes, text), buttons=rows, private_only=True)]
 
 
 # --- sending ----------------------------------------------------------------------------------
@@ -398,8 +503,9 @@ async def _submit(turn: Turn) -> list[Reply]:
         session=data["session"],
         reason=data["reason"],
         now=turn.now(),
+        attachments=attachments_of(_files(turn)),
     )
-    await turn.audit("absence.created", f"absence:{request.id}")
+    await turn.audit("absence.created", f"absence:{request.id}", files=len(request.attachments))
     turn.state.clear_dialog()
     desk = absence.desk_of(turn)
     teachers = await absence.homeroom_teachers(desk, student.class_id)
@@ -424,9 +530,13 @@ async def _submit(turn: Turn) -> list[Reply]:
             )
     names = ", ".join(t.full_name for t in teachers)
     key = "absence.sent" if reached else "absence.sent_unread"
+    text = turn.t(key, id=request.id, child=child_label(student), teacher=names or "GVCN")
+    if request.attachments:
+        what = absence.files_text(desk, turn.locale, request.attachments)
+        text += "\n" + turn.t("absence.files_line", files=what)
     return [
         Reply(
-            text=turn.t(key, id=request.id, child=child_label(student), teacher=names or "GVCN"),
+            text=text,
             buttons=(
                 (
                     Button(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -34,7 +35,7 @@ from bot.domain.formatting import format_date, weekday_name
 from bot.domain.models import Student, Teacher
 from bot.domain.text import contains_phrase, fold
 from bot.feature import Feature, action
-from bot.messages import Button, ConversationKey, Reply
+from bot.messages import Attachment, Button, ConversationKey, Reply
 from bot.ports import (
     AbsenceRequest,
     Capability,
@@ -50,7 +51,10 @@ from handlers.intents import Intent, IntentName, parse_cancel_request
 
 log = logging.getLogger(__name__)
 
-ACTION = "ab"  # its buttons: ab:ok:<id>, ab:no:<id>, ab:nr:<id>, ab:keep:<id>, ab:cancel:<id>
+# its buttons: ab:ok:<id>, ab:no:<id>, ab:nr:<id>, ab:keep:<id>, ab:cancel:<id>, ab:files:<id>
+ACTION = "ab"
+# "xem giấy tờ 12", "/giayto 12", "files 12": a teacher sees a request's files again (issue 17)
+FILES_COMMAND = re.compile(r"^(?:/?xem giay to|/giayto|/files|view files|files)\s*#?(\d+)$")
 MAX_DECISION_REASON = 300
 WRITE_RETRY = dt.timedelta(minutes=5)
 WRITE_RETRY_CAP = dt.timedelta(hours=6)
@@ -103,6 +107,24 @@ def span_text(desk: Desk, locale: str, start: dt.date, end: dt.date, session: st
     if start == end:
         return f"{weekday_name(start.weekday(), locale)} {format_date(start)} ({label})"
     return f"{format_date(start)} – {format_date(end)} ({label})"
+
+
+def files_text(desk: Desk, locale: str, files: Sequence[Attachment]) -> str:
+    """ "1 ảnh", "2 ảnh, 1 tệp": what came with a request."""
+    photos = sum(1 for f in files if f.kind == "photo")
+    parts = []
+    if photos:
+        parts.append(desk.t(locale, "absence.files_photos", n=photos))
+    if len(files) - photos:
+        parts.append(desk.t(locale, "absence.files_documents", n=len(files) - photos))
+    return ", ".join(parts)
+
+
+def files_reach(desk: Desk, request: AbsenceRequest, to: ConversationKey) -> bool:
+    """A platform's file reference means something to the same bot only: a request's files
+    go to a chat on the parent's own channel, when that channel passes files on."""
+    caps = desk.services.capabilities.get(to.channel)
+    return caps is not None and caps.attachments and to.channel == request.requester.channel
 
 
 def request_sessions(request: AbsenceRequest) -> int:
@@ -174,6 +196,7 @@ async def _enqueue(
     locale: str,
     buttons: tuple[Button, ...] = (),
     urgent: bool = False,
+    attachment: Attachment | None = None,
 ) -> bool:
     rows: tuple[tuple[Button, ...], ...] = ()
     if buttons and desk.services.can_show_buttons(recipient.channel):
@@ -188,6 +211,7 @@ async def _enqueue(
             urgent=urgent,
             expires_at=desk.now + dt.timedelta(days=7),
             locale=locale,
+            attachment=attachment,
         ),
         now=desk.now,
     )
@@ -228,6 +252,12 @@ async def notify_deciders(
             ]
             if not desk.services.can_show_buttons(link.key.channel):
                 lines.append(desk.t(locale, "absence.typed_hint", id=request.id))
+            files = request.attachments
+            reach = bool(files) and files_reach(desk, request, link.key)
+            if files:
+                what = files_text(desk, locale, files)
+                key = "absence.files_follow" if reach else "absence.files_elsewhere"
+                lines.append(desk.t(locale, key, files=what))
             queued = await _enqueue(
                 desk,
                 link.key,
@@ -248,7 +278,36 @@ async def notify_deciders(
                 locale=locale,
             )
             sent += int(queued)
+            if queued and reach:  # the card (with its buttons), then each file after it
+                await _send_files(desk, request, link.key, locale, kind=kind, tag="")
     return sent
+
+
+async def _send_files(
+    desk: Desk,
+    request: AbsenceRequest,
+    to: ConversationKey,
+    locale: str,
+    *,
+    kind: str,
+    tag: str,
+) -> None:
+    """Queue each file of ``request`` to ``to``, captioned "Giấy tờ kèm đơn #12 (1/2)".
+    ``tag`` tells one re-sending from another (the dedupe key)."""
+    files = request.attachments
+    for n, attached in enumerate(files, 1):
+        await _enqueue(
+            desk,
+            to,
+            kind=f"{kind}.file",
+            text=desk.t(locale, "absence.file_caption", id=request.id, n=n, count=len(files)),
+            dedupe=(
+                f"{kind}.file{n}{tag}:{request.school_id}:{request.id}:{to.channel}:{to.user_id}"
+            ),
+            urgent=True,
+            locale=locale,
+            attachment=attached,
+        )
 
 
 async def notify_parent(
@@ -501,6 +560,36 @@ async def _lost_race(turn: Turn, request_id: int) -> list[Reply]:
 REJECT_DIALOG = "absence_reject"  # the one question after Reject: dialogs/reject_reason.py
 
 
+async def show_files(turn: Turn, request_id: int) -> list[Reply]:
+    """ "xem giấy tờ 12" or the 📎 button: the request's files again, to this teacher's chat
+    only, through the outbox; re-authorised on every press like a decision."""
+    found = await _authorised(turn, request_id)
+    if isinstance(found, list):
+        return found
+    request, _, _ = found
+    if not request.attachments:
+        return [Reply(text=turn.t("absence.no_files", id=request_id))]
+    desk = desk_of(turn)
+    if not files_reach(desk, request, turn.key):
+        return [Reply(text=turn.t("absence.files_not_here", id=request_id))]
+    await _send_files(
+        desk,
+        request,
+        turn.key,
+        turn.locale,
+        kind="absence.files_again",
+        # each press sends again (a replayed event never runs twice: the router records it)
+        tag=f"@{secrets.token_hex(6)}",
+    )
+    await turn.audit("absence.files_shown", f"absence:{request_id}", files=len(request.attachments))
+    return [
+        Reply(
+            text=turn.t("absence.files_resent", id=request_id, count=len(request.attachments)),
+            notice=bool(turn.action),
+        )
+    ]
+
+
 # --- the parent's side ----------------------------------------------------------------------
 
 
@@ -546,7 +635,8 @@ async def my_requests(turn: Turn) -> list[Reply]:
         student = await turn.backend.get_student(request.student_id)
         name = child_label(student) if student else ""
         span = span_text(desk, turn.locale, request.start_date, request.end_date, request.session)
-        lines.append(f"#{request.id} {name}: {span}")
+        clip = f" 📎 {len(request.attachments)}" if request.attachments else ""
+        lines.append(f"#{request.id} {name}: {span}{clip}")
         rows.append(
             (
                 Button(
@@ -580,19 +670,24 @@ async def pending_list(turn: Turn) -> list[Reply]:
         student = await turn.backend.get_student(request.student_id)
         name = child_label(student) if student else request.student_id
         span = span_text(desk, turn.locale, request.start_date, request.end_date, request.session)
-        lines.append(f"#{request.id} {name}: {span} — {request.reason}")
-        rows.append(
-            (
-                Button(
-                    label=f"{turn.t('button.approve')} #{request.id}",
-                    action=action(ACTION, "ok", request.id),
-                ),
-                Button(
-                    label=f"{turn.t('button.reject')} #{request.id}",
-                    action=action(ACTION, "no", request.id),
-                ),
-            )
+        clip = f" 📎 {len(request.attachments)}" if request.attachments else ""
+        lines.append(f"#{request.id} {name}: {span} — {request.reason}{clip}")
+        row: tuple[Button, ...] = (
+            Button(
+                label=f"{turn.t('button.approve')} #{request.id}",
+                action=action(ACTION, "ok", request.id),
+            ),
+            Button(
+                label=f"{turn.t('button.reject')} #{request.id}",
+                action=action(ACTION, "no", request.id),
+            ),
         )
+        if request.attachments:
+            see = Button(label=f"📎 #{request.id}", action=action(ACTION, "files", request.id))
+            row = (*row, see)
+        rows.append(row)
+    if any(r.attachments for r in pending[:10]):
+        lines.append(turn.t("absence.files_hint"))
     if not turn.services.can_show_buttons(turn.key.channel):
         lines.append(turn.t("absence.typed_hint_generic"))
         return [Reply(text="\n".join(lines), private_only=True)]
@@ -714,6 +809,9 @@ async def _typed(turn: Turn, intent: Intent) -> list[Reply] | None:
     cancel_id = parse_cancel_request(fold(turn.text))
     if cancel_id is not None:
         return await cancel(turn, cancel_id)
+    asked = FILES_COMMAND.match(" ".join(fold(turn.text).split()))
+    if asked is not None:
+        return await show_files(turn, int(asked.group(1)))
     return None
 
 
@@ -732,6 +830,8 @@ async def _on_button(turn: Turn, rest: str) -> list[Reply]:
         return [Reply(text=turn.t("absence.kept", id=request_id), edit=True)]
     if verb == "cancel":
         return await cancel(turn, request_id)
+    if verb == "files":
+        return await show_files(turn, request_id)
     return [Reply(text=turn.t("button.stale"))]
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.rows import attachments_of
 from storage.tables import (
     AbsenceRequestRow,
     AuditEvent,
@@ -283,6 +284,9 @@ class LeaveRow:
     status: str
     created_at: dt.datetime
     decided_at: dt.datetime | None
+    files: int = (
+        0  # photos/documents the parent attached (issue 17); the files stay on the platform
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,6 +343,7 @@ async def leave_requests(
             status=r.status,
             created_at=r.created_at,
             decided_at=r.decided_at,
+            files=len(attachments_of(r.attachments)),
         )
         for r in rows
     ]

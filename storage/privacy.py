@@ -6,7 +6,8 @@ A forgotten chat user leaves no row holding their chat or user id, nor any text 
   notification preferences and items, digest runs, and every outbox row addressed to them
   (pending ones are thereby dropped; a notice is never sent to a forgotten chat);
 - leave requests they filed stay as the school's record of an absence (pupil, dates,
-  status), but lose the requester's ids, the reason and the decision note; a pending one is
+  status), but lose the requester's ids, the reason, the decision note and the references
+  of the files sent with them (a medical certificate, issue 17); a pending one is
   withdrawn, and the cards still waiting in the outbox for the teacher are dropped (a card
   already delivered answers "withdrawn" when pressed);
 - their relayed messages to teachers (issue 17) and the answers go, threads and all;
@@ -112,6 +113,7 @@ class SqlPrivacyRepo:
                 requester_user_id=FORGOTTEN,
                 reason="",
                 decision_reason="",
+                attachments="",
             )
         )
         o = OutboxMessage
@@ -134,3 +136,23 @@ class SqlPrivacyRepo:
             requests=len(ids),
             outbox=int(getattr(outbox, "rowcount", 0) or 0),
         )
+
+
+async def purge_old_leave_attachments(
+    session: AsyncSession, school_id: str, *, older_than: dt.datetime
+) -> int:
+    """Drop the file references (a medical certificate, issue 17) of a school's leave
+    requests decided before ``older_than`` (its message retention); a pending request keeps
+    them for its teacher. The request itself stays as the school's record. How many changed."""
+    r = AbsenceRequestRow
+    result = await session.execute(
+        update(r)
+        .where(
+            r.school_id == school_id,
+            r.status != "pending",
+            r.updated_at < older_than,
+            r.attachments != "",
+        )
+        .values(attachments="")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

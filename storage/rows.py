@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
-from bot.messages import ConversationKey
+from bot.messages import Attachment, ConversationKey
 from bot.ports import Link, LinkRole
 
 
@@ -25,4 +27,40 @@ def link_of(row: Any) -> Link:
         consent_version=row.consent_version,
         consent_at=row.consent_at,
         verified_at=row.verified_at,
+    )
+
+
+def attachments_json(attachments: Sequence[Attachment]) -> str:
+    """A leave request's file references as stored (issue 17); "" for none."""
+    if not attachments:
+        return ""
+    return json.dumps(
+        [
+            {"kind": a.kind, "file_id": a.file_id, "name": a.name, "mime": a.mime, "size": a.size}
+            for a in attachments
+        ],
+        ensure_ascii=False,
+    )
+
+
+def attachments_of(stored: str | None) -> tuple[Attachment, ...]:
+    """The file references back; a damaged value reads as none (never an error)."""
+    if not stored:
+        return ()
+    try:
+        items = json.loads(stored)
+    except ValueError:
+        return ()
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        Attachment(
+            kind=str(i.get("kind", "")),
+            file_id=str(i.get("file_id", "")),
+            name=str(i.get("name", "")),
+            mime=str(i.get("mime", "")),
+            size=int(i.get("size", 0) or 0),
+        )
+        for i in items
+        if isinstance(i, dict) and i.get("file_id")
     )

@@ -379,6 +379,10 @@ class AbsenceRequestRow(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # The medical certificate and the like (issue 17): a JSON list of the platform's file
+    # references (kind, file_id, name, mime, size); "" = none. Dropped by /forget and, once
+    # the request is decided, after the school's message retention.
+    attachments: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class HomeroomSubstitute(Base):

@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain.errors import ConcurrentTurn
 from bot.domain.threads import ThreadRepo
-from bot.messages import ConversationKey
+from bot.messages import Attachment, ConversationKey
 from bot.ports import (
     AbsenceRepo,
     AbsenceRequest,
@@ -49,6 +49,7 @@ from bot.ports import (
 from storage.notification_store import SqlNotificationRepo
 from storage.poll_store import SqlPollRepo, SqlPostRepo
 from storage.privacy import SqlPrivacyRepo
+from storage.rows import attachments_json, attachments_of
 from storage.rows import key_of as _key_of
 from storage.rows import link_of as _link
 from storage.tables import (
@@ -675,6 +676,7 @@ def _absence(row: AbsenceRequestRow) -> AbsenceRequest:
         version=row.version,
         escalated_at=row.escalated_at,
         write_error=row.write_error or "",
+        attachments=attachments_of(row.attachments),
     )
 
 
@@ -695,8 +697,10 @@ class SqlAbsenceRepo:
         session: str,
         reason: str,
         now: dt.datetime,
+        attachments: Sequence[Attachment] = (),
     ) -> AbsenceRequest:
         row = AbsenceRequestRow(
+            attachments=attachments_json(attachments),
             school_id=school_id,
             student_id=student_id,
             class_id=class_id,

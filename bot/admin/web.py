@@ -730,6 +730,7 @@ def admin_app(deps: AdminDeps) -> Starlette:
                 "reason": r.reason,
                 "status": r.status,
                 "created": r.created_at,
+                "files": r.files,
             }
             for r in found
         ]

@@ -14,7 +14,7 @@ from bot.backends.local import LocalBackend
 from bot.backends.local_seed import delete_school, seed_school
 from bot.domain.errors import ConcurrentTurn
 from bot.domain.models import Term
-from bot.messages import ConversationKey
+from bot.messages import Attachment, ConversationKey
 from bot.ports import AbsenceRequest, ConversationState, LinkRole, UnitOfWork
 from storage.engine import create_engine, session_factory
 from storage.migrate import current_revision, head_revision, upgrade
@@ -325,6 +325,36 @@ async def test_absence_requests_transition_once_and_are_found_by_the_jobs(
         await u.commit()
     async with uow() as u:
         assert await u.absences.schools_with_work() == []
+
+
+async def test_a_requests_files_round_trip_through_the_unit_of_work(
+    uow: SqlUnitOfWorkFactory,
+) -> None:
+    """Issue 17: the medical certificate's references come back in order with every read."""
+    photo = Attachment(kind="photo", file_id="AgAC", size=10)
+    pdf = Attachment(kind="document", file_id="BQAC", name="giấy.pdf", mime="application/pdf")
+    async with uow() as u:
+        with_files = await u.absences.create(
+            school_id="demo",
+            student_id="st-6a-01",
+            class_id="c-6a",
+            requester=KEY,
+            guardian_id="g-01",
+            start_date=dt.date(2026, 11, 25),
+            end_date=dt.date(2026, 11, 25),
+            session="day",
+            reason="ốm",
+            now=NOW,
+            attachments=(photo, pdf),
+        )
+        without = await _request(u, day=26)
+        await u.commit()
+    async with uow() as u:
+        got = await u.absences.get("demo", with_files.id)
+        assert got is not None and got.attachments == (photo, pdf)
+        listed = await u.absences.pending_for_requester(KEY)
+        assert [r.attachments for r in listed] == [(photo, pdf), ()]
+        assert without.attachments == ()
 
 
 async def test_substitutes_are_in_force_only_over_their_dates(uow: SqlUnitOfWorkFactory) -> None:

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from bot.bootstrap import App
 from bot.domain.errors import BackendUnavailable, BackendUnsupported
+from bot.messages import Attachment, Incoming
 from bot.ports import Capability, SchoolBackend
 from storage.stats import absence_stats
 from tests.chat import Chat, Postman, demo_app
@@ -606,3 +607,244 @@ async def test_a_teacher_who_is_also_a_parent_is_thay_co_as_a_teacher_and_anh_ch
         assert "anh/chị" not in text.lower(), text
     assert any("thầy/cô" in text.lower() for text in as_teacher), as_teacher
     assert "anh/chị" in as_parent[0].lower(), as_parent
+
+
+# --- a medical certificate with the request (issue 17) --------------------------------------
+
+CERT = Attachment(kind="photo", file_id="cert-photo-1", size=120_000)
+PDF = Attachment(
+    kind="document", file_id="cert-pdf-1", name="giay.pdf", mime="application/pdf", size=90_000
+)
+
+
+async def send_file(chat: Chat, attachment: Attachment, text: str = "") -> None:
+    chat.last = await chat.app.router.handle(
+        Incoming(key=chat.key, text=text, attachment=attachment, locale_hint="vi")
+    )
+
+
+async def test_a_photo_in_the_dialog_goes_with_the_request_to_the_teacher(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    text_only = Chat(app, user="gv-6a-text", channel="memory_text")
+    await text_only.link(GVCN_6A, sms)
+    post = Postman(app)
+
+    await parent.say("xin nghỉ cho cháu thứ 4 cả ngày")
+    assert "Lý do" in parent.text and "giấy khám bệnh" in parent.text  # the hint
+    await send_file(parent, CERT)
+    assert "Đã đính kèm giấy tờ" in parent.text and "Lý do" in parent.text
+    await parent.say("ốm, sốt")
+    assert "Giấy tờ kèm theo: 1 ảnh" in parent.text
+    await parent.press("Gửi đơn")
+    assert "Đã gửi đơn #1" in parent.text and "Giấy tờ kèm theo: 1 ảnh" in parent.text
+
+    delivered = await post.deliver()
+    mine = [d for d in delivered if d.recipient.user_id == "gv-6a"]
+    card, photo = mine
+    assert card.attachment is None and card.token("Duyệt")  # the buttons stay usable
+    assert "1 ảnh" in card.text and "ốm, sốt" in card.text
+    assert photo.attachment == CERT and "#1 (1/1)" in photo.text
+    [typed] = [d for d in delivered if d.recipient.user_id == "gv-6a-text"]
+    assert typed.attachment is None and "Phụ huynh có gửi kèm giấy tờ" in typed.text
+
+    await parent.say("đơn đã gửi")
+    assert "#1" in parent.text and "📎 1" in parent.text
+    await gv.say("đơn chờ duyệt")
+    assert "#1" in gv.text and "📎 1" in gv.text
+    await gv.press_token(card.token("Duyệt"))
+    assert "Đã duyệt đơn #1" in gv.text
+
+
+async def test_a_caption_asking_for_leave_starts_the_request_with_the_file(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+    await send_file(parent, PDF, "cho cháu nghỉ thứ 4 vì ốm")
+    assert "Đã đính kèm giấy tờ" in parent.text and "buổi nào" in parent.text
+    await parent.press("cả ngày")
+    assert "Giấy tờ kèm theo: 1 tệp" in parent.text and "Lý do: ốm" in parent.text
+    await parent.press("Gửi đơn")
+    card, pdf = await post.deliver()
+    assert pdf.attachment == PDF and card.token("Từ chối")
+    # no message to the teacher was opened on the side: only the request
+    async with app.sessions() as s:
+        from sqlalchemy import func, select
+
+        from storage.tables import MessageThread
+
+        assert await s.scalar(select(func.count()).select_from(MessageThread)) == 0
+
+
+async def test_wrong_files_a_fourth_and_removal_are_answered_politely(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    await teacher(app, sms, GVCN_6A, "gv-6a")
+    post = Postman(app)
+    await parent.say("xin nghỉ cho cháu thứ 4 cả ngày vì ốm")
+    assert "Gửi đơn" in parent.text
+
+    exe = Attachment(kind="document", file_id="x", name="a.exe", mime="application/x-msdos")
+    await send_file(parent, exe)
+    assert "chưa được đính kèm" in parent.text and "Giấy tờ kèm theo" not in parent.text
+    big = Attachment(kind="document", file_id="y", mime="application/pdf", size=30 << 20)
+    await send_file(parent, big)
+    assert "lớn quá" in parent.text and "Giấy tờ kèm theo" not in parent.text
+
+    for n in (1, 2, 3):
+        await send_file(parent, Attachment(kind="photo", file_id=f"p{n}", size=1000))
+        assert f"({n}/3)" in parent.text
+    await send_file(parent, Attachment(kind="photo", file_id="p4", size=1000))
+    assert "tối đa 3" in parent.text and "Giấy tờ kèm theo: 3 ảnh" in parent.text
+
+    await parent.say("bỏ ảnh")
+    assert "Đã bỏ 3 giấy tờ" in parent.text and "Giấy tờ kèm theo" not in parent.text
+    await send_file(parent, CERT)
+    assert "Giấy tờ kèm theo: 1 ảnh" in parent.text
+    await parent.press("Bỏ giấy tờ")
+    assert "Đã bỏ 1 giấy tờ" in parent.text and "Gửi đơn" in parent.text
+    await send_file(parent, PDF)
+    await parent.press("Gửi đơn")
+    delivered = await post.deliver()
+    assert [d.attachment for d in delivered] == [None, PDF]
+
+
+async def test_the_teacher_sees_the_files_again_only_for_own_class(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    other = await teacher(app, sms, GVCN_7A, "gv-7a")
+    text_only = Chat(app, user="gv-6a-text", channel="memory_text")
+    await text_only.link(GVCN_6A, sms)
+    post = Postman(app)
+    await parent.say("xin nghỉ cho cháu thứ 4 cả ngày vì ốm")
+    await send_file(parent, CERT)
+    await send_file(parent, PDF)
+    await parent.press("Gửi đơn")
+    await post.deliver()
+
+    await gv.say("xem giấy tờ 1")
+    assert "gửi lại 2 giấy tờ của đơn #1" in gv.text
+    again = await post.deliver()
+    assert [(d.recipient.user_id, d.attachment) for d in again] == [
+        ("gv-6a", CERT),
+        ("gv-6a", PDF),
+    ]
+    await gv.say("đơn chờ duyệt")
+    await gv.press("📎 #1")  # the button in the list, re-checked on the press
+    assert [d.attachment for d in await post.deliver()] == [CERT, PDF]
+
+    await other.say("xem giấy tờ 1")
+    assert "không thuộc lớp" in other.text
+    await text_only.say("xem giay to 1")
+    assert "cùng ứng dụng" in text_only.text
+    await parent.say("xem giấy tờ 1")  # a parent is no teacher
+    assert "dành cho giáo viên" in parent.text
+    assert await post.deliver() == []
+
+    request_id = await send_request(parent, "xin nghỉ cho cháu 26/11 cả ngày vì ốm")
+    await gv.say(f"xem giấy tờ {request_id}")
+    assert "không có giấy tờ" in gv.text
+
+
+async def test_a_parent_of_two_attaches_to_the_request_of_the_child_chosen(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = await parent_of_an(app, sms)
+    await parent.say("thêm con")
+    await parent.link(HA, sms, phone_label="Mẹ")
+    await teacher(app, sms, GVCN_6A, "gv-6a")
+    await teacher(app, sms, GVCN_8A, "gv-8a")
+    post = Postman(app)
+
+    await send_file(parent, CERT, "xin nghỉ 25/11 cả ngày vì ốm")
+    assert "con nào" in parent.text and "Đã đính kèm" in parent.text
+    await parent.press("Nguyễn Thu Hà")
+    assert "Nguyễn Thu Hà (8A)" in parent.text and "Giấy tờ kèm theo: 1 ảnh" in parent.text
+    await parent.press("Gửi đơn")
+    await send_request(parent, "xin cho An nghỉ 25/11 cả ngày vì việc gia đình")
+    delivered = await post.deliver()
+    to_8a = [d.attachment for d in delivered if d.recipient.user_id == "gv-8a"]
+    to_6a = [d.attachment for d in delivered if d.recipient.user_id == "gv-6a"]
+    assert to_8a == [None, CERT] and to_6a == [None]
+
+
+async def test_without_attachments_on_the_channel_nothing_changes(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    parent = Chat(app, user="me-an", channel="memory_text")
+    await parent.link(AN, sms, phone_label="Mẹ")
+    await parent.say("xin nghỉ cho cháu thứ 4 cả ngày")
+    assert "Lý do" in parent.text and "giấy khám bệnh" not in parent.text
+
+
+async def test_forget_and_retention_drop_the_files_of_a_request(
+    app: App, sms: RecordingOtpSender, clock: Any
+) -> None:
+    from bot.thread_jobs import purge
+    from storage.tables import AbsenceRequestRow
+
+    parent = await parent_of_an(app, sms)
+    gv = await teacher(app, sms, GVCN_6A, "gv-6a")
+    other = await parent_of_an(app, sms, user="bo-an")
+    post = Postman(app)
+    await parent.say("xin nghỉ cho cháu thứ 4 cả ngày vì ốm")
+    await send_file(parent, CERT)
+    await parent.press("Gửi đơn")
+    await other.say("xin nghỉ cho cháu 26/11 cả ngày vì ốm")
+    await send_file(other, PDF)
+    await other.press("Gửi đơn")
+    await post.deliver()
+    await gv.say("duyet 2")
+
+    async def stored() -> dict[int, str]:
+        async with app.sessions() as s:
+            from sqlalchemy import select
+
+            rows = await s.execute(select(AbsenceRequestRow.id, AbsenceRequestRow.attachments))
+            return {i: a for i, a in rows.all()}
+
+    assert all("cert-" in a for a in (await stored()).values())
+    await parent.say("/forget")
+    await parent.press("Xóa dữ liệu")
+    after = await stored()
+    assert after[1] == "" and "cert-pdf-1" in after[2]
+
+    # decided before the school's message retention: the reference goes, the request stays
+    await purge(app.sessions, app.services, now=clock.now() + dt.timedelta(days=400))
+    assert (await stored())[2] == ""
+
+
+async def test_the_reminder_and_the_deputys_card_bring_the_files_too(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, sms: RecordingOtpSender
+) -> None:
+    from bot.config import AbsenceSettings
+
+    deputy_settings = AbsenceSettings(deputy_code="GV002", deputy_hours=24)
+    async with demo_app(sqlite_url, tmp_path, clock, sms, absence=deputy_settings) as app:
+        parent = await parent_of_an(app, sms)
+        await teacher(app, sms, GVCN_6A, "gv-6a")
+        deputy = await teacher(app, sms, "GV002", "hieu-pho")
+        post = Postman(app)
+        await parent.say("xin nghỉ cho cháu thứ 4 cả ngày vì ốm")
+        await send_file(parent, CERT)
+        await parent.press("Gửi đơn")
+        assert [d.attachment for d in await post.deliver()] == [None, CERT]
+        clock.advance(hours=5)
+        reminder, photo = await post.tick()
+        assert "Nhắc" in reminder.text and "1 ảnh" in reminder.text and reminder.token("Duyệt")
+        assert photo.recipient.user_id == "gv-6a" and photo.attachment == CERT
+        clock.advance(days=2, hours=3, minutes=5)  # Wed 25/11 17:05: the cut-off has passed
+        to_deputy = [n for n in await post.tick() if n.recipient.user_id == "hieu-pho"]
+        assert [n.attachment for n in to_deputy] == [None, CERT]
+        assert "chuyển tới" in to_deputy[0].text
+        await deputy.say("xem giấy tờ 1")  # the deputy may: the request was escalated
+        assert "gửi lại 1 giấy tờ" in deputy.text
+        await deputy.press_token(to_deputy[0].token("Duyệt"))
+        assert "Đã duyệt đơn #1" in deputy.text

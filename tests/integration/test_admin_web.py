@@ -15,6 +15,7 @@ from bot.admin.web import build_admin
 from bot.bootstrap import App
 from bot.channels.webhook import Hooks, webhook_app
 from bot.config import AdminSettings, DigestSettings
+from bot.messages import Attachment, Incoming
 from tests.chat import Chat, Postman, demo_app
 from tests.fakes.ports import FakeClock, RecordingOtpSender
 
@@ -434,9 +435,15 @@ async def test_leave_requests_filter_by_class_and_status_and_export_csv(
     await parent.link("HS6A01", sms, phone_label="x01")
     await parent.say("xin nghỉ cho cháu thứ 4 cả ngày vì ốm")
     await parent.press("Gửi đơn")
+    await parent.say("xin nghỉ cho cháu 26/11 cả ngày vì đi khám")
+    photo = Attachment(kind="photo", file_id="secret-file-id", size=1000)
+    parent.last = await app.router.handle(Incoming(key=parent.key, attachment=photo))
+    await parent.press("Gửi đơn")
     await sign_in(web, await bot_link(app, sms))
     page = await web.get("/admin/leave")
     assert page.status_code == 200 and "Chờ duyệt" in page.text and "ốm" in page.text
+    # the parent's medical certificate (issue 17): counted, never linked or shown
+    assert page.text.count("📎 1<") == 1 and "secret-file-id" not in page.text
     assert re.search(r"\d+/45<", page.text)  # the year's sessions absent against TT22's 45
     assert "ốm" not in (await web.get("/admin/leave?status=approved")).text
     assert "ốm" in (await web.get("/admin/leave?class=c-6a&status=pending")).text

@@ -191,8 +191,8 @@ async def test_0016_adds_the_ended_web_sessions_table_and_goes_down_again(
 
     engine = create_engine(database_url)
     try:
-        await upgrade(engine)
-        assert await current_revision(engine) >= "0016"
+        await upgrade(engine, "0016")
+        assert await current_revision(engine) == "0016"
 
         def tables(connection: Connection) -> set[str]:
             return set(sa.inspect(connection).get_table_names())
@@ -212,9 +212,59 @@ async def test_0016_adds_the_ended_web_sessions_table_and_goes_down_again(
         await engine.dispose()
 
 
+async def test_0017_adds_the_leave_request_attachments_and_goes_down_again(
+    database_url: str,
+) -> None:
+    """Issue 17: a leave request keeps the references of its medical certificate; a request
+    stored before 0017 reads back with none, and 0017 goes down again cleanly."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from storage.migrate import alembic_config, current_revision
+
+    engine = create_engine(database_url)
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    try:
+        await upgrade(engine, "0016")
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO absence_request (school_id, student_id, class_id, "
+                    "requester_channel, requester_chat_id, requester_user_id, guardian_id, "
+                    "start_date, end_date, session, reason, status, decision_reason, "
+                    "write_attempts, write_error, created_at, updated_at, version) VALUES "
+                    "('demo', 'HS1', '6A', 'memory', 'c', 'u', 'g', :d, :d, 'day', 'ốm', "
+                    "'pending', '', 0, '', :at, :at, 0)"
+                ),
+                {"d": dt.date(2026, 11, 2), "at": at},
+            )
+        await upgrade(engine, "0017")
+        assert await current_revision(engine) == "0017"
+        async with engine.connect() as conn:
+            stored = (await conn.execute(sa.text("SELECT attachments FROM absence_request"))).one()
+        assert stored.attachments == ""
+
+        def columns(connection: Connection) -> set[str]:
+            return {c["name"] for c in sa.inspect(connection).get_columns("absence_request")}
+
+        def down(connection: Connection) -> None:
+            command.downgrade(alembic_config(connection), "0016")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down)
+        assert await current_revision(engine) == "0016"
+        async with engine.connect() as conn:
+            found = await conn.run_sync(columns)
+            assert "attachments" not in found and "reason" in found
+    finally:
+        await engine.dispose()
+
+
 async def test_0018_adds_poll_closed_and_cancelled_and_goes_down_again(database_url: str) -> None:
     """Issue 17: a sent poll closed early or cancelled; existing polls stay open (both NULL),
-    and 0018 goes down to 0016 keeping the polls, and up again."""
+    and 0018 goes down to 0017 keeping the polls, and up again."""
     import datetime as dt
 
     import sqlalchemy as sa
@@ -248,7 +298,7 @@ async def test_0018_adds_poll_closed_and_cancelled_and_goes_down_again(database_
             assert tuple(row) == (None, None)
 
         def down(connection: Connection) -> None:
-            command.downgrade(alembic_config(connection), "0016")
+            command.downgrade(alembic_config(connection), "0017")
 
         async with engine.begin() as conn:
             await conn.run_sync(down)

@@ -1,7 +1,7 @@
 """Manage a sent poll (issue 17): close it early, cancel it (its answers kept, marked cancelled)
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0016"
+down_revision: str | None = "0017"
 branch_labels = None
 depends_on = None
 
