@@ -709,6 +709,50 @@ def test_leave_request_parent_asks_teacher_approves_in_chat(
     bot.assert_clean()
 
 
+def test_leave_request_carries_the_medical_certificate_to_the_teacher(
+    bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
+) -> None:
+    """Issue 17 on Telegram: the parent sends a photo of the doctor's note while asking for
+    leave; the teacher gets the card with its buttons, then the photo by Telegram's own file
+    reference, and can ask for it again with 'xem giấy tờ 1'."""
+    parent, teacher = 4011, 4012
+    bot.start()
+    link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
+    say(api, teacher, "GV001", "Điều khoản")
+    sent_before = len(sms.sent)
+    press(api, teacher, "Đồng ý", "Đã gửi mã")
+    otp = sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT)
+    say(api, teacher, otp, "giáo viên")
+
+    day = _next_school_day()
+    say(api, parent, f"xin nghỉ cho cháu ngày {day:%d/%m} cả ngày vì ốm", "Gửi đơn")
+    after = len(api.sent(parent))
+    api.inject_file(parent, "photo", b"\x89PNG giay kham", mime_type="image/png")
+    added = api.wait_for(parent, "Đã đính kèm giấy tờ", WAIT, after=after)
+    assert "Giấy tờ kèm theo: 1 ảnh" in _all_text(api.sent(parent)[after:]), added
+    press(api, parent, "Gửi đơn", "Đã gửi đơn #1")
+
+    card = api.wait_for(teacher, "Đơn xin nghỉ #1", WAIT)
+    assert {"✅ Duyệt", "❌ Từ chối"} <= set(labels(card))
+    photo = api.wait_for(teacher, "Giấy tờ kèm đơn xin nghỉ #1", WAIT)
+    assert photo["method"] == "sendPhoto"
+    after = len(api.sent(teacher))
+    api.inject_message(teacher, "xem giấy tờ 1")
+    api.wait_until(
+        lambda: any(m["method"] == "sendPhoto" for m in api.sent(teacher)[after:]),
+        WAIT,
+        what="the photo sent again",
+    )
+    press(api, teacher, "Duyệt", "Đã duyệt đơn #1")
+    api.wait_for(parent, "được Nguyễn Thị", WAIT)
+    assert bot.stop() < 10
+    bot.assert_clean()
+
+
+def _all_text(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{m.get('text') or ''} {m.get('caption') or ''}" for m in messages)
+
+
 def test_kill_9_while_the_teachers_card_is_on_its_way(
     bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
 ) -> None:
