@@ -64,6 +64,25 @@ class Attachment:
     mime: str = ""
     size: int = 0  # bytes, as the platform reported; 0 = unknown
 
+    @classmethod
+    def from_dict(cls, found: object) -> Attachment | None:
+        """One kept as a plain dict (``dataclasses.asdict``: dialog state, an outbox row's
+        payload, a stored JSON list); None for anything without a ``file_id``. Never raises:
+        a damaged value reads as no attachment."""
+        if not isinstance(found, dict) or not found.get("file_id"):
+            return None
+        try:
+            size = int(str(found.get("size", 0) or 0))
+        except ValueError:
+            size = 0
+        return cls(
+            kind=str(found.get("kind", "") or "document"),
+            file_id=str(found["file_id"]),
+            name=str(found.get("name", "")),
+            mime=str(found.get("mime", "")),
+            size=size,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Incoming:

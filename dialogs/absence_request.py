@@ -179,16 +179,7 @@ def _add_file(turn: Turn, attached: Attachment) -> str:
 
 
 def attachments_of(files: Sequence[dict[str, object]]) -> tuple[Attachment, ...]:
-    return tuple(
-        Attachment(
-            kind=str(f.get("kind", "")),
-            file_id=str(f.get("file_id", "")),
-            name=str(f.get("name", "")),
-            mime=str(f.get("mime", "")),
-            size=int(str(f.get("size", 0) or 0)),
-        )
-        for f in files
-    )
+    return tuple(a for f in files if (a := Attachment.from_dict(f)) is not None)
 
 
 # --- steps ----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from bot.messages import Button, Reply
 from bot.polls import ACTION_EDIT, edit_poll
 from bot.turn import AS_TEACHER, Turn
 from handlers.intents import Intent
-from handlers.poll_manage import managed_poll, not_open
+from handlers.poll_manage import open_managed_poll
 
 NAME = "poll_edit"
 PREFIX = "pe"
@@ -45,12 +45,9 @@ def _cancel_row(turn: Turn) -> tuple[Button, ...]:
 
 async def _editable(turn: Turn, poll_id: int) -> Poll | list[Reply]:
     """The poll if this user may edit it now: may manage it, open, nobody answered."""
-    poll = await managed_poll(turn, poll_id)
+    poll = await open_managed_poll(turn, poll_id)
     if isinstance(poll, list):
         return poll
-    refused = not_open(turn, poll)
-    if refused is not None:
-        return refused
     ballots = await turn.uow.polls.ballots(turn.key.school_id, poll.id)
     if tally(poll, ballots).answered:
         return [Reply(text=turn.t("poll.edit_answered", id=poll.id))]

@@ -25,7 +25,7 @@ from bot.messages import Button, Reply
 from bot.polls import ACTION_MANAGE, ACTION_RESULTS, cancel_poll, close_poll, extend_poll, when
 from bot.turn import Turn
 from handlers.intents import Intent
-from handlers.polls import acting_teacher, may_manage
+from handlers.polls import may_manage, poll_for_staff
 
 _POLL = r"(?:khao sat|poll)\s*#?(\d{1,9})"
 _CLOSE = re.compile(rf"^(?:dong|close)\s+{_POLL}$")
@@ -45,14 +45,15 @@ def _results_row(turn: Turn, poll: Poll) -> tuple[tuple[Button, ...], ...]:
 async def managed_poll(turn: Turn, poll_id: int) -> Poll | list[Reply]:
     """The poll if this chat user may manage it (re-checked on every press), else the
     refusal."""
-    teacher = await acting_teacher(turn)
-    if teacher is None:
-        return [Reply(text=turn.t("poll.staff_only"))]
-    poll = await turn.uow.polls.get(turn.key.school_id, poll_id)
-    if poll is None or not may_manage(turn, teacher, poll):
-        await turn.audit("poll.refused", subject=f"poll:{poll_id}")
-        return [Reply(text=turn.t("poll.not_yours_to_manage"))]
-    return poll
+    return await poll_for_staff(turn, poll_id, may_manage, "poll.not_yours_to_manage")
+
+
+async def open_managed_poll(turn: Turn, poll_id: int) -> Poll | list[Reply]:
+    """The poll if this chat user may manage it and it is still open, else why not."""
+    poll = await managed_poll(turn, poll_id)
+    if isinstance(poll, list):
+        return poll
+    return not_open(turn, poll) or poll
 
 
 def not_open(turn: Turn, poll: Poll) -> list[Reply] | None:
@@ -67,12 +68,9 @@ def not_open(turn: Turn, poll: Poll) -> list[Reply] | None:
 
 
 async def close(turn: Turn, poll_id: int) -> list[Reply]:
-    poll = await managed_poll(turn, poll_id)
+    poll = await open_managed_poll(turn, poll_id)
     if isinstance(poll, list):
         return poll
-    refused = not_open(turn, poll)
-    if refused is not None:
-        return refused
     closed = await close_poll(turn.uow, turn.services, poll, turn.now())
     if closed is None:  # closed by another press in between
         return not_open(turn, poll) or [Reply(text=turn.t("button.stale"))]
@@ -84,12 +82,9 @@ async def close(turn: Turn, poll_id: int) -> list[Reply]:
 async def extend(
     turn: Turn, poll_id: int, deadline: dt.datetime, *, was: dt.datetime
 ) -> list[Reply]:
-    poll = await managed_poll(turn, poll_id)
+    poll = await open_managed_poll(turn, poll_id)
     if isinstance(poll, list):
         return poll
-    refused = not_open(turn, poll)
-    if refused is not None:
-        return refused
     if poll.deadline_at != was:  # "+1 ngày" pressed twice: the first press counted
         text = turn.t("poll.already_extended", id=poll.id, when=_when(turn, poll.deadline_at))
         return [Reply(text=text, buttons=_results_row(turn, poll))]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.domain.models import Teacher
 from bot.domain.polls import Ballot, Poll, parse_choices, tally, toggle
@@ -202,15 +202,27 @@ async def open_ballots_for_parent(turn: Turn) -> list[Reply]:
 # --- a teacher's results ------------------------------------------------------------------
 
 
-async def _visible_poll(turn: Turn, poll_id: int) -> Poll | list[Reply]:
+async def poll_for_staff(
+    turn: Turn,
+    poll_id: int,
+    allowed: Callable[[Turn, Teacher, Poll], bool],
+    refusal: str,
+) -> Poll | list[Reply]:
+    """The poll if this chat user is a teacher ``allowed`` it (re-checked on every press and
+    typed command), else the polite refusal (``refusal``: its catalogue key) and an audit
+    row."""
     teacher = await acting_teacher(turn)
     if teacher is None:
         return [Reply(text=turn.t("poll.staff_only"))]
     poll = await turn.uow.polls.get(turn.key.school_id, poll_id)
-    if poll is None or not may_see(turn, teacher, poll):
+    if poll is None or not allowed(turn, teacher, poll):
         await turn.audit("poll.refused", subject=f"poll:{poll_id}")
-        return [Reply(text=turn.t("poll.not_your_poll"))]
+        return [Reply(text=turn.t(refusal))]
     return poll
+
+
+async def _visible_poll(turn: Turn, poll_id: int) -> Poll | list[Reply]:
+    return await poll_for_staff(turn, poll_id, may_see, "poll.not_your_poll")
 
 
 async def show_results(turn: Turn, poll: Poll) -> list[Reply]:

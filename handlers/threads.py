@@ -197,16 +197,7 @@ async def for_teacher(turn: Turn, student: Student, teacher: Teacher) -> list[Re
 
 def attachment_in(data: dict[str, object]) -> Attachment | None:
     """The photo or document kept in the dialog while the parent finishes the message."""
-    found = data.get("attachment")
-    if not isinstance(found, dict):
-        return None
-    return Attachment(
-        kind=str(found.get("kind", "")),
-        file_id=str(found.get("file_id", "")),
-        name=str(found.get("name", "")),
-        mime=str(found.get("mime", "")),
-        size=int(str(found.get("size", 0) or 0)),
-    )
+    return Attachment.from_dict(data.get("attachment"))
 
 
 def by_public_url(attached: Attachment) -> bool:

@@ -51,16 +51,7 @@ def _bots_filter(bots: Sequence[BotKey]) -> ColumnElement[bool]:
 
 
 def _attachment(payload: Any) -> Attachment | None:
-    found = payload.get("attachment") if isinstance(payload, dict) else None
-    if not isinstance(found, dict) or not found.get("file_id"):
-        return None
-    return Attachment(
-        kind=str(found.get("kind", "document")),
-        file_id=str(found["file_id"]),
-        name=str(found.get("name", "")),
-        mime=str(found.get("mime", "")),
-        size=int(found.get("size", 0) or 0),
-    )
+    return Attachment.from_dict(payload.get("attachment") if isinstance(payload, dict) else None)
 
 
 def _buttons(payload: Any) -> tuple[tuple[Button, ...], ...]:

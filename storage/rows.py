@@ -53,14 +53,4 @@ def attachments_of(stored: str | None) -> tuple[Attachment, ...]:
         return ()
     if not isinstance(items, list):
         return ()
-    return tuple(
-        Attachment(
-            kind=str(i.get("kind", "")),
-            file_id=str(i.get("file_id", "")),
-            name=str(i.get("name", "")),
-            mime=str(i.get("mime", "")),
-            size=int(i.get("size", 0) or 0),
-        )
-        for i in items
-        if isinstance(i, dict) and i.get("file_id")
-    )
+    return tuple(a for i in items if (a := Attachment.from_dict(i)) is not None)
