@@ -121,12 +121,17 @@ class Rate:
     """A token bucket: ``per_second`` tokens flow in, at most ``burst`` are kept. In any
     window of ``w`` seconds it lets through at most ``burst + per_second * w`` messages.
 
-    ``cap`` (``(n, seconds)``) adds a hard ceiling as the platform counts, on arrival: never
-    more than ``n`` sends in any ``seconds``. A send counts from when it is taken until
-    ``seconds`` after its answer (:meth:`TokenBucket.answered`): it reached the platform at
-    some moment in between, so however late the network or a busy event loop delivers it,
-    ``n + 1`` sends never arrive within ``seconds``. With the cap the bucket may keep a few
-    tokens (``burst`` > 1): a send started late is made up by the next ones instead of lost.
+    ``cap`` (``(n, seconds)``) adds a ceiling as the platform counts, on arrival: never more
+    than ``n`` sends in any ``seconds``. The relay cannot see when a send arrived, only that it
+    was between the token and the answer (:meth:`TokenBucket.answered`). It counts each send
+    until ``seconds`` after its answer, less the quickest recent round trip (minus
+    ``_TURNAROUND`` for the platform's own work): the old send arrived at least its way back
+    before its answer, a new one arrives at least its way there after its token. So a slow
+    link costs no throughput, and however late a busy event loop starts or resumes a call,
+    ``n + 1`` sends never arrive within ``seconds`` (as long as the quickest round trip's
+    legs and turnaround were within ``_TURNAROUND`` of the network's best). With the cap the
+    bucket may keep a few tokens (``burst`` > 1): a send started late is made up by the next
+    ones instead of lost.
     """
 
     per_second: float
@@ -156,12 +161,12 @@ class ChannelLimits:
 
 
 # Telegram (reference/telegram.md §1): ~30 msg/s per bot -> 29/s, and never more than 30 in
-# any second as Telegram sees them (the cap counts each send until a second after its answer;
-# the bench `relay` checks it against a fake that answers 429 beyond 30 in any second, issue
-# 15). The bucket keeps up to 4 tokens, so a send the event loop starts a few milliseconds late
-# does not cost the bot its slot: with a burst of 1 a busy relay lost ~8 % of its budget that
-# way (bench `relay`, 2026-12-04). 1 msg/s per private chat, counted from each message's answer
-# too; 20 msg/min per group -> one every 3 s after the first (never more than 20 in any minute).
+# any second as Telegram sees them (the cap; the bench `relay` checks it against a fake that
+# answers 429 beyond 30 in any second, issue 15). The bucket keeps up to 4 tokens, so a send
+# the event loop starts a few milliseconds late does not cost the bot its slot: with a burst
+# of 1 a busy relay lost ~8 % of its budget that way (bench `relay`, 2026-12-04). 1 msg/s per
+# private chat, counted the same way; 20 msg/min per group -> one every 3 s after the first
+# (never more than 20 in any minute).
 TELEGRAM_LIMITS = ChannelLimits(
     per_bot=Rate(29.0, burst=4.0, cap=(30, 1.0)),
     per_private_chat=Rate(1.0, burst=1.0, cap=(1, 1.0)),
@@ -183,9 +188,11 @@ DEFAULT_LIMITS: Mapping[str, ChannelLimits] = {
     "sms": SMS_LIMITS,
 }
 
-# A bot's pass goes on claiming while it has due rows, for about this long (its leases are
-# renewed between passes; a pass waits for its slowest bot).
-_PASS_SECONDS = 2.0
+# A pass goes on for about this long while its bots have due rows: a bot whose rows ran out
+# starts again when more are due (the pass looks every ``_JOIN_EVERY``). Between passes the
+# bots' leases are renewed, so a pass also waits for its slowest bot: the longer the pass, the
+# rarer that pause (every 2 s it cost each bot ~5 % of its rate, bench `relay`).
+_PASS_SECONDS = 8.0
 
 # While due bots wait to be taken on, a pass takes on ``bots_per_pass`` more this often.
 _JOIN_EVERY = 0.25
@@ -194,17 +201,21 @@ _EPSILON = 1e-6  # tokens: float dust must not turn "ready" into "wait a nanosec
 
 
 class Sent:
-    """One send counted by a capped bucket: from when it was taken until its answer, then
-    the answer's time (see :attr:`Rate.cap`)."""
+    """One send counted by a capped bucket (see :attr:`Rate.cap`): from its token until its
+    answer, then from its answer."""
 
-    __slots__ = ("answered", "at")
+    __slots__ = ("answered", "at", "round_trip")
 
     def __init__(self, at: float) -> None:
-        self.at = at
+        self.at = at  # the token; once answered, the answer
+        self.round_trip = 0.0  # once answered
         self.answered = False
 
 
 _UNANSWERED_POLL = 0.01  # s: how often a capped bucket looks again at a send still on its way
+# s: the platform's own work and the event loop's wake-up in the quickest recent round trip,
+# which a cap does not count as travel (see :attr:`Rate.cap`)
+_TURNAROUND = 0.03
 
 
 class TokenBucket:
@@ -237,8 +248,14 @@ class TokenBucket:
             oldest = sent[0]
             if not oldest.answered:
                 wait = max(wait, _UNANSWERED_POLL)
-            elif (window_wait := oldest.at + cap[1] - self._last) > _EPSILON:
-                wait = max(wait, window_wait)
+            else:
+                # the old send arrived at least its way back before its answer, a new one
+                # arrives at least its way there after now: together, about the quickest
+                # recent round trip, less the platform's turnaround
+                quickest = min((s.round_trip for s in sent if s.answered), default=0.0)
+                travel = max(0.0, quickest - _TURNAROUND)
+                if (window_wait := oldest.at + cap[1] - travel - self._last) > _EPSILON:
+                    wait = max(wait, window_wait)
         return wait
 
     def try_take(self) -> Sent | None:
@@ -262,8 +279,8 @@ class TokenBucket:
     def answered(self, sent: Sent) -> None:
         """The platform answered ``sent`` (or the call failed): it arrived by now."""
         if not sent.answered:
-            sent.at = max(sent.at, self._clock())
-            sent.answered = True
+            now = max(sent.at, self._clock())
+            sent.round_trip, sent.at, sent.answered = now - sent.at, now, True
 
     @property
     def idle(self) -> bool:
@@ -601,6 +618,11 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._next_expiry: dt.datetime | None = None
         self._bots_waiting = False  # due bots this worker has room for but did not take yet
+        self._stop: asyncio.Event | None = None  # :meth:`run`'s
+        self._given_up: set[BotKey] = set()  # this pass: bots with rows only others want
+        self._dry: set[BotKey] = set()  # this pass: bots whose pass sent nothing
+        # a pass may last this long: its bots' leases, renewed between passes, must outlast it
+        self._pass_seconds = min(_PASS_SECONDS, (self._lease - self._margin).total_seconds() / 2)
 
     # -- public ------------------------------------------------------------------------
 
@@ -627,15 +649,20 @@ class OutboxRelay:
                 )
             handled += await self._store.expire_due(now)
             self._next_expiry = now + min(self._lease, dt.timedelta(seconds=5))
+        self._given_up.clear()
+        self._dry.clear()
         await self._refresh_bots(now)
-        passes = {asyncio.create_task(self._bot_pass(bot)): bot for bot in self._owned}
+        until = self._monotonic() + self._pass_seconds
+        passes = {asyncio.create_task(self._bot_pass(bot, until)): bot for bot in self._owned}
         error: BaseException | None = None
         joining = True  # until a round takes on none (other workers hold the rest)
         try:
             while passes:
+                idle = self._restartable(passes.values())  # owned bots whose pass has ended
+                looking = (idle or (self._bots_waiting and joining)) and not self._stopping()
                 done, _ = await asyncio.wait(
                     passes,
-                    timeout=_JOIN_EVERY if self._bots_waiting and joining else None,
+                    timeout=_JOIN_EVERY if looking and self._monotonic() < until else None,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 for task in done:
@@ -648,12 +675,18 @@ class OutboxRelay:
                         error = error or failed
                     else:
                         handled += task.result()
-                if self._bots_waiting and joining and error is None:
-                    # due bots this worker has room for join the pass now, not after it
-                    more = await self._take_more_bots(self._clock.now())
-                    joining = bool(more)
+                        if not task.result():  # paused, or nothing it could send: not again
+                            self._dry.add(bot)  # in this pass (each start makes progress)
+                if error is not None or self._stopping() or self._monotonic() >= until:
+                    continue  # no new passes: let the running ones end
+                running = set(passes.values())
+                if self._restartable(running) or (self._bots_waiting and joining):
+                    # bots with rows due since their pass ended, and due bots this worker has
+                    # room for, send now rather than after the slowest bot's pass
+                    more, joined = await self._rejoin(self._clock.now(), running, joining)
+                    joining = joining and joined
                     for bot in more:
-                        passes[asyncio.create_task(self._bot_pass(bot))] = bot
+                        passes[asyncio.create_task(self._bot_pass(bot, until))] = bot
         finally:
             for task in passes:
                 task.cancel()
@@ -663,10 +696,16 @@ class OutboxRelay:
             raise error
         return handled
 
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Pass after pass until ``stop`` is set; never dies of an exception (it is logged
-        without personal data and the loop backs off). Gives the bots back on the way out."""
+        without personal data and the loop backs off). Once ``stop`` is set no new row is
+        started: the calls on their way finish, the rest goes back. Gives the bots back on
+        the way out."""
         failures = 0
+        self._stop = stop
         try:
             while not stop.is_set():
                 try:
@@ -740,25 +779,37 @@ class OutboxRelay:
         for bot, lease in held.items():
             await self._adopt(bot, lease)
 
-    async def _take_more_bots(self, now: dt.datetime) -> list[BotKey]:
-        """Mid-pass: take on more of the due bots (``bots_per_pass`` at a time); the bots
-        already owned keep sending meanwhile."""
+    async def _rejoin(
+        self, now: dt.datetime, running: Collection[BotKey], joining: bool
+    ) -> tuple[list[BotKey], bool]:
+        """Mid-pass: the owned bots whose pass has ended and that have rows due again, and
+        (while ``joining``) ``bots_per_pass`` more of the due bots taken on. Also whether any
+        was taken on (none: other workers hold the rest)."""
         due = await self._store.due_bots(now, channels=list(self._senders))
+        idle = set(self._restartable(running))
+        again = [bot for bot in due if bot in idle]
+        if not joining:
+            return again, False
         new = self._newcomers(due, owned=len(self._owned))
         if not new:
-            return []
+            return again, False
         held = await self._store.acquire_bots(
             new, worker_id=self.worker_id, now=now, until=now + self._lease
         )
         for bot, lease in held.items():
             await self._adopt(bot, lease)
-        return list(held)
+        return again + list(held), bool(held)
+
+    def _restartable(self, running: Collection[BotKey]) -> list[BotKey]:
+        """Owned bots whose pass has ended after sending (not one whose pass sent nothing:
+        paused, or its due rows are another worker's or in doubt)."""
+        return [bot for bot in self._owned if bot not in running and bot not in self._dry]
 
     def _newcomers(self, due: Sequence[BotKey], *, owned: int) -> list[BotKey]:
         """The due bots to try to take on now (in random order: two workers starting
         together split them); notes whether more are left waiting."""
         room = len(due) if self._max_bots is None else max(0, self._max_bots - owned)
-        new = [bot for bot in due if bot not in self._owned]
+        new = [bot for bot in due if bot not in self._owned and bot not in self._given_up]
         self._rng.shuffle(new)
         self._bots_waiting = len(new) > min(room, self._bots_per_pass)
         return new[: min(room, self._bots_per_pass)]
@@ -814,11 +865,10 @@ class OutboxRelay:
             bucket = buckets.chats[chat_id] = TokenBucket(rate, clock=self._monotonic)
         return bucket
 
-    async def _bot_pass(self, bot: BotKey) -> int:
-        """Claim and send ``bot``'s due rows until it has none, or the pass has lasted
-        ``_PASS_SECONDS``. Bots send side by side; ``in_flight`` bounds a bot's rows on their
+    async def _bot_pass(self, bot: BotKey, deadline: float) -> int:
+        """Claim and send ``bot``'s due rows until it has none, or ``deadline`` (monotonic),
+        when the pass ends. Bots send side by side; ``in_flight`` bounds a bot's rows on their
         way and ``concurrency`` the database calls, not the bots."""
-        deadline = self._monotonic() + _PASS_SECONDS
         state = self._owned.get(bot)
         if state is None or not self._bot_usable(state, self._clock.now()):
             return 0
@@ -854,6 +904,7 @@ class OutboxRelay:
                     del state.skip[next(iter(state.skip))]
             if not rows and first and self._owned.get(bot) is state:
                 del self._owned[bot]
+                self._given_up.add(bot)  # not taken on again before the next pass
                 await self._store.release_bots([bot], worker_id=self.worker_id)
         return rows
 
@@ -906,6 +957,8 @@ class OutboxRelay:
             while (queue or refill is not None) and not stopped:
                 await settle(block=len(flying) >= self._in_flight)
                 if stopped:
+                    break
+                if self._stopping():  # shutting down: finish the calls made, give the rest back
                     break
                 if (
                     refill is None

@@ -95,13 +95,20 @@ def test_telegram_bot_bucket_makes_up_for_late_wake_ups() -> None:
     assert len(plain) < 27.5 * 20  # what the burst of 1 did: the time lost is not made up
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32), latency=st.floats(0.0, 0.3))
-def test_the_cap_holds_at_the_platform_however_late_sends_arrive(seed: int, latency: float) -> None:
-    """The platform counts a message when it arrives, somewhere between the token and the
-    answer. Sends that start late and travel for different times never put more than 30 in
-    any second at the platform, because the cap counts each send until a second after its
-    answer."""
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    latency=st.floats(0.0, 0.4),
+    jitter=st.floats(0.0, 0.012),
+    loop_lag=st.floats(0.0, 0.1),
+)
+def test_the_cap_holds_at_the_platform_whatever_the_latency(
+    seed: int, latency: float, jitter: float, loop_lag: float
+) -> None:
+    """The platform counts a message when it arrives. However slow the link (up to 400 ms
+    each way), with up to 12 ms of jitter on each leg and a busy event loop that starts or
+    resumes a call up to 100 ms late, never more than 30 sends arrive in any second; and a
+    slow link but an idle loop costs no throughput."""
     rng = random.Random(seed)
     clock = FakeMonotonic()
     rate = TELEGRAM_LIMITS.per_bot
@@ -119,12 +126,18 @@ def test_the_cap_holds_at_the_platform_however_late_sends_arrive(seed: int, late
             clock.t = min(wake, pending[0][0]) if pending else wake  # an answer comes first
             continue
         sent = bucket.take()
-        there = clock.t + rng.uniform(0.0, latency)
+        # the request leaves late now and then, travels, the platform works, the answer
+        # travels back and is read late now and then
+        there = clock.t + rng.choice((0.0, rng.uniform(0.0, loop_lag)))
+        there += latency + rng.uniform(0.0, jitter)
         arrivals.append(there)
-        heapq.heappush(pending, (there + rng.uniform(0.0, latency), len(arrivals), sent))
+        back = there + 0.002 + latency + rng.uniform(0.0, jitter)
+        back += rng.choice((0.0, rng.uniform(0.0, loop_lag)))
+        heapq.heappush(pending, (back, len(arrivals), sent))
     arrivals.sort()
     assert max_in_window(arrivals, 1.0) <= 30
-    assert len(arrivals) >= 10 * 30 / (1.0 + 2 * latency) - 30
+    if loop_lag < 0.01:
+        assert len(arrivals) >= 28.5 * 10
 
 
 def test_a_cap_holds_however_many_tokens_the_bucket_keeps() -> None:
@@ -137,7 +150,8 @@ def test_a_cap_holds_however_many_tokens_the_bucket_keeps() -> None:
     for sent in taken[:5]:
         assert sent is not None
         bucket.answered(sent)
-    assert bucket.wait_time() == pytest.approx(1.0)  # a second after its answer
+    # a second after the answer (0.5), less the quickest round trip (0.5) bar 30 ms
+    assert bucket.wait_time() == pytest.approx(0.53)
     assert not bucket.idle
     clock.t += 1.0
     again = bucket.try_take()
@@ -151,7 +165,7 @@ def test_a_cap_holds_however_many_tokens_the_bucket_keeps() -> None:
 
 def test_telegram_private_chat_one_per_second() -> None:
     rate = TELEGRAM_LIMITS.for_chat("123456789")
-    # one a second, counted from each message's answer (it reached Telegram by then)
+    # one a second, as the platform counts (see the cap)
     assert rate == Rate(1.0, burst=1.0, cap=(1, 1.0))
     times = greedy_send_times(rate, seconds=30)
     assert max_in_window(times, 1.0) == 1
