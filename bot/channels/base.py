@@ -27,8 +27,9 @@ TELEGRAM = ChannelCapabilities(
 )
 # Zalo: images as photos (issue 16): the OA uploads the PNG and sends its attachment; the Bot's
 # sendPhoto takes a URL, so the PNG is served from the webhook server (``/media/…``) and a bot
-# without a public URL sends only the text, which always comes with the image.
-ZALO = ChannelCapabilities(buttons=False, edit=False, images=True, max_text=2000)
+# without a public URL sends only the text, which always comes with the image. A user's photo
+# (and on the OA a PDF) is passed on to another user of the same bot by its URL (issue 17).
+ZALO = ChannelCapabilities(buttons=False, edit=False, images=True, max_text=2000, attachments=True)
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "zalo_bot"
 MAX_TEXT = ZALO.max_text  # 2,000 characters
+MAX_CAPTION = 2000  # sendPhoto's caption (reference/zalo.md §1)
 SECRET_HEADER = "X-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 WEBHOOK_PATH = "zalo-bot"  # POST /zalo-bot/{school} on the process's webhook server
 RETRIES = 3
@@ -411,7 +412,8 @@ class ZaloBotChannel:
 
 class ZaloBotSender:
     """:class:`bot.ports.OutboundSender` for ``zalo_bot`` (one call, no retries of its own:
-    the relay retries and rate-limits)."""
+    the relay retries and rate-limits). Also an ``AttachmentSender``: a photo another Zalo
+    user sent goes on by its URL (``sendPhoto``, the text as its caption)."""
 
     def __init__(self, api: ZaloBotApi) -> None:
         self._api = api
@@ -420,19 +422,51 @@ class ZaloBotSender:
         self, recipient: ConversationKey, text: str, buttons: tuple[tuple[Button, ...], ...]
     ) -> None:
         for part in split_text(render_buttons(text, buttons), MAX_TEXT):
-            try:
-                await self._api.call_once(
-                    "sendMessage", {"chat_id": recipient.chat_id, "text": part}
-                )
-            except ZaloBotTransient as err:
-                after = 1.0 if err.code == 429 else None
-                raise DeliveryRetryLater(f"zalo_bot {err.code}", after_seconds=after) from None
-            except ZaloBotAuthError as err:
-                raise DeliveryRetryLater(f"zalo_bot token refused ({err.code})") from None
-            except ZaloBotError as err:
-                raise DeliveryFailedPermanently(
-                    f"zalo_bot {err.code} {err.description}"[:200], unreachable=err.code == 404
-                ) from None
+            await self._call("sendMessage", {"chat_id": recipient.chat_id, "text": part})
+
+    async def deliver_attachment(
+        self,
+        recipient: ConversationKey,
+        attachment: Attachment,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+    ) -> None:
+        """A photo by its URL (Zalo fetches it), ``text`` as its caption, or before it when
+        longer than a caption may be. The Zalo Bot sends no files: a document's link goes
+        under the text. A photo Zalo cannot fetch any more (the link expired): the text
+        still goes."""
+        full = render_buttons(text, buttons)
+        url = attachment.file_id
+        web = url.startswith(("https://", "http://"))  # never a Telegram file id
+        if attachment.kind != "photo" or not web:
+            link = f"\n📎 {attachment.name or attachment.kind}: {url}" if web else ""
+            await self.deliver(recipient, full + link, ())
+            return
+        params: dict[str, Any] = {"chat_id": recipient.chat_id, "photo": url}
+        if len(full) <= MAX_CAPTION:
+            params["caption"] = full
+        else:
+            await self.deliver(recipient, full, ())
+        try:
+            await self._call("sendPhoto", params)
+        except DeliveryFailedPermanently as err:
+            if err.unreachable:
+                raise
+            if "caption" in params:  # else the text went already
+                await self.deliver(recipient, full, ())
+
+    async def _call(self, method: str, params: Mapping[str, Any]) -> None:
+        try:
+            await self._api.call_once(method, params)
+        except ZaloBotTransient as err:
+            after = 1.0 if err.code == 429 else None
+            raise DeliveryRetryLater(f"zalo_bot {err.code}", after_seconds=after) from None
+        except ZaloBotAuthError as err:
+            raise DeliveryRetryLater(f"zalo_bot token refused ({err.code})") from None
+        except ZaloBotError as err:
+            raise DeliveryFailedPermanently(
+                f"zalo_bot {err.code} {err.description}"[:200], unreachable=err.code == 404
+            ) from None
 
 
 def make_outbound_sender(client: httpx.AsyncClient, *, base_url: str, token: str) -> ZaloBotSender:

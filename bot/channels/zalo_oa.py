@@ -21,6 +21,7 @@ Facts from ``reference/zalo.md`` §2:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -51,6 +52,17 @@ MAX_TEXT = ZALO.max_text
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 CS_PATH = "/v3.0/oa/message/cs"
 UPLOAD_PATH = "/v2.0/oa/upload/image"  # PNG/JPG up to 1 MB; 5,000 uploads a month
+UPLOAD_FILE_PATH = "/v2.0/oa/upload/file"  # PDF/DOC/DOCX up to 5 MB
+MAX_UPLOAD_FILE = 5 * 1024 * 1024
+# What the OA can send as a file (a photo goes by its URL in a media message instead).
+FILE_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+)
+Upload = tuple[str, bytes, str]  # (file name, bytes, MIME type)
 TOKEN_PATH = "/v4/oa/access_token"  # noqa: S105 - a path
 TOKEN_ERRORS = frozenset({-216, -220})
 RATE_LIMITED = -32
@@ -125,14 +137,12 @@ class ZaloOaApi:
         self.tokens = tokens
 
     async def _post_once(
-        self, path: str, payload: Mapping[str, Any], token: str, *, png: bytes | None = None
+        self, path: str, payload: Mapping[str, Any], token: str, *, upload: Upload | None = None
     ) -> Any:
         try:
-            if png is not None:  # multipart upload: the file, no JSON body
+            if upload is not None:  # multipart upload: the file, no JSON body
                 response = await self._client.post(
-                    self._base + path,
-                    files={"file": ("image.png", png, "image/png")},
-                    headers={"access_token": token},
+                    self._base + path, files={"file": upload}, headers={"access_token": token}
                 )
             else:
                 response = await self._client.post(
@@ -151,34 +161,67 @@ class ZaloOaApi:
             raise ZaloOaError(code, str(body.get("message", ""))[:120])
         return body.get("data")
 
-    async def post(self, path: str, payload: Mapping[str, Any], *, png: bytes | None = None) -> Any:
+    async def post(
+        self, path: str, payload: Mapping[str, Any], *, upload: Upload | None = None
+    ) -> Any:
         """One call; after -216/-220 the token is refreshed and the call made once more."""
         token = await self.tokens.access_token()
         try:
-            return await self._post_once(path, payload, token, png=png)
+            return await self._post_once(path, payload, token, upload=upload)
         except ZaloOaError as err:
             if err.code not in TOKEN_ERRORS:
                 raise
             log.warning("Zalo OA said the access token is invalid (%s); refreshing", err.code)
         token = await self.tokens.access_token(force_refresh=True)
-        return await self._post_once(path, payload, token, png=png)
+        return await self._post_once(path, payload, token, upload=upload)
+
+    async def send_media(self, user_id: str, element: Mapping[str, str]) -> None:
+        """A CS message whose attachment is a ``media`` template with one image element
+        (``{"media_type": "image", "attachment_id" | "url": …}``)."""
+        message = {
+            "attachment": {
+                "type": "template",
+                "payload": {"template_type": "media", "elements": [dict(element)]},
+            }
+        }
+        await self.post(CS_PATH, {"recipient": {"user_id": user_id}, "message": message})
+
+    async def send_file(self, user_id: str, data: bytes, name: str, mime: str) -> None:
+        """A document: uploaded (``POST /v2.0/oa/upload/file``, multipart ``file``, PDF or
+        Word up to 5 MB, answers ``data.token``), then a CS message whose attachment is that
+        file."""
+        found = await self.post(UPLOAD_FILE_PATH, {}, upload=(name, data, mime))
+        token = found.get("token") if isinstance(found, dict) else None
+        if not token:
+            raise ZaloOaError(0, "upload gave no token")
+        message = {"attachment": {"type": "file", "payload": {"token": str(token)}}}
+        await self.post(CS_PATH, {"recipient": {"user_id": user_id}, "message": message})
+
+    async def fetch(self, url: str, *, limit: int) -> bytes | None:
+        """The file behind a user's attachment URL (Zalo's CDN), or None when it cannot be
+        had or is over ``limit`` bytes (read no further than that)."""
+        try:
+            async with self._client.stream("GET", url, timeout=20.0) as response:
+                if not response.is_success:
+                    return None
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > limit:
+                        return None
+                return bytes(data)
+        except httpx.HTTPError:
+            return None
 
     async def send_image(self, user_id: str, png: bytes) -> None:
         """A picture (a chart, a VietQR): uploaded (``POST /v2.0/oa/upload/image``, multipart
         ``file``; the ``attachment_id`` lasts 7 days), then a CS message whose attachment is a
         ``media`` template with that id."""
-        data = await self.post(UPLOAD_PATH, {}, png=png)
+        data = await self.post(UPLOAD_PATH, {}, upload=("image.png", png, "image/png"))
         attachment = data.get("attachment_id") if isinstance(data, dict) else None
         if not attachment:
             raise ZaloOaError(0, "upload gave no attachment_id")
-        media = {"media_type": "image", "attachment_id": str(attachment)}
-        message = {
-            "attachment": {
-                "type": "template",
-                "payload": {"template_type": "media", "elements": [media]},
-            }
-        }
-        await self.post(CS_PATH, {"recipient": {"user_id": user_id}, "message": message})
+        await self.send_media(user_id, {"media_type": "image", "attachment_id": str(attachment)})
 
     async def send_text(self, user_id: str, text: str) -> None:
         for part in split_text(text, MAX_TEXT):
@@ -412,6 +455,60 @@ class ZaloOaSender:
         full = render_buttons(text, buttons)
         try:
             await self._api.send_text(recipient.chat_id, full)
+        except ZaloOaUnavailable as err:
+            raise DeliveryRetryLater(f"zalo_oa unavailable ({err.code})") from None
+        except TokenRefreshFailed as err:
+            raise DeliveryRetryLater(f"zalo_oa token: {err}"[:200]) from None
+        except ZaloOaError as err:
+            if err.code == RATE_LIMITED:
+                raise DeliveryRetryLater("zalo_oa rate limit (-32)", after_seconds=60.0) from None
+            if err.code in WINDOW_ERRORS:
+                await self._fall_back(recipient, full, err.code)
+                return
+            raise DeliveryFailedPermanently(
+                f"zalo_oa error {err.code}", unreachable=False
+            ) from None
+
+    async def deliver_attachment(
+        self,
+        recipient: ConversationKey,
+        attachment: Attachment,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+    ) -> None:
+        """A photo or file another user of this OA sent (issue 17), after the text: a photo
+        by its URL in a ``media`` message; a PDF or Word file fetched (at most 5 MB) and
+        uploaded. One that cannot go (too big, another type, the link expired) leaves its
+        link under the text. Outside the window the school's fallback carries the text."""
+        full = render_buttons(text, buttons)
+        url = attachment.file_id
+        web = url.startswith(("https://", "http://"))
+        data = None
+        if web and attachment.kind == "document" and attachment.mime.lower() in FILE_TYPES:
+            data = await self._api.fetch(url, limit=MAX_UPLOAD_FILE)
+        sendable = web and (attachment.kind == "photo" or data is not None)
+        if not sendable and web:
+            full += f"\n📎 {attachment.name or attachment.kind}: {url}"
+        try:
+            await self._api.send_text(recipient.chat_id, full)
+            if not sendable:
+                return
+            try:
+                if data is not None:
+                    name = attachment.name or "tep.pdf"
+                    await self._api.send_file(recipient.chat_id, data, name, attachment.mime)
+                else:
+                    await self._api.send_media(
+                        recipient.chat_id, {"media_type": "image", "url": url}
+                    )
+            except (ZaloOaError, TokenRefreshFailed) as err:
+                # The text went: trying the row again would send it twice. The file's link
+                # follows instead (best effort).
+                log.info("zalo_oa: a relayed file did not go (%s)", type(err).__name__)
+                if web:
+                    name = attachment.name or attachment.kind
+                    with contextlib.suppress(ZaloOaError, TokenRefreshFailed):
+                        await self._api.send_text(recipient.chat_id, f"📎 {name}: {url}")
         except ZaloOaUnavailable as err:
             raise DeliveryRetryLater(f"zalo_oa unavailable ({err.code})") from None
         except TokenRefreshFailed as err:

@@ -12,7 +12,7 @@ from bot.config import DigestSettings, MessagesSettings
 from bot.messages import Attachment, Incoming
 from storage.thread_store import export_csv
 from tests.chat import Chat, Postman, demo_app
-from tests.fakes.outbound import RecordingSender
+from tests.fakes.outbound import Delivered, RecordingSender
 from tests.fakes.ports import FakeClock, RecordingOtpSender
 
 AN = "HS6A01"  # Nguyễn Minh An, 6A; guardians Mẹ 0900000001 and Bố 0900000002
@@ -306,6 +306,45 @@ async def send_file(chat: Chat, attachment: Attachment, text: str = "") -> None:
     chat.last = await chat.app.router.handle(
         Incoming(key=chat.key, text=text, attachment=attachment, locale_hint="vi")
     )
+
+
+async def test_between_two_zalo_users_the_file_itself_goes_both_ways(
+    app: App, sms: RecordingOtpSender
+) -> None:
+    """Issue 17: a parent and the homeroom teacher both on the school's Zalo OA. The parent's
+    PDF and the teacher's photo are passed on by their Zalo URL (the OA sender sends them:
+    tests/integration/test_zalo_attachments.py), not as a note that a file exists."""
+    mother = await parent(app, sms, user="oa-mother", channel="zalo_oa")
+    gv = await teacher(app, sms, GVCN_6A, "oa-gv", channel="zalo_oa")
+    sender = RecordingSender()
+    relay = app.build_relay({"memory": sender, "zalo_oa": sender}, worker_id="z")
+
+    async def deliver() -> list[Delivered]:
+        before = len(sender.delivered)
+        while await relay.run_once():
+            pass
+        return sender.delivered[before:]
+
+    cert = Attachment(
+        kind="document",
+        file_id="https://zalo-cdn.example/giay.pdf",
+        name="giay.pdf",
+        mime="application/pdf",
+        size=300_000,
+    )
+    await send_file(mother, cert, "nhắn cô chủ nhiệm: giấy khám bệnh của cháu")
+    assert "Đã chuyển" in mother.text and "cùng ứng dụng" not in mother.text
+    [card] = await deliver()
+    assert card.recipient.user_id == "oa-gv" and card.attachment == cert
+    assert "giấy khám bệnh" in card.text and "gửi kèm một ảnh/tệp" not in card.text
+    no_leak(card.text, "oa-mother")
+
+    photo = Attachment(kind="photo", file_id="https://zalo-cdn.example/bai-tap.jpg")
+    await send_file(gv, photo, "/traloi 1 Cô gửi ảnh bài tập")
+    [answer] = await deliver()
+    assert answer.recipient.user_id == "oa-mother" and answer.attachment == photo
+    assert "Cô gửi ảnh bài tập" in answer.text
+    no_leak(answer.text, "oa-gv")
 
 
 async def test_a_medical_certificate_goes_with_the_message_within_the_limits(

@@ -67,7 +67,8 @@ class FakeZaloBotApi(LoopbackServer):
         self._cond = threading.Condition()
         self.calls: list[Call] = []
         self.sent: list[dict[str, Any]] = []  # sendMessage params, in order
-        self.photos: list[dict[str, Any]] = []  # sendPhoto: {"chat_id", "url", "png"}
+        self.photos: list[dict[str, Any]] = []  # sendPhoto: {"chat_id", "url", "png", "caption"}
+        self.cdn: dict[str, bytes] = {}  # users' photos, as Zalo's CDN serves them
         self.violations: list[str] = []
         self.rejections: list[str] = []
         self._pending: list[dict[str, Any]] = []
@@ -77,7 +78,10 @@ class FakeZaloBotApi(LoopbackServer):
         self._stopping = False
         super().__init__(
             Starlette(
-                routes=[Route("/bot{token}/{method}", self._handle, methods=["POST", "GET"])]
+                routes=[
+                    Route("/bot{token}/{method}", self._handle, methods=["POST", "GET"]),
+                    Route("/cdn/{name}", self._cdn, methods=["GET"]),
+                ]
             ),
             name="fake-zalo-bot-api",
         )
@@ -104,12 +108,19 @@ class FakeZaloBotApi(LoopbackServer):
             message["text"] = text
         return {"event_name": event, "message": message}
 
-    def inject_photo(self, chat_id: str, caption: str = "") -> dict[str, Any]:
+    def cdn_url(self, png: bytes) -> str:
+        """Where Zalo's CDN serves a photo a user sent (here on this fake)."""
+        key = f"{secrets.token_hex(8)}.png"
+        with self._cond:
+            self.cdn[key] = png
+        return f"{self.url}/cdn/{key}"
+
+    def inject_photo(self, chat_id: str, caption: str = "", *, url: str = "") -> dict[str, Any]:
         """A user's photo, as captured payloads carry it: ``photo_url`` (public, may expire)
         and ``message_type: CHAT_PHOTO``, the caption if any."""
         update = self.update(chat_id, "", event="message.image.received")
         update["message"] |= {
-            "photo_url": f"https://zalo-cdn.example/{secrets.token_hex(8)}.jpg",
+            "photo_url": url or f"https://zalo-cdn.example/{secrets.token_hex(8)}.jpg",
             "message_type": "CHAT_PHOTO",
         }
         if caption:
@@ -307,9 +318,23 @@ class FakeZaloBotApi(LoopbackServer):
             self.violations.append("sendPhoto: the photo URL gave no picture")
             return self._error(400, "Bad Request: cannot fetch photo")
         with self._cond:
-            self.photos.append({"chat_id": params["chat_id"], "url": url, "png": fetched.content})
+            self.photos.append(
+                {
+                    "chat_id": params["chat_id"],
+                    "url": url,
+                    "png": fetched.content,
+                    "caption": params.get("caption", ""),
+                }
+            )
             self._cond.notify_all()
         return self._answer({"message_id": self.new_message_id(), "date": int(time.time() * 1000)})
+
+    async def _cdn(self, request: Request) -> Response:
+        with self._cond:
+            data = self.cdn.get(request.path_params["name"])
+        if data is None:
+            return Response(status_code=404)
+        return Response(data, media_type="image/png")
 
     async def _m_sendSticker(self, params: dict[str, Any]) -> Response:
         return self._answer({"message_id": self.new_message_id(), "date": int(time.time() * 1000)})

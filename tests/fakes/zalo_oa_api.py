@@ -59,6 +59,9 @@ class FakeZaloOa(LoopbackServer):
         self.cs_sent: list[dict[str, Any]] = []  # {"user_id", "text"}
         self.uploads: dict[str, bytes] = {}  # attachment_id -> the PNG uploaded
         self.cs_images: list[dict[str, Any]] = []  # {"user_id", "png"}: media messages
+        self.cs_files: list[dict[str, Any]] = []  # {"user_id", "data"}: file messages
+        self.file_uploads: dict[str, bytes] = {}  # token -> the file uploaded
+        self.cdn: dict[str, bytes] = {}  # what users sent, as Zalo's CDN serves it
         self.cs_refused: list[tuple[str, int]] = []
         self.zns_sent: list[dict[str, Any]] = []
         self._outside: set[str] = set()
@@ -71,6 +74,8 @@ class FakeZaloOa(LoopbackServer):
                     Route("/v4/oa/access_token", self._token, methods=["POST"]),
                     Route("/v3.0/oa/message/cs", self._cs, methods=["POST"]),
                     Route("/v2.0/oa/upload/image", self._upload, methods=["POST"]),
+                    Route("/v2.0/oa/upload/file", self._upload_file, methods=["POST"]),
+                    Route("/cdn/{name}", self._cdn, methods=["GET"]),
                     Route("/message/template", self._zns, methods=["POST"]),
                 ]
             ),
@@ -85,6 +90,13 @@ class FakeZaloOa(LoopbackServer):
             self._refresh_valid.add(token)
             self.issued.append(token)
         return token
+
+    def cdn_url(self, data: bytes, name: str = "file.pdf") -> str:
+        """Where Zalo's CDN serves a file a user sent (here on this fake)."""
+        key = f"{secrets.token_hex(6)}-{name}"
+        with self._cond:
+            self.cdn[key] = data
+        return f"{self.url}/cdn/{key}"
 
     def outside_window(self, user_id: str, outside: bool = True) -> None:
         with self._cond:
@@ -256,14 +268,58 @@ class FakeZaloOa(LoopbackServer):
             {"error": 0, "message": "Success", "data": {"attachment_id": attachment_id}}
         )
 
+    async def _cdn(self, request: Request) -> Response:
+        with self._cond:
+            data = self.cdn.get(request.path_params["name"])
+        if data is None:
+            return Response(status_code=404)
+        return Response(data, media_type="application/octet-stream")
+
+    async def _upload_file(self, request: Request) -> Response:
+        """``POST /v2.0/oa/upload/file``: multipart ``file``, PDF or Word up to 5 MB; answers
+        ``data.token``."""
+        token = request.headers.get("access_token", "")
+        data = _multipart_file(request.headers.get("content-type", ""), await request.body())
+        with self._cond:
+            if token not in self._access_valid:
+                return JSONResponse({"error": -216, "message": "Access token is invalid"})
+            if data is None or not data.startswith(b"%PDF") or len(data) > 5 * 1024 * 1024:
+                return JSONResponse({"error": -201, "message": "Parameters are invalid"})
+            file_token = secrets.token_hex(16)
+            self.file_uploads[file_token] = data
+        return JSONResponse({"error": 0, "message": "Success", "data": {"token": file_token}})
+
+    def _cs_file(self, token: str, user_id: str, attachment: Any) -> Response:
+        """A CS message whose attachment is an uploaded file (``type: file``)."""
+        payload = attachment.get("payload", {}) if isinstance(attachment, dict) else {}
+        with self._cond:
+            if token not in self._access_valid:
+                self.cs_refused.append((user_id, -216))
+                return JSONResponse({"error": -216, "message": "Access token is invalid"})
+            file_token = payload.get("token") if isinstance(payload, dict) else None
+            if file_token not in self.file_uploads:
+                self.cs_refused.append((user_id, -201))
+                return JSONResponse({"error": -201, "message": "Parameters are invalid"})
+            if user_id in self._outside:
+                self.cs_refused.append((user_id, -230))
+                return JSONResponse({"error": -230, "message": "No interaction in 7 days"})
+            self.cs_files.append({"user_id": user_id, "data": self.file_uploads[file_token]})
+            self._cond.notify_all()
+        return JSONResponse(
+            {"error": 0, "message": "Success", "data": {"message_id": secrets.token_hex(16)}}
+        )
+
     async def _cs(self, request: Request) -> Response:
         token = request.headers.get("access_token", "")
         body = json.loads(await request.body())
         user_id = str(body.get("recipient", {}).get("user_id", ""))
         message = body.get("message", {})
         text = message.get("text", "")
+        attachment = message.get("attachment")
+        if isinstance(attachment, dict) and attachment.get("type") == "file":
+            return self._cs_file(token, user_id, attachment)
         if "attachment" in message and "text" not in message:
-            return self._cs_media(token, user_id, message["attachment"])
+            return await self._cs_media(token, user_id, message["attachment"])
         with self._cond:
             if token not in self._access_valid:
                 self.cs_refused.append((user_id, -216))
@@ -286,10 +342,28 @@ class FakeZaloOa(LoopbackServer):
             }
         )
 
-    def _cs_media(self, token: str, user_id: str, attachment: Any) -> Response:
-        """A CS message with a ``media`` template naming an uploaded image."""
+    async def _cs_media(self, token: str, user_id: str, attachment: Any) -> Response:
+        """A CS message with a ``media`` template naming an uploaded image, or an image by its
+        ``url`` (fetched, like Zalo does)."""
         payload = attachment.get("payload", {}) if isinstance(attachment, dict) else {}
         elements = payload.get("elements") if isinstance(payload, dict) else None
+        element = elements[0] if isinstance(elements, list) and len(elements) == 1 else {}
+        url = element.get("url") if isinstance(element, dict) else None
+        if isinstance(url, str) and element.get("media_type") == "image":
+            async with httpx.AsyncClient(trust_env=False, timeout=5.0) as client:
+                try:
+                    fetched = await client.get(url)
+                except httpx.HTTPError:
+                    fetched = None
+            if fetched is None or fetched.status_code != 200:
+                with self._cond:
+                    self.cs_refused.append((user_id, -201))
+                return JSONResponse({"error": -201, "message": "Cannot fetch the image"})
+            attachment_id = secrets.token_hex(16)
+            with self._cond:
+                self.uploads[attachment_id] = fetched.content
+            element = {"media_type": "image", "attachment_id": attachment_id}
+            elements = [element]
         with self._cond:
             if token not in self._access_valid:
                 self.cs_refused.append((user_id, -216))
