@@ -114,6 +114,10 @@ class _GroupCommit:
 class SqlOutboxStore:
     """:class:`bot.outbox.OutboxStore` on an async SQLAlchemy engine."""
 
+    # ``mark_sending`` / ``mark_sent`` are group commits, one transaction at a time each: the
+    # relay need not count them against its share of the connection pool
+    coalesced_marks = True
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"

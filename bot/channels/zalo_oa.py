@@ -452,9 +452,12 @@ class ZaloOaSender:
     async def deliver(
         self, recipient: ConversationKey, text: str, buttons: tuple[tuple[Button, ...], ...]
     ) -> None:
-        full = render_buttons(text, buttons)
+        await self._text(recipient, render_buttons(text, buttons))
+
+    async def _text(self, recipient: ConversationKey, text: str) -> bool:
+        """A CS text; outside the window the school's fallback. True when it went by CS."""
         try:
-            await self._api.send_text(recipient.chat_id, full)
+            await self._api.send_text(recipient.chat_id, text)
         except ZaloOaUnavailable as err:
             raise DeliveryRetryLater(f"zalo_oa unavailable ({err.code})") from None
         except TokenRefreshFailed as err:
@@ -463,11 +466,12 @@ class ZaloOaSender:
             if err.code == RATE_LIMITED:
                 raise DeliveryRetryLater("zalo_oa rate limit (-32)", after_seconds=60.0) from None
             if err.code in WINDOW_ERRORS:
-                await self._fall_back(recipient, full, err.code)
-                return
+                await self._fall_back(recipient, text, err.code)
+                return False
             raise DeliveryFailedPermanently(
                 f"zalo_oa error {err.code}", unreachable=False
             ) from None
+        return True
 
     async def deliver_attachment(
         self,
@@ -489,39 +493,21 @@ class ZaloOaSender:
         sendable = web and (attachment.kind == "photo" or data is not None)
         if not sendable and web:
             full += f"\n📎 {attachment.name or attachment.kind}: {url}"
+        if not await self._text(recipient, full) or not sendable:
+            return
         try:
-            await self._api.send_text(recipient.chat_id, full)
-            if not sendable:
-                return
-            try:
-                if data is not None:
-                    name = attachment.name or "tep.pdf"
-                    await self._api.send_file(recipient.chat_id, data, name, attachment.mime)
-                else:
-                    await self._api.send_media(
-                        recipient.chat_id, {"media_type": "image", "url": url}
-                    )
-            except (ZaloOaError, TokenRefreshFailed) as err:
-                # The text went: trying the row again would send it twice. The file's link
-                # follows instead (best effort).
-                log.info("zalo_oa: a relayed file did not go (%s)", type(err).__name__)
-                if web:
-                    name = attachment.name or attachment.kind
-                    with contextlib.suppress(ZaloOaError, TokenRefreshFailed):
-                        await self._api.send_text(recipient.chat_id, f"📎 {name}: {url}")
-        except ZaloOaUnavailable as err:
-            raise DeliveryRetryLater(f"zalo_oa unavailable ({err.code})") from None
-        except TokenRefreshFailed as err:
-            raise DeliveryRetryLater(f"zalo_oa token: {err}"[:200]) from None
-        except ZaloOaError as err:
-            if err.code == RATE_LIMITED:
-                raise DeliveryRetryLater("zalo_oa rate limit (-32)", after_seconds=60.0) from None
-            if err.code in WINDOW_ERRORS:
-                await self._fall_back(recipient, full, err.code)
-                return
-            raise DeliveryFailedPermanently(
-                f"zalo_oa error {err.code}", unreachable=False
-            ) from None
+            if data is not None:
+                name = attachment.name or "tep.pdf"
+                await self._api.send_file(recipient.chat_id, data, name, attachment.mime)
+            else:
+                await self._api.send_media(recipient.chat_id, {"media_type": "image", "url": url})
+        except (ZaloOaError, TokenRefreshFailed) as err:
+            # The text went: trying the row again would send it twice. The file's link
+            # follows instead (best effort).
+            log.info("zalo_oa: a relayed file did not go (%s)", type(err).__name__)
+            name = attachment.name or attachment.kind
+            with contextlib.suppress(ZaloOaError, TokenRefreshFailed):
+                await self._api.send_text(recipient.chat_id, f"📎 {name}: {url}")
 
     async def _fall_back(self, recipient: ConversationKey, text: str, code: int) -> None:
         why = f"zalo_oa outside the messaging window (error {code})"
