@@ -62,6 +62,7 @@ from bot.channels.base import TELEGRAM, split_text
 from bot.channels.lanes import TurnLanes
 from bot.channels.webhook import Endpoint, Hook, Hooks, RecentKeys, webhook_app
 from bot.domain.errors import DeliveryFailedPermanently, DeliveryRetryLater
+from bot.domain.threads import MAX_ATTACHMENT_BYTES
 from bot.i18n import LOCALES, Catalog
 from bot.messages import Attachment, Button, ConversationKey, Incoming, Reply
 
@@ -441,11 +442,18 @@ class TelegramSender:
         try:
             await self._call(method, {**params, field: attachment.file_id})
         except DeliveryFailedPermanently as err:
-            # Another platform's URL (Zalo) that Telegram could not fetch (expired, too big):
-            # the text still goes, and it says a file came with it.
-            url = attachment.file_id.startswith("https://")
+            # Another platform's URL (Zalo) that Telegram could not fetch (it fetches photos up
+            # to 5 MB, files up to 20 MB): fetched here and uploaded; failing that, the text
+            # still goes, and it says a file came with it.
+            url = attachment.file_id.startswith(("https://", "http://"))
             if not url or err.unreachable:
                 raise
+            data = await _download(attachment.file_id, MAX_ATTACHMENT_BYTES)
+            if data is not None:
+                upload = InputFile(data, filename=attachment.name or f"{attachment.kind}.bin")
+                with contextlib.suppress(DeliveryFailedPermanently):
+                    await self._call(method, {**params, field: upload})
+                    return
             if "caption" in params:  # else the text went already, before the file
                 await self.deliver(recipient, text, buttons)
 
@@ -465,6 +473,28 @@ class TelegramSender:
             ) from None
         except NetworkError as err:  # TimedOut, 5xx, connection errors
             raise DeliveryRetryLater(type(err).__name__) from None
+
+
+async def _download(url: str, cap: int) -> bytes | None:
+    """The bytes at ``url`` (a user's file on Zalo), or None when it is gone, unreachable or
+    over ``cap`` bytes (streamed: stops at the cap). The URL is never logged."""
+    data = bytearray()
+    try:
+        async with (
+            httpx.AsyncClient(timeout=20.0, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                return None
+            async for chunk in response.aiter_bytes():
+                data.extend(chunk)
+                if len(data) > cap:
+                    log.info("attachment over %d bytes: not uploaded", cap)
+                    return None
+    except httpx.HTTPError as err:
+        log.info("attachment download failed (%s)", type(err).__name__)
+        return None
+    return bytes(data) or None
 
 
 # --- receiving updates and running turns -------------------------------------------------
