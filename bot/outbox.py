@@ -123,15 +123,15 @@ class Rate:
 
     ``cap`` (``(n, seconds)``) adds a ceiling as the platform counts, on arrival: never more
     than ``n`` sends in any ``seconds``. The relay cannot see when a send arrived, only that it
-    was between the token and the answer (:meth:`TokenBucket.answered`). It counts each send
-    until ``seconds`` after its answer, less the quickest recent round trip (minus
-    ``_TURNAROUND`` for the platform's own work): the old send arrived at least its way back
-    before its answer, a new one arrives at least its way there after its token. So a slow
-    link costs no throughput, and however late a busy event loop starts or resumes a call,
-    ``n + 1`` sends never arrive within ``seconds`` (as long as the quickest round trip's
-    legs and turnaround were within ``_TURNAROUND`` of the network's best). With the cap the
-    bucket may keep a few tokens (``burst`` > 1): a send started late is made up by the next
-    ones instead of lost.
+    was between the token and the answer (:meth:`TokenBucket.answered`), so it counts each
+    send until ``seconds`` after its answer: however late a busy event loop starts a call or
+    reads its answer, ``n + 1`` sends never arrive within ``seconds``. The price is the round
+    trip: a bot sends at most ``n / (seconds + round trip)`` a second (Telegram at 200 ms:
+    25/s), where a 429 would stop it for the ``retry_after`` Telegram names. (Counting from the
+    answer less the quickest recent round trip was tried: with 50 bots on 2 CPUs the event
+    loop's own delay made the quickest round trip long, and the fake answered 429 four times.)
+    With the cap the bucket may keep a few tokens (``burst`` > 1): a send started late is made
+    up by the next ones instead of lost.
     """
 
     per_second: float
@@ -204,18 +204,14 @@ class Sent:
     """One send counted by a capped bucket (see :attr:`Rate.cap`): from its token until its
     answer, then from its answer."""
 
-    __slots__ = ("answered", "at", "round_trip")
+    __slots__ = ("answered", "at")
 
     def __init__(self, at: float) -> None:
         self.at = at  # the token; once answered, the answer
-        self.round_trip = 0.0  # once answered
         self.answered = False
 
 
 _UNANSWERED_POLL = 0.01  # s: how often a capped bucket looks again at a send still on its way
-# s: the platform's own work and the event loop's wake-up in the quickest recent round trip,
-# which a cap does not count as travel (see :attr:`Rate.cap`)
-_TURNAROUND = 0.03
 
 
 class TokenBucket:
@@ -248,14 +244,8 @@ class TokenBucket:
             oldest = sent[0]
             if not oldest.answered:
                 wait = max(wait, _UNANSWERED_POLL)
-            else:
-                # the old send arrived at least its way back before its answer, a new one
-                # arrives at least its way there after now: together, about the quickest
-                # recent round trip, less the platform's turnaround
-                quickest = min((s.round_trip for s in sent if s.answered), default=0.0)
-                travel = max(0.0, quickest - _TURNAROUND)
-                if (window_wait := oldest.at + cap[1] - travel - self._last) > _EPSILON:
-                    wait = max(wait, window_wait)
+            elif (window_wait := oldest.at + cap[1] - self._last) > _EPSILON:
+                wait = max(wait, window_wait)
         return wait
 
     def try_take(self) -> Sent | None:
@@ -279,8 +269,8 @@ class TokenBucket:
     def answered(self, sent: Sent) -> None:
         """The platform answered ``sent`` (or the call failed): it arrived by now."""
         if not sent.answered:
-            now = max(sent.at, self._clock())
-            sent.round_trip, sent.at, sent.answered = now - sent.at, now, True
+            sent.at = max(sent.at, self._clock())
+            sent.answered = True
 
     @property
     def idle(self) -> bool:

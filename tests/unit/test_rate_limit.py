@@ -99,16 +99,16 @@ def test_telegram_bot_bucket_makes_up_for_late_wake_ups() -> None:
 @given(
     seed=st.integers(0, 2**32),
     latency=st.floats(0.0, 0.4),
-    jitter=st.floats(0.0, 0.012),
+    jitter=st.floats(0.0, 0.05),
     loop_lag=st.floats(0.0, 0.1),
 )
 def test_the_cap_holds_at_the_platform_whatever_the_latency(
     seed: int, latency: float, jitter: float, loop_lag: float
 ) -> None:
     """The platform counts a message when it arrives. However slow the link (up to 400 ms
-    each way), with up to 12 ms of jitter on each leg and a busy event loop that starts or
-    resumes a call up to 100 ms late, never more than 30 sends arrive in any second; and a
-    slow link but an idle loop costs no throughput."""
+    each way), with jitter on each leg and a busy event loop that starts or resumes a call up
+    to 100 ms late, never more than 30 sends arrive in any second; the price is the round
+    trip (about 30 a second less what it takes)."""
     rng = random.Random(seed)
     clock = FakeMonotonic()
     rate = TELEGRAM_LIMITS.per_bot
@@ -136,8 +136,8 @@ def test_the_cap_holds_at_the_platform_whatever_the_latency(
         heapq.heappush(pending, (back, len(arrivals), sent))
     arrivals.sort()
     assert max_in_window(arrivals, 1.0) <= 30
-    if loop_lag < 0.01:
-        assert len(arrivals) >= 28.5 * 10
+    round_trip = 2 * latency + 2 * jitter + 0.002 + loop_lag
+    assert len(arrivals) >= 10 * min(29.0, 30 / (1 + round_trip)) - 30
 
 
 def test_a_cap_holds_however_many_tokens_the_bucket_keeps() -> None:
@@ -150,8 +150,7 @@ def test_a_cap_holds_however_many_tokens_the_bucket_keeps() -> None:
     for sent in taken[:5]:
         assert sent is not None
         bucket.answered(sent)
-    # a second after the answer (0.5), less the quickest round trip (0.5) bar 30 ms
-    assert bucket.wait_time() == pytest.approx(0.53)
+    assert bucket.wait_time() == pytest.approx(1.0)  # a second after the answers
     assert not bucket.idle
     clock.t += 1.0
     again = bucket.try_take()
