@@ -185,6 +185,17 @@ def message_update(update_id: int, chat: int, text: str, message_id: int = 1) ->
 # --- end to end --------------------------------------------------------------------------
 
 
+def link_teacher(
+    api: FakeTelegramApi, sms: FakeSmsGateway, teacher: int, *, expect: str = "giáo viên"
+) -> None:
+    """GV001 (homeroom teacher of 6A) links in ``teacher``'s chat with the code sent to her
+    phone on file."""
+    say(api, teacher, "GV001", "Điều khoản")
+    sent_before = len(sms.sent)
+    press(api, teacher, "Đồng ý", "Đã gửi mã")
+    say(api, teacher, sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT), expect)
+
+
 def test_parent_journey_two_children_then_forget(
     bot: BotProcess, api: FakeTelegramApi, sms: FakeSmsGateway
 ) -> None:
@@ -645,12 +656,7 @@ def test_group_chat_shows_no_child_and_takes_no_decision(
     parent, teacher, group = 5101, 5102, -100_777
     bot.start()
     link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
-    say(api, teacher, "GV001", "Điều khoản")
-    sent_before = len(sms.sent)
-    press(api, teacher, "Đồng ý", "Đã gửi mã")
-    say(
-        api, teacher, sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT), "thành công"
-    )
+    link_teacher(api, sms, teacher, expect="thành công")
     say(api, parent, "xin nghỉ cho cháu thứ 4 cả ngày vì ốm", "Gửi đơn")
     press(api, parent, "Gửi đơn", "đơn #1")
 
@@ -686,11 +692,7 @@ def test_leave_request_parent_asks_teacher_approves_in_chat(
     parent, teacher = 4001, 4002
     bot.start()
     link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
-    say(api, teacher, "GV001", "Điều khoản")
-    sent_before = len(sms.sent)
-    press(api, teacher, "Đồng ý", "Đã gửi mã")
-    otp = sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT)
-    say(api, teacher, otp, "giáo viên")
+    link_teacher(api, sms, teacher, expect="giáo viên")
 
     day = _next_school_day()
     summary = say(api, parent, f"xin nghỉ cho cháu ngày {day:%d/%m} cả ngày vì ốm", "Gửi đơn")
@@ -718,11 +720,7 @@ def test_leave_request_carries_the_medical_certificate_to_the_teacher(
     parent, teacher = 4011, 4012
     bot.start()
     link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
-    say(api, teacher, "GV001", "Điều khoản")
-    sent_before = len(sms.sent)
-    press(api, teacher, "Đồng ý", "Đã gửi mã")
-    otp = sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT)
-    say(api, teacher, otp, "giáo viên")
+    link_teacher(api, sms, teacher, expect="giáo viên")
 
     day = _next_school_day()
     say(api, parent, f"xin nghỉ cho cháu ngày {day:%d/%m} cả ngày vì ốm", "Gửi đơn")
@@ -763,10 +761,7 @@ def test_kill_9_while_the_teachers_card_is_on_its_way(
     lease = "4"  # seconds until a dead process's messages are taken over
     bot.start(LIENLAC_OUTBOX__LEASE_SECONDS=lease)
     link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
-    say(api, teacher, "GV001", "Điều khoản")
-    sent_before = len(sms.sent)
-    press(api, teacher, "Đồng ý", "Đã gửi mã")
-    say(api, teacher, sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT), "giáo viên")
+    link_teacher(api, sms, teacher, expect="giáo viên")
 
     def calls_to_teacher() -> int:
         return sum(
@@ -926,12 +921,7 @@ def test_teacher_receives_the_printed_contact_book_as_a_document(
 
     teacher = 5301
     bot.start()
-    say(api, teacher, "GV001", "Điều khoản")
-    sent_before = len(sms.sent)
-    press(api, teacher, "Đồng ý", "Đã gửi mã")
-    say(
-        api, teacher, sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT), "thành công"
-    )
+    link_teacher(api, sms, teacher, expect="thành công")
     say(api, teacher, "in sổ liên lạc lớp 6A tháng 11/2026", "Sổ liên lạc lớp 6A")
     deadline = time.monotonic() + WAIT
     documents: list[dict[str, Any]] = []

@@ -10,7 +10,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_telegram_e2e import MOM_6A01, TOKEN, WAIT, BotProcess, link, press, say
+from tests.e2e.test_telegram_e2e import (
+    MOM_6A01,
+    TOKEN,
+    WAIT,
+    BotProcess,
+    link,
+    link_teacher,
+    press,
+    say,
+)
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -24,11 +33,7 @@ def test_a_poll_with_buttons_from_teacher_to_parent_and_back(
     # no quiet hours, so the test passes at any hour (they are covered by the conversations)
     bot.start(LIENLAC_DIGEST__QUIET_START="00:00", LIENLAC_DIGEST__QUIET_END="00:00")
     link(api, sms, parent, "HS6A01", MOM_6A01, who="Mẹ")
-    say(api, teacher, "GV001", "Điều khoản")
-    sent_before = len(sms.sent)
-    press(api, teacher, "Đồng ý", "Đã gửi mã")
-    otp = sms.wait_for_code("0900001001", after=sent_before, timeout=WAIT)
-    say(api, teacher, otp, "giáo viên")
+    link_teacher(api, sms, teacher)
 
     say(api, teacher, "/khaosat", "hỏi phụ huynh lớp nào")
     press(api, teacher, "6A", "câu hỏi")
